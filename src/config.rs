@@ -1,0 +1,117 @@
+//! Command line and environment: every setting is a flag with an environment fallback and a
+//! default that works on a developer machine with a local PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@localhost/attest";
+
+/// Attest: competency assessment against occupational standards.
+#[derive(Debug, Parser)]
+#[command(name = "attest", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Log as human-readable text or as one JSON object per line.
+    #[arg(long, env = "ATTEST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL; the database is created if it does not exist.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: String,
+
+    /// Largest number of database connections this process opens.
+    #[arg(
+        long,
+        env = "ATTEST_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Seconds a request waits for a free database connection before it is answered with 503.
+    #[arg(long, env = "ATTEST_DB_ACQUIRE_TIMEOUT", default_value = "5", value_parser = parse_seconds, global = true)]
+    pub db_acquire_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the portal.
+    Serve(ServeArgs),
+    /// Manage competency standards.
+    Standard {
+        #[command(subcommand)]
+        command: StandardCommand,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "ATTEST_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StandardCommand {
+    /// Load a standard from a file in the NOS plain-text format. Loading the same URN and
+    /// version again changes nothing.
+    Import {
+        /// The standard's text file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default of a flag as clap declares it; the environment of the test run cannot change it.
+    fn default_of(id: &str) -> String {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("serve");
+        let arg = command
+            .get_arguments()
+            .chain(serve.get_arguments())
+            .find(|a| a.get_id() == id)
+            .unwrap_or_else(|| panic!("no flag {id}"));
+        arg.get_default_values()[0].to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn defaults_work_on_a_developer_machine() {
+        assert_eq!(default_of("database_url"), DEFAULT_DATABASE_URL);
+        assert_eq!(default_of("bind"), "127.0.0.1:3000");
+        assert_eq!(default_of("db_acquire_timeout"), "5");
+    }
+
+    #[test]
+    fn a_zero_acquire_timeout_is_refused() {
+        assert!(Cli::try_parse_from(["attest", "--db-acquire-timeout", "0", "serve"]).is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! Opening the database: create it when missing, connect a pool, apply migrations.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::config::DatabaseArgs;
+
+/// The schema, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Creates the database if it does not exist, connects and brings the schema up to date.
+pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&args.database_url)
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    let where_ = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)")
+    );
+    if !Postgres::database_exists(&args.database_url)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {where_}"))?
+    {
+        Postgres::create_database(&args.database_url)
+            .await
+            .with_context(|| format!("cannot create the database {where_}"))?;
+        tracing::info!(database = %where_, "created the database");
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(args.db_max_connections)
+        .acquire_timeout(args.db_acquire_timeout)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot connect to {where_}"))?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations failed")?;
+    tracing::info!(database = %where_, "database ready");
+    Ok(pool)
+}

@@ -1,0 +1,87 @@
+//! Queries of the standards domain.
+
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use super::model::{Criterion, CriterionId, CriterionKind, Standard, StandardId};
+
+/// A line of the standards list.
+#[derive(Debug, Clone)]
+pub struct StandardSummary {
+    pub urn: String,
+    pub version: String,
+    pub title: String,
+    pub performance_count: i64,
+    pub knowledge_count: i64,
+}
+
+/// Every standard at its newest version, by title.
+pub async fn list_latest(conn: &mut PgConnection) -> sqlx::Result<Vec<StandardSummary>> {
+    sqlx::query_as!(
+        StandardSummary,
+        r#"
+        select distinct on (s.urn)
+               s.urn, s.version, s.title,
+               count(*) filter (where c.kind = 'performance') as "performance_count!",
+               count(*) filter (where c.kind = 'knowledge') as "knowledge_count!"
+          from standard s
+          join criterion c using (standard_id)
+         group by s.standard_id
+         order by s.urn, s.created_at desc
+        "#
+    )
+    .fetch_all(conn)
+    .await
+    .map(|mut list| {
+        list.sort_by(|a, b| a.title.cmp(&b.title));
+        list
+    })
+}
+
+/// The newest version of the standard with this URN.
+pub async fn find_latest_by_urn(
+    conn: &mut PgConnection,
+    urn: &str,
+) -> sqlx::Result<Option<Standard>> {
+    let row = sqlx::query!(
+        r#"
+        select standard_id as "id: StandardId", urn, version, title, overview,
+               metadata as "metadata: Json<Vec<(String, String)>>", review_due_on
+          from standard
+         where urn = $1
+         order by created_at desc
+         limit 1
+        "#,
+        urn
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Standard {
+        id: r.id,
+        urn: r.urn,
+        version: r.version,
+        title: r.title,
+        overview: r.overview,
+        metadata: r.metadata.0,
+        review_due_on: r.review_due_on,
+    }))
+}
+
+/// The criteria of a standard: performance criteria first, each kind in published order.
+pub async fn list_criteria(
+    conn: &mut PgConnection,
+    standard: StandardId,
+) -> sqlx::Result<Vec<Criterion>> {
+    sqlx::query_as!(
+        Criterion,
+        r#"
+        select criterion_id as "id: CriterionId", kind as "kind: CriterionKind", code, position, text
+          from criterion
+         where standard_id = $1
+         order by kind, position
+        "#,
+        standard as StandardId
+    )
+    .fetch_all(conn)
+    .await
+}

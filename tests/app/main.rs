@@ -1,0 +1,7 @@
+//! End-to-end tests of the portal over a real PostgreSQL: each `#[sqlx::test]` gets its own
+//! freshly migrated database, and requests go through the whole router with `oneshot`.
+
+mod helpers;
+mod serve;
+mod standards;
+mod web;

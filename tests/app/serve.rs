@@ -1,0 +1,191 @@
+//! The `attest` binary itself: creating the database on start, serving, shutting down on
+//! SIGTERM, and importing a standard from the command line.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use attest::standards::import::BUNDLED_TEXT;
+use sqlx::{Connection, PgConnection};
+
+use crate::helpers::database_url_for;
+
+/// A database of its own for one test of the binary, dropped afterwards.
+struct ScratchDatabase {
+    name: String,
+}
+
+impl ScratchDatabase {
+    fn new() -> Self {
+        Self {
+            name: format!("attest_cli_{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    fn url(&self) -> String {
+        database_url_for(&self.name)
+    }
+
+    async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url()).await.expect("connects")
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(database_url_for("postgres"))
+            .args([
+                "-qc",
+                &format!("drop database if exists {} with (force)", self.name),
+            ])
+            .status();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+}
+
+fn attest(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_attest"));
+    command
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A plain HTTP/1.1 GET; returns the status line and the body.
+fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    ))
+}
+
+fn wait_until_ready(child: &mut Child, address: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok((status, _)) = http_get(address, "/readyz")
+            && status.contains("200")
+        {
+            return;
+        }
+        if let Some(exit) = child.try_wait().expect("child status") {
+            panic!("attest serve exited early: {exit}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("attest serve was not ready within 30 s");
+}
+
+#[tokio::test]
+async fn serve_creates_the_database_loads_the_standard_and_stops_cleanly_on_sigterm() {
+    let database = ScratchDatabase::new();
+    let address = free_port();
+    let mut child = attest(&database.url())
+        .args(["serve", "--bind", &address.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("attest starts");
+    wait_until_ready(&mut child, address);
+
+    let (status, body) = http_get(address, "/standards/TECIT50761").expect("page");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("champion a culture of continuous improvement"));
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("child status") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "attest did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+
+    let mut conn = database.connect().await;
+    let criteria: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from criterion"#)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(criteria, 21);
+}
+
+#[tokio::test]
+async fn standard_import_loads_a_file_once_and_names_a_malformed_line() {
+    let database = ScratchDatabase::new();
+    let dir = std::env::temp_dir().join(&database.name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("other.txt");
+    std::fs::write(&file, BUNDLED_TEXT.replace("TECIT50761", "TECIT99999")).expect("write");
+
+    let first = attest(&database.url())
+        .args(["standard", "import"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("Imported TECIT99999 version 1"));
+
+    let second = attest(&database.url())
+        .args(["standard", "import"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("nothing changed"));
+
+    let broken = dir.join("broken.txt");
+    std::fs::write(
+        &broken,
+        "Overview\n\nText.\n\nPerformance criteria\n\n1. one\n3. three\n",
+    )
+    .expect("write");
+    let failed = attest(&database.url())
+        .args(["standard", "import"])
+        .arg(&broken)
+        .output()
+        .expect("runs");
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("line 8: expected item 2 of the performance criteria list"),
+        "{stderr}"
+    );
+
+    let mut conn = database.connect().await;
+    let standards: i64 =
+        sqlx::query_scalar!(r#"select count(*) as "n!" from standard where urn = 'TECIT99999'"#)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+    assert_eq!(standards, 1);
+    std::fs::remove_dir_all(&dir).ok();
+}

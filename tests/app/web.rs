@@ -1,0 +1,173 @@
+//! Health probes, security headers, request ids, static assets and behaviour when the
+//! database is unreachable.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::helpers::TestApp;
+
+/// A portal whose database cannot be reached: nothing listens on port 1.
+fn app_with_unreachable_database() -> TestApp {
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/attest")
+        .expect("lazy pool");
+    TestApp::without_setup(pool)
+}
+
+#[sqlx::test]
+async fn healthz_answers_ok(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, "ok\n");
+}
+
+#[tokio::test]
+async fn healthz_does_not_need_the_database() {
+    let app = app_with_unreachable_database();
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+}
+
+#[sqlx::test]
+async fn readyz_answers_ok_when_the_database_answers(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, "ready\n");
+}
+
+#[tokio::test]
+async fn readyz_answers_503_when_the_database_cannot_be_reached() {
+    let app = app_with_unreachable_database();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.header("retry-after"), Some("5"));
+}
+
+#[tokio::test]
+async fn pages_answer_503_with_retry_after_when_the_database_cannot_be_reached() {
+    let app = app_with_unreachable_database();
+    let started = std::time::Instant::now();
+    let page = app.get("/standards/TECIT50761").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.header("retry-after"), Some("5"));
+    assert_eq!(page.texts("h1"), ["Attest is briefly unavailable"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered without hanging"
+    );
+}
+
+#[sqlx::test]
+async fn every_response_carries_the_security_headers(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    for path in [
+        "/standards",
+        "/standards/TECIT50761",
+        "/no/such/page",
+        "/healthz",
+        "/static/app.css",
+    ] {
+        let response = app.get(path).await;
+        let csp = response
+            .header("content-security-policy")
+            .unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            response.header("referrer-policy"),
+            Some("same-origin"),
+            "{path}"
+        );
+        assert_eq!(response.header("x-frame-options"), Some("DENY"), "{path}");
+    }
+}
+
+#[sqlx::test]
+async fn pages_carry_no_inline_script_or_external_asset(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let page = app.get("/standards/TECIT50761").await;
+    assert!(page.texts("script").is_empty());
+    assert!(page.texts("[style]").is_empty());
+    let html = page.html();
+    let selector = scraper::Selector::parse("link[href], script[src], img[src]").expect("selector");
+    for element in html.select(&selector) {
+        let url = element
+            .value()
+            .attr("href")
+            .or_else(|| element.value().attr("src"))
+            .unwrap_or_default();
+        assert!(
+            url.starts_with('/') && !url.starts_with("//"),
+            "external asset {url}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn every_response_has_a_request_id_and_a_given_one_is_kept(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let response = app.get("/standards").await;
+    let id = response.header("x-request-id").expect("a request id");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+
+    let request = Request::get("/standards")
+        .header("x-request-id", "from-the-load-balancer")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.request(request).await;
+    assert_eq!(
+        response.header("x-request-id"),
+        Some("from-the-load-balancer")
+    );
+}
+
+#[sqlx::test]
+async fn the_layout_has_a_skip_link_landmarks_and_one_heading(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    for path in ["/standards", "/standards/TECIT50761", "/missing"] {
+        let page = app.get(path).await;
+        assert_eq!(page.texts("h1").len(), 1, "{path}");
+        assert_eq!(page.texts("header").len(), 1, "{path}");
+        assert_eq!(page.texts("main#main").len(), 1, "{path}");
+        assert_eq!(page.texts("footer").len(), 1, "{path}");
+        assert_eq!(page.texts("a.skip-link[href='#main']").len(), 1, "{path}");
+        assert_eq!(page.texts("html[lang='en-GB']").len(), 1, "{path}");
+        assert_eq!(page.texts("meta[name=viewport]").len(), 1, "{path}");
+    }
+}
+
+#[sqlx::test]
+async fn the_stylesheet_is_served_from_the_binary(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let response = app.get("/static/app.css").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/css; charset=utf-8")
+    );
+    assert!(response.body.contains(":focus-visible"));
+    assert_eq!(
+        app.get("/static/other.css").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test]
+async fn the_home_page_leads_to_the_standards(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(response.header("location"), Some("/standards"));
+}
