@@ -1,39 +1,67 @@
 //! The `attest` subcommands.
 
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use serde_json::json;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::audit::Actor;
-use crate::config::{Cli, Command, LogFormat, ServeArgs, StandardCommand};
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::auth::links::{self, Purpose};
+use crate::auth::password::Passwords;
+use crate::auth::session;
+use crate::clock::Clock;
+use crate::config::{
+    Cli, Command, DatabaseArgs, LogFormat, ServeArgs, StandardCommand, UserCommand,
+};
 use crate::standards::import::{self, ImportOutcome};
 use crate::standards::parser;
+use crate::state::Settings;
+use crate::users::db as users_db;
+use crate::users::model::{DisplayName, Email, Role, check_new_password, normalise_roles};
 use crate::{AppState, app, db};
+
+/// How often expired sessions are swept away.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
-        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Serve(args) => serve(&cli.database, cli.base_url, args).await,
         Command::Standard {
             command: StandardCommand::Import { file },
         } => import_standard(&cli.database, &file).await,
+        Command::User { command } => {
+            let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
+            user_command(&cli.database, &base_url, command).await
+        }
     }
 }
 
 fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to standard error; standard output carries only what a command prints for people.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
 
-async fn serve(database: &crate::config::DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(
+    database: &DatabaseArgs,
+    base_url: Option<String>,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     let pool = db::open(database).await?;
     {
         let mut tx = pool.begin().await?;
@@ -46,13 +74,90 @@ async fn serve(database: &crate::config::DatabaseArgs, args: ServeArgs) -> anyho
     let listener = TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
-    tracing::info!("Attest is serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(AppState::new(pool.clone())))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let address = listener.local_addr()?;
+    let settings = Settings {
+        base_url: base_url
+            .unwrap_or_else(|| format!("http://{address}"))
+            .trim_end_matches('/')
+            .to_owned(),
+        session_idle_timeout: time::Duration::minutes(i64::from(args.session_idle_minutes)),
+        session_absolute_timeout: time::Duration::hours(i64::from(args.session_absolute_hours)),
+        trusted_proxies: args.trusted_proxies.clone(),
+    };
+    let state = AppState::new(
+        pool.clone(),
+        settings,
+        Clock::system(),
+        Passwords::new(args.hash_concurrency()),
+    );
+
+    offer_first_admin_setup(&state).await?;
+    let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
+
+    tracing::info!("Attest is serving on {}", state.settings.base_url);
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeper.abort();
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// While no admin exists, prints a single-use link (valid one hour) that creates the first one.
+async fn offer_first_admin_setup(state: &AppState) -> anyhow::Result<()> {
+    let mut tx = state.pool.begin().await?;
+    if users_db::any_active_admin(&mut tx).await? {
+        return Ok(());
+    }
+    let link = links::issue(
+        &mut tx,
+        &state.settings.base_url,
+        Purpose::Setup,
+        None,
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &Actor::system(),
+            action: "auth.setup_link_issued",
+            entity_type: "setup",
+            entity_id: "first-admin".into(),
+            detail: json!({ "expires_at": link.expires_at.unix_timestamp() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // Printed for the operator, not logged: the link is a credential.
+    println!(
+        "No admin account exists yet. Create the first one within an hour at:\n  {}",
+        link.url
+    );
+    Ok(())
+}
+
+async fn sweep_expired_sessions(state: AppState) {
+    let mut interval = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    loop {
+        interval.tick().await;
+        let swept = match state.pool.acquire().await {
+            Ok(mut conn) => {
+                session::delete_expired(&mut conn, &state.settings, state.clock.now()).await
+            }
+            Err(error) => Err(error),
+        };
+        match swept {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(sessions.deleted = count, "deleted expired sessions"),
+            Err(error) => tracing::warn!(error = %error, "sweeping expired sessions failed"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and drains in-flight requests.
@@ -76,10 +181,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn import_standard(
-    database: &crate::config::DatabaseArgs,
-    file: &Path,
-) -> anyhow::Result<()> {
+async fn import_standard(database: &DatabaseArgs, file: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let parsed =
@@ -102,4 +204,114 @@ async fn import_standard(
         ),
     }
     Ok(())
+}
+
+fn read_password_from_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from standard input")?;
+    // One trailing line break is how `echo` and files end; it is not part of the password.
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
+}
+
+async fn user_command(
+    database: &DatabaseArgs,
+    base_url: &str,
+    command: UserCommand,
+) -> anyhow::Result<()> {
+    let passwords = Passwords::new(1);
+    let now = time::OffsetDateTime::now_utc();
+    match command {
+        UserCommand::Add {
+            email,
+            name,
+            roles,
+            password_stdin,
+        } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let name = DisplayName::parse(&name).map_err(anyhow::Error::msg)?;
+            let roles = roles
+                .iter()
+                .map(|r| {
+                    Role::parse(r).with_context(|| {
+                        format!("{r:?} is not a role (candidate, assessor, iqa, admin)")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let roles = normalise_roles(roles);
+            let hash = if password_stdin {
+                let password = read_password_from_stdin()?;
+                check_new_password(&password, email.as_str(), name.as_str())
+                    .map_err(anyhow::Error::msg)?;
+                Some(passwords.hash(&password).await?)
+            } else {
+                None
+            };
+            let pool = db::open(database).await?;
+            let mut tx = pool.begin().await?;
+            let id = users_db::insert(&mut tx, &email, &name, &roles, hash.as_deref()).await?;
+            audit::record(
+                &mut tx,
+                NewAuditEvent {
+                    actor: &Actor::cli(),
+                    action: "user.created",
+                    entity_type: "user",
+                    entity_id: id.to_string(),
+                    detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "cli" }),
+                },
+            )
+            .await?;
+            let link = match hash {
+                Some(_) => None,
+                None => Some(
+                    links::issue(&mut tx, base_url, Purpose::Invitation, Some(id), None, now)
+                        .await?,
+                ),
+            };
+            tx.commit().await?;
+            println!("Created {} <{}>.", name.as_str(), email.as_str());
+            if let Some(link) = link {
+                println!(
+                    "Invitation link (valid 7 days, single use):\n  {}",
+                    link.url
+                );
+            }
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin: _,
+        } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let password = read_password_from_stdin()?;
+            let pool: PgPool = db::open(database).await?;
+            let mut tx = pool.begin().await?;
+            let Some(user) = users_db::find_credentials(&mut tx, &email.key()).await? else {
+                bail!("no account has the email address {}", email.as_str());
+            };
+            check_new_password(&password, &user.email, &user.name).map_err(anyhow::Error::msg)?;
+            let hash = passwords.hash(&password).await?;
+            users_db::set_password_hash(&mut tx, user.id, &hash, now).await?;
+            let ended = session::end_all_for_user(&mut tx, user.id, None).await?;
+            audit::record(
+                &mut tx,
+                NewAuditEvent {
+                    actor: &Actor::cli(),
+                    action: "user.password_changed",
+                    entity_type: "user",
+                    entity_id: user.id.to_string(),
+                    detail: json!({ "via": "cli", "sessions_ended": ended }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            println!(
+                "Set the password of {}; {ended} session(s) ended.",
+                user.email
+            );
+            Ok(())
+        }
+    }
 }

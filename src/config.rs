@@ -20,6 +20,11 @@ pub struct Cli {
     #[arg(long, env = "ATTEST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// Where people reach the portal (e.g. https://attest.example.org); used in links and
+    /// decides secure cookies. Defaults to http:// and the address served on.
+    #[arg(long, env = "ATTEST_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +58,11 @@ pub enum Command {
         #[command(subcommand)]
         command: StandardCommand,
     },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +70,31 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "ATTEST_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "ATTEST_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle_minutes: u32,
+
+    /// Hours after sign-in at which a session ends, however active.
+    #[arg(long, env = "ATTEST_SESSION_ABSOLUTE_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_absolute_hours: u32,
+
+    /// Reverse proxy addresses whose X-Forwarded-For header is believed (comma-separated).
+    #[arg(long, env = "ATTEST_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Password hashes computed at once; more wait, so sign-in storms leave cores for pages.
+    #[arg(long, env = "ATTEST_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The default hashing concurrency: half the cores, at least one.
+    pub fn hash_concurrency(&self) -> usize {
+        self.password_hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() / 2))
+            .max(1)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +104,30 @@ pub enum StandardCommand {
     Import {
         /// The standard's text file.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin it prints an invitation link instead.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// A role to give (candidate, assessor, iqa, admin); repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an account's password, read from standard input; ends its sessions.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
 }
 

@@ -10,13 +10,11 @@
 //!   becomes 503 with `Retry-After`, anything else 500;
 //! - bad form input is *not* an error: handlers re-render the form with 422 and the messages.
 //!
-//! 5xx details are logged once, here, and never shown.
+//! 5xx details are logged once, here, and never shown. The page itself is drawn by
+//! [`crate::web::render_error_pages`], which knows who is signed in.
 
-use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-
-use crate::web::layout::Layout;
 
 /// Seconds a client is asked to wait while the database is unreachable.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -29,6 +27,12 @@ pub enum AppError {
     Unauthenticated { next: String },
     #[error("forbidden")]
     Forbidden,
+    #[error("cross-site request refused")]
+    CrossSite,
+    #[error("form token missing or stale")]
+    FormExpired,
+    #[error("bad request: {0}")]
+    BadRequest(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database: {0}")]
@@ -44,7 +48,8 @@ impl AppError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthenticated { .. } => StatusCode::SEE_OTHER,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossSite | Self::FormExpired => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,16 +68,14 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     )
 }
 
-/// The error page, inside the normal layout.
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub layout: Layout,
+/// What the error page says; carried in the response's extensions until it is drawn.
+#[derive(Debug, Clone)]
+pub struct ErrorPageSpec {
     pub heading: &'static str,
     pub message: String,
 }
 
-impl ErrorPage {
+impl ErrorPageSpec {
     pub fn for_status(status: StatusCode, message: Option<String>) -> Self {
         let (heading, default_message) = match status {
             StatusCode::NOT_FOUND => (
@@ -83,13 +86,14 @@ impl ErrorPage {
                 "You cannot do that",
                 "Your account does not have access to this page or action.",
             ),
+            StatusCode::BAD_REQUEST => ("That request could not be read", "Go back and try again."),
             StatusCode::CONFLICT => (
                 "That could not be done",
                 "The record changed while you were working on it.",
             ),
             StatusCode::SERVICE_UNAVAILABLE => (
                 "Attest is briefly unavailable",
-                "The service cannot reach its database at the moment. Nothing you sent has been lost; please try again in a few seconds.",
+                "The service cannot reach its database at the moment. Please try again in a few seconds.",
             ),
             _ => (
                 "Something went wrong",
@@ -97,25 +101,8 @@ impl ErrorPage {
             ),
         };
         Self {
-            layout: Layout::public(),
             heading,
             message: message.unwrap_or_else(|| default_message.to_owned()),
-        }
-    }
-
-    /// The page as a response with `status`.
-    pub fn into_response_with(self, status: StatusCode) -> Response {
-        match self.render() {
-            Ok(html) => (
-                status,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                html,
-            )
-                .into_response(),
-            Err(error) => {
-                tracing::error!(error = %error, "rendering the error page failed");
-                (status, "Something went wrong.").into_response()
-            }
         }
     }
 }
@@ -123,26 +110,36 @@ impl ErrorPage {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        match &self {
-            Self::Unauthenticated { next } => {
-                return Redirect::to(&format!(
-                    "/login?next={}",
-                    crate::web::encode_query_value(next)
-                ))
-                .into_response();
-            }
-            Self::Database(e) if is_unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-            }
-            Self::Database(e) => tracing::error!(error = %e, "database error"),
-            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
-            Self::NotFound | Self::Forbidden | Self::Conflict(_) => {}
-        }
         let message = match self {
-            Self::Conflict(message) => Some(message),
-            _ => None,
+            Self::Unauthenticated { next } => {
+                return Redirect::to(&format!("/login?next={}", crate::web::encode_query_value(&next))).into_response();
+            }
+            Self::Database(ref e) if is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                None
+            }
+            Self::Database(ref e) => {
+                tracing::error!(error = %e, "database error");
+                None
+            }
+            Self::Internal(ref e) => {
+                tracing::error!(error = ?e, "internal error");
+                None
+            }
+            Self::CrossSite => Some(
+                "This request came from another website, so it was refused. If you were using Attest, go back, reload the page and try again."
+                    .to_owned(),
+            ),
+            Self::FormExpired => Some(
+                "This form has expired or was not sent from Attest. Go back, reload the page and send it again.".to_owned(),
+            ),
+            Self::Conflict(message) | Self::BadRequest(message) => Some(message),
+            Self::NotFound | Self::Forbidden => None,
         };
-        let mut response = ErrorPage::for_status(status, message).into_response_with(status);
+        let mut response = status.into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorPageSpec::for_status(status, message));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -3,28 +3,38 @@
 //! assurers sample those decisions, and admins run cohorts and reports.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod home;
 pub mod standards;
 pub mod state;
+pub mod users;
 pub mod web;
 
 use axum::Router;
-use axum::routing::get;
 
 pub use state::AppState;
+use web::routes::Routes;
+
+/// Every route of the portal, with its handler.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", web::health::healthz)
+        .get("/readyz", web::health::readyz)
+        .get("/static/{name}", web::assets::show)
+        .merge(home::routes())
+        .merge(standards::routes())
+        .merge(auth::routes())
+        .merge(users::routes())
+}
 
 /// The whole portal as one router: every domain's routes inside the shared layers.
 pub fn app(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/", get(web::home))
-        .route("/healthz", get(web::health::healthz))
-        .route("/readyz", get(web::health::readyz))
-        .route("/static/{name}", get(web::assets::show))
-        .merge(standards::router())
-        .fallback(web::not_found)
-        .with_state(state);
-    web::with_layers(routes)
+    let router = routes().into_router().fallback(web::not_found);
+    web::with_layers(router, state)
 }

@@ -1,7 +1,6 @@
 //! Public standards pages: anyone may read a standard.
 
 use axum::extract::{Path, State};
-use time::OffsetDateTime;
 
 use super::db;
 use super::model::CriterionKind;
@@ -11,11 +10,11 @@ use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
 
 /// `GET /standards`.
-pub async fn index(State(state): State<AppState>) -> AppResult<StandardsIndexPage> {
+pub async fn index(State(state): State<AppState>, layout: Layout) -> AppResult<StandardsIndexPage> {
     let mut conn = state.pool.acquire().await?;
     let standards = db::list_latest(&mut conn).await?;
     Ok(StandardsIndexPage {
-        layout: Layout::new(Section::Standards),
+        layout: layout.section(Section::Standards),
         standards,
     })
 }
@@ -23,6 +22,7 @@ pub async fn index(State(state): State<AppState>) -> AppResult<StandardsIndexPag
 /// `GET /standards/{urn}`: the newest version of the standard.
 pub async fn show(
     State(state): State<AppState>,
+    layout: Layout,
     Path(urn): Path<String>,
 ) -> AppResult<StandardsShowPage> {
     let mut conn = state.pool.acquire().await?;
@@ -33,9 +33,9 @@ pub async fn show(
         .await?
         .into_iter()
         .partition(|c| c.kind == CriterionKind::Performance);
-    let overdue_for_review = standard.is_overdue_for_review(OffsetDateTime::now_utc().date());
+    let overdue_for_review = standard.is_overdue_for_review(state.clock.now().date());
     Ok(StandardsShowPage {
-        layout: Layout::new(Section::Standards),
+        layout: layout.section(Section::Standards),
         standard,
         performance,
         knowledge,

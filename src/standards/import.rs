@@ -1,7 +1,6 @@
 //! Loading a parsed standard into the database, once per URN and version.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -109,7 +108,7 @@ pub async fn import(
                 "urn": parsed.urn,
                 "version": parsed.version,
                 "criteria": parsed.criteria.len(),
-                "content_sha256": hex(&digest),
+                "content_sha256": crate::crypto::hex(&digest),
             }),
         },
     )
@@ -135,15 +134,5 @@ fn content_sha256(parsed: &ParsedStandard) -> [u8; 32] {
         "criteria": parsed.criteria.iter().map(|c| (c.code(), &c.text)).collect::<Vec<_>>(),
         "metadata": parsed.metadata,
     });
-    Sha256::digest(canonical.to_string().as_bytes()).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    crate::crypto::sha256(canonical.to_string().as_bytes())
 }

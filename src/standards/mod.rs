@@ -8,13 +8,10 @@ pub mod model;
 pub mod parser;
 mod views;
 
-use axum::Router;
-use axum::routing::get;
+use crate::web::routes::Routes;
 
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/standards", get(handlers::index))
-        .route("/standards/{urn}", get(handlers::show))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/standards", handlers::index)
+        .get("/standards/{urn}", handlers::show)
 }

@@ -1,4 +1,15 @@
-//! What every page carries: the navigation and, later, the signed-in user and flash messages.
+//! What every page carries: the navigation for the signed-in user's roles, the flash message
+//! of the last action, and the form token.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::Extensions;
+use axum::http::request::Parts;
+
+use super::flash::Flash;
+use crate::auth::session::{CsrfToken, CurrentUser};
+use crate::users::model::Role;
 
 /// One link of the main navigation.
 #[derive(Debug, Clone)]
@@ -12,34 +23,75 @@ pub struct NavItem {
 /// The sections of the portal, used to mark where a page belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    None,
     Home,
     Standards,
+    Users,
+    Account,
 }
 
-/// The frame around every page.
+/// The frame around every page. Handlers take it as an extractor and name their section.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    pub user: Option<CurrentUser>,
     pub nav: Vec<NavItem>,
+    pub flash: Option<Flash>,
+    pub csrf_token: String,
 }
 
 impl Layout {
-    /// The layout for a page in `section`.
-    pub fn new(section: Section) -> Self {
-        let items = [(Section::Standards, "/standards", "Standards")];
-        Self {
-            nav: items
-                .into_iter()
-                .map(|(s, href, label)| NavItem {
-                    href,
-                    label,
-                    current: s == section,
-                })
-                .collect(),
-        }
+    /// The layout for the request whose extensions these are.
+    pub fn from_extensions(extensions: &Extensions) -> Self {
+        let user = extensions.get::<CurrentUser>().cloned();
+        let mut layout = Self {
+            nav: Vec::new(),
+            flash: extensions.get::<Flash>().cloned(),
+            csrf_token: extensions
+                .get::<CsrfToken>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+            user,
+        };
+        layout.nav = layout.nav_items(Section::None);
+        layout
     }
 
-    /// The layout for pages that belong to no section, such as errors.
-    pub fn public() -> Self {
-        Self::new(Section::Home)
+    /// Marks `section` as the current one in the navigation.
+    #[must_use]
+    pub fn section(mut self, section: Section) -> Self {
+        self.nav = self.nav_items(section);
+        self
+    }
+
+    fn nav_items(&self, current: Section) -> Vec<NavItem> {
+        let mut items = Vec::new();
+        if self.user.is_some() {
+            items.push((Section::Home, "/", "Home"));
+        }
+        items.push((Section::Standards, "/standards", "Standards"));
+        if self.user.as_ref().is_some_and(|u| u.has_role(Role::Admin)) {
+            items.push((Section::Users, "/admin/users", "Users"));
+        }
+        items
+            .into_iter()
+            .map(|(section, href, label)| NavItem {
+                href,
+                label,
+                current: section == current,
+            })
+            .collect()
+    }
+
+    /// The signed-in person's name, or nothing.
+    pub fn user_name(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.name.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Layout {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_extensions(&parts.extensions))
     }
 }

@@ -1,15 +1,21 @@
 //! HTTP plumbing shared by every domain: the layers around the router, the page layout,
-//! static assets and the health probes. No domain logic lives here.
+//! flash messages, static assets and the health probes. No domain logic lives here.
 
 pub mod assets;
+pub mod client_ip;
+pub mod flash;
+pub mod forms;
 pub mod health;
 pub mod layout;
+pub mod routes;
 
 use std::any::Any;
 
+use askama::Template;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -18,7 +24,10 @@ use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::error::{AppError, ErrorPage};
+use crate::auth::{csrf, policy, session};
+use crate::error::{AppError, ErrorPageSpec};
+use crate::state::AppState;
+use layout::Layout;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,8 +36,9 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; form
      frame-ancestors 'none'; object-src 'none'";
 
 /// Wraps the application's routes in the layers every request passes through, outermost first:
-/// request id, tracing span, panic → 500 page, security headers.
-pub fn with_layers(router: Router) -> Router {
+/// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
+/// same-origin check for changes, access policy.
+pub fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -51,22 +61,33 @@ pub fn with_layers(router: Router) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetSensitiveHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-                header::SET_COOKIE,
-            ]))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
-            .layer(security_headers)
-            .layer(CatchPanicLayer::custom(panic_response)),
-    )
+    router
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                    header::SET_COOKIE,
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(security_headers)
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(middleware::from_fn_with_state(state.clone(), session::load))
+                .layer(middleware::from_fn(flash::middleware))
+                .layer(middleware::from_fn(render_error_pages))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    csrf::require_same_origin,
+                ))
+                .layer(middleware::from_fn(policy::enforce)),
+        )
+        .with_state(state)
 }
 
 /// The span every log line of a request is recorded in: method, matched route and request id.
+/// The matched route, not the path, so tokens in links never reach the logs.
 fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
@@ -85,6 +106,59 @@ fn request_span(request: &Request) -> tracing::Span {
     )
 }
 
+/// The error page, inside the layout of whoever asked.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub heading: &'static str,
+    pub message: String,
+}
+
+impl ErrorPage {
+    fn into_response_with(self, status: StatusCode) -> Response {
+        match self.render() {
+            Ok(html) => (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(error = %error, "rendering the error page failed");
+                (status, "Something went wrong.").into_response()
+            }
+        }
+    }
+}
+
+/// Middleware: draws the page of an [`AppError`] response, with the requester's navigation.
+async fn render_error_pages(request: Request, next: Next) -> Response {
+    let layout = Layout::from_extensions(request.extensions());
+    let response = next.run(request).await;
+    let Some(spec) = response.extensions().get::<ErrorPageSpec>().cloned() else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    let page = ErrorPage {
+        layout,
+        heading: spec.heading,
+        message: spec.message,
+    }
+    .into_response_with(parts.status);
+    let (page_parts, body) = page.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        page_parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("text/plain")),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
+}
+
 #[expect(
     clippy::needless_pass_by_value,
     reason = "the signature CatchPanicLayer calls"
@@ -96,8 +170,13 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = detail, "request handler panicked");
-    ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR, None)
-        .into_response_with(StatusCode::INTERNAL_SERVER_ERROR)
+    let spec = ErrorPageSpec::for_status(StatusCode::INTERNAL_SERVER_ERROR, None);
+    ErrorPage {
+        layout: Layout::from_extensions(&axum::http::Extensions::new()),
+        heading: spec.heading,
+        message: spec.message,
+    }
+    .into_response_with(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The answer for any path no route matches.
@@ -116,11 +195,6 @@ pub fn encode_query_value(value: &str) -> String {
         }
     }
     encoded
-}
-
-/// A redirect to the home page, the only thing `/` does until people can sign in.
-pub async fn home() -> impl IntoResponse {
-    axum::response::Redirect::to("/standards")
 }
 
 #[cfg(test)]

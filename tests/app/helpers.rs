@@ -1,43 +1,84 @@
-//! The test harness: a portal over the test's database, requests through the full router,
-//! and parsed HTML to assert on.
+//! The test harness: a portal over the test's database, browsers that keep their cookies and
+//! send forms the way a browser does, and parsed HTML to assert on.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use attest::AppState;
+use attest::auth::password::Passwords;
+use attest::auth::session;
+use attest::clock::Clock;
+use attest::state::Settings;
+use attest::users::db as users_db;
+use attest::users::model::{DisplayName, Email, Role, UserId};
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum_extra::extract::cookie::Cookie;
 use http_body_util::BodyExt;
 use scraper::{Html, Selector};
 use sqlx::PgPool;
 use tower::ServiceExt;
 
+/// A password that passes the policy, used for every test account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 /// The portal as a test drives it.
 pub struct TestApp {
     pub router: Router,
     pub pool: PgPool,
+    pub state: AppState,
 }
 
 impl TestApp {
-    /// A portal over `pool` with the bundled standard loaded, as `attest serve` starts.
+    /// A portal over `pool` with the bundled standard loaded, as `attest serve` starts, and a
+    /// clock the test can move.
     pub async fn new(pool: PgPool) -> Self {
+        Self::with_settings(pool, Settings::default()).await
+    }
+
+    pub async fn with_settings(pool: PgPool, settings: Settings) -> Self {
         let mut tx = pool.begin().await.expect("begin");
         attest::standards::import::ensure_bundled(&mut tx)
             .await
             .expect("bundled standard loads");
         tx.commit().await.expect("commit");
-        Self::without_setup(pool)
+        Self::without_setup_with(pool, settings)
     }
 
     /// A portal over `pool` exactly as given.
     pub fn without_setup(pool: PgPool) -> Self {
+        Self::without_setup_with(pool, Settings::default())
+    }
+
+    fn without_setup_with(pool: PgPool, settings: Settings) -> Self {
+        let clock = Clock::manual(time::OffsetDateTime::now_utc());
+        let state = AppState::new(pool.clone(), settings, clock, Passwords::new(2));
         Self {
-            router: attest::app(AppState::new(pool.clone())),
+            router: attest::app(state.clone()),
             pool,
+            state,
         }
     }
 
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    /// A browser with no cookies.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Mutex::default(),
+            ip: "127.0.0.1".parse().expect("ip"),
+        }
+    }
+
+    /// A one-off request with no cookies.
     pub async fn get(&self, uri: &str) -> TestResponse {
-        self.request(Request::get(uri).body(Body::empty()).expect("request"))
-            .await
+        self.browser().get(uri).await
     }
 
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
@@ -61,6 +102,185 @@ impl TestApp {
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
+
+    /// An active account with [`PASSWORD`].
+    pub async fn create_user(&self, email: &str, name: &str, roles: &[Role]) -> UserId {
+        let hash = self.state.passwords.hash(PASSWORD).await.expect("hash");
+        self.create_user_with_hash(email, name, roles, Some(&hash))
+            .await
+    }
+
+    pub async fn create_user_with_hash(
+        &self,
+        email: &str,
+        name: &str,
+        roles: &[Role],
+        hash: Option<&str>,
+    ) -> UserId {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        users_db::insert(
+            &mut conn,
+            &Email::parse(email).expect("email"),
+            &DisplayName::parse(name).expect("name"),
+            roles,
+            hash,
+        )
+        .await
+        .expect("user inserted")
+    }
+
+    /// A browser already signed in as `user`, without going through the sign-in form.
+    pub async fn browser_signed_in_as(&self, user: UserId) -> Browser<'_> {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        let cookie = session::start(&mut conn, &self.state.settings, user, self.clock().now())
+            .await
+            .expect("session");
+        let browser = self.browser();
+        browser.set_cookie(cookie.name(), cookie.value());
+        browser
+    }
+
+    /// A new account holding `roles`, and a browser signed in as it.
+    pub async fn signed_in(&self, roles: &[Role]) -> (UserId, Browser<'_>) {
+        let label = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join("-");
+        let email = format!("{label}-{}@example.org", uuid::Uuid::new_v4().simple());
+        let user = self
+            .create_user(&email, &format!("Test {label}"), roles)
+            .await;
+        (user, self.browser_signed_in_as(user).await)
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// The actions of the audit trail, oldest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar!("select action from audit_event order by audit_event_id")
+            .fetch_all(&self.pool)
+            .await
+            .expect("audit")
+    }
+}
+
+/// A browser: keeps cookies, sends forms with the page's token and same-origin headers.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: Mutex<BTreeMap<String, String>>,
+    pub ip: IpAddr,
+}
+
+impl Browser<'_> {
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().expect("cookies").get(name).cloned()
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Method::GET, uri, &[], Body::empty()).await
+    }
+
+    /// A form as the browser would post it from one of our pages, with the current token.
+    pub async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.csrf_token().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(uri, &all, &[("sec-fetch-site", "same-origin")])
+            .await
+    }
+
+    /// A form exactly as given, with the extra headers given.
+    pub async fn post_raw(
+        &self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let content_type = ("content-type", "application/x-www-form-urlencoded");
+        let mut all = vec![content_type];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, uri, &all, Body::from(body)).await
+    }
+
+    /// The form token the pages of this browser carry now.
+    pub async fn csrf_token(&self) -> String {
+        for page in ["/standards", "/login"] {
+            let response = self.get(page).await;
+            if let Some(token) = response.attr("input[name=csrf_token]", "value") {
+                return token;
+            }
+        }
+        panic!("no page carried a form token");
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(uri);
+        let cookies = self.cookie_header();
+        if !cookies.is_empty() {
+            builder = builder.header(header::COOKIE, cookies);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut request = builder.body(body).expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(self.ip, 50_000)));
+        let response = self.app.request(request).await;
+        for value in response.headers.get_all(header::SET_COOKIE) {
+            let cookie = Cookie::parse(value.to_str().expect("ascii cookie").to_owned())
+                .expect("cookie parses");
+            let removed = cookie.max_age().is_some_and(|age| age.is_zero())
+                || cookie
+                    .expires_datetime()
+                    .is_some_and(|at| at < time::OffsetDateTime::now_utc());
+            let mut jar = self.cookies.lock().expect("cookies");
+            if removed {
+                jar.remove(cookie.name());
+            } else {
+                jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+        response
+    }
+
+    /// Signs in through the form.
+    pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
 }
 
 /// A response with its body read.
@@ -73,6 +293,19 @@ pub struct TestResponse {
 impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+
+    /// Every `Set-Cookie` header, as sent.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect()
     }
 
     pub fn html(&self) -> Html {
@@ -99,6 +332,40 @@ impl TestResponse {
         let texts = self.texts(selector);
         assert_eq!(texts.len(), 1, "expected one {selector}, found {texts:?}");
         texts.into_iter().next().expect("one")
+    }
+
+    /// An attribute of the first element matching `selector`.
+    pub fn attr(&self, selector: &str, attribute: &str) -> Option<String> {
+        let selector = Selector::parse(selector).expect("valid selector");
+        self.html()
+            .select(&selector)
+            .next()
+            .and_then(|e| e.value().attr(attribute).map(str::to_owned))
+    }
+
+    /// Asserts a 303 to `path` (ignoring any query string when `path` has none).
+    pub fn assert_redirect_to(&self, path: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::SEE_OTHER,
+            "expected a redirect, body: {}",
+            self.body
+        );
+        let location = self.location().expect("location");
+        let target = if path.contains('?') {
+            location
+        } else {
+            location.split('?').next().unwrap_or_default()
+        };
+        assert_eq!(target, path);
+    }
+
+    /// True when this answer sends the visitor to sign in.
+    pub fn is_sign_in_redirect(&self) -> bool {
+        self.status == StatusCode::SEE_OTHER
+            && self
+                .location()
+                .is_some_and(|l| l.starts_with("/login?next="))
     }
 }
 

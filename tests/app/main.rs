@@ -1,7 +1,10 @@
 //! End-to-end tests of the portal over a real PostgreSQL: each `#[sqlx::test]` gets its own
 //! freshly migrated database, and requests go through the whole router with `oneshot`.
 
+mod auth;
 mod helpers;
+mod policy;
 mod serve;
 mod standards;
+mod users;
 mod web;

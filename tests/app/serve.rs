@@ -1,7 +1,7 @@
 //! The `attest` binary itself: creating the database on start, serving, shutting down on
 //! SIGTERM, and importing a standard from the command line.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,11 +98,26 @@ async fn serve_creates_the_database_loads_the_standard_and_stops_cleanly_on_sigt
     let address = free_port();
     let mut child = attest(&database.url())
         .args(["serve", "--bind", &address.to_string()])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("attest starts");
+    // With no admin yet, the first thing printed is the single-use setup link.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = String::new();
+    for _ in 0..2 {
+        stdout.read_line(&mut lines).expect("a line");
+    }
+    assert!(lines.starts_with("No admin account exists yet."), "{lines}");
+    let link = lines.lines().nth(1).expect("the link").trim();
+    let setup_path = link
+        .strip_prefix(&format!("http://{address}"))
+        .unwrap_or_else(|| panic!("a link to this server: {link}"));
+    assert!(setup_path.starts_with("/setup/"));
     wait_until_ready(&mut child, address);
+    let (status, body) = http_get(address, setup_path).expect("setup page");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("Create the first admin"));
 
     let (status, body) = http_get(address, "/standards/TECIT50761").expect("page");
     assert!(status.contains("200"), "{status}");
@@ -188,4 +203,119 @@ async fn standard_import_loads_a_file_once_and_names_a_malformed_line() {
             .expect("count");
     assert_eq!(standards, 1);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn user_add_and_set_password_manage_accounts_from_the_command_line() {
+    let database = ScratchDatabase::new();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = attest(&database.url())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("output")
+    };
+
+    let added = run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "ops@example.org",
+            "--name",
+            "Ops Admin",
+            "--role",
+            "admin",
+            "--role",
+            "iqa",
+            "--password-stdin",
+        ],
+        "a long enough passphrase\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&added.stdout).contains("Created Ops Admin <ops@example.org>.")
+    );
+
+    let weak = run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "weak@example.org",
+            "--name",
+            "Weak",
+            "--role",
+            "candidate",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("Use at least 12 characters"));
+
+    let invited = run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "cand@example.org",
+            "--name",
+            "Cand",
+            "--role",
+            "candidate",
+        ],
+        "",
+    );
+    assert!(invited.status.success());
+    assert!(String::from_utf8_lossy(&invited.stdout).contains("/invitations/"));
+
+    let mut conn = database.connect().await;
+    let before: Option<String> =
+        sqlx::query_scalar!("select password_hash from app_user where email = 'ops@example.org'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("hash");
+    let before = before.expect("a password was set");
+    assert!(before.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+
+    let changed = run(
+        &[
+            "user",
+            "set-password",
+            "--email",
+            "OPS@example.org",
+            "--password-stdin",
+        ],
+        "another long passphrase\n",
+    );
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let after: Option<String> =
+        sqlx::query_scalar!("select password_hash from app_user where email = 'ops@example.org'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("hash");
+    assert_ne!(after.as_deref(), Some(before.as_str()));
+    let roles: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where action in ('user.created', 'user.password_changed')"#)
+        .fetch_one(&mut conn)
+        .await
+        .expect("audit");
+    assert_eq!(roles, 3);
 }

@@ -165,9 +165,9 @@ async fn the_stylesheet_is_served_from_the_binary(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn the_home_page_leads_to_the_standards(pool: PgPool) {
+async fn the_home_page_asks_visitors_to_sign_in(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let response = app.get("/").await;
     assert_eq!(response.status, StatusCode::SEE_OTHER);
-    assert_eq!(response.header("location"), Some("/standards"));
+    assert_eq!(response.header("location"), Some("/login?next=/"));
 }

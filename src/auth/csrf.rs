@@ -1,0 +1,159 @@
+//! Cross-site request forgery defence, in two layers.
+//!
+//! 1. Every request that can change data (anything but GET, HEAD, OPTIONS) must come from our
+//!    own pages: `Sec-Fetch-Site` must say `same-origin` (or `none`, typed by the user), and an
+//!    `Origin` header must name this portal. A browser sends at least one of them.
+//! 2. Every form carries a token: the session's for signed-in users, else the one in the
+//!    visitor's `attest_csrf` cookie. [`CsrfForm`] checks it before the handler sees the form.
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::session::CsrfToken;
+use crate::crypto::constant_time_eq;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The name of the hidden field every form carries.
+pub const FIELD: &str = "csrf_token";
+
+/// Middleware: refuses a state-changing request that another site's page sent.
+pub async fn require_same_origin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || is_same_origin(request.headers(), &state.settings.base_url)
+    {
+        next.run(request).await
+    } else {
+        tracing::warn!(method = %request.method(), "refused a cross-site request");
+        AppError::CrossSite.into_response()
+    }
+}
+
+fn is_same_origin(headers: &HeaderMap, base_url: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Neither header: not a browser of this decade (a script or a test client). The form
+        // token still has to match.
+        return true;
+    };
+    let origin_authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    origin == base_url.trim_end_matches('/')
+        || headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|host| host == origin_authority)
+}
+
+/// A urlencoded form whose `csrf_token` field matched this request's token.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = request
+            .extensions()
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .ok_or(AppError::FormExpired)?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+        let sent = form_urlencoded::parse(&bytes)
+            .find(|(key, _)| key == FIELD)
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+            return Err(AppError::FormExpired);
+        }
+        serde_html_form::from_bytes(&bytes)
+            .map(CsrfForm)
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    const BASE: &str = "https://attest.example.org";
+
+    #[test]
+    fn fetch_metadata_decides_when_present() {
+        assert!(is_same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            BASE
+        ));
+        assert!(is_same_origin(
+            &headers(&[("sec-fetch-site", "none")]),
+            BASE
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            BASE
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            BASE
+        ));
+        // A same-origin Origin does not rescue a cross-site fetch.
+        assert!(!is_same_origin(
+            &headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://attest.example.org")
+            ]),
+            BASE
+        ));
+    }
+
+    #[test]
+    fn origin_must_be_the_portal_or_the_host_asked_for() {
+        assert!(is_same_origin(
+            &headers(&[("origin", "https://attest.example.org")]),
+            BASE
+        ));
+        assert!(is_same_origin(
+            &headers(&[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            BASE
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            BASE
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("origin", "null"), ("host", "attest.example.org")]),
+            BASE
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "attest.example.org")
+            ]),
+            BASE
+        ));
+    }
+}

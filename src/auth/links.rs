@@ -1,0 +1,158 @@
+//! Single-use links that let a person set a password: first-admin setup (1 hour), invitations
+//! (7 days) and password resets (24 hours). Only the SHA-256 of a link's token is stored.
+
+use serde::Serialize;
+use sqlx::PgConnection;
+use time::{Duration, OffsetDateTime};
+
+use crate::crypto::{random_token, sha256};
+use crate::users::model::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "access_link_purpose", rename_all = "snake_case")]
+pub enum Purpose {
+    Setup,
+    Invitation,
+    PasswordReset,
+}
+
+impl Purpose {
+    pub fn lifetime(self) -> Duration {
+        match self {
+            Self::Setup => Duration::hours(1),
+            Self::Invitation => Duration::days(7),
+            Self::PasswordReset => Duration::hours(24),
+        }
+    }
+
+    /// The path the link opens, before its token.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Setup => "/setup/",
+            Self::Invitation => "/invitations/",
+            Self::PasswordReset => "/password-reset/",
+        }
+    }
+
+    /// How long the link lasts, in words.
+    pub fn lifetime_text(self) -> &'static str {
+        match self {
+            Self::Setup => "1 hour",
+            Self::Invitation => "7 days",
+            Self::PasswordReset => "24 hours",
+        }
+    }
+}
+
+/// A link just made: the only time its token exists outside the person's hands.
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub url: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Makes a link. Setup links carry 128 random bits, the others 256.
+pub async fn issue(
+    conn: &mut PgConnection,
+    base_url: &str,
+    purpose: Purpose,
+    user: Option<UserId>,
+    created_by: Option<UserId>,
+    now: OffsetDateTime,
+) -> sqlx::Result<IssuedLink> {
+    let token = random_token(if purpose == Purpose::Setup { 16 } else { 32 });
+    let expires_at = now + purpose.lifetime();
+    sqlx::query!(
+        "insert into access_link (token_hash, purpose, user_id, created_by, created_at, expires_at)
+         values ($1, $2, $3, $4, $5, $6)",
+        &sha256(token.as_bytes())[..],
+        purpose as Purpose,
+        user.map(|u| u.0),
+        created_by.map(|u| u.0),
+        now,
+        expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(IssuedLink {
+        url: format!(
+            "{}{}{token}",
+            base_url.trim_end_matches('/'),
+            purpose.path()
+        ),
+        expires_at,
+    })
+}
+
+/// A link that can still be used.
+#[derive(Debug, Clone)]
+pub struct ValidLink {
+    pub token_hash: [u8; 32],
+    pub user: Option<UserId>,
+}
+
+/// The unused, unexpired link of `purpose` with this token. With `lock`, the row is locked
+/// until the transaction ends, so a link cannot be used twice by two requests racing.
+pub async fn find_valid(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    token: &str,
+    now: OffsetDateTime,
+    lock: bool,
+) -> sqlx::Result<Option<ValidLink>> {
+    let token_hash = sha256(token.as_bytes());
+    let user = if lock {
+        sqlx::query_scalar!(
+            r#"select user_id as "user_id: UserId" from access_link
+                where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3
+                  for update"#,
+            &token_hash[..],
+            purpose as Purpose,
+            now
+        )
+        .fetch_optional(conn)
+        .await?
+    } else {
+        sqlx::query_scalar!(
+            r#"select user_id as "user_id: UserId" from access_link
+                where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3"#,
+            &token_hash[..],
+            purpose as Purpose,
+            now
+        )
+        .fetch_optional(conn)
+        .await?
+    };
+    Ok(user.map(|user| ValidLink { token_hash, user }))
+}
+
+pub async fn mark_used(
+    conn: &mut PgConnection,
+    token_hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update access_link set used_at = $2 where token_hash = $1",
+        &token_hash[..],
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Retires every unused link of a user (a new one replaces them, or the account is closed).
+pub async fn retire_for_user(
+    conn: &mut PgConnection,
+    user: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update access_link set used_at = $2 where user_id = $1 and used_at is null",
+        user as UserId,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

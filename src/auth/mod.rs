@@ -1,0 +1,84 @@
+//! Who is asking and what they may do: sign-in and sessions, passwords, single-use links,
+//! lockout, cross-site request defence and the access policy.
+
+pub mod csrf;
+mod handlers;
+pub mod links;
+pub mod lockout;
+pub mod password;
+pub mod policy;
+pub mod session;
+mod views;
+
+use serde::Deserialize;
+
+use crate::users::model::check_new_password;
+use crate::web::forms::FormErrors;
+
+use crate::web::routes::Routes;
+
+/// A form with nothing but its token: buttons such as "Sign out".
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/login", handlers::login_form)
+        .post("/login", handlers::login)
+        .post("/logout", handlers::logout)
+        .get("/setup/{token}", handlers::setup_form)
+        .post("/setup/{token}", handlers::setup)
+        .get("/invitations/{token}", handlers::invitation_form)
+        .post("/invitations/{token}", handlers::accept_invitation)
+        .get("/password-reset/{token}", handlers::reset_form)
+        .post("/password-reset/{token}", handlers::reset_password)
+}
+
+/// Checks a new password and its confirmation, marking the form's fields.
+pub fn check_password_fields(
+    errors: &mut FormErrors,
+    password: &str,
+    confirm: &str,
+    email: &str,
+    name: &str,
+) {
+    if password.is_empty() {
+        errors.add("password", "Enter a password");
+    } else if let Err(message) = check_new_password(password, email, name) {
+        errors.add("password", message);
+    } else if password != confirm {
+        errors.add("confirm_password", "The two passwords are not the same");
+    }
+}
+
+/// A `next` path to return to after sign-in: only a path on this site, never another host.
+pub fn safe_next(next: &str) -> &str {
+    let is_local_path = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n', '\t']);
+    if is_local_path { next } else { "/" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next("/enrolments/1?tab=evidence"),
+            "/enrolments/1?tab=evidence"
+        );
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "",
+            "/x\r\nSet-Cookie: a=b",
+        ] {
+            assert_eq!(safe_next(hostile), "/", "{hostile}");
+        }
+    }
+}

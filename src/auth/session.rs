@@ -1,0 +1,327 @@
+//! Server-side sessions in PostgreSQL, so any number of `attest serve` processes share them.
+//!
+//! The cookie holds a random 256-bit token; the table holds only its SHA-256. A session is
+//! written only when someone signs in, ends after 30 idle minutes or 12 hours (configurable),
+//! gets a new id when its user's roles change, and is deleted at sign-out, deactivation and
+//! password change.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::SET_COOKIE;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::crypto::{random_token, sha256};
+use crate::error::AppError;
+use crate::state::{AppState, Settings};
+use crate::users::model::{Role, UserId};
+
+/// How stale `last_seen_at` may get before a request refreshes it: one write a minute per
+/// active session instead of one per request.
+const LAST_SEEN_GRANULARITY: time::Duration = time::Duration::minutes(1);
+
+/// The signed-in person making a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// SHA-256 of the session token: identifies this session without holding the secret.
+    pub session_id_hash: [u8; 32],
+}
+
+impl CurrentUser {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// The token forms of this request must carry: the session's, or for visitors who are not
+/// signed in, the one in their `attest_csrf` cookie.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// The cookie that carries the session token.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() {
+        "__Host-attest_session"
+    } else {
+        "attest_session"
+    }
+}
+
+/// The cookie that carries the form token of visitors who are not signed in.
+pub fn csrf_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() {
+        "__Host-attest_csrf"
+    } else {
+        "attest_csrf"
+    }
+}
+
+fn cookie(
+    settings: &Settings,
+    name: &'static str,
+    value: String,
+    same_site: SameSite,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(settings.is_https())
+        .same_site(same_site)
+        .build()
+}
+
+/// A new session for `user`; returns the cookie to send.
+pub async fn start(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    user: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<Cookie<'static>> {
+    let token = random_token(32);
+    sqlx::query!(
+        "insert into session (session_id_hash, user_id, csrf_token, created_at, last_seen_at)
+         values ($1, $2, $3, $4, $4)",
+        &sha256(token.as_bytes())[..],
+        user as UserId,
+        random_token(32),
+        now,
+    )
+    .execute(conn)
+    .await?;
+    Ok(cookie(
+        settings,
+        session_cookie_name(settings),
+        token,
+        SameSite::Lax,
+    ))
+}
+
+/// Ends one session.
+pub async fn end(conn: &mut PgConnection, session_id_hash: &[u8; 32]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "delete from session where session_id_hash = $1",
+        &session_id_hash[..]
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends every session of `user` but `except`.
+pub async fn end_all_for_user(
+    conn: &mut PgConnection,
+    user: UserId,
+    except: Option<&[u8; 32]>,
+) -> sqlx::Result<u64> {
+    let except = except.map(|hash| hash.to_vec());
+    let done = sqlx::query!(
+        "delete from session where user_id = $1 and session_id_hash is distinct from $2",
+        user as UserId,
+        except,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Gives every session of `user` a new id at its next request (after a change of roles).
+pub async fn rotate_all_for_user(conn: &mut PgConnection, user: UserId) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update session set must_rotate = true where user_id = $1",
+        user as UserId
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes sessions that have timed out. Runs in the background of `attest serve`.
+pub async fn delete_expired(
+    conn: &mut PgConnection,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "delete from session where last_seen_at < $1 or created_at < $2",
+        now - settings.session_idle_timeout,
+        now - settings.session_absolute_timeout,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A cookie that removes `name` from the browser.
+pub fn removal(settings: &Settings, name: &'static str) -> Cookie<'static> {
+    let mut removal = cookie(settings, name, String::new(), SameSite::Lax);
+    removal.make_removal();
+    removal
+}
+
+/// Middleware: finds the session of the request's cookie, enforces its timeouts and rotation,
+/// and puts the [`CurrentUser`] and [`CsrfToken`] in the request's extensions.
+pub async fn load(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let settings = &state.settings;
+    let mut set_cookies: Vec<Cookie<'static>> = Vec::new();
+
+    let mut user = None;
+    if let Some(token) = jar
+        .get(session_cookie_name(settings))
+        .map(|c| c.value().to_owned())
+    {
+        match resolve(&state, &token).await {
+            Ok(Resolved::Valid {
+                user: found,
+                rotated_cookie,
+            }) => {
+                set_cookies.extend(rotated_cookie);
+                user = Some(*found);
+            }
+            Ok(Resolved::Invalid) => {
+                set_cookies.push(removal(settings, session_cookie_name(settings)));
+            }
+            // The database is unreachable: carry on as a visitor; pages that need the
+            // database answer 503 themselves.
+            Err(error) => tracing::warn!(error = %error, "session lookup failed"),
+        }
+    }
+
+    let csrf = match &user {
+        Some((current, csrf)) => {
+            request.extensions_mut().insert(current.clone());
+            csrf.clone()
+        }
+        None => match jar.get(csrf_cookie_name(settings)) {
+            Some(c) if c.value().len() == 64 => c.value().to_owned(),
+            _ => {
+                let token = random_token(32);
+                set_cookies.push(cookie(
+                    settings,
+                    csrf_cookie_name(settings),
+                    token.clone(),
+                    SameSite::Strict,
+                ));
+                token
+            }
+        },
+    };
+    request.extensions_mut().insert(CsrfToken(csrf));
+
+    let mut response = next.run(request).await;
+    for cookie in set_cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+enum Resolved {
+    Valid {
+        user: Box<(CurrentUser, String)>,
+        rotated_cookie: Option<Cookie<'static>>,
+    },
+    Invalid,
+}
+
+async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
+    let settings = &state.settings;
+    let now = state.clock.now();
+    let hash = sha256(token.as_bytes());
+    let mut conn = state.pool.acquire().await?;
+    let Some(row) = sqlx::query!(
+        r#"
+        select s.user_id as "user_id: UserId", s.csrf_token, s.created_at, s.last_seen_at, s.must_rotate,
+               u.email, u.display_name, u.roles as "roles: Vec<Role>"
+          from session s
+          join app_user u using (user_id)
+         where s.session_id_hash = $1 and u.is_active
+        "#,
+        &hash[..]
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(Resolved::Invalid);
+    };
+
+    if row.last_seen_at + settings.session_idle_timeout <= now
+        || row.created_at + settings.session_absolute_timeout <= now
+    {
+        end(&mut conn, &hash).await?;
+        return Ok(Resolved::Invalid);
+    }
+
+    let mut session_id_hash = hash;
+    let mut rotated_cookie = None;
+    if row.must_rotate {
+        let new_token = random_token(32);
+        session_id_hash = sha256(new_token.as_bytes());
+        sqlx::query!(
+            "update session set session_id_hash = $2, must_rotate = false, last_seen_at = $3
+              where session_id_hash = $1",
+            &hash[..],
+            &session_id_hash[..],
+            now,
+        )
+        .execute(&mut *conn)
+        .await?;
+        rotated_cookie = Some(cookie(
+            settings,
+            session_cookie_name(settings),
+            new_token,
+            SameSite::Lax,
+        ));
+    } else if now - row.last_seen_at >= LAST_SEEN_GRANULARITY {
+        sqlx::query!(
+            "update session set last_seen_at = $2 where session_id_hash = $1",
+            &hash[..],
+            now
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let user = CurrentUser {
+        id: row.user_id,
+        email: row.email,
+        name: row.display_name,
+        roles: row.roles,
+        session_id_hash,
+    };
+    Ok(Resolved::Valid {
+        user: Box::new((user, row.csrf_token)),
+        rotated_cookie,
+    })
+}
+
+/// `CurrentUser` as an extractor: the policy has already sent visitors to the sign-in page,
+/// so a missing user here is the same answer.
+impl axum::extract::FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthenticated {
+                next: parts.uri.path().to_owned(),
+            })
+    }
+}

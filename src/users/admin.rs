@@ -1,0 +1,412 @@
+//! User management for admins: list and search, create with an invitation link, edit name and
+//! roles, deactivate and reactivate, and issue a new password link.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::db::{self, InsertError, User};
+use super::model::{DisplayName, Email, Role, UserId, normalise_roles};
+use super::views::{RoleChoice, UserNewPage, UserShowPage, UsersIndexPage};
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::auth::csrf::CsrfForm;
+use crate::auth::links::{self, IssuedLink, Purpose};
+use crate::auth::session::{self, CurrentUser};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::flash;
+use crate::web::forms::FormErrors;
+use crate::web::layout::{Layout, Section};
+
+/// How many accounts one page of the list shows.
+const PAGE_SIZE: i64 = 200;
+
+fn actor(admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> Actor {
+    Actor {
+        user_id: Some(admin.id.0),
+        label: admin.email.clone(),
+        ip,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /admin/users`.
+pub async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(query): Query<SearchQuery>,
+) -> AppResult<UsersIndexPage> {
+    let mut conn = state.pool.acquire().await?;
+    let q = query.q.trim().to_owned();
+    let users = db::search(&mut conn, &q, PAGE_SIZE + 1).await?;
+    let truncated = users.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
+    let users = users
+        .into_iter()
+        .take(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX))
+        .collect();
+    Ok(UsersIndexPage {
+        layout: layout.section(Section::Users),
+        users,
+        q,
+        truncated,
+    })
+}
+
+/// `GET /admin/users/new`.
+pub async fn new(layout: Layout) -> UserNewPage {
+    UserNewPage {
+        layout: layout.section(Section::Users),
+        name: String::new(),
+        email: String::new(),
+        roles: RoleChoice::all(&[]),
+        errors: FormErrors::default(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: Vec<String>,
+}
+
+fn parse_roles(errors: &mut FormErrors, names: &[String]) -> Vec<Role> {
+    let mut roles = Vec::new();
+    for name in names {
+        match Role::parse(name) {
+            Some(role) => roles.push(role),
+            None => errors.add("role-candidate", format!("\"{name}\" is not a role")),
+        }
+    }
+    normalise_roles(roles)
+}
+
+/// `POST /admin/users`: creates the account and shows its invitation link once.
+pub async fn create(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    CsrfForm(form): CsrfForm<UserForm>,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    let name = errors.check("name", DisplayName::parse(&form.name));
+    let email = errors.check("email", Email::parse(&form.email));
+    let roles = parse_roles(&mut errors, &form.role);
+    let form_page = |errors: FormErrors| UserNewPage {
+        layout: layout.clone().section(Section::Users),
+        name: form.name.clone(),
+        email: form.email.clone(),
+        roles: RoleChoice::all(&roles),
+        errors,
+    };
+    let (Some(name), Some(email)) = (name, email) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
+    };
+    if !errors.is_empty() {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
+    }
+
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let id = match db::insert(&mut tx, &email, &name, &roles, None).await {
+        Ok(id) => id,
+        Err(InsertError::EmailTaken) => {
+            errors.add("email", "An account with this email address already exists");
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
+        }
+        Err(InsertError::Database(e)) => return Err(e.into()),
+    };
+    let link = links::issue(
+        &mut tx,
+        &state.settings.base_url,
+        Purpose::Invitation,
+        Some(id),
+        Some(admin.id),
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &actor(&admin, ip),
+            action: "user.created",
+            entity_type: "user",
+            entity_id: id.to_string(),
+            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "admin" }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let user = db::find(&mut *state.pool.acquire().await?, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((
+        StatusCode::CREATED,
+        show_page(
+            layout,
+            user,
+            FormErrors::default(),
+            Some((Purpose::Invitation, link)),
+        ),
+    )
+        .into_response())
+}
+
+fn show_page(
+    layout: Layout,
+    user: User,
+    errors: FormErrors,
+    link: Option<(Purpose, IssuedLink)>,
+) -> UserShowPage {
+    let is_self = layout.user.as_ref().is_some_and(|u| u.id == user.id);
+    UserShowPage {
+        layout: layout.section(Section::Users),
+        roles: RoleChoice::all(&user.roles),
+        name: user.name.clone(),
+        user,
+        is_self,
+        errors,
+        link: link.map(|(purpose, link)| super::views::ShownLink {
+            url: link.url,
+            lifetime: purpose.lifetime_text(),
+            is_invitation: purpose == Purpose::Invitation,
+        }),
+    }
+}
+
+async fn load(state: &AppState, id: Uuid) -> AppResult<User> {
+    let mut conn = state.pool.acquire().await?;
+    db::find(&mut conn, UserId(id))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+) -> AppResult<UserShowPage> {
+    let user = load(&state, id).await?;
+    Ok(show_page(layout, user, FormErrors::default(), None))
+}
+
+/// `POST /admin/users/{id}`: changes name and roles.
+pub async fn update(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<UserForm>,
+) -> AppResult<Response> {
+    let mut user = load(&state, id).await?;
+    let mut errors = FormErrors::default();
+    let name = errors.check("name", DisplayName::parse(&form.name));
+    let roles = parse_roles(&mut errors, &form.role);
+    let refuse = |mut user: User, errors: FormErrors| {
+        user.name.clone_from(&form.name);
+        user.roles.clone_from(&roles);
+        let page = show_page(layout.clone(), user, errors, None);
+        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+    };
+    let Some(name) = name else {
+        return Ok(refuse(user, errors));
+    };
+    if !errors.is_empty() {
+        return Ok(refuse(user, errors));
+    }
+
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let admins = db::lock_active_admins(&mut tx).await?;
+    let removes_admin = user.has_role(Role::Admin) && !roles.contains(&Role::Admin);
+    if removes_admin && user.id == admin.id {
+        errors.add(
+            "role-admin",
+            "You cannot remove your own admin role; another admin can.",
+        );
+        return Ok(refuse(user, errors));
+    }
+    if removes_admin && user.is_active && admins.len() <= 1 {
+        errors.add(
+            "role-admin",
+            "This is the last active admin; make someone else an admin first.",
+        );
+        return Ok(refuse(user, errors));
+    }
+    db::update_profile(&mut tx, user.id, &name, &roles, now).await?;
+    let roles_changed = user.roles != roles;
+    if roles_changed {
+        session::rotate_all_for_user(&mut tx, user.id).await?;
+    }
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &actor(&admin, ip),
+            action: if roles_changed {
+                "user.roles_changed"
+            } else {
+                "user.updated"
+            },
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            detail: json!({
+                "name": { "from": user.name, "to": name.as_str() },
+                "roles": { "from": user.roles, "to": roles },
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    user.name = name.as_str().to_owned();
+    Ok(flash::redirect(
+        &format!("/admin/users/{}", user.id),
+        &format!("Saved the changes to {}.", user.name),
+    ))
+}
+
+/// `POST /admin/users/{id}/deactivate`: the account can no longer sign in; its sessions and
+/// unused links end. Its records stay.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<crate::auth::EmptyForm>,
+) -> AppResult<Response> {
+    let user = load(&state, id).await?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let admins = db::lock_active_admins(&mut tx).await?;
+    if user.is_active && user.has_role(Role::Admin) && admins.len() <= 1 {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "deactivate",
+            "This is the last active admin, so it cannot be deactivated.",
+        );
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(layout, user, errors, None),
+        )
+            .into_response());
+    }
+    db::set_active(&mut tx, user.id, false, now).await?;
+    let ended = session::end_all_for_user(&mut tx, user.id, None).await?;
+    links::retire_for_user(&mut tx, user.id, now).await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &actor(&admin, ip),
+            action: "user.deactivated",
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            detail: json!({ "sessions_ended": ended }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/admin/users/{}", user.id),
+        &format!("{} is deactivated and signed out.", user.name),
+    ))
+}
+
+/// `POST /admin/users/{id}/reactivate`.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<crate::auth::EmptyForm>,
+) -> AppResult<Response> {
+    let user = load(&state, id).await?;
+    let mut tx = state.pool.begin().await?;
+    db::set_active(&mut tx, user.id, true, state.clock.now()).await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &actor(&admin, ip),
+            action: "user.reactivated",
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            detail: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/admin/users/{}", user.id),
+        &format!("{} can sign in again.", user.name),
+    ))
+}
+
+/// `POST /admin/users/{id}/access-link`: a new invitation (no password yet) or password-reset
+/// link, shown once; earlier unused links stop working.
+pub async fn issue_access_link(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<crate::auth::EmptyForm>,
+) -> AppResult<Response> {
+    let user = load(&state, id).await?;
+    if !user.is_active {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "access-link",
+            "Reactivate the account before issuing a link.",
+        );
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(layout, user, errors, None),
+        )
+            .into_response());
+    }
+    let purpose = if user.has_password {
+        Purpose::PasswordReset
+    } else {
+        Purpose::Invitation
+    };
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    links::retire_for_user(&mut tx, user.id, now).await?;
+    let link = links::issue(
+        &mut tx,
+        &state.settings.base_url,
+        purpose,
+        Some(user.id),
+        Some(admin.id),
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &actor(&admin, ip),
+            action: "user.access_link_issued",
+            entity_type: "user",
+            entity_id: user.id.to_string(),
+            detail: json!({ "purpose": purpose, "expires_at": link.expires_at.unix_timestamp() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(show_page(layout, user, FormErrors::default(), Some((purpose, link))).into_response())
+}

@@ -1,0 +1,52 @@
+//! Form validation results: messages per field, shown in an error summary at the top of the
+//! form and beside each field.
+
+/// One field's problem.
+#[derive(Debug, Clone)]
+pub struct FieldError {
+    /// The field's `id` in the page, for the summary's link.
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Every problem of one submitted form, in the order of the fields.
+#[derive(Debug, Clone, Default)]
+pub struct FormErrors {
+    pub items: Vec<FieldError>,
+}
+
+impl FormErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.items.push(FieldError {
+            field,
+            message: message.into(),
+        });
+    }
+
+    /// The message for `field`, if it has one.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Records the result of a field's check.
+    pub fn check<T>(
+        &mut self,
+        field: &'static str,
+        result: Result<T, impl Into<String>>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+}
