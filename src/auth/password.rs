@@ -1,16 +1,20 @@
 //! Password hashing with Argon2id at the OWASP parameters (m = 19456 KiB, t = 2, p = 1).
 //!
-//! Hashing is deliberately slow and memory-hungry, so it runs on the blocking thread pool and
-//! at most a few hashes run at once: a storm of sign-ins queues here instead of starving the
-//! threads that serve pages.
+//! Hashing is deliberately slow and memory-hungry (19 MiB each), so it runs on a few threads of
+//! its own: a storm of sign-ins queues here instead of starving the threads that serve pages,
+//! and the same few threads reuse their memory instead of every blocking-pool thread keeping
+//! a 19 MiB arena of its own.
 
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, Params};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, oneshot};
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// What checking a password found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,20 +26,30 @@ pub enum Verified {
     No,
 }
 
-/// Hashes and verifies passwords, a bounded number at a time.
+/// Hashes and verifies passwords on a fixed number of threads.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    jobs: Sender<Job>,
     /// A hash of a random password, verified when an email has no account so that the answer
     /// takes as long as for a wrong password.
     dummy_hash: Arc<OnceCell<String>>,
 }
 
 impl Passwords {
-    /// At most `concurrency` hashes run at once.
+    /// `concurrency` threads hash; more requests wait their turn. The threads end when the
+    /// last clone of this value is dropped.
     pub fn new(concurrency: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..concurrency.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || work(&queue))
+                .expect("starting a password hashing thread");
+        }
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy_hash: Arc::default(),
         }
     }
@@ -87,16 +101,29 @@ impl Passwords {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+        job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("the password hasher is shut down")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("password hashing panicked")?
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(job());
+            }))
+            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+        result.await.context("password hashing failed")?
+    }
+}
+
+/// A hashing thread: takes the next job until every sender is gone.
+fn work(queue: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
     }
 }
 
