@@ -83,6 +83,8 @@ async fn serve(
         session_idle_timeout: time::Duration::minutes(i64::from(args.session_idle_minutes)),
         session_absolute_timeout: time::Duration::hours(i64::from(args.session_absolute_hours)),
         trusted_proxies: args.trusted_proxies.clone(),
+        max_file_bytes: args.max_file_mib * 1024 * 1024,
+        max_evidence_bytes: args.max_evidence_mib * 1024 * 1024,
     };
     let state = AppState::new(
         pool.clone(),

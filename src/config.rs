@@ -83,6 +83,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// The largest evidence file accepted, in MiB.
+    #[arg(long, env = "ATTEST_MAX_FILE_MIB", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_file_mib: u64,
+
+    /// The most the files of one piece of evidence may add up to, in MiB.
+    #[arg(long, env = "ATTEST_MAX_EVIDENCE_MIB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_evidence_mib: u64,
+
     /// Password hashes computed at once; more wait, so sign-in storms leave cores for pages.
     #[arg(long, env = "ATTEST_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,

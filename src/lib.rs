@@ -2,14 +2,18 @@
 //! an occupational standard, assessors judge it and sign candidates off, internal quality
 //! assurers sample those decisions, and admins run cohorts and reports.
 
+pub mod assessments;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod clock;
+pub mod cohorts;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod home;
 pub mod standards;
 pub mod state;
@@ -31,6 +35,8 @@ pub fn routes() -> Routes {
         .merge(standards::routes())
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(cohorts::routes())
+        .merge(evidence::routes())
 }
 
 /// The whole portal as one router: every domain's routes inside the shared layers.

@@ -9,6 +9,8 @@ use time::Duration;
 use crate::auth::password::Passwords;
 use crate::clock::Clock;
 
+const MIB: u64 = 1024 * 1024;
+
 /// Settings of a running portal that handlers need.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -21,6 +23,10 @@ pub struct Settings {
     pub session_absolute_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` header is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The largest evidence file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// The most the files of one evidence version may add up to, in bytes.
+    pub max_evidence_bytes: u64,
 }
 
 impl Settings {
@@ -37,6 +43,8 @@ impl Default for Settings {
             session_idle_timeout: Duration::minutes(30),
             session_absolute_timeout: Duration::hours(12),
             trusted_proxies: Vec::new(),
+            max_file_bytes: 50 * MIB,
+            max_evidence_bytes: 200 * MIB,
         }
     }
 }

@@ -83,6 +83,37 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
+/// A multipart form (with files) whose first field, `csrf_token`, matched this request's token.
+/// The token is checked before any file is read, so a forged upload stores nothing.
+pub struct CsrfMultipart(pub axum::extract::Multipart);
+
+impl FromRequest<AppState> for CsrfMultipart {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = request
+            .extensions()
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .ok_or(AppError::FormExpired)?;
+        let mut multipart = axum::extract::Multipart::from_request(request, state)
+            .await
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+        let first = multipart
+            .next_field()
+            .await
+            .map_err(|_| AppError::FormExpired)?;
+        let Some(field) = first.filter(|f| f.name() == Some(FIELD)) else {
+            return Err(AppError::FormExpired);
+        };
+        let sent = field.text().await.map_err(|_| AppError::FormExpired)?;
+        if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+            return Err(AppError::FormExpired);
+        }
+        Ok(Self(multipart))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;

@@ -41,6 +41,10 @@ const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
 }
 
 const ADMIN: Access = Access::AnyOf(&[Role::Admin]);
+const CANDIDATE: Access = Access::AnyOf(&[Role::Candidate]);
+/// Everyone who can be on an enrolment, or oversee them all.
+const ON_ENROLMENTS: Access =
+    Access::AnyOf(&[Role::Candidate, Role::Assessor, Role::Iqa, Role::Admin]);
 
 /// Every route of the portal and who may use it.
 pub const POLICY: &[Rule] = &[
@@ -72,6 +76,29 @@ pub const POLICY: &[Rule] = &[
     rule(Method::POST, "/admin/users/{id}/deactivate", ADMIN),
     rule(Method::POST, "/admin/users/{id}/reactivate", ADMIN),
     rule(Method::POST, "/admin/users/{id}/access-link", ADMIN),
+    // Cohorts and enrolments.
+    rule(Method::GET, "/admin/cohorts", ADMIN),
+    rule(Method::POST, "/admin/cohorts", ADMIN),
+    rule(Method::GET, "/admin/cohorts/{id}", ADMIN),
+    rule(Method::POST, "/admin/cohorts/{id}/enrolments", ADMIN),
+    rule(Method::POST, "/admin/cohorts/{id}/roster", ADMIN),
+    rule(Method::POST, "/admin/cohorts/{id}/assignments", ADMIN),
+    rule(Method::POST, "/enrolments/{id}/withdraw", ADMIN),
+    // Portfolios and evidence: the role opens the door, the enrolment decides (404 otherwise).
+    rule(Method::GET, "/enrolments/{id}", ON_ENROLMENTS),
+    rule(Method::GET, "/enrolments/{id}/evidence/new", CANDIDATE),
+    rule(Method::POST, "/enrolments/{id}/evidence/new", CANDIDATE),
+    rule(Method::GET, "/evidence/{id}", ON_ENROLMENTS),
+    rule(Method::GET, "/evidence/{id}/edit", CANDIDATE),
+    rule(Method::POST, "/evidence/{id}/edit", CANDIDATE),
+    rule(Method::POST, "/evidence/{id}/delete", CANDIDATE),
+    rule(Method::POST, "/evidence/{id}/revise", CANDIDATE),
+    rule(Method::GET, "/evidence/{id}/files/{file_id}", ON_ENROLMENTS),
+    rule(
+        Method::POST,
+        "/evidence/{id}/files/{file_id}/delete",
+        CANDIDATE,
+    ),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

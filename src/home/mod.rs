@@ -3,7 +3,14 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use axum::extract::State;
+
+use crate::assessments::status::{self, CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
+use crate::cohorts::db as cohorts_db;
+use crate::error::AppResult;
+use crate::standards::model::CriterionKind;
+use crate::state::AppState;
 use crate::users::model::Role;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
@@ -19,23 +26,92 @@ pub struct RolePanel {
     pub links: Vec<(&'static str, &'static str)>,
 }
 
+/// One of the candidate's enrolments with its progress in words and numbers.
+pub struct EnrolmentCard {
+    pub id: uuid::Uuid,
+    pub standard_title: String,
+    pub cohort_name: String,
+    pub progress: String,
+    pub next_step: &'static str,
+    pub withdrawn: bool,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "home/show.html")]
 pub struct HomePage {
     pub layout: Layout,
     pub name: String,
     pub panels: Vec<RolePanel>,
+    pub enrolments: Vec<EnrolmentCard>,
+}
+
+async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<EnrolmentCard>> {
+    let mut conn = state.pool.acquire().await?;
+    let mut cards = Vec::new();
+    for enrolment in cohorts_db::list_for_candidate(&mut conn, user.id.0).await? {
+        let progress = status::progress(&mut conn, enrolment.id).await?;
+        let (pc, pcs) = progress.met_of(CriterionKind::Performance);
+        let (k, ks) = progress.met_of(CriterionKind::Knowledge);
+        let awaiting = progress.count(CriterionStatus::Awaiting);
+        let not_met = progress.count(CriterionStatus::NotMet);
+        let mut words = format!(
+            "{}: PC {pc} of {pcs}, K {k} of {ks} met",
+            progress.status.label()
+        );
+        if awaiting > 0 {
+            words.push_str(&format!("; {awaiting} awaiting assessment"));
+        }
+        if not_met > 0 {
+            words.push_str(&format!("; {not_met} not met"));
+        }
+        let next_step = match progress.status {
+            _ if enrolment.is_withdrawn() => "This enrolment is withdrawn.",
+            EnrolmentStatus::NotStarted => "Add your first piece of evidence.",
+            EnrolmentStatus::InProgress if not_met > 0 => {
+                "Read the feedback and revise the evidence marked not met."
+            }
+            EnrolmentStatus::InProgress
+                if awaiting > 0 && progress.count(CriterionStatus::NotStarted) == 0 =>
+            {
+                "Wait for your assessor's judgement."
+            }
+            EnrolmentStatus::InProgress => "Add evidence for the criteria not started.",
+            EnrolmentStatus::ReadyForSignOff => {
+                "Every criterion is met: your assessor can sign you off."
+            }
+            EnrolmentStatus::Competent => "Signed off as competent.",
+            EnrolmentStatus::Verified => "Signed off and verified.",
+        };
+        cards.push(EnrolmentCard {
+            id: enrolment.id,
+            withdrawn: enrolment.is_withdrawn(),
+            standard_title: enrolment.standard_title,
+            cohort_name: enrolment.cohort_name,
+            progress: words,
+            next_step,
+        });
+    }
+    Ok(cards)
 }
 
 /// `GET /`.
-pub async fn show(user: CurrentUser, layout: Layout) -> HomePage {
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+) -> AppResult<HomePage> {
+    let enrolments = if user.has_role(Role::Candidate) {
+        enrolment_cards(&state, &user).await?
+    } else {
+        Vec::new()
+    };
     let panels = Role::ALL
         .into_iter()
         .filter(|role| user.has_role(*role))
         .map(|role| match role {
             Role::Candidate => RolePanel {
                 heading: "Your portfolio",
-                text: "Your enrolments and the evidence you submit will appear here.",
+                text: "Your enrolments are listed below. Open one to add evidence and follow its assessment.",
                 links: vec![("/standards", "Read the standards")],
             },
             Role::Assessor => RolePanel {
@@ -58,9 +134,10 @@ pub async fn show(user: CurrentUser, layout: Layout) -> HomePage {
             },
         })
         .collect();
-    HomePage {
+    Ok(HomePage {
         layout: layout.section(Section::Home),
         name: user.name,
         panels,
-    }
+        enrolments,
+    })
 }

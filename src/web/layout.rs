@@ -27,6 +27,7 @@ pub enum Section {
     Home,
     Standards,
     Users,
+    Cohorts,
     Account,
 }
 
@@ -70,6 +71,7 @@ impl Layout {
         }
         items.push((Section::Standards, "/standards", "Standards"));
         if self.user.as_ref().is_some_and(|u| u.has_role(Role::Admin)) {
+            items.push((Section::Cohorts, "/admin/cohorts", "Cohorts"));
             items.push((Section::Users, "/admin/users", "Users"));
         }
         items

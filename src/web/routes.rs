@@ -41,6 +41,22 @@ impl Routes {
         self
     }
 
+    /// A POST that takes file uploads: no whole-body limit, because the handler streams the
+    /// files into storage and enforces the per-file and per-evidence limits itself.
+    #[must_use]
+    pub fn post_upload<H, T>(mut self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.registered.push((Method::POST, path));
+        self.router = self.router.route(
+            path,
+            post(handler).layer(axum::extract::DefaultBodyLimit::disable()),
+        );
+        self
+    }
+
     #[must_use]
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);

@@ -228,6 +228,78 @@ impl Browser<'_> {
         self.send(Method::POST, uri, &all, Body::from(body)).await
     }
 
+    /// A multipart form (with files) as a browser sends it: the token first, then `fields`,
+    /// then each file as (field name, file name, bytes).
+    pub async fn post_multipart(
+        &self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> TestResponse {
+        let token = self.csrf_token().await;
+        let boundary = "----attest-test-boundary-7d93a1";
+        let mut body: Vec<u8> = Vec::new();
+        let mut text = |name: &str, value: &str| {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        };
+        text("csrf_token", &token);
+        for (name, value) in fields {
+            text(name, value);
+        }
+        for (name, file_name, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.send(
+            Method::POST,
+            uri,
+            &[
+                ("content-type", content_type.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Body::from(body),
+        )
+        .await
+    }
+
+    /// The raw bytes of a GET, for downloads.
+    pub async fn get_bytes(&self, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut request = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(self.ip, 50_000)));
+        let response = self
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        (status, headers, bytes)
+    }
+
     /// The form token the pages of this browser carry now.
     pub async fn csrf_token(&self) -> String {
         for page in ["/standards", "/login"] {
@@ -376,4 +448,77 @@ pub fn database_url_for(database: &str) -> String {
         .rsplit_once('/')
         .expect("DATABASE_URL names a database");
     format!("{server}/{database}")
+}
+
+/// A cohort on the bundled standard with one enrolment: its candidate, assessor and IQA.
+pub struct Enrolled {
+    pub cohort: uuid::Uuid,
+    pub enrolment: uuid::Uuid,
+    pub candidate: UserId,
+    pub assessor: UserId,
+    pub iqa: UserId,
+}
+
+impl TestApp {
+    /// A cohort with one candidate enrolled, an assessor and an IQA assigned.
+    pub async fn enrolled(&self, label: &str) -> Enrolled {
+        let candidate = self
+            .create_user(
+                &format!("{label}.candidate@example.org"),
+                &format!("{label} Candidate"),
+                &[Role::Candidate],
+            )
+            .await;
+        let assessor = self
+            .create_user(
+                &format!("{label}.assessor@example.org"),
+                &format!("{label} Assessor"),
+                &[Role::Assessor],
+            )
+            .await;
+        let iqa = self
+            .create_user(
+                &format!("{label}.iqa@example.org"),
+                &format!("{label} Iqa"),
+                &[Role::Iqa],
+            )
+            .await;
+        let cohort: uuid::Uuid = sqlx::query_scalar!(
+            "insert into cohort (standard_id, name, starts_on, ends_on)
+             select standard_id, $1, date '2026-09-01', date '2027-07-31' from standard where urn = 'TECIT50761'
+             returning cohort_id",
+            format!("{label} cohort")
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("cohort");
+        let enrolment: uuid::Uuid = sqlx::query_scalar!(
+            "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+            cohort,
+            candidate.0,
+            assessor.0,
+            iqa.0
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("enrolment");
+        Enrolled {
+            cohort,
+            enrolment,
+            candidate,
+            assessor,
+            iqa,
+        }
+    }
+
+    /// The id of a criterion of the bundled standard by its code.
+    pub async fn criterion(&self, code: &str) -> uuid::Uuid {
+        sqlx::query_scalar!(
+            "select c.criterion_id from criterion c join standard s using (standard_id) where s.urn = 'TECIT50761' and c.code = $1",
+            code
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("criterion")
+    }
 }

@@ -2,6 +2,8 @@
 //! freshly migrated database, and requests go through the whole router with `oneshot`.
 
 mod auth;
+mod cohorts;
+mod evidence;
 mod helpers;
 mod policy;
 mod serve;

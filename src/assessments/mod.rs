@@ -1,0 +1,3 @@
+//! Assessment of evidence and the competency status that follows from it.
+
+pub mod status;

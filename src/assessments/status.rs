@@ -1,0 +1,269 @@
+//! The competency status rule, computed here and nowhere else.
+//!
+//! Per criterion of an enrolment, over the claims of the *current* submitted version of each
+//! evidence item (superseded versions and drafts do not count):
+//! - `not_started`: no claim;
+//! - `met`: the latest judgement of at least one claim is met (met wins);
+//! - `awaiting`: some claim has no judgement yet;
+//! - `not_met`: every claim is judged and none is met.
+//!
+//! Per enrolment: `not_started` (nothing submitted), `in_progress`, `ready_for_sign_off` (every
+//! criterion met), `competent` (signed off), `verified` (signed off and countersigned).
+
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::standards::model::CriterionKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionStatus {
+    NotStarted,
+    Awaiting,
+    Met,
+    NotMet,
+}
+
+impl CriterionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::Awaiting => "awaiting",
+            Self::Met => "met",
+            Self::NotMet => "not_met",
+        }
+    }
+
+    /// The status in words, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotStarted => "Not started",
+            Self::Awaiting => "Awaiting assessment",
+            Self::Met => "Met",
+            Self::NotMet => "Not met",
+        }
+    }
+}
+
+/// The latest judgement of one claim, if it has one: `Some(true)` met, `Some(false)` not met.
+pub type ClaimJudgement = Option<bool>;
+
+/// The status of a criterion from the judgements of the claims on it.
+pub fn criterion_status(claims: &[ClaimJudgement]) -> CriterionStatus {
+    if claims.is_empty() {
+        CriterionStatus::NotStarted
+    } else if claims.contains(&Some(true)) {
+        CriterionStatus::Met
+    } else if claims.contains(&None) {
+        CriterionStatus::Awaiting
+    } else {
+        CriterionStatus::NotMet
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolmentStatus {
+    NotStarted,
+    InProgress,
+    ReadyForSignOff,
+    Competent,
+    Verified,
+}
+
+impl EnrolmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::InProgress => "in_progress",
+            Self::ReadyForSignOff => "ready_for_sign_off",
+            Self::Competent => "competent",
+            Self::Verified => "verified",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotStarted => "Not started",
+            Self::InProgress => "In progress",
+            Self::ReadyForSignOff => "Ready for sign-off",
+            Self::Competent => "Competent",
+            Self::Verified => "Verified",
+        }
+    }
+}
+
+/// Where the sign-off of an enrolment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOffState {
+    None,
+    SignedOff,
+    Countersigned,
+}
+
+/// The status of an enrolment from its criteria, whether anything was submitted, and its
+/// sign-off.
+pub fn enrolment_status(
+    criteria: &[CriterionStatus],
+    anything_submitted: bool,
+    sign_off: SignOffState,
+) -> EnrolmentStatus {
+    match sign_off {
+        SignOffState::Countersigned => EnrolmentStatus::Verified,
+        SignOffState::SignedOff => EnrolmentStatus::Competent,
+        SignOffState::None if !anything_submitted => EnrolmentStatus::NotStarted,
+        SignOffState::None
+            if !criteria.is_empty() && criteria.iter().all(|c| *c == CriterionStatus::Met) =>
+        {
+            EnrolmentStatus::ReadyForSignOff
+        }
+        SignOffState::None => EnrolmentStatus::InProgress,
+    }
+}
+
+/// One criterion of an enrolment with its status.
+#[derive(Debug, Clone)]
+pub struct CriterionProgress {
+    pub criterion_id: Uuid,
+    pub kind: CriterionKind,
+    pub code: String,
+    pub text: String,
+    pub status: CriterionStatus,
+}
+
+/// Everything the status of one enrolment rests on.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub criteria: Vec<CriterionProgress>,
+    pub anything_submitted: bool,
+    pub status: EnrolmentStatus,
+}
+
+impl Progress {
+    /// How many criteria of `kind` are met, and how many there are.
+    pub fn met_of(&self, kind: CriterionKind) -> (usize, usize) {
+        let of_kind = self.criteria.iter().filter(|c| c.kind == kind);
+        let total = of_kind.clone().count();
+        (
+            of_kind.filter(|c| c.status == CriterionStatus::Met).count(),
+            total,
+        )
+    }
+
+    pub fn count(&self, status: CriterionStatus) -> usize {
+        self.criteria.iter().filter(|c| c.status == status).count()
+    }
+}
+
+/// The progress of one enrolment, in one query.
+pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Result<Progress> {
+    let rows = sqlx::query!(
+        r#"
+        with current_version as (
+            select distinct on (e.item_id) e.evidence_id
+              from evidence e
+             where e.enrolment_id = $1 and e.state = 'submitted'
+             order by e.item_id, e.version desc
+        )
+        select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
+               count(cl.evidence_id) as "claims!",
+               (select count(*) from current_version) as "submitted!"
+          from enrolment en
+          join cohort co using (cohort_id)
+          join criterion c on c.standard_id = co.standard_id
+          left join evidence_claim cl
+                 on cl.criterion_id = c.criterion_id
+                and cl.evidence_id in (select evidence_id from current_version)
+         where en.enrolment_id = $1
+         group by c.criterion_id
+         order by c.kind, c.position
+        "#,
+        enrolment_id
+    )
+    .fetch_all(conn)
+    .await?;
+    let anything_submitted = rows.first().is_some_and(|r| r.submitted > 0);
+    let criteria: Vec<CriterionProgress> = rows
+        .into_iter()
+        .map(|r| {
+            // Judgements arrive with assessment; until then every claim awaits one.
+            let claims = vec![None; usize::try_from(r.claims).unwrap_or(0)];
+            CriterionProgress {
+                criterion_id: r.criterion_id,
+                kind: r.kind,
+                code: r.code,
+                text: r.text,
+                status: criterion_status(&claims),
+            }
+        })
+        .collect();
+    let statuses: Vec<CriterionStatus> = criteria.iter().map(|c| c.status).collect();
+    let status = enrolment_status(&statuses, anything_submitted, SignOffState::None);
+    Ok(Progress {
+        criteria,
+        anything_submitted,
+        status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CriterionStatus::{Awaiting, Met, NotMet, NotStarted};
+
+    #[test]
+    fn a_criterion_nobody_claims_is_not_started() {
+        assert_eq!(criterion_status(&[]), NotStarted);
+    }
+
+    #[test]
+    fn a_claim_without_a_judgement_awaits_assessment() {
+        assert_eq!(criterion_status(&[None]), Awaiting);
+        assert_eq!(criterion_status(&[Some(false), None]), Awaiting);
+    }
+
+    #[test]
+    fn one_met_claim_of_two_makes_it_met() {
+        assert_eq!(criterion_status(&[Some(false), Some(true)]), Met);
+        assert_eq!(
+            criterion_status(&[None, Some(true)]),
+            Met,
+            "met wins over awaiting"
+        );
+    }
+
+    #[test]
+    fn every_claim_judged_and_none_met_is_not_met() {
+        assert_eq!(criterion_status(&[Some(false)]), NotMet);
+        assert_eq!(criterion_status(&[Some(false), Some(false)]), NotMet);
+    }
+
+    #[test]
+    fn an_enrolment_moves_from_not_started_to_verified() {
+        assert_eq!(
+            enrolment_status(&[NotStarted, NotStarted], false, SignOffState::None),
+            EnrolmentStatus::NotStarted
+        );
+        assert_eq!(
+            enrolment_status(&[Awaiting, NotStarted], true, SignOffState::None),
+            EnrolmentStatus::InProgress
+        );
+        assert_eq!(
+            enrolment_status(&[Met, NotMet], true, SignOffState::None),
+            EnrolmentStatus::InProgress
+        );
+        assert_eq!(
+            enrolment_status(&[Met, Met], true, SignOffState::None),
+            EnrolmentStatus::ReadyForSignOff
+        );
+        assert_eq!(
+            enrolment_status(&[Met, Met], true, SignOffState::SignedOff),
+            EnrolmentStatus::Competent
+        );
+        assert_eq!(
+            enrolment_status(&[Met, Met], true, SignOffState::Countersigned),
+            EnrolmentStatus::Verified
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! File storage in PostgreSQL: content-addressed (SHA-256) blobs in chunks of 1 MiB.
+//!
+//! A file is written while its upload streams in, one chunk at a time, in the caller's
+//! transaction; the blob row that names it by its SHA-256 comes last. An identical file that is
+//! already stored is kept once: the new chunks are dropped again in the same transaction. So a
+//! file never exists without the evidence row that holds it, nor the other way round, and the
+//! whole file is never in memory.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Bytes a chunk row holds.
+pub const CHUNK_SIZE: usize = 1024 * 1024;
+/// Bytes kept from the start of a file to tell its type.
+const SNIFF_SIZE: usize = 64 * 1024;
+
+/// A file type that evidence may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileType {
+    pub mime: &'static str,
+    /// The type in words, for messages and lists.
+    pub label: &'static str,
+}
+
+const ALLOWED: &[FileType] = &[
+    FileType {
+        mime: "application/pdf",
+        label: "PDF",
+    },
+    FileType {
+        mime: "image/png",
+        label: "PNG image",
+    },
+    FileType {
+        mime: "image/jpeg",
+        label: "JPEG image",
+    },
+    FileType {
+        mime: "image/gif",
+        label: "GIF image",
+    },
+    FileType {
+        mime: "image/webp",
+        label: "WebP image",
+    },
+    FileType {
+        mime: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        label: "Word document",
+    },
+    FileType {
+        mime: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        label: "Excel workbook",
+    },
+    FileType {
+        mime: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        label: "PowerPoint presentation",
+    },
+    FileType {
+        mime: "application/vnd.oasis.opendocument.text",
+        label: "OpenDocument text",
+    },
+    FileType {
+        mime: "application/vnd.oasis.opendocument.spreadsheet",
+        label: "OpenDocument spreadsheet",
+    },
+    FileType {
+        mime: "application/vnd.oasis.opendocument.presentation",
+        label: "OpenDocument presentation",
+    },
+    FileType {
+        mime: "video/mp4",
+        label: "MP4 video",
+    },
+    FileType {
+        mime: "video/webm",
+        label: "WebM video",
+    },
+    FileType {
+        mime: "audio/mpeg",
+        label: "MP3 audio",
+    },
+    FileType {
+        mime: "audio/m4a",
+        label: "M4A audio",
+    },
+];
+
+const PLAIN_TEXT: FileType = FileType {
+    mime: "text/plain; charset=utf-8",
+    label: "text",
+};
+const CSV: FileType = FileType {
+    mime: "text/csv; charset=utf-8",
+    label: "CSV",
+};
+
+/// The sentence shown when a file's type is not accepted.
+pub const ALLOWED_TYPES_TEXT: &str = "PDF, PNG, JPEG, GIF, WebP, plain text, CSV, Word, Excel, PowerPoint, \
+     OpenDocument, MP4, WebM, MP3 or M4A";
+
+/// Tells a file's type from its first bytes. The name only decides between plain text and CSV
+/// once the bytes have shown the file is text.
+pub fn sniff(head: &[u8], file_name: &str) -> Option<FileType> {
+    if let Some(kind) = infer::get(head) {
+        return ALLOWED.iter().find(|t| t.mime == kind.mime_type()).copied();
+    }
+    if !is_plain_text(head) {
+        return None;
+    }
+    if file_name.to_ascii_lowercase().ends_with(".csv") {
+        Some(CSV)
+    } else {
+        Some(PLAIN_TEXT)
+    }
+}
+
+/// UTF-8 text without control characters, and not markup a browser would run (HTML, SVG, XML).
+fn is_plain_text(head: &[u8]) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // The sniffed prefix may end inside a multi-byte character.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    let starts_like_markup = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('<');
+    !text.is_empty()
+        && !starts_like_markup
+        && !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+}
+
+/// A file stored by [`BlobWriter::finish`].
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    pub blob_id: Uuid,
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub file_type: FileType,
+}
+
+/// Why a file was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file's type is not accepted")]
+    TypeNotAllowed,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Writes one file into the caller's transaction as its bytes arrive.
+pub struct BlobWriter {
+    blob_id: Uuid,
+    seq: i32,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    buffer: Vec<u8>,
+    head: Vec<u8>,
+}
+
+impl BlobWriter {
+    /// A writer for a file of at most `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            blob_id: Uuid::now_v7(),
+            seq: 0,
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            buffer: Vec::with_capacity(CHUNK_SIZE),
+            head: Vec::with_capacity(SNIFF_SIZE),
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Takes the next bytes of the file; full chunks go to the database at once.
+    pub async fn write(
+        &mut self,
+        conn: &mut PgConnection,
+        mut bytes: &[u8],
+    ) -> Result<(), BlobError> {
+        self.size += bytes.len() as u64;
+        if self.size > self.limit {
+            return Err(BlobError::TooLarge { limit: self.limit });
+        }
+        self.hasher.update(bytes);
+        let wanted = SNIFF_SIZE.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..wanted]);
+        while !bytes.is_empty() {
+            let room = CHUNK_SIZE - self.buffer.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.buffer.extend_from_slice(now);
+            bytes = later;
+            if self.buffer.len() == CHUNK_SIZE {
+                self.flush(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        sqlx::query!(
+            "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
+            self.blob_id,
+            self.seq,
+            &self.buffer[..]
+        )
+        .execute(conn)
+        .await?;
+        self.seq += 1;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Ends the file: checks its type, and names it by its SHA-256, reusing an identical
+    /// stored file when there is one.
+    pub async fn finish(
+        mut self,
+        conn: &mut PgConnection,
+        file_name: &str,
+    ) -> Result<StoredBlob, BlobError> {
+        if self.size == 0 {
+            return Err(BlobError::Empty);
+        }
+        let file_type = sniff(&self.head, file_name).ok_or(BlobError::TypeNotAllowed)?;
+        self.flush(conn).await?;
+        let sha256: [u8; 32] = self.hasher.finalize().into();
+        let size = i64::try_from(self.size).unwrap_or(i64::MAX);
+        let inserted = sqlx::query_scalar!(
+            "insert into blob (blob_id, sha256, size_bytes, content_type) values ($1, $2, $3, $4)
+             on conflict (sha256) do nothing
+             returning blob_id",
+            self.blob_id,
+            &sha256[..],
+            size,
+            file_type.mime
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let blob_id = match inserted {
+            Some(id) => id,
+            None => {
+                // Already stored: keep the one copy.
+                sqlx::query!("delete from blob_chunk where blob_id = $1", self.blob_id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query_scalar!("select blob_id from blob where sha256 = $1", &sha256[..])
+                    .fetch_one(&mut *conn)
+                    .await?
+            }
+        };
+        Ok(StoredBlob {
+            blob_id,
+            sha256,
+            size: self.size,
+            file_type,
+        })
+    }
+
+    /// Drops what was written of an unfinished file (the transaction is kept).
+    pub async fn discard(self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        sqlx::query!("delete from blob_chunk where blob_id = $1", self.blob_id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stored file's bytes, one chunk at a time, read from the pool as the client takes them.
+pub fn read(
+    pool: PgPool,
+    blob_id: Uuid,
+) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
+    futures_util::stream::try_unfold(0i32, move |seq| {
+        let pool = pool.clone();
+        async move {
+            let chunk = sqlx::query_scalar!(
+                "select data from blob_chunk where blob_id = $1 and seq = $2",
+                blob_id,
+                seq
+            )
+            .fetch_optional(&pool)
+            .await?;
+            Ok(chunk.map(|data| (Bytes::from(data), seq + 1)))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_told_by_content_not_name() {
+        let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj";
+        assert_eq!(
+            sniff(pdf, "notes.txt").map(|t| t.mime),
+            Some("application/pdf")
+        );
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(sniff(png, "photo.pdf").map(|t| t.mime), Some("image/png"));
+        assert_eq!(
+            sniff(b"name,email\nAnn,ann@example.org\n", "people.csv"),
+            Some(CSV)
+        );
+        assert_eq!(
+            sniff("Réflexion écrite\r\n".as_bytes(), "account.txt"),
+            Some(PLAIN_TEXT)
+        );
+    }
+
+    #[test]
+    fn executables_markup_and_binary_junk_are_refused() {
+        let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0";
+        assert_eq!(sniff(elf, "report.pdf"), None);
+        assert_eq!(sniff(b"MZ\x90\0\x03\0\0\0\x04\0", "report.pdf"), None);
+        assert_eq!(
+            sniff(
+                b"<!DOCTYPE html><html><script>alert(1)</script>",
+                "page.pdf"
+            ),
+            None
+        );
+        assert_eq!(
+            sniff(
+                b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script/></svg>",
+                "x.png"
+            ),
+            None
+        );
+        assert_eq!(
+            sniff(b"\xef\xbb\xbf  <?xml version=\"1.0\"?><svg/>", "x.txt"),
+            None
+        );
+        assert_eq!(
+            sniff(b"PK\x03\x04\x14\0\0\0\x08\0", "archive.docx"),
+            None,
+            "a bare zip is not a document"
+        );
+        assert_eq!(sniff(b"text with a \0 NUL byte", "x.txt"), None);
+    }
+
+    #[test]
+    fn a_text_prefix_cut_inside_a_character_is_still_text() {
+        let mut head = "é".repeat(10).into_bytes();
+        head.pop();
+        assert!(is_plain_text(&head));
+    }
+}

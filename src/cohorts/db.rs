@@ -1,0 +1,318 @@
+//! Queries of cohorts and enrolments.
+
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::auth::session::CurrentUser;
+use crate::users::model::Role;
+
+#[derive(Debug, Clone)]
+pub struct CohortSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub standard_title: String,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub enrolled: i64,
+}
+
+pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<CohortSummary>> {
+    sqlx::query_as!(
+        CohortSummary,
+        r#"select c.cohort_id as id, c.name, s.title as standard_title, c.starts_on, c.ends_on,
+                  (select count(*) from enrolment e where e.cohort_id = c.cohort_id and e.withdrawn_at is null) as "enrolled!"
+             from cohort c join standard s using (standard_id)
+            order by c.starts_on desc, lower(c.name)"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub id: Uuid,
+    pub name: String,
+    pub standard_id: Uuid,
+    pub standard_title: String,
+    pub standard_urn: String,
+    pub starts_on: Date,
+    pub ends_on: Date,
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cohort>> {
+    sqlx::query_as!(
+        Cohort,
+        r#"select c.cohort_id as id, c.name, c.standard_id, s.title as standard_title, s.urn as standard_urn,
+                  c.starts_on, c.ends_on
+             from cohort c join standard s using (standard_id)
+            where c.cohort_id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Why a cohort could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CohortInsertError {
+    #[error("a cohort with this name already exists")]
+    NameTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    standard_id: Uuid,
+    name: &str,
+    starts_on: Date,
+    ends_on: Date,
+) -> Result<Uuid, CohortInsertError> {
+    sqlx::query_scalar!(
+        "insert into cohort (standard_id, name, starts_on, ends_on) values ($1, $2, $3, $4) returning cohort_id",
+        standard_id,
+        name,
+        starts_on,
+        ends_on
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("cohort_name_key") => CohortInsertError::NameTaken,
+        _ => CohortInsertError::Database(e),
+    })
+}
+
+/// The standards a cohort can be on: the newest version of each.
+pub async fn standards(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!(
+        "select distinct on (urn) standard_id, title, urn from standard order by urn, created_at desc"
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.standard_id, format!("{} ({})", r.title, r.urn)))
+        .collect())
+}
+
+/// One enrolment of a cohort, as the cohort page lists it.
+#[derive(Debug, Clone)]
+pub struct EnrolmentRow {
+    pub id: Uuid,
+    pub candidate_name: String,
+    pub candidate_email: String,
+    pub assessor_name: Option<String>,
+    pub iqa_name: Option<String>,
+    pub withdrawn: bool,
+}
+
+pub async fn list_enrolments(
+    conn: &mut PgConnection,
+    cohort: Uuid,
+) -> sqlx::Result<Vec<EnrolmentRow>> {
+    sqlx::query_as!(
+        EnrolmentRow,
+        r#"select e.enrolment_id as id, c.display_name as candidate_name, c.email as candidate_email,
+                  a.display_name as "assessor_name?", i.display_name as "iqa_name?",
+                  e.withdrawn_at is not null as "withdrawn!"
+             from enrolment e
+             join app_user c on c.user_id = e.candidate_id
+             left join app_user a on a.user_id = e.assessor_id
+             left join app_user i on i.user_id = e.iqa_id
+            where e.cohort_id = $1
+            order by e.withdrawn_at is not null, lower(c.display_name)"#,
+        cohort
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// An account that can be picked for a role.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+}
+
+/// Active holders of `role`, by name.
+pub async fn people_with_role(conn: &mut PgConnection, role: Role) -> sqlx::Result<Vec<Person>> {
+    sqlx::query_as!(
+        Person,
+        r#"select user_id as id, display_name as name, email from app_user
+            where is_active and $1 = any(roles)
+            order by lower(display_name)"#,
+        role as Role
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Active candidates not yet enrolled in `cohort`.
+pub async fn candidates_not_in(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<Person>> {
+    sqlx::query_as!(
+        Person,
+        r#"select user_id as id, display_name as name, email from app_user u
+            where is_active and 'candidate' = any(roles)
+              and not exists (select 1 from enrolment e where e.cohort_id = $1 and e.candidate_id = u.user_id)
+            order by lower(display_name)"#,
+        cohort
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Enrols a candidate; `None` when they are enrolled in the cohort already.
+pub async fn enrol(
+    conn: &mut PgConnection,
+    cohort: Uuid,
+    candidate: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "insert into enrolment (cohort_id, candidate_id) values ($1, $2)
+         on conflict (cohort_id, candidate_id) do nothing
+         returning enrolment_id",
+        cohort,
+        candidate
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Sets the assessor and IQA of enrolments of `cohort`; returns the ids changed. Enrolments
+/// whose candidate is the chosen assessor or IQA are left alone and returned apart.
+pub async fn assign(
+    conn: &mut PgConnection,
+    cohort: Uuid,
+    enrolments: &[Uuid],
+    assessor: Option<Uuid>,
+    iqa: Option<Uuid>,
+) -> sqlx::Result<(Vec<Uuid>, Vec<String>)> {
+    let conflicts = sqlx::query_scalar!(
+        "select u.display_name from enrolment e join app_user u on u.user_id = e.candidate_id
+          where e.cohort_id = $1 and e.enrolment_id = any($2)
+            and (e.candidate_id = $3 or e.candidate_id = $4)",
+        cohort,
+        enrolments,
+        assessor,
+        iqa
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if !conflicts.is_empty() {
+        return Ok((Vec::new(), conflicts));
+    }
+    let changed = sqlx::query_scalar!(
+        "update enrolment set assessor_id = coalesce($3, assessor_id), iqa_id = coalesce($4, iqa_id)
+          where cohort_id = $1 and enrolment_id = any($2)
+         returning enrolment_id",
+        cohort,
+        enrolments,
+        assessor,
+        iqa
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok((changed, Vec::new()))
+}
+
+/// An enrolment with the people on it, for those who may see it.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub id: Uuid,
+    pub cohort_id: Uuid,
+    pub cohort_name: String,
+    pub standard_title: String,
+    pub standard_urn: String,
+    pub candidate_id: Uuid,
+    pub candidate_name: String,
+    pub assessor_id: Option<Uuid>,
+    pub assessor_name: Option<String>,
+    pub iqa_id: Option<Uuid>,
+    pub iqa_name: Option<String>,
+    pub withdrawn_at: Option<OffsetDateTime>,
+    pub withdrawn_reason: Option<String>,
+}
+
+impl Enrolment {
+    pub fn is_candidate(&self, user: &CurrentUser) -> bool {
+        self.candidate_id == user.id.0
+    }
+
+    pub fn is_withdrawn(&self) -> bool {
+        self.withdrawn_at.is_some()
+    }
+}
+
+/// The enrolment, if `user` may see it: its candidate, assessor or IQA, or an admin. For
+/// anyone else the answer is the same as for an enrolment that does not exist.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> sqlx::Result<Option<Enrolment>> {
+    sqlx::query_as!(
+        Enrolment,
+        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.title as standard_title,
+                  s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
+                  e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
+                  e.withdrawn_at, e.withdrawn_reason
+             from enrolment e
+             join cohort co using (cohort_id)
+             join standard s using (standard_id)
+             join app_user c on c.user_id = e.candidate_id
+             left join app_user a on a.user_id = e.assessor_id
+             left join app_user i on i.user_id = e.iqa_id
+            where e.enrolment_id = $1
+              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+        id,
+        user.id.0,
+        user.has_role(Role::Admin)
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The candidate's own enrolments, newest cohort first.
+pub async fn list_for_candidate(
+    conn: &mut PgConnection,
+    candidate: Uuid,
+) -> sqlx::Result<Vec<Enrolment>> {
+    sqlx::query_as!(
+        Enrolment,
+        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.title as standard_title,
+                  s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
+                  e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
+                  e.withdrawn_at, e.withdrawn_reason
+             from enrolment e
+             join cohort co using (cohort_id)
+             join standard s using (standard_id)
+             join app_user c on c.user_id = e.candidate_id
+             left join app_user a on a.user_id = e.assessor_id
+             left join app_user i on i.user_id = e.iqa_id
+            where e.candidate_id = $1
+            order by co.starts_on desc"#,
+        candidate
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn withdraw(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "update enrolment set withdrawn_at = $2, withdrawn_reason = $3 where enrolment_id = $1 and withdrawn_at is null",
+        id,
+        now,
+        reason
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

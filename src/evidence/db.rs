@@ -1,0 +1,419 @@
+//! Queries of evidence, its claims and files.
+
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::model::{AssessmentMethod, DraftContent, EvidenceState};
+use crate::auth::session::CurrentUser;
+use crate::standards::model::CriterionKind;
+use crate::users::model::Role;
+
+/// One evidence version, for those who may see it.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub version: i32,
+    pub enrolment_id: Uuid,
+    pub candidate_id: Uuid,
+    pub state: EvidenceState,
+    pub title: String,
+    pub statement: String,
+    pub method: Option<AssessmentMethod>,
+    pub activity_on: Option<Date>,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub declaration_sha256: Option<Vec<u8>>,
+    /// A later version of the same item has been submitted.
+    pub superseded: bool,
+}
+
+impl Evidence {
+    pub fn is_draft(&self) -> bool {
+        self.state == EvidenceState::Draft
+    }
+}
+
+/// The evidence version if `user` may see it: its candidate (drafts too), or, once submitted,
+/// the enrolment's assessor and IQA and admins. Anyone else gets the same `None` as for an id
+/// that does not exist.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> sqlx::Result<Option<Evidence>> {
+    sqlx::query_as!(
+        Evidence,
+        r#"select ev.evidence_id as id, ev.item_id, ev.version, ev.enrolment_id, en.candidate_id,
+                  ev.state as "state: EvidenceState", ev.title, ev.statement,
+                  ev.method as "method: AssessmentMethod", ev.activity_on, ev.submitted_at, ev.declaration_sha256,
+                  exists (select 1 from evidence later
+                           where later.item_id = ev.item_id and later.version > ev.version
+                             and later.state = 'submitted') as "superseded!"
+             from evidence ev
+             join enrolment en using (enrolment_id)
+            where ev.evidence_id = $1
+              and ($2 = en.candidate_id
+                   or (ev.state = 'submitted' and ($2 in (en.assessor_id, en.iqa_id) or $3)))"#,
+        id,
+        user.id.0,
+        user.has_role(Role::Admin)
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The candidate's own draft, locked for the change about to be made; `None` when it is not
+/// theirs or no longer a draft.
+pub async fn lock_own_draft(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> sqlx::Result<Option<(Uuid, Uuid, i32)>> {
+    let row = sqlx::query!(
+        r#"select ev.enrolment_id, ev.item_id, ev.version
+             from evidence ev join enrolment en using (enrolment_id)
+            where ev.evidence_id = $1 and en.candidate_id = $2 and ev.state = 'draft' and en.withdrawn_at is null
+              for update of ev"#,
+        id,
+        user.id.0
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.enrolment_id, r.item_id, r.version)))
+}
+
+/// A new draft: the first version of a new item, or version `version` of `item`.
+pub async fn insert_draft(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+    item: Uuid,
+    version: i32,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "insert into evidence (evidence_id, item_id, version, enrolment_id) values ($1, $2, $3, $4) returning evidence_id",
+        Uuid::now_v7(),
+        item,
+        version,
+        enrolment
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update_draft(
+    conn: &mut PgConnection,
+    id: Uuid,
+    content: &DraftContent,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update evidence set title = $2, statement = $3, method = $4, activity_on = $5, updated_at = $6
+          where evidence_id = $1 and state = 'draft'",
+        id,
+        content.title,
+        content.statement,
+        content.method as Option<AssessmentMethod>,
+        content.activity_on,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a draft's claims with `claims` (criterion, note), keeping only criteria of the
+/// enrolment's standard.
+pub async fn replace_claims(
+    conn: &mut PgConnection,
+    id: Uuid,
+    claims: &[(Uuid, String)],
+) -> sqlx::Result<()> {
+    sqlx::query!("delete from evidence_claim where evidence_id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    let criteria: Vec<Uuid> = claims.iter().map(|(c, _)| *c).collect();
+    let notes: Vec<String> = claims.iter().map(|(_, n)| n.clone()).collect();
+    sqlx::query!(
+        r#"insert into evidence_claim (evidence_id, criterion_id, note)
+           select $1, claim.criterion_id, claim.note
+             from unnest($2::uuid[], $3::text[]) as claim(criterion_id, note)
+             join criterion c on c.criterion_id = claim.criterion_id
+             join cohort co on co.standard_id = c.standard_id
+             join enrolment en on en.cohort_id = co.cohort_id
+             join evidence ev on ev.enrolment_id = en.enrolment_id and ev.evidence_id = $1
+           on conflict do nothing"#,
+        id,
+        &criteria,
+        &notes
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A claim of an evidence version.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub criterion_id: Uuid,
+    pub kind: CriterionKind,
+    pub code: String,
+    pub text: String,
+    pub note: String,
+}
+
+pub async fn list_claims(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<Claim>> {
+    sqlx::query_as!(
+        Claim,
+        r#"select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text, cl.note
+             from evidence_claim cl join criterion c using (criterion_id)
+            where cl.evidence_id = $1
+            order by c.kind, c.position"#,
+        id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A file of an evidence version.
+#[derive(Debug, Clone)]
+pub struct EvidenceFile {
+    pub id: Uuid,
+    pub blob_id: Uuid,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: Vec<u8>,
+}
+
+pub async fn list_files(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<EvidenceFile>> {
+    sqlx::query_as!(
+        EvidenceFile,
+        r#"select f.evidence_file_id as id, f.blob_id, f.file_name, b.content_type, b.size_bytes, b.sha256
+             from evidence_file f join blob b using (blob_id)
+            where f.evidence_id = $1
+            order by f.created_at, f.evidence_file_id"#,
+        id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn insert_file(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+    blob: Uuid,
+    file_name: &str,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "insert into evidence_file (evidence_id, blob_id, file_name) values ($1, $2, $3) returning evidence_file_id",
+        evidence,
+        blob,
+        file_name
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Removes a file from a draft; the stored bytes stay while anything else refers to them.
+pub async fn delete_file(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+    file: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "delete from evidence_file where evidence_id = $1 and evidence_file_id = $2 returning file_name",
+        evidence,
+        file
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn mark_submitted(
+    conn: &mut PgConnection,
+    id: Uuid,
+    declaration: &[u8; 32],
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update evidence set state = 'submitted', submitted_at = $2, declaration_sha256 = $3, updated_at = $2
+          where evidence_id = $1 and state = 'draft'",
+        id,
+        now,
+        &declaration[..]
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_draft(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "delete from evidence where evidence_id = $1 and state = 'draft'",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Version `n + 1` of a submitted version's item as a draft with the same text, claims and
+/// files. `None` when the item already has a newer version.
+pub async fn start_revision(
+    conn: &mut PgConnection,
+    from: &Evidence,
+) -> sqlx::Result<Option<Uuid>> {
+    let newest: i32 = sqlx::query_scalar!(
+        r#"select max(version) as "v!" from evidence where item_id = $1"#,
+        from.item_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if newest != from.version {
+        return Ok(None);
+    }
+    let id = insert_draft(conn, from.enrolment_id, from.item_id, from.version + 1).await?;
+    sqlx::query!(
+        "update evidence set (title, statement, method, activity_on) =
+                (select title, statement, method, activity_on from evidence where evidence_id = $2)
+          where evidence_id = $1",
+        id,
+        from.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "insert into evidence_claim (evidence_id, criterion_id, note)
+         select $1, criterion_id, note from evidence_claim where evidence_id = $2",
+        id,
+        from.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "insert into evidence_file (evidence_id, blob_id, file_name, created_at)
+         select $1, blob_id, file_name, created_at from evidence_file where evidence_id = $2",
+        id,
+        from.id
+    )
+    .execute(conn)
+    .await?;
+    Ok(Some(id))
+}
+
+/// The newest draft of an item, if one is being written.
+pub async fn open_draft_of_item(conn: &mut PgConnection, item: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "select evidence_id from evidence where item_id = $1 and state = 'draft'",
+        item
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A version of an item, for the history.
+#[derive(Debug, Clone)]
+pub struct VersionSummary {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub version: i32,
+    pub title: String,
+    pub state: EvidenceState,
+    pub method: Option<AssessmentMethod>,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub superseded: bool,
+    pub claims: Vec<String>,
+}
+
+/// Every version of every item of an enrolment that `include_drafts` allows, newest item first.
+pub async fn list_for_enrolment(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+    include_drafts: bool,
+) -> sqlx::Result<Vec<VersionSummary>> {
+    sqlx::query_as!(
+        VersionSummary,
+        r#"select ev.evidence_id as id, ev.item_id, ev.version, ev.title, ev.state as "state: EvidenceState",
+                  ev.method as "method: AssessmentMethod", ev.submitted_at,
+                  exists (select 1 from evidence later
+                           where later.item_id = ev.item_id and later.version > ev.version
+                             and later.state = 'submitted') as "superseded!",
+                  coalesce(array(select c.code from evidence_claim cl join criterion c using (criterion_id)
+                                  where cl.evidence_id = ev.evidence_id order by c.kind, c.position), '{}') as "claims!"
+             from evidence ev
+            where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
+            order by (select min(created_at) from evidence first where first.item_id = ev.item_id) desc,
+                     ev.item_id, ev.version desc"#,
+        enrolment,
+        include_drafts
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Bytes already attached to a draft, for the per-evidence limit.
+pub async fn attached_bytes(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select coalesce(sum(b.size_bytes), 0)::bigint as "n!" from evidence_file f join blob b using (blob_id) where f.evidence_id = $1"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The criteria of the enrolment's standard, for the claim checkboxes.
+#[derive(Debug, Clone)]
+pub struct CriterionChoice {
+    pub id: Uuid,
+    pub kind: CriterionKind,
+    pub code: String,
+    pub text: String,
+}
+
+pub async fn criteria_for_enrolment(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<CriterionChoice>> {
+    sqlx::query_as!(
+        CriterionChoice,
+        r#"select c.criterion_id as id, c.kind as "kind: CriterionKind", c.code, c.text
+             from enrolment en join cohort co using (cohort_id) join criterion c on c.standard_id = co.standard_id
+            where en.enrolment_id = $1
+            order by c.kind, c.position"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A current submitted version claiming a criterion, for the portfolio.
+#[derive(Debug, Clone)]
+pub struct CurrentClaim {
+    pub criterion_id: Uuid,
+    pub evidence_id: Uuid,
+    pub title: String,
+    pub version: i32,
+}
+
+/// The claims of the current submitted version of every item of an enrolment.
+pub async fn current_claims(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<CurrentClaim>> {
+    sqlx::query_as!(
+        CurrentClaim,
+        r#"with current_version as (
+               select distinct on (item_id) evidence_id, title, version
+                 from evidence
+                where enrolment_id = $1 and state = 'submitted'
+                order by item_id, version desc
+           )
+           select cl.criterion_id, cv.evidence_id as "evidence_id!", cv.title as "title!", cv.version as "version!"
+             from evidence_claim cl join current_version cv using (evidence_id)
+            order by cv.title"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}

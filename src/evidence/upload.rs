@@ -1,0 +1,210 @@
+//! Reading the evidence form: text fields, claims, and files streamed into storage as they
+//! arrive, all inside the caller's transaction.
+
+use std::collections::HashMap;
+
+use axum::extract::Multipart;
+use axum::extract::multipart::Field;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::db;
+use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
+use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter};
+use crate::error::AppError;
+
+/// What the form asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    SaveDraft,
+    Submit,
+}
+
+/// The form as read, with the files that were stored.
+#[derive(Debug)]
+pub struct ReadForm {
+    pub fields: EvidenceFields,
+    pub action: Action,
+    /// Names of the files added to the draft by this request.
+    pub added: Vec<String>,
+}
+
+/// Why the request's files cannot be kept; the caller rolls the transaction back.
+#[derive(Debug)]
+pub enum Refusal {
+    /// 413: a file or the evidence as a whole is over its limit.
+    TooLarge {
+        fields: EvidenceFields,
+        message: String,
+    },
+    /// 422: a file is empty or of a type that is not accepted.
+    Rejected {
+        fields: EvidenceFields,
+        messages: Vec<String>,
+    },
+}
+
+/// Limits of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub file_bytes: u64,
+    pub evidence_bytes: u64,
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
+
+/// Reads the rest of the multipart form (after its token) into `evidence`, a draft locked by
+/// the caller.
+pub async fn read_form(
+    conn: &mut PgConnection,
+    multipart: &mut Multipart,
+    evidence: Uuid,
+    limits: Limits,
+) -> Result<Result<ReadForm, Refusal>, AppError> {
+    let mut fields = EvidenceFields::default();
+    let mut notes: HashMap<Uuid, String> = HashMap::new();
+    let mut claimed: Vec<Uuid> = Vec::new();
+    let mut action = Action::SaveDraft;
+    let mut added = Vec::new();
+    let mut rejected: Vec<String> = Vec::new();
+    let mut too_large: Option<String> = None;
+    let mut total = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
+
+    while let Some(mut field) = next_field(multipart).await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().map(clean_file_name);
+            if too_large.is_some() || !rejected.is_empty() {
+                // The request will be refused: read past the bytes without keeping them.
+                drain(&mut field).await?;
+                continue;
+            }
+            let remaining = limits.evidence_bytes.saturating_sub(total);
+            let mut writer = BlobWriter::new(limits.file_bytes.min(remaining));
+            let mut outcome = Ok(());
+            while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
+                if let Err(e) = writer.write(conn, &chunk).await {
+                    outcome = Err(e);
+                    drain(&mut field).await?;
+                    break;
+                }
+            }
+            let display = file_name.clone().unwrap_or_default();
+            match outcome {
+                Err(BlobError::TooLarge { .. }) => {
+                    too_large = Some(if writer.size() > limits.file_bytes {
+                        format!(
+                            "“{display}” is larger than {} MiB, the most one file may be.",
+                            mib(limits.file_bytes)
+                        )
+                    } else {
+                        format!(
+                            "The files of one piece of evidence may add up to at most {} MiB.",
+                            mib(limits.evidence_bytes)
+                        )
+                    });
+                }
+                Err(BlobError::Database(e)) => return Err(e.into()),
+                Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
+                Ok(()) if writer.size() == 0 && display.is_empty() => {} // no file chosen
+                Ok(()) => {
+                    let size = writer.size();
+                    match writer.finish(conn, &display).await {
+                        Ok(blob) => {
+                            total += size;
+                            db::insert_file(conn, evidence, blob.blob_id, &display).await?;
+                            added.push(display);
+                        }
+                        Err(BlobError::Empty) => rejected.push(format!("“{display}” is empty.")),
+                        Err(BlobError::TypeNotAllowed) => rejected.push(format!(
+                            "“{display}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
+                        )),
+                        Err(BlobError::Database(e)) => return Err(e.into()),
+                        Err(e @ BlobError::TooLarge { .. }) => return Err(AppError::Internal(anyhow::anyhow!(e))),
+                    }
+                }
+            }
+            continue;
+        }
+        let value = read_text(&mut field, STATEMENT_MAX_BYTES + 1024).await?;
+        match name.as_str() {
+            "title" => fields.title = value,
+            "statement" => fields.statement = value,
+            "method" => fields.method = value,
+            "activity_on" => fields.activity_on = value,
+            "declaration" => fields.declaration = value == "yes",
+            "action" => {
+                action = if value == "submit" {
+                    Action::Submit
+                } else {
+                    Action::SaveDraft
+                }
+            }
+            "claim" => claimed.extend(Uuid::parse_str(&value).ok()),
+            other => {
+                if let Some(id) = other
+                    .strip_prefix("note-")
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                {
+                    notes.insert(id, value.trim().chars().take(500).collect());
+                }
+            }
+        }
+    }
+    claimed.dedup();
+    fields.claims = claimed
+        .into_iter()
+        .map(|id| (id, notes.remove(&id).unwrap_or_default()))
+        .collect();
+
+    if let Some(message) = too_large {
+        return Ok(Err(Refusal::TooLarge { fields, message }));
+    }
+    if !rejected.is_empty() {
+        return Ok(Err(Refusal::Rejected {
+            fields,
+            messages: rejected,
+        }));
+    }
+    Ok(Ok(ReadForm {
+        fields,
+        action,
+        added,
+    }))
+}
+
+async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<Field<'a>>, AppError> {
+    multipart.next_field().await.map_err(bad_upload)
+}
+
+#[expect(clippy::needless_pass_by_value, reason = "used as map_err(bad_upload)")]
+fn bad_upload(error: axum::extract::multipart::MultipartError) -> AppError {
+    tracing::info!(error = %error, "an upload could not be read");
+    AppError::BadRequest(
+        "The upload was interrupted or could not be read. Please try again.".into(),
+    )
+}
+
+/// A text field, refusing more than `limit` bytes.
+async fn read_text(field: &mut Field<'_>, limit: usize) -> Result<String, AppError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > limit {
+            return Err(AppError::BadRequest(
+                "A field of the form is too long.".into(),
+            ));
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| AppError::BadRequest("The form was not sent as UTF-8 text.".into()))
+}
+
+/// Reads the rest of a field and forgets it, so the browser finishes sending and sees our
+/// answer instead of a broken connection.
+async fn drain(field: &mut Field<'_>) -> Result<(), AppError> {
+    while field.chunk().await.map_err(bad_upload)?.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Page structs of evidence and the portfolio.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use uuid::Uuid;
+
+use super::db::{self, Claim, CurrentClaim, Evidence, EvidenceFile, VersionSummary};
+use super::model::{AssessmentMethod, EvidenceFields};
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::cohorts::db::Enrolment;
+use crate::error::AppResult;
+use crate::standards::model::CriterionKind;
+use crate::state::AppState;
+use crate::web::forms::FormErrors;
+use crate::web::layout::{Layout, Section};
+
+/// A criterion checkbox of the evidence form.
+#[derive(Debug, Clone)]
+pub struct ClaimChoice {
+    pub id: Uuid,
+    pub code: String,
+    pub text: String,
+    pub checked: bool,
+    pub note: String,
+}
+
+/// An assessment method option.
+#[derive(Debug, Clone)]
+pub struct MethodChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "evidence/form.html")]
+pub struct EvidenceFormPage {
+    pub layout: Layout,
+    pub enrolment: Enrolment,
+    /// The draft being edited; `None` for new evidence.
+    pub evidence: Option<Evidence>,
+    pub fields: EvidenceFields,
+    pub methods: Vec<MethodChoice>,
+    pub performance: Vec<ClaimChoice>,
+    pub knowledge: Vec<ClaimChoice>,
+    pub files: Vec<EvidenceFile>,
+    pub errors: FormErrors,
+    pub max_file_mib: u64,
+    pub max_evidence_mib: u64,
+}
+
+impl EvidenceFormPage {
+    pub async fn build(
+        state: &AppState,
+        layout: Layout,
+        enrolment: &Enrolment,
+        evidence: Option<&Evidence>,
+        fields: &EvidenceFields,
+        errors: FormErrors,
+    ) -> AppResult<Self> {
+        let mut conn = state.pool.acquire().await?;
+        let criteria = db::criteria_for_enrolment(&mut conn, enrolment.id).await?;
+        let files = match evidence {
+            Some(e) => db::list_files(&mut conn, e.id).await?,
+            None => Vec::new(),
+        };
+        let choices = |kind: CriterionKind| -> Vec<ClaimChoice> {
+            criteria
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| {
+                    let claim = fields.claims.iter().find(|(id, _)| *id == c.id);
+                    ClaimChoice {
+                        id: c.id,
+                        code: c.code.clone(),
+                        text: c.text.clone(),
+                        checked: claim.is_some(),
+                        note: claim.map(|(_, n)| n.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect()
+        };
+        Ok(Self {
+            layout: layout.section(Section::Home),
+            enrolment: enrolment.clone(),
+            evidence: evidence.cloned(),
+            methods: AssessmentMethod::ALL
+                .into_iter()
+                .map(|m| MethodChoice {
+                    value: m.as_str(),
+                    label: m.label(),
+                    selected: fields.method == m.as_str(),
+                })
+                .collect(),
+            performance: choices(CriterionKind::Performance),
+            knowledge: choices(CriterionKind::Knowledge),
+            fields: fields.clone(),
+            files,
+            errors,
+            max_file_mib: state.settings.max_file_bytes / (1024 * 1024),
+            max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
+        })
+    }
+
+    /// Where the form posts to.
+    pub fn action(&self) -> String {
+        match &self.evidence {
+            Some(e) => format!("/evidence/{}/edit", e.id),
+            None => format!("/enrolments/{}/evidence/new", self.enrolment.id),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "evidence/show.html")]
+pub struct EvidenceShowPage {
+    pub layout: Layout,
+    pub enrolment: Enrolment,
+    pub evidence: Evidence,
+    pub claims: Vec<Claim>,
+    pub files: Vec<EvidenceFile>,
+    pub versions: Vec<VersionSummary>,
+    pub is_candidate: bool,
+    pub can_revise: bool,
+    pub open_draft: Option<Uuid>,
+}
+
+/// One criterion of the portfolio.
+#[derive(Debug, Clone)]
+pub struct CriterionRow {
+    pub code: String,
+    pub text: String,
+    pub status: CriterionStatus,
+    pub evidence: Vec<CurrentClaim>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "evidence/portfolio.html")]
+pub struct PortfolioPage {
+    pub layout: Layout,
+    pub enrolment: Enrolment,
+    pub performance: Vec<CriterionRow>,
+    pub knowledge: Vec<CriterionRow>,
+    /// (met, total) performance criteria and knowledge items.
+    pub pc: (usize, usize),
+    pub k: (usize, usize),
+    pub status: EnrolmentStatus,
+    pub versions: Vec<VersionSummary>,
+    pub is_candidate: bool,
+    pub can_add: bool,
+    pub can_withdraw: bool,
+}
+
+/// Bytes in words: "2.4 MiB".
+pub fn size_text(bytes: &i64) -> String {
+    let bytes = *bytes as f64;
+    if bytes >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bytes / 1024.0 / 1024.0)
+    } else if bytes >= 1024.0 {
+        format!("{:.0} KiB", bytes / 1024.0)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A method in words, or a dash.
+pub fn method_text(method: &Option<AssessmentMethod>) -> &'static str {
+    method.map_or("Not given", AssessmentMethod::label)
+}
+
+/// A timestamp as people read it, in UTC.
+pub fn when(at: &Option<time::OffsetDateTime>) -> String {
+    at.map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+        .unwrap_or_default()
+}

@@ -1,0 +1,737 @@
+//! The candidate's evidence over real multipart uploads: drafts, files, submission, versions,
+//! downloads, and who may see what.
+
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::helpers::{Browser, Enrolled, TestApp};
+
+const PDF: &[u8] =
+    b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n";
+
+/// A PDF-looking file of `size` bytes whose content is not the same for two seeds.
+fn pdf_of(size: usize, seed: u8) -> Vec<u8> {
+    let mut bytes = PDF.to_vec();
+    let mut x = u32::from(seed) | 1;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x.to_le_bytes()[0]);
+    }
+    bytes.truncate(size);
+    bytes
+}
+
+async fn candidate_browser<'a>(app: &'a TestApp, enrolled: &Enrolled) -> Browser<'a> {
+    app.browser_signed_in_as(enrolled.candidate).await
+}
+
+/// Creates a draft from `fields` and `files`; returns the response.
+async fn new_evidence(
+    browser: &Browser<'_>,
+    enrolled: &Enrolled,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> crate::helpers::TestResponse {
+    browser
+        .post_multipart(
+            &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
+            fields,
+            files,
+        )
+        .await
+}
+
+/// The evidence id a redirect leads to (`/evidence/{id}` or `/evidence/{id}/edit`).
+fn evidence_id(location: &str) -> String {
+    location
+        .trim_start_matches("/evidence/")
+        .split('/')
+        .next()
+        .expect("id")
+        .to_owned()
+}
+
+async fn submit_one(
+    app: &TestApp,
+    browser: &Browser<'_>,
+    enrolled: &Enrolled,
+    title: &str,
+    codes: &[&str],
+) -> String {
+    let mut fields: Vec<(String, String)> = vec![
+        ("title".into(), title.into()),
+        ("method".into(), "product".into()),
+        ("activity_on".into(), "2026-10-01".into()),
+        (
+            "statement".into(),
+            "I designed the release pipeline.\nIt deploys on every merge.".into(),
+        ),
+        ("declaration".into(), "yes".into()),
+        ("action".into(), "submit".into()),
+    ];
+    for code in codes {
+        fields.push(("claim".into(), app.criterion(code).await.to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let response = new_evidence(
+        browser,
+        enrolled,
+        &borrowed,
+        &[("file", "pipeline.pdf", PDF)],
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    evidence_id(response.location().expect("location"))
+}
+
+#[sqlx::test]
+async fn a_candidate_saves_a_draft_with_a_file_and_then_submits_it(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("ann").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let form = browser
+        .get(&format!("/enrolments/{}/evidence/new", enrolled.enrolment))
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.texts("#claims .criterion-code").len(), 21);
+
+    let pc2 = app.criterion("PC2").await.to_string();
+    let k3 = app.criterion("K3").await.to_string();
+    let saved = new_evidence(
+        &browser,
+        &enrolled,
+        &[
+            ("title", "Release pipeline"),
+            ("statement", "Line one\r\nLine two"),
+            ("claim", &pc2),
+            ("claim", &k3),
+            (&format!("note-{pc2}"), "page 3"),
+            ("action", "save"),
+        ],
+        &[("file", "pipeline.pdf", PDF)],
+    )
+    .await;
+    let location = saved.location().expect("redirect").to_owned();
+    assert!(location.ends_with("/edit"), "{location}");
+    let id = evidence_id(&location);
+
+    let edit = browser.get(&location).await;
+    assert_eq!(edit.text("#flash"), "Draft saved.");
+    assert_eq!(edit.texts("#attached-files .file-name"), ["pipeline.pdf"]);
+    assert!(edit.attr("#claim-PC2", "checked").is_some());
+    assert_eq!(edit.attr("#note-PC2", "value").as_deref(), Some("page 3"));
+
+    let submitted = browser
+        .post_multipart(
+            &location,
+            &[
+                ("title", "Release pipeline"),
+                ("method", "product"),
+                ("activity_on", "2026-10-01"),
+                ("statement", "Line one\r\nLine two"),
+                ("claim", &pc2),
+                ("claim", &k3),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await;
+    submitted.assert_redirect_to(&format!("/evidence/{id}"));
+    let page = browser.get(&format!("/evidence/{id}")).await;
+    assert!(page.text("#evidence-state").starts_with("Submitted"));
+    assert_eq!(page.text("#statement"), "Line one Line two");
+    assert!(
+        page.body.contains("Line one\nLine two"),
+        "line breaks are kept as written"
+    );
+    assert_eq!(page.texts("#claims .criterion-code"), ["PC2", "K3"]);
+
+    let digest: Option<Vec<u8>> = sqlx::query_scalar!(
+        "select declaration_sha256 from evidence where evidence_id = $1::text::uuid",
+        id
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("digest");
+    assert_eq!(digest.map(|d| d.len()), Some(32));
+    let actions = app.audit_actions().await;
+    for action in [
+        "evidence.draft_created",
+        "evidence.draft_saved",
+        "evidence.submitted",
+    ] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
+
+    let portfolio = browser
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    assert_eq!(
+        portfolio
+            .attr("#criterion-PC2 .status", "data-status")
+            .as_deref(),
+        Some("awaiting")
+    );
+    assert_eq!(
+        portfolio.text("#criterion-PC2 .status"),
+        "Awaiting assessment"
+    );
+    assert_eq!(
+        portfolio
+            .attr("#criterion-PC1 .status", "data-status")
+            .as_deref(),
+        Some("not_started")
+    );
+    assert_eq!(
+        portfolio.text("#progress"),
+        "In progress. PC 0 of 9, K 0 of 12 met."
+    );
+    let home = browser.get("/").await;
+    assert_eq!(
+        home.text("#enrolments .enrolment-progress"),
+        "In progress: PC 0 of 9, K 0 of 12 met; 2 awaiting assessment"
+    );
+}
+
+#[sqlx::test]
+async fn a_submission_with_missing_fields_keeps_the_draft_and_its_files(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("bea").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Half done"), ("action", "submit")],
+        &[("file", "notes.txt", b"My notes on the rollout.\n")],
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let summary = response.texts(".error-summary a");
+    assert!(
+        summary.contains(&"Choose how the evidence was produced".to_owned()),
+        "{summary:?}"
+    );
+    assert!(summary.contains(&"Tick at least one criterion this evidence covers".to_owned()));
+    assert!(summary.contains(&"Confirm that this evidence is your own work".to_owned()));
+    assert!(
+        summary
+            .contains(&"Your draft and its files are saved; correct the marked fields.".to_owned())
+    );
+    assert_eq!(
+        response.texts("#attached-files .file-name"),
+        ["notes.txt"],
+        "the file need not be uploaded again"
+    );
+    assert_eq!(
+        response.attr("#title", "value").as_deref(),
+        Some("Half done")
+    );
+    assert_eq!(
+        app.count("select count(*) from evidence where state = 'draft'")
+            .await,
+        1
+    );
+
+    let future = new_evidence(
+        &browser,
+        &enrolled,
+        &[
+            ("title", "Later"),
+            ("activity_on", "2999-01-01"),
+            ("action", "save"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(future.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        future.text("#activity_on-error"),
+        "Error: The activity date cannot be in the future"
+    );
+}
+
+#[sqlx::test]
+async fn a_40_mib_upload_round_trips_byte_for_byte(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("cal").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let bytes = pdf_of(40 * 1024 * 1024, 7);
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Big"), ("action", "save")],
+        &[("file", "big report.pdf", &bytes)],
+    )
+    .await;
+    let id = evidence_id(response.location().expect("saved"));
+    let file: uuid::Uuid = sqlx::query_scalar!("select evidence_file_id from evidence_file")
+        .fetch_one(&app.pool)
+        .await
+        .expect("file");
+
+    let (status, headers, body) = browser
+        .get_bytes(&format!("/evidence/{id}/files/{file}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.len(), bytes.len());
+    assert_eq!(Sha256::digest(&body), Sha256::digest(&bytes));
+    assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"big report.pdf\"; filename*=UTF-8''big%20report.pdf"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+
+    let stored: Vec<u8> = sqlx::query_scalar!("select sha256 from blob")
+        .fetch_one(&app.pool)
+        .await
+        .expect("blob");
+    assert_eq!(stored, Sha256::digest(&bytes).to_vec());
+    assert_eq!(
+        app.count("select count(*) from blob_chunk").await,
+        40,
+        "1 MiB chunks"
+    );
+    let (_, inline_headers, _) = browser
+        .get_bytes(&format!("/evidence/{id}/files/{file}?inline=1"))
+        .await;
+    assert!(
+        inline_headers["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("inline;")
+    );
+}
+
+#[sqlx::test]
+async fn a_60_mib_upload_is_refused_and_nothing_is_stored(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("dan").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let bytes = pdf_of(60 * 1024 * 1024, 9);
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Too big"), ("action", "save")],
+        &[("file", "huge.pdf", &bytes)],
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        response
+            .texts(".error-summary a")
+            .contains(&"“huge.pdf” is larger than 50 MiB, the most one file may be.".to_owned())
+    );
+    assert_eq!(
+        response.attr("#title", "value").as_deref(),
+        Some("Too big"),
+        "typed text is kept on the form"
+    );
+    for table in ["evidence", "evidence_file", "blob", "blob_chunk"] {
+        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "select count(*) from {table}"
+        )))
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+        assert_eq!(count, 0, "{table}");
+    }
+}
+
+#[sqlx::test]
+async fn html_svg_and_an_executable_renamed_pdf_are_refused(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("eve").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let cases: [(&str, &[u8]); 4] = [
+        (
+            "page.html",
+            b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
+        ),
+        (
+            "drawing.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+        ),
+        (
+            "report.pdf",
+            b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0\x01\0\0\0",
+        ),
+        ("empty.pdf", b""),
+    ];
+    for (name, bytes) in cases {
+        let response = new_evidence(
+            &browser,
+            &enrolled,
+            &[("title", "Attempt"), ("action", "save")],
+            &[("file", name, bytes)],
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let messages = response.texts(".error-summary a").join(" ");
+        assert!(messages.contains(name), "{name}: {messages}");
+        assert!(
+            messages.contains("Nothing from this attempt was saved"),
+            "{messages}"
+        );
+    }
+    assert_eq!(app.count("select count(*) from evidence").await, 0);
+    assert_eq!(app.count("select count(*) from blob_chunk").await, 0);
+}
+
+#[sqlx::test]
+async fn dangerous_file_names_are_stored_and_offered_under_a_clean_name(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("fay").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Names"), ("action", "save")],
+        &[
+            ("file", "../../etc/passwd", b"root:x:0:0\n"),
+            ("file", "invoice\u{202e}fdp.exe", b"plain words\n"),
+        ],
+    )
+    .await;
+    let id = evidence_id(response.location().expect("saved"));
+    let names: Vec<String> = sqlx::query_scalar!(
+        "select file_name from evidence_file order by created_at, evidence_file_id"
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("names");
+    assert_eq!(names, ["passwd", "invoicefdp.exe"]);
+    let file: uuid::Uuid = sqlx::query_scalar!(
+        "select evidence_file_id from evidence_file where file_name = 'passwd'"
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("file");
+    let (_, headers, body) = browser
+        .get_bytes(&format!("/evidence/{id}/files/{file}"))
+        .await;
+    assert_eq!(body, b"root:x:0:0\n");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"passwd\"; filename*=UTF-8''passwd"
+    );
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+}
+
+#[sqlx::test]
+async fn an_identical_file_is_stored_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("gus").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let bytes = pdf_of(3 * 1024 * 1024 + 5, 3);
+    for title in ["One", "Two"] {
+        new_evidence(
+            &browser,
+            &enrolled,
+            &[("title", title), ("action", "save")],
+            &[("file", "same.pdf", &bytes)],
+        )
+        .await;
+    }
+    assert_eq!(app.count("select count(*) from evidence_file").await, 2);
+    assert_eq!(app.count("select count(*) from blob").await, 1);
+    assert_eq!(app.count("select count(*) from blob_chunk").await, 4);
+}
+
+#[sqlx::test]
+async fn another_candidate_cannot_read_download_edit_or_submit_the_evidence(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let a = app.enrolled("amy").await;
+    let b = app.enrolled("bob").await;
+    let amy = candidate_browser(&app, &a).await;
+    let draft = new_evidence(
+        &amy,
+        &a,
+        &[("title", "Draft"), ("action", "save")],
+        &[("file", "a.pdf", PDF)],
+    )
+    .await;
+    let draft_id = evidence_id(draft.location().expect("saved"));
+    let submitted_id = submit_one(&app, &amy, &a, "Submitted", &["PC1"]).await;
+    let file: uuid::Uuid =
+        sqlx::query_scalar!("select evidence_file_id from evidence_file limit 1")
+            .fetch_one(&app.pool)
+            .await
+            .expect("file");
+
+    let bob = candidate_browser(&app, &b).await;
+    for path in [
+        format!("/enrolments/{}", a.enrolment),
+        format!("/enrolments/{}/evidence/new", a.enrolment),
+        format!("/evidence/{draft_id}"),
+        format!("/evidence/{draft_id}/edit"),
+        format!("/evidence/{submitted_id}"),
+        format!("/evidence/{draft_id}/files/{file}"),
+    ] {
+        assert_eq!(bob.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let edit = bob
+        .post_multipart(
+            &format!("/evidence/{draft_id}/edit"),
+            &[("title", "Mine now"), ("action", "submit")],
+            &[],
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::NOT_FOUND);
+    let into = bob
+        .post_multipart(
+            &format!("/enrolments/{}/evidence/new", a.enrolment),
+            &[("title", "Planted")],
+            &[],
+        )
+        .await;
+    assert_eq!(into.status, StatusCode::NOT_FOUND);
+    for action in ["delete", "revise"] {
+        assert_eq!(
+            bob.post_form(&format!("/evidence/{submitted_id}/{action}"), &[])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        bob.post_form(&format!("/evidence/{draft_id}/files/{file}/delete"), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let title: String = sqlx::query_scalar!(
+        "select title from evidence where evidence_id = $1::text::uuid",
+        draft_id
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("title");
+    assert_eq!(title, "Draft");
+    assert_eq!(app.count("select count(*) from evidence").await, 2);
+}
+
+#[sqlx::test]
+async fn only_the_enrolments_assessor_iqa_and_admins_see_submitted_evidence_and_never_drafts(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let a = app.enrolled("cora").await;
+    let other = app.enrolled("dirk").await;
+    let cora = candidate_browser(&app, &a).await;
+    let submitted = submit_one(&app, &cora, &a, "Runbook", &["PC7"]).await;
+    let draft = new_evidence(
+        &cora,
+        &a,
+        &[("title", "Unfinished"), ("action", "save")],
+        &[],
+    )
+    .await;
+    let draft_id = evidence_id(draft.location().expect("saved"));
+
+    let own_assessor = app.browser_signed_in_as(a.assessor).await;
+    let own_iqa = app.browser_signed_in_as(a.iqa).await;
+    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    for viewer in [&own_assessor, &own_iqa, &admin] {
+        assert_eq!(
+            viewer
+                .get(&format!("/enrolments/{}", a.enrolment))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            viewer.get(&format!("/evidence/{submitted}")).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            viewer.get(&format!("/evidence/{draft_id}")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let portfolio = viewer.get(&format!("/enrolments/{}", a.enrolment)).await;
+        assert_eq!(
+            portfolio.texts("#evidence-list tbody th"),
+            ["Runbook"],
+            "drafts are the candidate's own"
+        );
+    }
+    let stranger = app.browser_signed_in_as(other.assessor).await;
+    assert_eq!(
+        stranger
+            .get(&format!("/enrolments/{}", a.enrolment))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger.get(&format!("/evidence/{submitted}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test]
+async fn submitted_evidence_cannot_be_edited_and_a_revision_keeps_the_old_version(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("hal").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let v1 = submit_one(
+        &app,
+        &browser,
+        &enrolled,
+        "Incident review",
+        &["PC7", "K10"],
+    )
+    .await;
+
+    let form = browser.get(&format!("/evidence/{v1}/edit")).await;
+    assert_eq!(form.status, StatusCode::CONFLICT);
+    assert!(
+        form.text(".lead")
+            .contains("Submitted evidence cannot be changed")
+    );
+    let post = browser
+        .post_multipart(
+            &format!("/evidence/{v1}/edit"),
+            &[("title", "Rewritten"), ("action", "save")],
+            &[],
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::CONFLICT);
+    let direct = sqlx::query!(
+        "update evidence set title = 'Tampered' where evidence_id = $1::text::uuid",
+        v1
+    )
+    .execute(&app.pool)
+    .await;
+    assert!(
+        direct.is_err(),
+        "the database refuses to change submitted evidence"
+    );
+    assert_eq!(
+        browser
+            .post_form(&format!("/evidence/{v1}/delete"), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "only drafts can be deleted"
+    );
+
+    let revise = browser
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await;
+    let v2 = evidence_id(revise.location().expect("to the new draft"));
+    assert_ne!(v1, v2);
+    let draft = browser.get(&format!("/evidence/{v2}/edit")).await;
+    assert_eq!(draft.text("h1"), "Revise evidence (version 2)");
+    assert_eq!(
+        draft.attr("#title", "value").as_deref(),
+        Some("Incident review")
+    );
+    assert_eq!(
+        draft.texts("#attached-files .file-name"),
+        ["pipeline.pdf"],
+        "files carry over"
+    );
+    let k10 = app.criterion("K10").await.to_string();
+    browser
+        .post_multipart(
+            &format!("/evidence/{v2}/edit"),
+            &[
+                ("title", "Incident review, with timeline"),
+                ("method", "product"),
+                ("activity_on", "2026-10-02"),
+                ("statement", "Now with the timeline."),
+                ("claim", &k10),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{v2}"));
+
+    let old = browser.get(&format!("/evidence/{v1}")).await;
+    assert_eq!(old.text("h1"), "Incident review");
+    assert_eq!(old.text("#evidence-state"), "Superseded by a later version");
+    assert_eq!(
+        old.texts("#claims .criterion-code"),
+        ["PC7", "K10"],
+        "the old version is intact"
+    );
+    assert_eq!(old.texts("#versions li").len(), 2);
+
+    let portfolio = browser
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    assert_eq!(
+        portfolio
+            .attr("#criterion-PC7 .status", "data-status")
+            .as_deref(),
+        Some("not_started"),
+        "superseded claims do not count"
+    );
+    assert_eq!(
+        portfolio
+            .attr("#criterion-K10 .status", "data-status")
+            .as_deref(),
+        Some("awaiting")
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"evidence.revision_started".to_owned())
+    );
+}
+
+#[sqlx::test]
+async fn a_file_can_be_removed_from_a_draft_and_a_draft_deleted(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("ivy").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let saved = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Two files"), ("action", "save")],
+        &[
+            ("file", "a.txt", b"first\n"),
+            ("file", "b.txt", b"second\n"),
+        ],
+    )
+    .await;
+    let id = evidence_id(saved.location().expect("saved"));
+    let file: uuid::Uuid =
+        sqlx::query_scalar!("select evidence_file_id from evidence_file where file_name = 'a.txt'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("file");
+    browser
+        .post_form(&format!("/evidence/{id}/files/{file}/delete"), &[])
+        .await
+        .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    assert_eq!(
+        browser
+            .get(&format!("/evidence/{id}/edit"))
+            .await
+            .texts("#attached-files .file-name"),
+        ["b.txt"]
+    );
+    browser
+        .post_form(&format!("/evidence/{id}/delete"), &[])
+        .await
+        .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+    assert_eq!(app.count("select count(*) from evidence").await, 0);
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.contains(&"evidence.file_removed".to_owned())
+            && actions.contains(&"evidence.draft_deleted".to_owned())
+    );
+}
