@@ -75,6 +75,8 @@ pub async fn read_form(
     while let Some(mut field) = next_field(multipart).await? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
+            // A file input left empty still sends a part, with no name and no bytes.
+            let chosen = field.file_name().is_some_and(|n| !n.is_empty());
             let file_name = field.file_name().map(clean_file_name);
             if too_large.is_some() || !rejected.is_empty() {
                 // The request will be refused: read past the bytes without keeping them.
@@ -108,7 +110,7 @@ pub async fn read_form(
                 }
                 Err(BlobError::Database(e)) => return Err(e.into()),
                 Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
-                Ok(()) if writer.size() == 0 && display.is_empty() => {} // no file chosen
+                Ok(()) if writer.size() == 0 && !chosen => {}
                 Ok(()) => {
                     let size = writer.size();
                     match writer.finish(conn, &display).await {

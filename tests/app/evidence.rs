@@ -239,6 +239,20 @@ async fn a_submission_with_missing_fields_keeps_the_draft_and_its_files(pool: Pg
         1
     );
 
+    // A browser sends the file input even when no file was chosen: an empty, unnamed part.
+    let edit = response
+        .attr("form[enctype]", "action")
+        .expect("the draft's form");
+    let resent = browser
+        .post_multipart(
+            &edit,
+            &[("title", "Half done"), ("action", "save")],
+            &[("file", "", b"")],
+        )
+        .await;
+    resent.assert_redirect_to(&edit);
+    assert_eq!(app.count("select count(*) from evidence_file").await, 1);
+
     let future = new_evidence(
         &browser,
         &enrolled,
