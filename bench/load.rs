@@ -32,6 +32,10 @@ const PAGE_CONNECTIONS: usize = 64;
 const PAGE_SECONDS: u64 = 10;
 const CONCURRENT_LOGINS: usize = 50;
 const PROBE_CONNECTIONS: usize = 4;
+const COHORT: &str = "00000000-0000-4000-8000-00000000c0c0";
+const ENROLMENT: &str = "00000000-0000-4000-8000-00000000e0e0";
+/// The size of the file streamed up and down.
+const FILE_MIB: usize = 200;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -65,10 +69,10 @@ async fn run() -> anyhow::Result<()> {
     seed(&database_url).await?;
 
     let address = free_address();
-    let mut child = start_server(&database_url, address)?;
+    let process = Server(start_server(&database_url, address)?);
     let base = format!("http://{address}");
     wait_until_ready(&base).await?;
-    let pid = child.id();
+    let pid = process.0.id();
 
     let mut results: Vec<Figures> = Vec::new();
     results.push(median(
@@ -76,8 +80,17 @@ async fn run() -> anyhow::Result<()> {
     ));
     let storm = median_by_login(repeat(|| login_storm(&base, pid)).await);
     results.extend(storm);
+    let session = sign_in(&base, "candidate0@bench.example").await;
+    let portfolio = format!("/enrolments/{ENROLMENT}");
+    results.push(median(
+        repeat(|| page_load_as(&base, &portfolio, &session.cookie, pid)).await,
+    ));
+    let rss_before_files = memory_kib(pid).0;
+    let runs = repeat(|| file_round_trip(&base, &session, pid, &database_url)).await;
+    let files = summarise_files(&runs, rss_before_files);
+    results.extend(files);
 
-    stop_server(&mut child);
+    drop(process);
     drop_database(&format!("{server}/postgres")).await?;
 
     let table = render_table(&results);
@@ -142,12 +155,32 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
         Some(&hash),
     )
     .await?;
+    let mut candidates = Vec::new();
     for n in 0..CONCURRENT_LOGINS {
         let email =
             Email::parse(&format!("candidate{n}@bench.example")).map_err(anyhow::Error::msg)?;
         let name = DisplayName::parse(&format!("Candidate {n}")).map_err(anyhow::Error::msg)?;
-        users_db::insert(&mut tx, &email, &name, &[Role::Candidate], Some(&hash)).await?;
+        candidates
+            .push(users_db::insert(&mut tx, &email, &name, &[Role::Candidate], Some(&hash)).await?);
     }
+    // Candidate 0 is enrolled with ten submitted pieces of evidence claiming criteria.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into cohort (cohort_id, standard_id, name, starts_on, ends_on)
+           select '{COHORT}', standard_id, 'Bench cohort', date '2026-01-01', date '2026-12-31' from standard;
+         insert into enrolment (enrolment_id, cohort_id, candidate_id) values ('{ENROLMENT}', '{COHORT}', '{}');
+         insert into evidence (evidence_id, item_id, version, enrolment_id, title, statement, method, activity_on)
+           select id, id, 1, '{ENROLMENT}', 'Evidence ' || n, repeat('A statement of work. ', 40),
+                  'product', date '2026-03-01'
+             from (select n, gen_random_uuid() as id from generate_series(1, 10) n) e;
+         insert into evidence_claim (evidence_id, criterion_id)
+           select e.evidence_id, c.criterion_id
+             from (select evidence_id, row_number() over (order by title) as n from evidence) e
+             join criterion c on c.position in (e.n, e.n + 1) and c.kind = 'performance';
+         update evidence set state = 'submitted', submitted_at = now(), declaration_sha256 = sha256(evidence_id::text::bytea);",
+        candidates[0].0
+    )))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     pool.close().await;
     Ok(())
@@ -162,7 +195,15 @@ fn free_address() -> SocketAddr {
 
 fn start_server(database_url: &str, address: SocketAddr) -> anyhow::Result<Child> {
     Ok(Command::new(env!("CARGO_BIN_EXE_attest"))
-        .args(["serve", "--bind", &address.to_string()])
+        .args([
+            "serve",
+            "--bind",
+            &address.to_string(),
+            "--max-file-mib",
+            "256",
+            "--max-evidence-mib",
+            "512",
+        ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -170,11 +211,14 @@ fn start_server(database_url: &str, address: SocketAddr) -> anyhow::Result<Child
         .spawn()?)
 }
 
-fn stop_server(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+/// The server process, stopped when the benchmark ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
 }
 
 fn client() -> HttpClient {
@@ -462,4 +506,362 @@ fn write_benchmarks_md(table: &str) -> anyhow::Result<()> {
     };
     std::fs::write(path, updated)?;
     Ok(())
+}
+
+/// A signed-in candidate: the session cookie and the form token of its pages.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(base: &str, email: &str) -> Session {
+    let client = client();
+    let (visitor_cookie, token) = login_form(&client, base).await;
+    let body = format!(
+        "csrf_token={token}&email={}&password=benchmark+passphrase+2026",
+        email.replace('@', "%40")
+    );
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", visitor_cookie)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    let response = client.request(request).await.expect("sign-in");
+    assert_eq!(response.status(), 303);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("attest_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session")
+        .to_owned();
+    let page = client
+        .request(
+            Request::get(format!("{base}/account"))
+                .header("cookie", &cookie)
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await
+        .expect("account");
+    let html = String::from_utf8_lossy(&page.into_body().collect().await.expect("body").to_bytes())
+        .into_owned();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form token") + marker.len();
+    Session {
+        cookie,
+        csrf: html[start..start + 64].to_owned(),
+    }
+}
+
+async fn page_load_as(base: &str, path: &str, cookie: &str, pid: u32) -> Figures {
+    let client = client();
+    let uri: hyper::Uri = format!("{base}{path}").parse().expect("uri");
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(PAGE_SECONDS);
+    let mut workers = Vec::new();
+    for _ in 0..PAGE_CONNECTIONS {
+        let client = client.clone();
+        let uri = uri.clone();
+        let cookie = cookie.to_owned();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < stop {
+                let request = Request::get(uri.clone())
+                    .header("cookie", &cookie)
+                    .body(Full::default())
+                    .expect("request");
+                let t = Instant::now();
+                let response = client.request(request).await.expect("page");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.into_body().collect().await.expect("body");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    all.sort();
+    let elapsed = started.elapsed().as_secs_f64();
+    Figures {
+        name: format!(
+            "GET {} (portfolio, signed in)",
+            path.replace(ENROLMENT, "{id}")
+        ),
+        requests: all.len(),
+        per_second: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        rss_kib: memory_kib(pid).0,
+        note: format!(
+            "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; 21 criteria, 10 pieces of evidence"
+        ),
+    }
+}
+
+/// One MiB of file content for chunk `n`: a PDF header first, then bytes that do not repeat.
+fn file_chunk(n: usize) -> Bytes {
+    let mut chunk = vec![0u8; 1024 * 1024];
+    let mut x = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for byte in &mut chunk {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    if n == 0 {
+        chunk[..9].copy_from_slice(b"%PDF-1.7\n");
+    }
+    Bytes::from(chunk)
+}
+
+type StreamingBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// Uploads a 200 MiB file as evidence through the real form, downloads it again, and measures
+/// PostgreSQL's own rate for the same bytes in 1 MiB chunks on the server.
+async fn file_round_trip(base: &str, session: &Session, pid: u32, database_url: &str) -> FileRun {
+    use futures_util::StreamExt;
+    use hyper::body::Frame;
+
+    let boundary = "attest-bench-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBenchmark upload\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nsave\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n",
+        session.csrf
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let parts = futures_util::stream::iter(
+        std::iter::once(Bytes::from(head))
+            .chain((0..FILE_MIB).map(file_chunk))
+            .chain(std::iter::once(Bytes::from(tail))),
+    )
+    .map(|bytes| Ok::<_, std::convert::Infallible>(Frame::data(bytes)));
+    let body: StreamingBody = BodyExt::boxed(http_body_util::StreamBody::new(parts));
+    let uploader: Client<HttpConnector, StreamingBody> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/enrolments/{ENROLMENT}/evidence/new"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", &session.cookie)
+        .body(body)
+        .expect("request");
+
+    let (rss_before, _) = memory_kib(pid);
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = Arc::clone(&sampling);
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(memory_kib(pid).0);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let response = uploader.request(request).await.expect("upload");
+    let upload_time = started.elapsed();
+    assert_eq!(response.status(), 303, "the upload must be stored");
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let upload_peak = sampler.await.expect("sampler");
+
+    // Download it back.
+    let evidence = location
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned();
+    let client = client();
+    let edit = client
+        .request(
+            Request::get(format!("{base}{location}"))
+                .header("cookie", &session.cookie)
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await
+        .expect("edit page");
+    let _ = edit.into_body().collect().await;
+    let file_id = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(database_url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar::<_, uuid::Uuid>(
+            "select evidence_file_id from evidence_file where evidence_id = $1::uuid",
+        )
+        .bind(&evidence)
+        .fetch_one(&mut conn)
+        .await
+        .expect("file")
+    };
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = Arc::clone(&sampling);
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(memory_kib(pid).0);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let rss_before_download = memory_kib(pid).0;
+    let started = Instant::now();
+    let response = client
+        .request(
+            Request::get(format!("{base}/evidence/{evidence}/files/{file_id}"))
+                .header("cookie", &session.cookie)
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await
+        .expect("download");
+    let mut body = response.into_body();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            received += data.len();
+        }
+    }
+    let download_time = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let download_peak = sampler.await.expect("sampler");
+    assert_eq!(received, FILE_MIB * 1024 * 1024);
+
+    // The same bytes, in 1 MiB chunks, written and read by PostgreSQL itself.
+    let (pg_write, pg_read) = postgres_rate(database_url).await;
+    let _ = (rss_before, rss_before_download);
+    FileRun {
+        upload: upload_time,
+        download: download_time,
+        pg_write,
+        pg_read,
+        peak_rss_kib: upload_peak.max(download_peak),
+    }
+}
+
+/// One round trip of the file and PostgreSQL's own rates beside it.
+struct FileRun {
+    upload: Duration,
+    download: Duration,
+    pg_write: Duration,
+    pg_read: Duration,
+    peak_rss_kib: u64,
+}
+
+/// Medians of each measure over the runs, each beside the median of PostgreSQL's own rate;
+/// memory growth against the server before its first upload.
+fn summarise_files(runs: &[FileRun], rss_before_kib: u64) -> Vec<Figures> {
+    let median_of = |pick: fn(&FileRun) -> Duration| {
+        let mut values: Vec<Duration> = runs.iter().map(pick).collect();
+        values.sort();
+        values[values.len() / 2]
+    };
+    let (upload, download) = (median_of(|r| r.upload), median_of(|r| r.download));
+    let (pg_write, pg_read) = (median_of(|r| r.pg_write), median_of(|r| r.pg_read));
+    let peak = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+    let growth = peak.saturating_sub(rss_before_kib) as f64 / 1024.0;
+    let rate = |d: Duration| FILE_MIB as f64 / d.as_secs_f64();
+    let figures = |name: String, took: Duration, own: Duration, what: &str| Figures {
+        name,
+        requests: 1,
+        per_second: rate(took),
+        p50: took,
+        p99: took,
+        rss_kib: peak,
+        note: format!(
+            "{:.0} MiB/s; PostgreSQL's own {what} of the same 1 MiB chunks: {:.0} MiB/s, so {:.0}% of it; server RSS growth while streaming {growth:.1} MiB",
+            rate(took),
+            rate(own),
+            100.0 * own.as_secs_f64() / took.as_secs_f64()
+        ),
+    };
+    vec![
+        figures(
+            format!("Upload of a {FILE_MIB} MiB file (multipart, streamed into PostgreSQL)"),
+            upload,
+            pg_write,
+            "insert",
+        ),
+        figures(
+            format!("Download of the {FILE_MIB} MiB file"),
+            download,
+            pg_read,
+            "select",
+        ),
+    ]
+}
+
+/// Times PostgreSQL writing the file's bytes from a server-side file into 1 MiB chunk rows
+/// (`pg_read_binary_file`) and a client reading them back with a plain select.
+async fn postgres_rate(database_url: &str) -> (Duration, Duration) {
+    use sqlx::Connection;
+    let path = std::env::temp_dir().join("attest-bench-file.bin");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path).expect("temp file");
+        for n in 0..FILE_MIB {
+            file.write_all(&file_chunk(n)).expect("write");
+        }
+    }
+    let mut conn = sqlx::PgConnection::connect(database_url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql(
+        "drop table if exists bench_chunk;
+         create table bench_chunk (seq integer primary key, data bytea not null);
+         alter table bench_chunk alter column data set storage external;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("table");
+    let started = Instant::now();
+    sqlx::query(
+        "insert into bench_chunk select g, pg_read_binary_file($1, g::bigint * 1048576, 1048576) from generate_series(0, $2 - 1) g",
+    )
+    .bind(path.to_string_lossy().into_owned())
+    .bind(i32::try_from(FILE_MIB).expect("size"))
+    .execute(&mut conn)
+    .await
+    .expect("server-side insert");
+    let write = started.elapsed();
+    let started = Instant::now();
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar("select data from bench_chunk order by seq")
+        .fetch_all(&mut conn)
+        .await
+        .expect("select");
+    let read = started.elapsed();
+    assert_eq!(
+        rows.iter().map(Vec::len).sum::<usize>(),
+        FILE_MIB * 1024 * 1024
+    );
+    drop(rows);
+    sqlx::raw_sql("drop table bench_chunk")
+        .execute(&mut conn)
+        .await
+        .expect("drop");
+    let _ = std::fs::remove_file(&path);
+    (write, read)
 }

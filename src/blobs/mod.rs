@@ -7,7 +7,7 @@
 //! whole file is never in memory.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -160,6 +160,38 @@ pub enum BlobError {
     Database(#[from] sqlx::Error),
 }
 
+/// Why streaming a file into storage stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError<E> {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("the upload could not be read")]
+    Source(E),
+}
+
+impl<E> From<sqlx::Error> for StreamError<E> {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Blob(BlobError::Database(error))
+    }
+}
+
+async fn insert_chunk(
+    conn: &mut PgConnection,
+    blob_id: Uuid,
+    seq: i32,
+    data: Vec<u8>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
+        blob_id,
+        seq,
+        data
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes one file into the caller's transaction as its bytes arrive.
 pub struct BlobWriter {
     blob_id: Uuid,
@@ -189,12 +221,8 @@ impl BlobWriter {
         self.size
     }
 
-    /// Takes the next bytes of the file; full chunks go to the database at once.
-    pub async fn write(
-        &mut self,
-        conn: &mut PgConnection,
-        mut bytes: &[u8],
-    ) -> Result<(), BlobError> {
+    /// Counts, hashes and buffers the next bytes of the file.
+    fn take(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
         self.size += bytes.len() as u64;
         if self.size > self.limit {
             return Err(BlobError::TooLarge { limit: self.limit });
@@ -202,32 +230,72 @@ impl BlobWriter {
         self.hasher.update(bytes);
         let wanted = SNIFF_SIZE.saturating_sub(self.head.len()).min(bytes.len());
         self.head.extend_from_slice(&bytes[..wanted]);
-        while !bytes.is_empty() {
-            let room = CHUNK_SIZE - self.buffer.len();
-            let (now, later) = bytes.split_at(room.min(bytes.len()));
-            self.buffer.extend_from_slice(now);
-            bytes = later;
-            if self.buffer.len() == CHUNK_SIZE {
-                self.flush(conn).await?;
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes the whole of `source` into the file. While one chunk is being written, the next
+    /// one is already read from the source, so the upload and the database work at once.
+    pub async fn write_stream<S, E>(
+        &mut self,
+        conn: &mut PgConnection,
+        source: &mut S,
+    ) -> Result<(), StreamError<E>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let mut ended = false;
+        loop {
+            while self.buffer.len() < CHUNK_SIZE && !ended {
+                match source.next().await {
+                    Some(bytes) => self.take(&bytes.map_err(StreamError::Source)?)?,
+                    None => ended = true,
+                }
+            }
+            if self.buffer.len() < CHUNK_SIZE {
+                // The rest is written by `finish`.
+                return Ok(());
+            }
+            let overflow = self.buffer.split_off(CHUNK_SIZE);
+            let chunk = std::mem::replace(&mut self.buffer, overflow);
+            let store = insert_chunk(conn, self.blob_id, self.seq, chunk);
+            self.seq += 1;
+            tokio::pin!(store);
+            // A failure of the source waits for the write in flight: a query abandoned halfway
+            // would leave the connection unusable for the rollback.
+            let mut failure = None;
+            loop {
+                tokio::select! {
+                    stored = &mut store => {
+                        stored?;
+                        break;
+                    }
+                    next = source.next(), if failure.is_none() && !ended && self.buffer.len() < CHUNK_SIZE => {
+                        match next {
+                            Some(Ok(bytes)) => {
+                                if let Err(e) = self.take(&bytes) {
+                                    failure = Some(StreamError::Blob(e));
+                                }
+                            }
+                            Some(Err(e)) => failure = Some(StreamError::Source(e)),
+                            None => ended = true,
+                        }
+                    }
+                }
+            }
+            if let Some(failure) = failure {
+                return Err(failure);
             }
         }
-        Ok(())
     }
 
     async fn flush(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        sqlx::query!(
-            "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
-            self.blob_id,
-            self.seq,
-            &self.buffer[..]
-        )
-        .execute(conn)
-        .await?;
+        let chunk = std::mem::take(&mut self.buffer);
+        insert_chunk(conn, self.blob_id, self.seq, chunk).await?;
         self.seq += 1;
-        self.buffer.clear();
         Ok(())
     }
 
@@ -285,23 +353,36 @@ impl BlobWriter {
     }
 }
 
-/// A stored file's bytes, one chunk at a time, read from the pool as the client takes them.
+/// A stored file's bytes, chunk by chunk, as the client takes them: one query streams the
+/// rows on a connection of its own, at most two chunks ahead of the client. A client that goes
+/// away ends the query and frees the connection.
 pub fn read(
     pool: PgPool,
     blob_id: Uuid,
 ) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
-    futures_util::stream::try_unfold(0i32, move |seq| {
-        let pool = pool.clone();
-        async move {
-            let chunk = sqlx::query_scalar!(
-                "select data from blob_chunk where blob_id = $1 and seq = $2",
-                blob_id,
-                seq
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, sqlx::Error>>(2);
+    tokio::spawn(async move {
+        let streamed = async {
+            let mut conn = pool.acquire().await?;
+            let mut rows = sqlx::query_scalar!(
+                "select data from blob_chunk where blob_id = $1 order by seq",
+                blob_id
             )
-            .fetch_optional(&pool)
-            .await?;
-            Ok(chunk.map(|data| (Bytes::from(data), seq + 1)))
+            .fetch(&mut *conn);
+            while let Some(data) = rows.try_next().await? {
+                if sender.send(Ok(Bytes::from(data))).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), sqlx::Error>(())
         }
+        .await;
+        if let Err(error) = streamed {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
     })
 }
 

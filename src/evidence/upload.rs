@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::db;
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
-use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter};
+use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
 use crate::error::AppError;
 
 /// What the form asked for.
@@ -85,14 +85,14 @@ pub async fn read_form(
             }
             let remaining = limits.evidence_bytes.saturating_sub(total);
             let mut writer = BlobWriter::new(limits.file_bytes.min(remaining));
-            let mut outcome = Ok(());
-            while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
-                if let Err(e) = writer.write(conn, &chunk).await {
-                    outcome = Err(e);
+            let outcome = match writer.write_stream(conn, &mut field).await {
+                Ok(()) => Ok(()),
+                Err(StreamError::Source(e)) => return Err(bad_upload(e)),
+                Err(StreamError::Blob(e)) => {
                     drain(&mut field).await?;
-                    break;
+                    Err(e)
                 }
-            }
+            };
             let display = file_name.clone().unwrap_or_default();
             match outcome {
                 Err(BlobError::TooLarge { .. }) => {
