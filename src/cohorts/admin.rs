@@ -448,20 +448,21 @@ pub async fn withdraw(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
+    layout: Layout,
     Path(id): Path<Uuid>,
     CsrfForm(form): CsrfForm<WithdrawForm>,
 ) -> AppResult<Response> {
     let reason = form.reason.trim();
+    if reason.is_empty() {
+        let mut page = crate::evidence::portfolio::page(&state, &admin, layout, id).await?;
+        page.errors
+            .add("reason", "Give the reason for withdrawing the enrolment");
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
     let mut tx = state.pool.begin().await?;
     let enrolment = db::find_visible(&mut tx, id, &admin)
         .await?
         .ok_or(AppError::NotFound)?;
-    if reason.is_empty() {
-        return Ok(flash::redirect(
-            &format!("/enrolments/{id}"),
-            "Give a reason to withdraw the enrolment.",
-        ));
-    }
     if db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
         audit::record(
             &mut tx,

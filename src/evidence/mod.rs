@@ -4,9 +4,9 @@
 pub mod db;
 mod handlers;
 pub mod model;
-mod portfolio;
+pub mod portfolio;
 mod upload;
-mod views;
+pub mod views;
 
 use crate::web::routes::Routes;
 

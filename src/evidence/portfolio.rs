@@ -22,11 +22,21 @@ pub async fn show(
     layout: Layout,
     Path(id): Path<Uuid>,
 ) -> AppResult<PortfolioPage> {
+    page(&state, &user, layout, id).await
+}
+
+/// The portfolio page of enrolment `id` as `user` may see it.
+pub async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: Layout,
+    id: Uuid,
+) -> AppResult<PortfolioPage> {
     let mut conn = state.pool.acquire().await?;
-    let enrolment = cohorts_db::find_visible(&mut conn, id, &user)
+    let enrolment = cohorts_db::find_visible(&mut conn, id, user)
         .await?
         .ok_or(AppError::NotFound)?;
-    let is_candidate = enrolment.is_candidate(&user);
+    let is_candidate = enrolment.is_candidate(user);
     let progress = status::progress(&mut conn, id).await?;
     let claims = db::current_claims(&mut conn, id).await?;
     let versions = db::list_for_enrolment(&mut conn, id, is_candidate).await?;
@@ -61,6 +71,7 @@ pub async fn show(
         status: progress.status,
         can_add: is_candidate && !enrolment.is_withdrawn(),
         can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
+        errors: crate::web::forms::FormErrors::default(),
         is_candidate,
         enrolment,
         versions,

@@ -149,6 +149,8 @@ pub struct PortfolioPage {
     pub is_candidate: bool,
     pub can_add: bool,
     pub can_withdraw: bool,
+    /// Problems of the withdrawal form.
+    pub errors: FormErrors,
 }
 
 /// Bytes in words: "2.4 MiB".
