@@ -89,6 +89,7 @@ async fn run() -> anyhow::Result<()> {
     let runs = repeat(|| file_round_trip(&base, &session, pid, &database_url)).await;
     let files = summarise_files(&runs, rss_before_files);
     results.extend(files);
+    results.push(median(repeat(|| audit_appends(&database_url)).await));
 
     drop(process);
     drop_database(&format!("{server}/postgres")).await?;
@@ -866,4 +867,66 @@ async fn postgres_rate(database_url: &str) -> (Duration, Duration) {
         .expect("drop");
     let _ = std::fs::remove_file(&path);
     (write, read)
+}
+
+/// Writers appending to the audit chain at once, each event in a transaction of its own.
+const AUDIT_WRITERS: usize = 32;
+const AUDIT_EVENTS_PER_WRITER: usize = 100;
+
+async fn audit_appends(database_url: &str) -> Figures {
+    use attest::audit::{self, Actor, NewAuditEvent};
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(u32::try_from(AUDIT_WRITERS).expect("writers"))
+        .connect(database_url)
+        .await
+        .expect("pool");
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for writer in 0..AUDIT_WRITERS {
+        let pool = pool.clone();
+        writers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(AUDIT_EVENTS_PER_WRITER);
+            for n in 0..AUDIT_EVENTS_PER_WRITER {
+                let t = Instant::now();
+                let mut tx = pool.begin().await.expect("begin");
+                audit::record(
+                    &mut tx,
+                    NewAuditEvent {
+                        actor: &Actor::system(),
+                        action: "bench.appended",
+                        entity_type: "bench",
+                        entity_id: format!("{writer}-{n}"),
+                        detail: serde_json::json!({ "writer": writer, "n": n }),
+                    },
+                )
+                .await
+                .expect("append");
+                tx.commit().await.expect("commit");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for writer in writers {
+        all.extend(writer.await.expect("writer"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let mut conn = pool.acquire().await.expect("connection");
+    let intact = audit::verify(&mut conn)
+        .await
+        .expect("verify")
+        .broken
+        .is_none();
+    assert!(intact, "the chain must stay whole under concurrent writers");
+    Figures {
+        name: format!("Audit appends, {AUDIT_WRITERS} concurrent writers"),
+        requests: all.len(),
+        per_second: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        rss_kib: 0,
+        note: "one event per committed transaction, straight to PostgreSQL; the chain verified intact afterwards".into(),
+    }
 }

@@ -17,7 +17,7 @@ use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::clock::Clock;
 use crate::config::{
-    Cli, Command, DatabaseArgs, LogFormat, ServeArgs, StandardCommand, UserCommand,
+    AuditCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs, StandardCommand, UserCommand,
 };
 use crate::standards::import::{self, ImportOutcome};
 use crate::standards::parser;
@@ -37,6 +37,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Standard {
             command: StandardCommand::Import { file },
         } => import_standard(&cli.database, &file).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => verify_audit(&cli.database).await,
         Command::User { command } => {
             let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
             user_command(&cli.database, &base_url, command).await
@@ -315,5 +318,22 @@ async fn user_command(
             );
             Ok(())
         }
+    }
+}
+
+async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::open(database).await?;
+    let mut conn = pool.acquire().await?;
+    let report = audit::verify(&mut conn).await?;
+    match report.broken {
+        None => {
+            println!(
+                "The audit trail is intact: {} events; head hash {}.",
+                report.events,
+                crate::crypto::hex(&report.head)
+            );
+            Ok(())
+        }
+        Some((id, reason)) => bail!("the audit trail is broken at event {id}: {reason}"),
     }
 }

@@ -63,6 +63,17 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; name the first event that was changed or removed.
+    Verify,
 }
 
 #[derive(Debug, Clone, Args)]

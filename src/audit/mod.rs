@@ -1,11 +1,27 @@
-//! The audit trail: an append-only record of every change, written in the same transaction
-//! as the change itself so that one never exists without the other.
+//! The audit trail: an append-only, hash-chained record of every change, written in the same
+//! transaction as the change itself so that one never exists without the other.
+//!
+//! Each event stores the hash of the event before it and its own
+//! `hash = SHA-256(prev_hash || canonical JSON of the event)`. Appends take a transaction-scoped
+//! advisory lock before reading the head, so concurrent requests queue for the head and the
+//! chain never forks. [`verify`] recomputes the chain and names the first event that does not
+//! fit: a changed event fails its own hash, a removed one breaks the link of the next.
 
 use std::net::IpAddr;
 
-use serde_json::Value;
+use futures_util::TryStreamExt;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
+
+use crate::crypto::sha256;
+
+/// The advisory lock key that serialises appends to the chain.
+const CHAIN_LOCK: i64 = 0x0A77_E57A;
+/// The `prev_hash` of the first event.
+pub const GENESIS: [u8; 32] = [0; 32];
 
 /// Who caused a change.
 #[derive(Debug, Clone)]
@@ -49,22 +65,262 @@ pub struct NewAuditEvent<'a> {
     pub detail: Value,
 }
 
+/// The fields the hash covers, as stored.
+struct EventFields<'a> {
+    occurred_at: OffsetDateTime,
+    actor_user_id: Option<Uuid>,
+    actor: &'a str,
+    action: &'a str,
+    entity_type: &'a str,
+    entity_id: &'a str,
+    client_ip: Option<&'a str>,
+    detail: &'a Value,
+}
+
+impl EventFields<'_> {
+    /// The event as canonical JSON: keys sorted, no white space, times in RFC 3339 UTC.
+    fn canonical(&self) -> String {
+        json!({
+            "occurred_at": self.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            "actor_user_id": self.actor_user_id,
+            "actor": self.actor,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "client_ip": self.client_ip,
+            "detail": self.detail,
+        })
+        .to_string()
+    }
+
+    fn hash(&self, prev_hash: &[u8]) -> [u8; 32] {
+        let mut input = prev_hash.to_vec();
+        input.extend_from_slice(self.canonical().as_bytes());
+        sha256(&input)
+    }
+}
+
+/// The current time at the precision PostgreSQL stores, so the hashed time is the stored time.
+fn now_micros() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+/// The hash of the newest event, waiting for and then holding the chain's lock until the
+/// transaction ends.
+async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let head =
+        sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
+            .fetch_optional(conn)
+            .await?
+            .flatten();
+    Ok(head.unwrap_or_else(|| GENESIS.to_vec()))
+}
+
 /// Appends an event. Call it with the transaction that makes the change.
 pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::Result<()> {
+    let prev_hash = lock_head(conn).await?;
+    let client_ip = event.actor.ip.map(|ip| ip.to_string());
+    let fields = EventFields {
+        occurred_at: now_micros(),
+        actor_user_id: event.actor.user_id,
+        actor: &event.actor.label,
+        action: event.action,
+        entity_type: event.entity_type,
+        entity_id: &event.entity_id,
+        client_ip: client_ip.as_deref(),
+        detail: &event.detail,
+    };
+    let hash = fields.hash(&prev_hash);
     sqlx::query!(
         r#"
-        insert into audit_event (actor_user_id, actor, action, entity_type, entity_id, client_ip, detail)
-        values ($1, $2, $3, $4, $5, $6::text::inet, $7)
+        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail,
+                                 prev_hash, hash)
+        values ($1, $2, $3, $4, $5, $6, $7::text::inet, $8, $9, $10)
         "#,
-        event.actor.user_id,
-        event.actor.label,
-        event.action,
-        event.entity_type,
-        event.entity_id,
-        event.actor.ip.map(|ip| ip.to_string()),
-        event.detail,
+        fields.occurred_at,
+        fields.actor_user_id,
+        fields.actor,
+        fields.action,
+        fields.entity_type,
+        fields.entity_id,
+        fields.client_ip,
+        fields.detail,
+        prev_hash,
+        &hash[..],
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Gives events written before the chain existed their place in it, oldest first.
+pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
+    let unsealed =
+        sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where hash is null"#)
+            .fetch_one(&mut *conn)
+            .await?;
+    if unsealed == 0 {
+        return Ok(0);
+    }
+    let _ = lock_head(conn).await?;
+    let rows = sqlx::query!(
+        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
+                  host(client_ip) as client_ip, detail, hash
+             from audit_event order by audit_event_id"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut prev = GENESIS.to_vec();
+    let mut sealed = 0;
+    for row in rows {
+        if let Some(hash) = row.hash {
+            prev = hash;
+            continue;
+        }
+        let hash = EventFields {
+            occurred_at: row.occurred_at,
+            actor_user_id: row.actor_user_id,
+            actor: &row.actor,
+            action: &row.action,
+            entity_type: &row.entity_type,
+            entity_id: &row.entity_id,
+            client_ip: row.client_ip.as_deref(),
+            detail: &row.detail,
+        }
+        .hash(&prev);
+        sqlx::query!(
+            "update audit_event set prev_hash = $2, hash = $3 where audit_event_id = $1",
+            row.audit_event_id,
+            &prev,
+            &hash[..]
+        )
+        .execute(&mut *conn)
+        .await?;
+        prev = hash.to_vec();
+        sealed += 1;
+    }
+    Ok(sealed)
+}
+
+/// What verifying the chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub events: u64,
+    /// The hash of the newest event (the genesis value for an empty trail).
+    pub head: [u8; 32],
+    /// The first event that does not fit, with why.
+    pub broken: Option<(i64, String)>,
+}
+
+/// Recomputes the whole chain from the stored events, oldest first, one row at a time.
+pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
+    let mut rows = sqlx::query!(
+        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
+                  host(client_ip) as client_ip, detail, prev_hash, hash
+             from audit_event order by audit_event_id"#
+    )
+    .fetch(conn);
+    let mut prev: Vec<u8> = GENESIS.to_vec();
+    let mut previous_id: Option<i64> = None;
+    let mut events = 0;
+    while let Some(row) = rows.try_next().await? {
+        events += 1;
+        let id = row.audit_event_id;
+        let (Some(prev_hash), Some(hash)) = (row.prev_hash, row.hash) else {
+            return Ok(Verification {
+                events,
+                head: to_array(&prev),
+                broken: Some((id, "it has no hash".into())),
+            });
+        };
+        if prev_hash != prev {
+            let reason = match previous_id {
+                Some(before) => format!(
+                    "it does not follow event {before}: an event between them was removed, or event {before} was changed"
+                ),
+                None => "it is the oldest event left but does not start the chain: older events were removed".into(),
+            };
+            return Ok(Verification {
+                events,
+                head: to_array(&prev),
+                broken: Some((id, reason)),
+            });
+        }
+        let expected = EventFields {
+            occurred_at: row.occurred_at,
+            actor_user_id: row.actor_user_id,
+            actor: &row.actor,
+            action: &row.action,
+            entity_type: &row.entity_type,
+            entity_id: &row.entity_id,
+            client_ip: row.client_ip.as_deref(),
+            detail: &row.detail,
+        }
+        .hash(&prev_hash);
+        if expected[..] != hash[..] {
+            return Ok(Verification {
+                events,
+                head: to_array(&prev),
+                broken: Some((
+                    id,
+                    "its content does not match its hash: it was changed".into(),
+                )),
+            });
+        }
+        prev = hash;
+        previous_id = Some(id);
+    }
+    Ok(Verification {
+        events,
+        head: to_array(&prev),
+        broken: None,
+    })
+}
+
+fn to_array(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().unwrap_or(GENESIS)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn fields(detail: &Value) -> EventFields<'_> {
+        EventFields {
+            occurred_at: datetime!(2026-11-26 09:30:00.123456 UTC),
+            actor_user_id: None,
+            actor: "cli",
+            action: "standard.imported",
+            entity_type: "standard",
+            entity_id: "x",
+            client_ip: Some("192.0.2.1"),
+            detail,
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_sorts_keys_and_keeps_microseconds() {
+        let detail = json!({ "b": 1, "a": "two" });
+        let canonical = fields(&detail).canonical();
+        assert_eq!(
+            canonical,
+            r#"{"action":"standard.imported","actor":"cli","actor_user_id":null,"client_ip":"192.0.2.1","detail":{"a":"two","b":1},"entity_id":"x","entity_type":"standard","occurred_at":"2026-11-26T09:30:00.123456Z"}"#
+        );
+    }
+
+    #[test]
+    fn the_hash_covers_the_previous_hash_and_every_field() {
+        let detail = json!({ "a": 1 });
+        let base = fields(&detail).hash(&GENESIS);
+        assert_ne!(base, fields(&detail).hash(&[1; 32]));
+        let other = json!({ "a": 2 });
+        assert_ne!(base, fields(&other).hash(&GENESIS));
+    }
 }

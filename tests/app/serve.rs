@@ -318,4 +318,16 @@ async fn user_add_and_set_password_manage_accounts_from_the_command_line() {
         .await
         .expect("audit");
     assert_eq!(roles, 3);
+
+    let verified = run(&["audit", "verify"], "");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        said.starts_with("The audit trail is intact: 3 events; head hash "),
+        "{said}"
+    );
 }

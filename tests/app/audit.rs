@@ -1,0 +1,218 @@
+//! The tamper-evident audit trail: one chain, verified, that names what was changed or removed.
+
+use attest::audit::{self, Actor, NewAuditEvent};
+use attest::users::model::Role;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+async fn some_history(app: &TestApp) {
+    app.create_user("ann@example.org", "Ann", &[Role::Candidate])
+        .await;
+    app.browser()
+        .sign_in("ann@example.org", "a wrong password")
+        .await;
+    app.browser().sign_in("ann@example.org", PASSWORD).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("name", "Ben"),
+                ("email", "ben@example.org"),
+                ("role", "assessor"),
+            ],
+        )
+        .await;
+}
+
+async fn ids(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar!("select audit_event_id from audit_event order by audit_event_id")
+        .fetch_all(&app.pool)
+        .await
+        .expect("ids")
+}
+
+/// Tampering as someone with direct database access would: past the append-only trigger.
+async fn tamper(app: &TestApp, sql: &str) {
+    let mut tx = app.pool.begin().await.expect("begin");
+    sqlx::raw_sql("alter table audit_event disable trigger audit_event_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .expect("disable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut *tx)
+        .await
+        .expect("tamper");
+    sqlx::raw_sql("alter table audit_event enable trigger audit_event_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .expect("enable");
+    tx.commit().await.expect("commit");
+}
+
+#[sqlx::test]
+async fn an_untouched_trail_verifies_and_reports_its_head(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    some_history(&app).await;
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let report = audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(report.broken, None);
+    assert_eq!(
+        report.events,
+        u64::try_from(ids(&app).await.len()).expect("count")
+    );
+    assert!(report.events >= 4);
+    let head: Option<Vec<u8>> =
+        sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
+            .fetch_one(&app.pool)
+            .await
+            .expect("head");
+    assert_eq!(head.as_deref(), Some(&report.head[..]));
+}
+
+#[sqlx::test]
+async fn an_event_changed_with_plain_sql_is_named(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    some_history(&app).await;
+    let ids = ids(&app).await;
+    let target = ids[ids.len() / 2];
+    tamper(
+        &app,
+        &format!(
+            "update audit_event set detail = '{{\"forged\": true}}' where audit_event_id = {target}"
+        ),
+    )
+    .await;
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let report = audit::verify(&mut conn).await.expect("verify");
+    let (id, reason) = report.broken.expect("broken");
+    assert_eq!(id, target);
+    assert!(reason.contains("was changed"), "{reason}");
+}
+
+#[sqlx::test]
+async fn a_deleted_event_is_detected_at_the_gap(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    some_history(&app).await;
+    let ids = ids(&app).await;
+    let target = ids[2];
+    tamper(
+        &app,
+        &format!("delete from audit_event where audit_event_id = {target}"),
+    )
+    .await;
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let (id, reason) = audit::verify(&mut conn)
+        .await
+        .expect("verify")
+        .broken
+        .expect("broken");
+    assert_eq!(id, ids[3]);
+    assert!(
+        reason.contains(&format!("does not follow event {}", ids[1])),
+        "{reason}"
+    );
+
+    // Removing the oldest events is noticed too.
+    tamper(
+        &app,
+        &format!("delete from audit_event where audit_event_id <= {}", ids[1]),
+    )
+    .await;
+    let (id, reason) = audit::verify(&mut conn)
+        .await
+        .expect("verify")
+        .broken
+        .expect("broken");
+    assert_eq!(id, ids[3]);
+    assert!(reason.contains("older events were removed"), "{reason}");
+}
+
+#[sqlx::test]
+async fn the_append_only_trigger_refuses_changes(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    some_history(&app).await;
+    assert!(
+        sqlx::query!("update audit_event set actor = 'someone else'")
+            .execute(&app.pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query!("delete from audit_event")
+            .execute(&app.pool)
+            .await
+            .is_err()
+    );
+}
+
+#[sqlx::test]
+async fn thirty_two_concurrent_writers_make_one_chain(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let mut writers = Vec::new();
+    for writer in 0..32 {
+        let pool = app.pool.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..5 {
+                let mut tx = pool.begin().await.expect("begin");
+                audit::record(
+                    &mut tx,
+                    NewAuditEvent {
+                        actor: &Actor::system(),
+                        action: "test.appended",
+                        entity_type: "test",
+                        entity_id: format!("{writer}-{n}"),
+                        detail: json!({ "writer": writer, "n": n }),
+                    },
+                )
+                .await
+                .expect("record");
+                tx.commit().await.expect("commit");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let report = audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(report.broken, None);
+    assert_eq!(
+        app.count("select count(*) from audit_event where action = 'test.appended'")
+            .await,
+        160
+    );
+    assert_eq!(
+        app.count("select count(distinct prev_hash) from audit_event")
+            .await,
+        app.count("select count(*) from audit_event").await,
+        "no fork"
+    );
+}
+
+#[sqlx::test]
+async fn events_from_before_the_chain_are_sealed_in_order(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    sqlx::raw_sql(
+        "insert into audit_event (actor, action, entity_type, entity_id, detail)
+         values ('system', 'legacy.one', 'x', '1', '{}'), ('system', 'legacy.two', 'x', '2', '{\"k\": [1, 2]}')",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("legacy rows");
+    let mut conn = app.pool.acquire().await.expect("connection");
+    assert!(
+        audit::verify(&mut conn)
+            .await
+            .expect("verify")
+            .broken
+            .is_some(),
+        "unsealed rows do not verify"
+    );
+    let mut tx = app.pool.begin().await.expect("begin");
+    assert_eq!(audit::seal_legacy_events(&mut tx).await.expect("seal"), 2);
+    tx.commit().await.expect("commit");
+    assert_eq!(audit::verify(&mut conn).await.expect("verify").broken, None);
+}
