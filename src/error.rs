@@ -35,6 +35,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -51,6 +53,7 @@ impl AppError {
             Self::Forbidden | Self::CrossSite | Self::FormExpired => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +90,10 @@ impl ErrorPageSpec {
                 "Your account does not have access to this page or action.",
             ),
             StatusCode::BAD_REQUEST => ("That request could not be read", "Go back and try again."),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "That was too large",
+                "The upload is larger than Attest accepts. Nothing of it was kept.",
+            ),
             StatusCode::CONFLICT => (
                 "That could not be done",
                 "The record changed while you were working on it.",
@@ -134,7 +141,7 @@ impl IntoResponse for AppError {
                 "This form has expired or was not sent from Attest. Go back, reload the page and send it again.".to_owned(),
             ),
             Self::Conflict(message) | Self::BadRequest(message) => Some(message),
-            Self::NotFound | Self::Forbidden => None,
+            Self::NotFound | Self::Forbidden | Self::PayloadTooLarge => None,
         };
         let mut response = status.into_response();
         response

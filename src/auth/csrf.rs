@@ -77,6 +77,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
             return Err(AppError::FormExpired);
         }
+        if form_urlencoded::parse(&bytes)
+            .any(|(key, value)| key.contains('\0') || value.contains('\0'))
+        {
+            return Err(AppError::BadRequest(
+                "The form was not sent as text.".into(),
+            ));
+        }
         serde_html_form::from_bytes(&bytes)
             .map(CsrfForm)
             .map_err(|_| AppError::BadRequest("The form could not be read.".into()))

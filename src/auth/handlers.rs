@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::links::{self, Purpose};
-use super::lockout::{self, Outcome, Refusal};
+use super::lockout::{self, Refusal};
 use super::password::Verified;
 use super::session::{self, CurrentUser};
 use super::views::{LinkUnusablePage, LoginPage, SetPasswordPage, SetupPage};
@@ -72,40 +72,42 @@ pub async fn login(
     }
 
     let now = state.clock.now();
-    let (refusal, credentials) = {
-        let mut conn = state.pool.acquire().await?;
-        let refusal = lockout::check(&mut conn, &email_key, ip, now).await?;
-        let credentials = match refusal {
-            Some(_) => None,
-            None => users_db::find_credentials(&mut conn, &email_key).await?,
-        };
-        (refusal, credentials)
+    // Only a well-formed email is written to the audit trail: people do type passwords there.
+    let typed =
+        Email::parse(&email_key).map_or_else(|_| "(not an email address)".to_owned(), |e| e.key());
+    let mut tx = state.pool.begin().await?;
+    let attempt = match lockout::begin(&mut tx, &email_key, ip, now).await? {
+        Ok(attempt) => attempt,
+        Err(refusal) => {
+            audit::record(
+                &mut tx,
+                NewAuditEvent {
+                    actor: &Actor {
+                        user_id: None,
+                        label: typed.clone(),
+                        ip,
+                    },
+                    action: "auth.login_refused",
+                    entity_type: "login",
+                    entity_id: typed,
+                    detail: json!({ "reason": refusal_reason(refusal) }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            page.notice = Some(refusal_message(refusal));
+            return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+        }
     };
+    tx.commit().await?;
+
+    let credentials =
+        users_db::find_credentials(&mut *state.pool.acquire().await?, &email_key).await?;
     let attempt_actor = Actor {
         user_id: credentials.as_ref().map(|c| c.id.0),
-        label: email_key.clone(),
+        label: typed.clone(),
         ip,
     };
-
-    if let Some(refusal) = refusal {
-        let mut tx = state.pool.begin().await?;
-        lockout::record(&mut tx, &email_key, ip, Outcome::Refused, now).await?;
-        audit::record(
-            &mut tx,
-            NewAuditEvent {
-                actor: &attempt_actor,
-                action: "auth.login_refused",
-                entity_type: "login",
-                entity_id: email_key.clone(),
-                detail: json!({ "reason": refusal_reason(refusal) }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        page.notice = Some(refusal_message(refusal));
-        return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
-    }
-
     // No connection is held while hashing: a queue of sign-ins must not drain the pool.
     let usable = credentials.as_ref().filter(|c| c.is_active);
     let verified = state
@@ -118,14 +120,13 @@ pub async fn login(
 
     let Verified::Yes { needs_rehash } = verified else {
         let mut tx = state.pool.begin().await?;
-        lockout::record(&mut tx, &email_key, ip, Outcome::Failed, now).await?;
         audit::record(
             &mut tx,
             NewAuditEvent {
                 actor: &attempt_actor,
                 action: "auth.login_failed",
                 entity_type: "login",
-                entity_id: email_key.clone(),
+                entity_id: typed.clone(),
                 detail: json!({}),
             },
         )
@@ -139,7 +140,7 @@ pub async fn login(
                     actor: &attempt_actor,
                     action: "auth.locked_out",
                     entity_type: "login",
-                    entity_id: email_key.clone(),
+                    entity_id: typed,
                     detail: json!({ "until": until.unix_timestamp() }),
                 },
             )
@@ -165,7 +166,7 @@ pub async fn login(
         session::end(&mut tx, &previous.session_id_hash).await?;
     }
     let cookie = session::start(&mut tx, &state.settings, user.id, now).await?;
-    lockout::record(&mut tx, &email_key, ip, Outcome::Succeeded, now).await?;
+    lockout::succeeded(&mut tx, attempt).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {
@@ -329,6 +330,9 @@ pub async fn setup(
         },
     )
     .await?;
+    if let Some(previous) = &layout.user {
+        session::end(&mut tx, &previous.session_id_hash).await?;
+    }
     let cookie = session::start(&mut tx, &state.settings, id, now).await?;
     tx.commit().await?;
     Ok((
@@ -474,6 +478,9 @@ async fn use_password_link(
         },
     )
     .await?;
+    if let Some(previous) = &layout.user {
+        session::end(&mut tx, &previous.session_id_hash).await?;
+    }
     let cookie = session::start(&mut tx, &state.settings, UserId(user.id.0), now).await?;
     tx.commit().await?;
     let message = match purpose {

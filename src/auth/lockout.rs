@@ -1,7 +1,11 @@
 //! Brute-force defence: after 5 failed sign-ins for one account within 15 minutes, that account
 //! refuses sign-in for 15 minutes, even with the right password; one client address may fail
 //! at most 20 times in 10 minutes. Accounts are keyed by the email typed, so an email without an
-//! account locks the same way and reveals nothing.
+//! account locks the same way and reveals nothing; only the SHA-256 of what was typed is kept,
+//! in case a password was typed into the email field.
+//!
+//! An attempt is recorded as failed *before* its password is checked, under a lock per email
+//! and per address, so a burst of parallel attempts cannot all pass the check together.
 
 use std::net::IpAddr;
 
@@ -29,10 +33,65 @@ pub enum Refusal {
     Address,
 }
 
+/// The stored key of what was typed as the email.
+fn key(email: &str) -> String {
+    crate::crypto::hex(&crate::crypto::sha256(email.as_bytes()))
+}
+
+/// Starts an attempt: waits for other attempts on the same email and address, refuses it when
+/// either is locked out, and otherwise records it as failed until [`succeeded`] says otherwise.
+/// Run it in a short transaction of its own and commit before checking the password.
+pub async fn begin(
+    conn: &mut PgConnection,
+    email: &str,
+    ip: Option<IpAddr>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Result<i64, Refusal>> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtext('login-email:' || $1))",
+        key(email)
+    )
+    .execute(&mut *conn)
+    .await?;
+    if let Some(ip) = ip {
+        sqlx::query!(
+            "select pg_advisory_xact_lock(hashtext('login-address:' || $1))",
+            ip.to_string()
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(refusal) = check(conn, email, ip, now).await? {
+        record(conn, email, ip, Outcome::Refused, now).await?;
+        return Ok(Err(refusal));
+    }
+    let id = sqlx::query_scalar!(
+        "insert into login_attempt (email_key, client_ip, outcome, attempted_at)
+         values ($1, $2::text::inet, 'failed', $3) returning login_attempt_id",
+        key(email),
+        ip.map(|ip| ip.to_string()),
+        now
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Ok(id))
+}
+
+/// Marks a begun attempt as the success it turned out to be.
+pub async fn succeeded(conn: &mut PgConnection, attempt: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update login_attempt set outcome = 'succeeded' where login_attempt_id = $1",
+        attempt
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Whether this email or address is locked out now.
 pub async fn check(
     conn: &mut PgConnection,
-    email_key: &str,
+    email: &str,
     ip: Option<IpAddr>,
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<Refusal>> {
@@ -57,7 +116,7 @@ pub async fn check(
                   (select max(attempted_at) from login_attempt where email_key = $1 and outcome = 'succeeded'),
                   '-infinity')
             order by attempted_at"#,
-        email_key,
+        key(email),
         now - ACCOUNT_WINDOW - ACCOUNT_LOCK
     )
     .fetch_all(&mut *conn)
@@ -77,16 +136,16 @@ pub fn locked_until(failures: &[OffsetDateTime]) -> Option<OffsetDateTime> {
         .max()
 }
 
-pub async fn record(
+async fn record(
     conn: &mut PgConnection,
-    email_key: &str,
+    email: &str,
     ip: Option<IpAddr>,
     outcome: Outcome,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into login_attempt (email_key, client_ip, outcome, attempted_at) values ($1, $2::text::inet, $3, $4)",
-        email_key,
+        key(email),
         ip.map(|ip| ip.to_string()),
         outcome as Outcome,
         now

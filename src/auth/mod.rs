@@ -56,7 +56,7 @@ pub fn safe_next(next: &str) -> &str {
     let is_local_path = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
-        && !next.contains(['\r', '\n', '\t']);
+        && next.bytes().all(|b| b.is_ascii_graphic());
     if is_local_path { next } else { "/" }
 }
 
@@ -77,6 +77,8 @@ mod tests {
             "evil",
             "",
             "/x\r\nSet-Cookie: a=b",
+            "/\u{1}",
+            "/a b",
         ] {
             assert_eq!(safe_next(hostile), "/", "{hostile}");
         }

@@ -220,7 +220,15 @@ pub async fn load(
     request.extensions_mut().insert(CsrfToken(csrf));
 
     let mut response = next.run(request).await;
-    for cookie in set_cookies {
+    // Only pages carry forms; a visitor token on an asset would also reach shared caches.
+    let is_page = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    for cookie in set_cookies
+        .into_iter()
+        .filter(|c| is_page || c.name() != csrf_cookie_name(settings))
+    {
         if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
             response.headers_mut().append(SET_COOKIE, value);
         }

@@ -295,10 +295,28 @@ pub async fn import_roster(
                 user.id.0
             }
             None => {
-                let user =
-                    users_db::insert(&mut tx, &row.email, &row.name, &[Role::Candidate], None)
-                        .await
-                        .map_err(|e| AppError::Internal(e.into()))?;
+                let user = match users_db::insert(
+                    &mut tx,
+                    &row.email,
+                    &row.name,
+                    &[Role::Candidate],
+                    None,
+                )
+                .await
+                {
+                    Ok(user) => user,
+                    Err(users_db::InsertError::EmailTaken) => {
+                        errors.push(RosterError {
+                            line: row.line,
+                            message: format!(
+                                "{} was given an account by someone else just now; upload the file again",
+                                row.email.as_str()
+                            ),
+                        });
+                        continue;
+                    }
+                    Err(users_db::InsertError::Database(e)) => return Err(e.into()),
+                };
                 let link = links::issue(
                     &mut tx,
                     &state.settings.base_url,

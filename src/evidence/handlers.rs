@@ -84,18 +84,9 @@ pub async fn create(
 ) -> AppResult<Response> {
     let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
     let mut tx = state.pool.begin().await?;
+    // Its audit event is written with the draft's content, after the upload: the chain's lock
+    // is held from an append to the commit, and must not wait on a slow client.
     let id = db::insert_draft(&mut tx, enrolment.id, Uuid::now_v7(), 1).await?;
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &actor(&user, ip),
-            action: "evidence.draft_created",
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({ "enrolment_id": enrolment.id }),
-        },
-    )
-    .await?;
     save(
         &state, tx, &user, ip, layout, &enrolment, id, None, multipart,
     )
@@ -121,6 +112,7 @@ pub async fn edit(
     }
     let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, &user)
         .await?
+        .filter(|e| !e.is_withdrawn())
         .ok_or(AppError::NotFound)?;
     let claims = db::list_claims(&mut conn, id).await?;
     drop(conn);
@@ -172,7 +164,7 @@ pub async fn update(
         // Not theirs (404), or theirs and submitted (409).
         let evidence = db::find_visible(&mut tx, id, &user).await?;
         return Err(match evidence {
-            Some(e) if e.candidate_id == user.id.0 => submitted_is_final(),
+            Some(e) if e.candidate_id == user.id.0 && !e.is_draft() => submitted_is_final(),
             _ => AppError::NotFound,
         });
     };
@@ -256,10 +248,15 @@ async fn save(
         &mut tx,
         NewAuditEvent {
             actor: &actor(user, ip),
-            action: "evidence.draft_saved",
+            action: if existing.is_some() {
+                "evidence.draft_saved"
+            } else {
+                "evidence.draft_created"
+            },
             entity_type: "evidence",
             entity_id: id.to_string(),
             detail: json!({
+                "enrolment_id": enrolment.id,
                 "title": content.title,
                 "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
                 "files_added": form.added,
@@ -487,6 +484,12 @@ pub async fn revise(
         .await?
         .filter(|e| e.candidate_id == user.id.0)
         .ok_or(AppError::NotFound)?;
+    let active = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, &user)
+        .await?
+        .is_some_and(|e| !e.is_withdrawn());
+    if !active {
+        return Err(AppError::NotFound);
+    }
     // Serialise revisions of one item: lock its newest version.
     sqlx::query!("select evidence_id from evidence where item_id = $1 order by version desc limit 1 for update", evidence.item_id)
         .fetch_one(&mut *tx)

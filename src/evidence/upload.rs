@@ -44,6 +44,11 @@ pub enum Refusal {
     },
 }
 
+/// The most parts a form may have: the claims and notes of a few hundred criteria, and files.
+const MAX_PARTS: usize = 2_000;
+/// The most bytes read past a refused file before the connection is given up.
+const MAX_DRAIN_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Limits of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -72,7 +77,12 @@ pub async fn read_form(
     let mut too_large: Option<String> = None;
     let mut total = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
 
+    let mut parts = 0usize;
     while let Some(mut field) = next_field(multipart).await? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(AppError::BadRequest("The form has too many fields.".into()));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
             // A file input left empty still sends a part, with no name and no bytes.
@@ -93,7 +103,7 @@ pub async fn read_form(
                     Err(e)
                 }
             };
-            let display = file_name.clone().unwrap_or_default();
+            let display = file_name.clone().unwrap_or_else(|| "file".to_owned());
             match outcome {
                 Err(BlobError::TooLarge { .. }) => {
                     too_large = Some(if writer.size() > limits.file_bytes {
@@ -200,13 +210,23 @@ async fn read_text(field: &mut Field<'_>, limit: usize) -> Result<String, AppErr
             ));
         }
     }
-    String::from_utf8(bytes)
-        .map_err(|_| AppError::BadRequest("The form was not sent as UTF-8 text.".into()))
+    match String::from_utf8(bytes) {
+        Ok(text) if !text.contains('\0') => Ok(text),
+        _ => Err(AppError::BadRequest(
+            "The form was not sent as text.".into(),
+        )),
+    }
 }
 
 /// Reads the rest of a field and forgets it, so the browser finishes sending and sees our
 /// answer instead of a broken connection.
 async fn drain(field: &mut Field<'_>) -> Result<(), AppError> {
-    while field.chunk().await.map_err(bad_upload)?.is_some() {}
+    let mut drained = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
+        drained += chunk.len() as u64;
+        if drained > MAX_DRAIN_BYTES {
+            return Err(AppError::PayloadTooLarge);
+        }
+    }
     Ok(())
 }

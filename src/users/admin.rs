@@ -294,6 +294,18 @@ pub async fn deactivate(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let admins = db::lock_active_admins(&mut tx).await?;
+    if user.id == admin.id {
+        let mut errors = FormErrors::default();
+        errors.add(
+            "deactivate",
+            "You cannot deactivate your own account; another admin can.",
+        );
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            show_page(layout, user, errors, None),
+        )
+            .into_response());
+    }
     if user.is_active && user.has_role(Role::Admin) && admins.len() <= 1 {
         let mut errors = FormErrors::default();
         errors.add(

@@ -88,7 +88,7 @@ pub async fn find_credentials(
     sqlx::query_as!(
         Credentials,
         r#"select user_id as "id: UserId", email, display_name as name, password_hash, is_active
-             from app_user where lower(email) = $1"#,
+             from app_user where lower(email) = lower($1)"#,
         email_key
     )
     .fetch_optional(conn)

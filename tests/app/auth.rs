@@ -828,3 +828,82 @@ async fn no_password_or_token_reaches_the_audit_trail(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test]
+async fn a_burst_of_parallel_guesses_cannot_pass_the_lockout_together(pool: PgPool) {
+    let app = app_with_candidate(pool).await;
+    let mut browsers = Vec::new();
+    for n in 0..8u8 {
+        let mut browser = app.browser();
+        browser.ip = std::net::IpAddr::from([192, 0, 2, 100 + n]);
+        let token = browser.csrf_token().await;
+        browsers.push((browser, token));
+    }
+    let attempts = browsers.iter().map(|(browser, token)| async move {
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("email", EMAIL),
+            ("password", "a wrong guess at it"),
+        ];
+        browser
+            .post_raw("/login", &fields, &[("sec-fetch-site", "same-origin")])
+            .await
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 3), "{statuses:?}");
+}
+
+#[sqlx::test]
+async fn what_is_typed_as_an_email_is_kept_only_when_it_is_an_email(pool: PgPool) {
+    let app = app_with_candidate(pool).await;
+    app.browser()
+        .sign_in("my secret passphrase", "whatever it is")
+        .await;
+    let trail: Vec<String> =
+        sqlx::query_scalar!(r#"select row_to_json(a)::text as "row!" from audit_event a"#)
+            .fetch_all(&app.pool)
+            .await
+            .expect("audit");
+    assert!(
+        trail
+            .iter()
+            .all(|row| !row.contains("my secret passphrase")),
+        "{trail:?}"
+    );
+    let keys: Vec<String> = sqlx::query_scalar!("select email_key from login_attempt")
+        .fetch_all(&app.pool)
+        .await
+        .expect("keys");
+    assert!(
+        keys.iter().all(|k| k.len() == 64 && !k.contains("secret")),
+        "{keys:?}"
+    );
+}
+
+#[sqlx::test]
+async fn a_nul_byte_or_a_control_character_is_a_bad_request_not_a_server_error(pool: PgPool) {
+    let app = app_with_candidate(pool).await;
+    let browser = app.browser();
+    let response = browser
+        .post_form(
+            "/login",
+            &[("email", "a\0b@example.org"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    browser.sign_in(EMAIL, PASSWORD).await;
+    let redirect = browser.get("/login?next=/%01").await;
+    assert_eq!(redirect.location(), Some("/"));
+}

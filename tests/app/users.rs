@@ -218,7 +218,7 @@ async fn the_last_active_admin_cannot_be_deactivated_or_demoted(pool: PgPool) {
     assert!(
         response
             .text("#deactivate-error")
-            .contains("last active admin")
+            .contains("cannot deactivate your own account")
     );
     assert_eq!(
         app.count("select count(*) from app_user where is_active")
