@@ -100,6 +100,36 @@ impl EventFields<'_> {
     }
 }
 
+/// An event as stored, with the columns the hash covers.
+struct StoredEvent {
+    audit_event_id: i64,
+    occurred_at: OffsetDateTime,
+    actor_user_id: Option<Uuid>,
+    actor: String,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    client_ip: Option<String>,
+    detail: Value,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
+}
+
+impl StoredEvent {
+    fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            occurred_at: self.occurred_at,
+            actor_user_id: self.actor_user_id,
+            actor: &self.actor,
+            action: &self.action,
+            entity_type: &self.entity_type,
+            entity_id: &self.entity_id,
+            client_ip: self.client_ip.as_deref(),
+            detail: &self.detail,
+        }
+    }
+}
+
 /// The current time at the precision PostgreSQL stores, so the hashed time is the stored time.
 fn now_micros() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
@@ -168,9 +198,10 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
         return Ok(0);
     }
     let _ = lock_head(conn).await?;
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
-                  host(client_ip) as client_ip, detail, hash
+                  host(client_ip) as client_ip, detail, prev_hash, hash
              from audit_event order by audit_event_id"#
     )
     .fetch_all(&mut *conn)
@@ -182,17 +213,7 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
             prev = hash;
             continue;
         }
-        let hash = EventFields {
-            occurred_at: row.occurred_at,
-            actor_user_id: row.actor_user_id,
-            actor: &row.actor,
-            action: &row.action,
-            entity_type: &row.entity_type,
-            entity_id: &row.entity_id,
-            client_ip: row.client_ip.as_deref(),
-            detail: &row.detail,
-        }
-        .hash(&prev);
+        let hash = row.fields().hash(&prev);
         sqlx::query!(
             "update audit_event set prev_hash = $2, hash = $3 where audit_event_id = $1",
             row.audit_event_id,
@@ -219,7 +240,8 @@ pub struct Verification {
 
 /// Recomputes the whole chain from the stored events, oldest first, one row at a time.
 pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
-    let mut rows = sqlx::query!(
+    let mut rows = sqlx::query_as!(
+        StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
                   host(client_ip) as client_ip, detail, prev_hash, hash
              from audit_event order by audit_event_id"#
@@ -231,14 +253,14 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
     while let Some(row) = rows.try_next().await? {
         events += 1;
         let id = row.audit_event_id;
-        let (Some(prev_hash), Some(hash)) = (row.prev_hash, row.hash) else {
+        let (Some(prev_hash), Some(hash)) = (&row.prev_hash, &row.hash) else {
             return Ok(Verification {
                 events,
                 head: to_array(&prev),
                 broken: Some((id, "it has no hash".into())),
             });
         };
-        if prev_hash != prev {
+        if *prev_hash != prev {
             let reason = match previous_id {
                 Some(before) => format!(
                     "it does not follow event {before}: an event between them was removed, or event {before} was changed"
@@ -251,17 +273,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                 broken: Some((id, reason)),
             });
         }
-        let expected = EventFields {
-            occurred_at: row.occurred_at,
-            actor_user_id: row.actor_user_id,
-            actor: &row.actor,
-            action: &row.action,
-            entity_type: &row.entity_type,
-            entity_id: &row.entity_id,
-            client_ip: row.client_ip.as_deref(),
-            detail: &row.detail,
-        }
-        .hash(&prev_hash);
+        let expected = row.fields().hash(prev_hash);
         if expected[..] != hash[..] {
             return Ok(Verification {
                 events,
@@ -272,7 +284,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                 )),
             });
         }
-        prev = hash;
+        prev.clone_from(hash);
         previous_id = Some(id);
     }
     Ok(Verification {

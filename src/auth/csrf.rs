@@ -55,6 +55,15 @@ fn is_same_origin(headers: &HeaderMap, base_url: &str) -> bool {
             .is_some_and(|host| host == origin_authority)
 }
 
+/// The token this request's forms must carry.
+fn expected_token(request: &Request) -> Result<String, AppError> {
+    request
+        .extensions()
+        .get::<CsrfToken>()
+        .map(|t| t.0.clone())
+        .ok_or(AppError::FormExpired)
+}
+
 /// A urlencoded form whose `csrf_token` field matched this request's token.
 pub struct CsrfForm<T>(pub T);
 
@@ -62,11 +71,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = request
-            .extensions()
-            .get::<CsrfToken>()
-            .map(|t| t.0.clone())
-            .ok_or(AppError::FormExpired)?;
+        let expected = expected_token(&request)?;
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
@@ -98,11 +103,7 @@ impl FromRequest<AppState> for CsrfMultipart {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = request
-            .extensions()
-            .get::<CsrfToken>()
-            .map(|t| t.0.clone())
-            .ok_or(AppError::FormExpired)?;
+        let expected = expected_token(&request)?;
         let mut multipart = axum::extract::Multipart::from_request(request, state)
             .await
             .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;

@@ -188,6 +188,39 @@ fn show_page(
     }
 }
 
+/// The user page again, with `message` beside `field`, answered 422.
+fn refuse(layout: Layout, user: User, field: &'static str, message: &str) -> Response {
+    let mut errors = FormErrors::default();
+    errors.add(field, message);
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        show_page(layout, user, errors, None),
+    )
+        .into_response()
+}
+
+/// Records an admin's change to an account.
+async fn record_user_event(
+    conn: &mut sqlx::PgConnection,
+    admin: &CurrentUser,
+    ip: Option<std::net::IpAddr>,
+    action: &'static str,
+    user: UserId,
+    detail: serde_json::Value,
+) -> sqlx::Result<()> {
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: &actor(admin, ip),
+            action,
+            entity_type: "user",
+            entity_id: user.to_string(),
+            detail,
+        },
+    )
+    .await
+}
+
 async fn load(state: &AppState, id: Uuid) -> AppResult<User> {
     let mut conn = state.pool.acquire().await?;
     db::find(&mut conn, UserId(id))
@@ -295,41 +328,31 @@ pub async fn deactivate(
     let mut tx = state.pool.begin().await?;
     let admins = db::lock_active_admins(&mut tx).await?;
     if user.id == admin.id {
-        let mut errors = FormErrors::default();
-        errors.add(
+        return Ok(refuse(
+            layout,
+            user,
             "deactivate",
             "You cannot deactivate your own account; another admin can.",
-        );
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(layout, user, errors, None),
-        )
-            .into_response());
+        ));
     }
     if user.is_active && user.has_role(Role::Admin) && admins.len() <= 1 {
-        let mut errors = FormErrors::default();
-        errors.add(
+        return Ok(refuse(
+            layout,
+            user,
             "deactivate",
             "This is the last active admin, so it cannot be deactivated.",
-        );
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(layout, user, errors, None),
-        )
-            .into_response());
+        ));
     }
     db::set_active(&mut tx, user.id, false, now).await?;
     let ended = session::end_all_for_user(&mut tx, user.id, None).await?;
     links::retire_for_user(&mut tx, user.id, now).await?;
-    audit::record(
+    record_user_event(
         &mut tx,
-        NewAuditEvent {
-            actor: &actor(&admin, ip),
-            action: "user.deactivated",
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            detail: json!({ "sessions_ended": ended }),
-        },
+        &admin,
+        ip,
+        "user.deactivated",
+        user.id,
+        json!({ "sessions_ended": ended }),
     )
     .await?;
     tx.commit().await?;
@@ -350,17 +373,7 @@ pub async fn reactivate(
     let user = load(&state, id).await?;
     let mut tx = state.pool.begin().await?;
     db::set_active(&mut tx, user.id, true, state.clock.now()).await?;
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &actor(&admin, ip),
-            action: "user.reactivated",
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            detail: json!({}),
-        },
-    )
-    .await?;
+    record_user_event(&mut tx, &admin, ip, "user.reactivated", user.id, json!({})).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
@@ -380,16 +393,12 @@ pub async fn issue_access_link(
 ) -> AppResult<Response> {
     let user = load(&state, id).await?;
     if !user.is_active {
-        let mut errors = FormErrors::default();
-        errors.add(
+        return Ok(refuse(
+            layout,
+            user,
             "access-link",
             "Reactivate the account before issuing a link.",
-        );
-        return Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            show_page(layout, user, errors, None),
-        )
-            .into_response());
+        ));
     }
     let purpose = if user.has_password {
         Purpose::PasswordReset
@@ -408,15 +417,13 @@ pub async fn issue_access_link(
         now,
     )
     .await?;
-    audit::record(
+    record_user_event(
         &mut tx,
-        NewAuditEvent {
-            actor: &actor(&admin, ip),
-            action: "user.access_link_issued",
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            detail: json!({ "purpose": purpose, "expires_at": link.expires_at.unix_timestamp() }),
-        },
+        &admin,
+        ip,
+        "user.access_link_issued",
+        user.id,
+        json!({ "purpose": purpose, "expires_at": link.expires_at.unix_timestamp() }),
     )
     .await?;
     tx.commit().await?;
