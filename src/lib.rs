@@ -37,6 +37,7 @@ pub fn routes() -> Routes {
         .merge(users::routes())
         .merge(cohorts::routes())
         .merge(evidence::routes())
+        .merge(assessments::routes())
 }
 
 /// The whole portal as one router: every domain's routes inside the shared layers.

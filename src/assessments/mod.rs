@@ -1,3 +1,10 @@
 //! Assessment of evidence and the competency status that follows from it.
 
+pub mod judging;
 pub mod status;
+
+use crate::web::routes::Routes;
+
+pub fn routes() -> Routes {
+    Routes::new().post("/evidence/{id}/judgements", judging::judge)
+}

@@ -165,16 +165,24 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Resu
               from evidence e
              where e.enrolment_id = $1 and e.state = 'submitted'
              order by e.item_id, e.version desc
+        ),
+        claim as (
+            select cl.criterion_id,
+                   (select j.met from judgement j
+                     where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id
+                     order by j.created_at desc, j.judgement_id desc limit 1) as latest_met
+              from evidence_claim cl
+             where cl.evidence_id in (select evidence_id from current_version)
         )
         select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
-               count(cl.evidence_id) as "claims!",
+               count(cl.criterion_id) filter (where cl.latest_met) as "met!",
+               count(cl.criterion_id) filter (where not cl.latest_met) as "not_met!",
+               count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
                (select count(*) from current_version) as "submitted!"
           from enrolment en
           join cohort co using (cohort_id)
           join criterion c on c.standard_id = co.standard_id
-          left join evidence_claim cl
-                 on cl.criterion_id = c.criterion_id
-                and cl.evidence_id in (select evidence_id from current_version)
+          left join claim cl on cl.criterion_id = c.criterion_id
          where en.enrolment_id = $1
          group by c.criterion_id
          order by c.kind, c.position
@@ -184,11 +192,14 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Resu
     .fetch_all(conn)
     .await?;
     let anything_submitted = rows.first().is_some_and(|r| r.submitted > 0);
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
     let criteria: Vec<CriterionProgress> = rows
         .into_iter()
         .map(|r| {
-            // Judgements arrive with assessment; until then every claim awaits one.
-            let claims = vec![None; usize::try_from(r.claims).unwrap_or(0)];
+            let claims: Vec<ClaimJudgement> = std::iter::repeat_n(Some(true), count(r.met))
+                .chain(std::iter::repeat_n(Some(false), count(r.not_met)))
+                .chain(std::iter::repeat_n(None, count(r.unjudged)))
+                .collect();
             CriterionProgress {
                 criterion_id: r.criterion_id,
                 kind: r.kind,

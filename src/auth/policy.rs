@@ -42,6 +42,7 @@ const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
 
 const ADMIN: Access = Access::AnyOf(&[Role::Admin]);
 const CANDIDATE: Access = Access::AnyOf(&[Role::Candidate]);
+const ASSESSOR: Access = Access::AnyOf(&[Role::Assessor]);
 /// Everyone who can be on an enrolment, or oversee them all.
 const ON_ENROLMENTS: Access =
     Access::AnyOf(&[Role::Candidate, Role::Assessor, Role::Iqa, Role::Admin]);
@@ -99,6 +100,8 @@ pub const POLICY: &[Rule] = &[
         "/evidence/{id}/files/{file_id}/delete",
         CANDIDATE,
     ),
+    // Assessment.
+    rule(Method::POST, "/evidence/{id}/judgements", ASSESSOR),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

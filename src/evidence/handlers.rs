@@ -369,41 +369,7 @@ pub async fn show(
     layout: Layout,
     Path(id): Path<Uuid>,
 ) -> AppResult<EvidenceShowPage> {
-    let mut conn = state.pool.acquire().await?;
-    let evidence = db::find_visible(&mut conn, id, &user)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, &user)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let is_candidate = enrolment.is_candidate(&user);
-    let claims = db::list_claims(&mut conn, id).await?;
-    let files = db::list_files(&mut conn, id).await?;
-    let versions = db::list_for_enrolment(&mut conn, enrolment.id, is_candidate)
-        .await?
-        .into_iter()
-        .filter(|v| v.item_id == evidence.item_id)
-        .collect();
-    let open_draft = if is_candidate {
-        db::open_draft_of_item(&mut conn, evidence.item_id).await?
-    } else {
-        None
-    };
-    Ok(EvidenceShowPage {
-        layout,
-        can_revise: is_candidate
-            && !enrolment.is_withdrawn()
-            && !evidence.is_draft()
-            && !evidence.superseded
-            && open_draft.is_none(),
-        open_draft,
-        is_candidate,
-        enrolment,
-        evidence,
-        claims,
-        files,
-        versions,
-    })
+    EvidenceShowPage::build(&state, &user, layout, id, None).await
 }
 
 /// `POST /evidence/{id}/files/{file_id}/delete`: takes one file off a draft.

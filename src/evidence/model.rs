@@ -274,7 +274,7 @@ mod tests {
     fn a_submission_needs_title_method_date_a_claim_content_and_the_declaration() {
         let (draft, mut errors) = EvidenceFields::default().draft(TODAY);
         draft.check_submission(0, 0, false, &mut errors);
-        let fields: Vec<&str> = errors.items.iter().map(|e| e.field).collect();
+        let fields: Vec<&str> = errors.items.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
             [

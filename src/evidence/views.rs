@@ -6,8 +6,12 @@ use uuid::Uuid;
 
 use super::db::{self, Claim, CurrentClaim, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
+use crate::assessments::judging::{self, JudgementInput, LatestJudgement, VACSR};
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::auth::session::CurrentUser;
+use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
+use crate::error::AppError;
 use crate::error::AppResult;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
@@ -111,18 +115,130 @@ impl EvidenceFormPage {
     }
 }
 
+/// A claim of the evidence with its latest judgement.
+#[derive(Debug, Clone)]
+pub struct ClaimRow {
+    pub claim: Claim,
+    pub judgement: Option<LatestJudgement>,
+}
+
+impl ClaimRow {
+    /// The VACSR checks the latest judgement ticked, in words.
+    pub fn checks_text(&self) -> String {
+        self.judgement.as_ref().map_or_else(String::new, |j| {
+            VACSR
+                .iter()
+                .zip(j.checks)
+                .filter(|(_, c)| *c)
+                .map(|((_, label), _)| *label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
+/// The judging form, for the enrolment's assessor.
+#[derive(Debug, Clone)]
+pub struct JudgingForm {
+    pub rows: Vec<(Claim, JudgementInput)>,
+    pub errors: FormErrors,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "evidence/show.html")]
 pub struct EvidenceShowPage {
     pub layout: Layout,
     pub enrolment: Enrolment,
     pub evidence: Evidence,
-    pub claims: Vec<Claim>,
+    pub claims: Vec<ClaimRow>,
     pub files: Vec<EvidenceFile>,
     pub versions: Vec<VersionSummary>,
     pub is_candidate: bool,
     pub can_revise: bool,
     pub open_draft: Option<Uuid>,
+    pub judging: Option<JudgingForm>,
+    pub vacsr: [(&'static str, &'static str); 5],
+}
+
+impl EvidenceShowPage {
+    /// The page of evidence `id` as `user` may see it; `typed` carries a refused judging form.
+    pub async fn build(
+        state: &AppState,
+        user: &CurrentUser,
+        layout: Layout,
+        id: Uuid,
+        typed: Option<(Vec<JudgementInput>, FormErrors)>,
+    ) -> AppResult<Self> {
+        let mut conn = state.pool.acquire().await?;
+        let evidence = db::find_visible(&mut conn, id, user)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let is_candidate = enrolment.is_candidate(user);
+        let claims = db::list_claims(&mut conn, id).await?;
+        let judgements = judging::latest_for_evidence(&mut conn, id).await?;
+        let files = db::list_files(&mut conn, id).await?;
+        let versions = db::list_for_enrolment(&mut conn, enrolment.id, is_candidate)
+            .await?
+            .into_iter()
+            .filter(|v| v.item_id == evidence.item_id)
+            .collect();
+        let open_draft = if is_candidate {
+            db::open_draft_of_item(&mut conn, evidence.item_id).await?
+        } else {
+            None
+        };
+        let may_judge = enrolment.assessor_id == Some(user.id.0)
+            && !is_candidate
+            && !evidence.is_draft()
+            && !evidence.superseded
+            && !enrolment.is_withdrawn();
+        let judging = may_judge.then(|| {
+            let (inputs, errors) = typed.unwrap_or_default();
+            JudgingForm {
+                rows: claims
+                    .iter()
+                    .map(|c| {
+                        let input = inputs
+                            .iter()
+                            .find(|i| i.criterion_id == c.criterion_id)
+                            .cloned()
+                            .unwrap_or_default();
+                        (c.clone(), input)
+                    })
+                    .collect(),
+                errors,
+            }
+        });
+        Ok(Self {
+            layout,
+            can_revise: is_candidate
+                && !enrolment.is_withdrawn()
+                && !evidence.is_draft()
+                && !evidence.superseded
+                && open_draft.is_none(),
+            open_draft,
+            is_candidate,
+            claims: claims
+                .into_iter()
+                .map(|claim| {
+                    let judgement = judgements
+                        .iter()
+                        .find(|j| j.criterion_id == claim.criterion_id)
+                        .cloned();
+                    ClaimRow { claim, judgement }
+                })
+                .collect(),
+            enrolment,
+            evidence,
+            files,
+            versions,
+            judging,
+            vacsr: VACSR,
+        })
+    }
 }
 
 /// One criterion of the portfolio.
@@ -174,4 +290,9 @@ pub fn method_text(method: &Option<AssessmentMethod>) -> &'static str {
 pub fn when(at: &Option<time::OffsetDateTime>) -> String {
     at.map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
         .unwrap_or_default()
+}
+
+/// A moment as people read it, in UTC.
+pub fn at(moment: &time::OffsetDateTime) -> String {
+    when(&Some(*moment))
 }

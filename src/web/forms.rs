@@ -5,7 +5,7 @@
 #[derive(Debug, Clone)]
 pub struct FieldError {
     /// The field's `id` in the page, for the summary's link.
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
 }
 
@@ -16,9 +16,9 @@ pub struct FormErrors {
 }
 
 impl FormErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.items.push(FieldError {
-            field,
+            field: field.into(),
             message: message.into(),
         });
     }

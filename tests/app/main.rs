@@ -1,6 +1,7 @@
 //! End-to-end tests of the portal over a real PostgreSQL: each `#[sqlx::test]` gets its own
 //! freshly migrated database, and requests go through the whole router with `oneshot`.
 
+mod assessments;
 mod audit;
 mod auth;
 mod cohorts;

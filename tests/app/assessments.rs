@@ -1,0 +1,343 @@
+//! Judging evidence and the competency status that follows from the judgements.
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{Browser, Enrolled, TestApp, TestResponse};
+
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
+const CHECKS: [&str; 5] = ["valid", "authentic", "current", "sufficient", "reliable"];
+
+/// Submits evidence claiming `codes`; returns its id.
+async fn submit(
+    app: &TestApp,
+    candidate: &Browser<'_>,
+    enrolled: &Enrolled,
+    title: &str,
+    codes: &[&str],
+) -> String {
+    let mut fields: Vec<(String, String)> = vec![
+        ("title".into(), title.into()),
+        ("method".into(), "observation".into()),
+        ("activity_on".into(), "2026-10-01".into()),
+        ("statement".into(), "What I did.".into()),
+        ("declaration".into(), "yes".into()),
+        ("action".into(), "submit".into()),
+    ];
+    for code in codes {
+        fields.push(("claim".into(), app.criterion(code).await.to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let response = candidate
+        .post_multipart(
+            &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
+            &borrowed,
+            &[("file", "e.pdf", PDF)],
+        )
+        .await;
+    let location = response.location().expect("submitted").to_owned();
+    location.trim_start_matches("/evidence/").to_owned()
+}
+
+/// Judges evidence: each (code, met, feedback), met ones with all five checks.
+async fn judge(
+    app: &TestApp,
+    assessor: &Browser<'_>,
+    evidence: &str,
+    decisions: &[(&str, bool, &str)],
+) -> TestResponse {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (code, met, feedback) in decisions {
+        let id = app.criterion(code).await;
+        fields.push((
+            format!("decision-{id}"),
+            if *met { "met" } else { "not_met" }.into(),
+        ));
+        fields.push((format!("feedback-{id}"), (*feedback).into()));
+        if *met {
+            for check in CHECKS {
+                fields.push((format!("check-{id}"), check.into()));
+            }
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assessor
+        .post_form(&format!("/evidence/{evidence}/judgements"), &borrowed)
+        .await
+}
+
+async fn status_of(browser: &Browser<'_>, enrolled: &Enrolled, code: &str) -> String {
+    browser
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await
+        .attr(&format!("#criterion-{code} .status"), "data-status")
+        .expect("a status")
+}
+
+#[sqlx::test]
+async fn the_assessor_judges_the_claims_and_the_candidate_reads_the_feedback(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("ana").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = submit(
+        &app,
+        &candidate,
+        &enrolled,
+        "Strategy paper",
+        &["PC2", "K1"],
+    )
+    .await;
+
+    let page = assessor.get(&format!("/evidence/{evidence}")).await;
+    assert_eq!(page.texts("#judging legend .criterion-code"), ["PC2", "K1"]);
+    assert!(
+        candidate
+            .get(&format!("/evidence/{evidence}"))
+            .await
+            .texts("#judging")
+            .is_empty(),
+        "candidates do not judge"
+    );
+
+    judge(
+        &app,
+        &assessor,
+        &evidence,
+        &[
+            ("PC2", true, ""),
+            ("K1", false, "Explain the strategies you compared."),
+        ],
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{evidence}"));
+
+    let seen = candidate.get(&format!("/evidence/{evidence}")).await;
+    assert_eq!(
+        seen.attr("#claim-PC2 .status", "data-status").as_deref(),
+        Some("met")
+    );
+    assert_eq!(
+        seen.attr("#claim-K1 .status", "data-status").as_deref(),
+        Some("not_met")
+    );
+    assert_eq!(
+        seen.text("#claim-K1 .feedback"),
+        "Explain the strategies you compared."
+    );
+    assert_eq!(status_of(&candidate, &enrolled, "PC2").await, "met");
+    assert_eq!(status_of(&candidate, &enrolled, "K1").await, "not_met");
+    assert_eq!(status_of(&candidate, &enrolled, "PC1").await, "not_started");
+    let home = candidate.get("/").await;
+    assert_eq!(
+        home.text("#enrolments .next-step"),
+        "Next: Read the feedback and revise the evidence marked not met."
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"evidence.judged".to_owned())
+    );
+}
+
+#[sqlx::test]
+async fn met_without_every_check_or_not_met_without_feedback_is_refused_with_the_fields_marked(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("ben").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = submit(&app, &candidate, &enrolled, "Runbook", &["PC7", "K10"]).await;
+
+    let pc7 = app.criterion("PC7").await;
+    let k10 = app.criterion("K10").await;
+    let response = assessor
+        .post_form(
+            &format!("/evidence/{evidence}/judgements"),
+            &[
+                (&format!("decision-{pc7}"), "met"),
+                (&format!("check-{pc7}"), "valid"),
+                (&format!("decision-{k10}"), "not_met"),
+                (&format!("feedback-{k10}"), "  "),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.texts("#judging .error-summary a"),
+        [
+            "PC7: met needs all five checks: valid, authentic, current, sufficient and reliable",
+            "K10: write feedback saying what is missing"
+        ]
+    );
+    assert_eq!(
+        response.attr("#met-PC7", "checked").as_deref(),
+        Some(""),
+        "the decision typed is kept"
+    );
+    assert!(response.attr("#valid-PC7", "checked").is_some());
+    assert_eq!(app.count("select count(*) from judgement").await, 0);
+
+    let undecided = assessor
+        .post_form(&format!("/evidence/{evidence}/judgements"), &[])
+        .await;
+    assert_eq!(undecided.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(undecided.texts("#judging .error-summary a").len(), 2);
+}
+
+#[sqlx::test]
+async fn only_the_enrolments_own_assessor_can_judge(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("cat").await;
+    let other = app.enrolled("dov").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let evidence = submit(&app, &candidate, &enrolled, "Review", &["PC1"]).await;
+
+    let stranger = app.browser_signed_in_as(other.assessor).await;
+    assert_eq!(
+        stranger.get(&format!("/evidence/{evidence}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        judge(&app, &stranger, &evidence, &[("PC1", true, "")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    assert_eq!(
+        judge(&app, &iqa, &evidence, &[("PC1", true, "")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        judge(&app, &candidate, &evidence, &[("PC1", true, "")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        iqa.get(&format!("/evidence/{evidence}"))
+            .await
+            .texts("#judging")
+            .is_empty()
+    );
+    assert_eq!(app.count("select count(*) from judgement").await, 0);
+}
+
+#[sqlx::test]
+async fn not_met_then_met_by_a_revision_and_met_by_one_of_two_claims(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("eli").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+
+    // One of two claims met is enough.
+    let first = submit(&app, &candidate, &enrolled, "First", &["PC3"]).await;
+    let second = submit(&app, &candidate, &enrolled, "Second", &["PC3"]).await;
+    judge(
+        &app,
+        &assessor,
+        &first,
+        &[("PC3", false, "Not enough detail.")],
+    )
+    .await;
+    assert_eq!(
+        status_of(&candidate, &enrolled, "PC3").await,
+        "awaiting",
+        "one claim still awaits"
+    );
+    judge(&app, &assessor, &second, &[("PC3", true, "")]).await;
+    assert_eq!(status_of(&candidate, &enrolled, "PC3").await, "met");
+
+    // Not met, then met by a revision; the old version cannot be judged any more.
+    let v1 = submit(&app, &candidate, &enrolled, "Budget case", &["PC4"]).await;
+    judge(
+        &app,
+        &assessor,
+        &v1,
+        &[("PC4", false, "Add the cost figures.")],
+    )
+    .await;
+    assert_eq!(status_of(&candidate, &enrolled, "PC4").await, "not_met");
+    let revise = candidate
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await;
+    let v2 = revise
+        .location()
+        .expect("draft")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned();
+    let pc4 = app.criterion("PC4").await.to_string();
+    candidate
+        .post_multipart(
+            &format!("/evidence/{v2}/edit"),
+            &[
+                ("title", "Budget case with figures"),
+                ("method", "product"),
+                ("activity_on", "2026-10-03"),
+                ("statement", "Now with the figures."),
+                ("claim", &pc4),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        status_of(&candidate, &enrolled, "PC4").await,
+        "awaiting",
+        "the superseded judgement no longer counts"
+    );
+    assert_eq!(
+        judge(&app, &assessor, &v1, &[("PC4", true, "")])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    judge(&app, &assessor, &v2, &[("PC4", true, "")]).await;
+    assert_eq!(status_of(&candidate, &enrolled, "PC4").await, "met");
+}
+
+#[sqlx::test]
+async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("fen").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = submit(&app, &candidate, &enrolled, "Metrics", &["PC8"]).await;
+    judge(
+        &app,
+        &assessor,
+        &evidence,
+        &[("PC8", false, "Which metrics?")],
+    )
+    .await;
+    judge(&app, &assessor, &evidence, &[("PC8", true, "Clear now.")]).await;
+    let page = candidate.get(&format!("/evidence/{evidence}")).await;
+    assert_eq!(
+        page.attr("#claim-PC8 .status", "data-status").as_deref(),
+        Some("met")
+    );
+    assert!(
+        page.text("#claim-PC8 .judgement")
+            .contains("judgement 2; earlier ones kept")
+    );
+    assert_eq!(app.count("select count(*) from judgement").await, 2);
+    assert!(
+        sqlx::query!("update judgement set met = true")
+            .execute(&app.pool)
+            .await
+            .is_err(),
+        "append-only"
+    );
+}
