@@ -158,64 +158,82 @@ impl Progress {
 
 /// The progress of one enrolment, in one query.
 pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Result<Progress> {
+    let mut all = progress_of_many(conn, &[enrolment_id]).await?;
+    Ok(all.remove(&enrolment_id).unwrap_or(Progress {
+        criteria: Vec::new(),
+        anything_submitted: false,
+        status: EnrolmentStatus::NotStarted,
+    }))
+}
+
+/// The progress of many enrolments (a caseload, a whole cohort), in one query.
+pub async fn progress_of_many(
+    conn: &mut PgConnection,
+    enrolments: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, Progress>> {
     let rows = sqlx::query!(
         r#"
         with current_version as (
-            select distinct on (e.item_id) e.evidence_id
+            select distinct on (e.item_id) e.evidence_id, e.enrolment_id
               from evidence e
-             where e.enrolment_id = $1 and e.state = 'submitted'
+             where e.enrolment_id = any($1) and e.state = 'submitted'
              order by e.item_id, e.version desc
         ),
         claim as (
-            select cl.criterion_id,
+            select cv.enrolment_id, cl.criterion_id,
                    (select j.met from judgement j
                      where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id
                      order by j.created_at desc, j.judgement_id desc limit 1) as latest_met
               from evidence_claim cl
-             where cl.evidence_id in (select evidence_id from current_version)
+              join current_version cv using (evidence_id)
+        ),
+        submitted as (
+            select enrolment_id, count(*) as n from current_version group by enrolment_id
         )
-        select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
+        select en.enrolment_id, c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
                count(cl.criterion_id) filter (where cl.latest_met) as "met!",
                count(cl.criterion_id) filter (where not cl.latest_met) as "not_met!",
                count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
-               (select count(*) from current_version) as "submitted!"
+               coalesce(max(s.n), 0) as "submitted!"
           from enrolment en
           join cohort co using (cohort_id)
           join criterion c on c.standard_id = co.standard_id
-          left join claim cl on cl.criterion_id = c.criterion_id
-         where en.enrolment_id = $1
-         group by c.criterion_id
-         order by c.kind, c.position
+          left join claim cl on cl.enrolment_id = en.enrolment_id and cl.criterion_id = c.criterion_id
+          left join submitted s on s.enrolment_id = en.enrolment_id
+         where en.enrolment_id = any($1)
+         group by en.enrolment_id, c.criterion_id
+         order by en.enrolment_id, c.kind, c.position
         "#,
-        enrolment_id
+        enrolments
     )
     .fetch_all(conn)
     .await?;
-    let anything_submitted = rows.first().is_some_and(|r| r.submitted > 0);
     let count = |n: i64| usize::try_from(n).unwrap_or(0);
-    let criteria: Vec<CriterionProgress> = rows
-        .into_iter()
-        .map(|r| {
-            let claims: Vec<ClaimJudgement> = std::iter::repeat_n(Some(true), count(r.met))
-                .chain(std::iter::repeat_n(Some(false), count(r.not_met)))
-                .chain(std::iter::repeat_n(None, count(r.unjudged)))
-                .collect();
-            CriterionProgress {
-                criterion_id: r.criterion_id,
-                kind: r.kind,
-                code: r.code,
-                text: r.text,
-                status: criterion_status(&claims),
-            }
-        })
-        .collect();
-    let statuses: Vec<CriterionStatus> = criteria.iter().map(|c| c.status).collect();
-    let status = enrolment_status(&statuses, anything_submitted, SignOffState::None);
-    Ok(Progress {
-        criteria,
-        anything_submitted,
-        status,
-    })
+    let mut all: std::collections::HashMap<Uuid, Progress> = std::collections::HashMap::new();
+    for r in rows {
+        let claims: Vec<ClaimJudgement> = std::iter::repeat_n(Some(true), count(r.met))
+            .chain(std::iter::repeat_n(Some(false), count(r.not_met)))
+            .chain(std::iter::repeat_n(None, count(r.unjudged)))
+            .collect();
+        let progress = all.entry(r.enrolment_id).or_insert_with(|| Progress {
+            criteria: Vec::new(),
+            anything_submitted: r.submitted > 0,
+            status: EnrolmentStatus::NotStarted,
+        });
+        progress.criteria.push(CriterionProgress {
+            criterion_id: r.criterion_id,
+            kind: r.kind,
+            code: r.code,
+            text: r.text,
+            status: criterion_status(&claims),
+        });
+    }
+    for progress in all.values_mut() {
+        let statuses: Vec<CriterionStatus> = progress.criteria.iter().map(|c| c.status).collect();
+        progress.status =
+            enrolment_status(&statuses, progress.anything_submitted, SignOffState::None);
+    }
+    Ok(all)
 }
 
 #[cfg(test)]

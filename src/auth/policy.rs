@@ -101,6 +101,7 @@ pub const POLICY: &[Rule] = &[
         CANDIDATE,
     ),
     // Assessment.
+    rule(Method::GET, "/caseload", ASSESSOR),
     rule(Method::POST, "/evidence/{id}/judgements", ASSESSOR),
 ];
 

@@ -116,8 +116,8 @@ pub async fn show(
             },
             Role::Assessor => RolePanel {
                 heading: "Assessing",
-                text: "Candidates' evidence waiting for your judgement will appear here.",
-                links: vec![("/standards", "Read the standards")],
+                text: "Judge candidates' evidence, longest waiting first.",
+                links: vec![("/caseload", "Open your caseload"), ("/standards", "Read the standards")],
             },
             Role::Iqa => RolePanel {
                 heading: "Quality assurance",

@@ -28,6 +28,7 @@ pub enum Section {
     Standards,
     Users,
     Cohorts,
+    Caseload,
     Account,
 }
 
@@ -68,6 +69,13 @@ impl Layout {
         let mut items = Vec::new();
         if self.user.is_some() {
             items.push((Section::Home, "/", "Home"));
+        }
+        if self
+            .user
+            .as_ref()
+            .is_some_and(|u| u.has_role(Role::Assessor))
+        {
+            items.push((Section::Caseload, "/caseload", "Caseload"));
         }
         items.push((Section::Standards, "/standards", "Standards"));
         if self.user.as_ref().is_some_and(|u| u.has_role(Role::Admin)) {

@@ -39,6 +39,10 @@ async fn submit(
         )
         .await;
     let location = response.location().expect("submitted").to_owned();
+    assert!(
+        location.starts_with("/evidence/"),
+        "submission failed: {location}"
+    );
     location.trim_start_matches("/evidence/").to_owned()
 }
 
@@ -339,5 +343,86 @@ async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
             .await
             .is_err(),
         "append-only"
+    );
+}
+
+#[sqlx::test]
+async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let first = app.enrolled("gil").await;
+    let stranger = app.enrolled("hob").await;
+    // A second candidate for the same assessor, in the same cohort.
+    let second_candidate = app
+        .create_user(
+            "ivo.candidate@example.org",
+            "Ivo Candidate",
+            &[attest::users::model::Role::Candidate],
+        )
+        .await;
+    let second_enrolment: uuid::Uuid = sqlx::query_scalar!(
+        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+        first.cohort,
+        second_candidate.0,
+        first.assessor.0,
+        first.iqa.0
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("enrolment");
+    let second = Enrolled {
+        enrolment: second_enrolment,
+        candidate: second_candidate,
+        ..first
+    };
+
+    let ivo = app.browser_signed_in_as(second.candidate).await;
+    let older = submit(&app, &ivo, &second, "Older", &["PC1", "PC2"]).await;
+    app.clock().advance(time::Duration::days(3));
+    // Sessions do not last three days: sign in after the wait.
+    let gil = app.browser_signed_in_as(first.candidate).await;
+    submit(&app, &gil, &first, "Newer", &["K1"]).await;
+    let hob = app.browser_signed_in_as(stranger.candidate).await;
+    submit(&app, &hob, &stranger, "Not mine", &["K2"]).await;
+
+    let assessor = app.browser_signed_in_as(first.assessor).await;
+    let page = assessor.get("/caseload").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.texts("#caseload tbody th"),
+        ["Ivo Candidate", "gil Candidate"],
+        "oldest first, only mine"
+    );
+    assert_eq!(page.texts("#caseload .awaiting"), ["2", "1"]);
+    assert_eq!(
+        page.attr("#caseload .next-link", "href"),
+        Some(format!("/evidence/{older}#judging"))
+    );
+    assert_eq!(
+        page.text("#caseload-summary"),
+        "3 claims waiting for your judgement across 2 enrolments."
+    );
+
+    judge(
+        &app,
+        &assessor,
+        &older,
+        &[("PC1", true, ""), ("PC2", true, "")],
+    )
+    .await;
+    let page = assessor.get("/caseload").await;
+    assert_eq!(
+        page.texts("#caseload tbody th"),
+        ["gil Candidate", "Ivo Candidate"],
+        "nothing waits for Ivo now"
+    );
+    let in_progress = assessor.get("/caseload?status=in_progress").await;
+    assert_eq!(in_progress.texts("#caseload tbody th").len(), 2);
+    assert_eq!(
+        assessor
+            .get("/caseload?status=verified")
+            .await
+            .texts("#no-cases")
+            .len(),
+        1
     );
 }

@@ -451,6 +451,7 @@ pub fn database_url_for(database: &str) -> String {
 }
 
 /// A cohort on the bundled standard with one enrolment: its candidate, assessor and IQA.
+#[derive(Debug, Clone, Copy)]
 pub struct Enrolled {
     pub cohort: uuid::Uuid,
     pub enrolment: uuid::Uuid,

@@ -1,0 +1,177 @@
+//! The assessor's caseload: their enrolments with the claims waiting for judgement, the
+//! longest-waiting first, and a link straight to the next evidence to judge.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::status::{self, EnrolmentStatus};
+use crate::auth::session::CurrentUser;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::web::layout::{Layout, Section};
+
+/// One enrolment of the caseload.
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    pub enrolment_id: Uuid,
+    pub candidate_name: String,
+    pub cohort_id: Uuid,
+    pub cohort_name: String,
+    pub awaiting: i64,
+    pub oldest_waiting: Option<OffsetDateTime>,
+    pub next_evidence: Option<Uuid>,
+    pub status: EnrolmentStatus,
+}
+
+impl CaseRow {
+    /// How long the oldest claim has waited, in words.
+    pub fn waiting_text(&self, now: &OffsetDateTime) -> String {
+        match self.oldest_waiting {
+            None => "Nothing waiting".to_owned(),
+            Some(since) => match (*now - since).whole_days() {
+                0 => "Today".to_owned(),
+                1 => "1 day".to_owned(),
+                days => format!("{days} days"),
+            },
+        }
+    }
+}
+
+/// The assessor's active enrolments, longest-waiting first.
+pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<CaseRow>> {
+    let rows = sqlx::query!(
+        r#"
+        with mine as (
+            select e.enrolment_id, u.display_name as candidate_name, co.cohort_id, co.name as cohort_name
+              from enrolment e
+              join app_user u on u.user_id = e.candidate_id
+              join cohort co using (cohort_id)
+             where e.assessor_id = $1 and e.withdrawn_at is null
+        ),
+        current_version as (
+            select distinct on (ev.item_id) ev.evidence_id, ev.enrolment_id, ev.submitted_at
+              from evidence ev
+             where ev.enrolment_id in (select enrolment_id from mine) and ev.state = 'submitted'
+             order by ev.item_id, ev.version desc
+        ),
+        waiting as (
+            select cv.enrolment_id, cv.evidence_id, cv.submitted_at
+              from current_version cv
+              join evidence_claim cl using (evidence_id)
+             where not exists (select 1 from judgement j
+                                where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id)
+        )
+        select m.enrolment_id as "enrolment_id!", m.candidate_name as "candidate_name!",
+               m.cohort_id as "cohort_id!", m.cohort_name as "cohort_name!",
+               count(w.evidence_id) as "awaiting!",
+               min(w.submitted_at) as oldest_waiting,
+               (select w2.evidence_id from waiting w2 where w2.enrolment_id = m.enrolment_id
+                 order by w2.submitted_at, w2.evidence_id limit 1) as next_evidence
+          from mine m
+          left join waiting w on w.enrolment_id = m.enrolment_id
+         group by m.enrolment_id, m.candidate_name, m.cohort_id, m.cohort_name
+         order by min(w.submitted_at) nulls last, lower(m.candidate_name)
+        "#,
+        assessor
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.enrolment_id).collect();
+    let progress = status::progress_of_many(conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CaseRow {
+            status: progress
+                .get(&r.enrolment_id)
+                .map_or(EnrolmentStatus::NotStarted, |p| p.status),
+            enrolment_id: r.enrolment_id,
+            candidate_name: r.candidate_name,
+            cohort_id: r.cohort_id,
+            cohort_name: r.cohort_name,
+            awaiting: r.awaiting,
+            oldest_waiting: r.oldest_waiting,
+            next_evidence: r.next_evidence,
+        })
+        .collect())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CaseloadQuery {
+    #[serde(default)]
+    cohort: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// A filter option.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "assessments/caseload.html")]
+pub struct CaseloadPage {
+    pub layout: Layout,
+    pub rows: Vec<CaseRow>,
+    pub cohorts: Vec<Choice>,
+    pub statuses: Vec<Choice>,
+    pub now: OffsetDateTime,
+    pub total_awaiting: i64,
+}
+
+const STATUSES: [EnrolmentStatus; 5] = [
+    EnrolmentStatus::NotStarted,
+    EnrolmentStatus::InProgress,
+    EnrolmentStatus::ReadyForSignOff,
+    EnrolmentStatus::Competent,
+    EnrolmentStatus::Verified,
+];
+
+/// `GET /caseload`.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Query(query): Query<CaseloadQuery>,
+) -> AppResult<CaseloadPage> {
+    let all = list(&mut *state.pool.acquire().await?, user.id.0).await?;
+    let mut cohorts: Vec<Choice> = Vec::new();
+    for row in &all {
+        if !cohorts.iter().any(|c| c.value == row.cohort_id.to_string()) {
+            cohorts.push(Choice {
+                value: row.cohort_id.to_string(),
+                label: row.cohort_name.clone(),
+                selected: query.cohort == row.cohort_id.to_string(),
+            });
+        }
+    }
+    let statuses = STATUSES
+        .into_iter()
+        .map(|s| Choice {
+            value: s.as_str().to_owned(),
+            label: s.label().to_owned(),
+            selected: query.status == s.as_str(),
+        })
+        .collect();
+    let rows: Vec<CaseRow> = all
+        .into_iter()
+        .filter(|r| query.cohort.is_empty() || r.cohort_id.to_string() == query.cohort)
+        .filter(|r| query.status.is_empty() || r.status.as_str() == query.status)
+        .collect();
+    Ok(CaseloadPage {
+        layout: layout.section(Section::Caseload),
+        total_awaiting: rows.iter().map(|r| r.awaiting).sum(),
+        rows,
+        cohorts,
+        statuses,
+        now: state.clock.now(),
+    })
+}
