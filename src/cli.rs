@@ -88,6 +88,7 @@ async fn serve(
         trusted_proxies: args.trusted_proxies.clone(),
         max_file_bytes: args.max_file_mib * 1024 * 1024,
         max_evidence_bytes: args.max_evidence_mib * 1024 * 1024,
+        iqa_sample_percent: args.iqa_sample_percent,
     };
     let state = AppState::new(
         pool.clone(),

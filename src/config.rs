@@ -102,6 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_MAX_EVIDENCE_MIB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_evidence_mib: u64,
 
+    /// The share of sign-offs sampled for IQA review at random, in percent (the first of each
+    /// assessor in each cohort always is).
+    #[arg(long, env = "ATTEST_IQA_SAMPLE_PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub iqa_sample_percent: u8,
+
     /// Password hashes computed at once; more wait, so sign-in storms leave cores for pages.
     #[arg(long, env = "ATTEST_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,

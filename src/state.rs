@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_file_bytes: u64,
     /// The most the files of one evidence version may add up to, in bytes.
     pub max_evidence_bytes: u64,
+    /// The share of sign-offs sampled for IQA review at random, in percent.
+    pub iqa_sample_percent: u8,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             max_file_bytes: 50 * MIB,
             max_evidence_bytes: 200 * MIB,
+            iqa_sample_percent: 25,
         }
     }
 }

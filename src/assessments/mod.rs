@@ -2,6 +2,7 @@
 
 pub mod caseload;
 pub mod judging;
+pub mod sign_off;
 pub mod status;
 
 use crate::web::routes::Routes;
@@ -9,5 +10,7 @@ use crate::web::routes::Routes;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/caseload", caseload::show)
+        .get("/enrolments/{id}/sign-off", sign_off::show)
+        .post("/enrolments/{id}/sign-off", sign_off::sign)
         .post("/evidence/{id}/judgements", judging::judge)
 }

@@ -138,6 +138,7 @@ pub struct Progress {
     pub criteria: Vec<CriterionProgress>,
     pub anything_submitted: bool,
     pub status: EnrolmentStatus,
+    pub sign_off: SignOffState,
 }
 
 impl Progress {
@@ -163,6 +164,7 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Resu
         criteria: Vec::new(),
         anything_submitted: false,
         status: EnrolmentStatus::NotStarted,
+        sign_off: SignOffState::None,
     }))
 }
 
@@ -194,7 +196,11 @@ pub async fn progress_of_many(
                count(cl.criterion_id) filter (where cl.latest_met) as "met!",
                count(cl.criterion_id) filter (where not cl.latest_met) as "not_met!",
                count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
-               coalesce(max(s.n), 0) as "submitted!"
+               coalesce(max(s.n), 0) as "submitted!",
+               (select case r.decision when 'agree' then 'countersigned' when 'disagree' then 'none' else 'signed_off' end
+                  from sign_off so left join review r using (sign_off_id)
+                 where so.enrolment_id = en.enrolment_id
+                 order by so.sequence desc limit 1) as sign_off
           from enrolment en
           join cohort co using (cohort_id)
           join criterion c on c.standard_id = co.standard_id
@@ -219,6 +225,11 @@ pub async fn progress_of_many(
             criteria: Vec::new(),
             anything_submitted: r.submitted > 0,
             status: EnrolmentStatus::NotStarted,
+            sign_off: match r.sign_off.as_deref() {
+                Some("signed_off") => SignOffState::SignedOff,
+                Some("countersigned") => SignOffState::Countersigned,
+                _ => SignOffState::None,
+            },
         });
         progress.criteria.push(CriterionProgress {
             criterion_id: r.criterion_id,
@@ -231,7 +242,7 @@ pub async fn progress_of_many(
     for progress in all.values_mut() {
         let statuses: Vec<CriterionStatus> = progress.criteria.iter().map(|c| c.status).collect();
         progress.status =
-            enrolment_status(&statuses, progress.anything_submitted, SignOffState::None);
+            enrolment_status(&statuses, progress.anything_submitted, progress.sign_off);
     }
     Ok(all)
 }

@@ -102,6 +102,8 @@ pub const POLICY: &[Rule] = &[
     ),
     // Assessment.
     rule(Method::GET, "/caseload", ASSESSOR),
+    rule(Method::GET, "/enrolments/{id}/sign-off", ASSESSOR),
+    rule(Method::POST, "/enrolments/{id}/sign-off", ASSESSOR),
     rule(Method::POST, "/evidence/{id}/judgements", ASSESSOR),
 ];
 

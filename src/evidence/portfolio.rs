@@ -71,6 +71,8 @@ pub async fn page(
         status: progress.status,
         can_add: is_candidate && !enrolment.is_withdrawn(),
         can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
+        can_sign_off: enrolment.assessor_id == Some(user.id.0)
+            && progress.status == crate::assessments::status::EnrolmentStatus::ReadyForSignOff,
         errors: crate::web::forms::FormErrors::default(),
         is_candidate,
         enrolment,

@@ -265,6 +265,8 @@ pub struct PortfolioPage {
     pub is_candidate: bool,
     pub can_add: bool,
     pub can_withdraw: bool,
+    /// The viewer is the enrolment's assessor and every criterion is met.
+    pub can_sign_off: bool,
     /// Problems of the withdrawal form.
     pub errors: FormErrors,
 }

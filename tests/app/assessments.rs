@@ -426,3 +426,162 @@ async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool:
         1
     );
 }
+
+const ALL: [&str; 21] = [
+    "PC1", "PC2", "PC3", "PC4", "PC5", "PC6", "PC7", "PC8", "PC9", "K1", "K2", "K3", "K4", "K5",
+    "K6", "K7", "K8", "K9", "K10", "K11", "K12",
+];
+
+/// An enrolment whose evidence claims all 21 criteria, judged met except `unmet`.
+async fn judged_enrolment<'a>(
+    app: &'a TestApp,
+    label: &str,
+    unmet: &[&str],
+) -> (Enrolled, Browser<'a>, String) {
+    let enrolled = app.enrolled(label).await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = submit(app, &candidate, &enrolled, "Everything", &ALL).await;
+    let decisions: Vec<(&str, bool, &str)> = ALL
+        .iter()
+        .map(|code| (*code, !unmet.contains(code), "More is needed here."))
+        .collect();
+    judge(app, &assessor, &evidence, &decisions)
+        .await
+        .assert_redirect_to(&format!("/evidence/{evidence}"));
+    (enrolled, assessor, evidence)
+}
+
+#[sqlx::test]
+async fn sign_off_is_refused_with_twenty_of_twenty_one_met(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor, _) = judged_enrolment(&app, "jay", &["K12"]).await;
+    let page = assessor
+        .get(&format!("/enrolments/{}/sign-off", enrolled.enrolment))
+        .await;
+    assert_eq!(
+        page.text("#sign-off-summary"),
+        "20 of 21 criteria of Lead DevOps activities are met."
+    );
+    assert_eq!(page.texts("#not-ready").len(), 1);
+    let refused = assessor
+        .post_form(
+            &format!("/enrolments/{}/sign-off", enrolled.enrolment),
+            &[("declaration", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused
+            .text(".lead")
+            .contains("Only 20 of 21 criteria are met")
+    );
+    assert_eq!(app.count("select count(*) from sign_off").await, 0);
+}
+
+#[sqlx::test]
+async fn the_assessor_signs_off_a_candidate_with_every_criterion_met(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor, evidence) = judged_enrolment(&app, "kim", &[]).await;
+    let path = format!("/enrolments/{}", enrolled.enrolment);
+    let portfolio = assessor.get(&path).await;
+    assert_eq!(
+        portfolio.text("#progress"),
+        "Ready for sign-off. PC 9 of 9, K 12 of 12 met."
+    );
+    let page = assessor.get(&format!("{path}/sign-off")).await;
+    assert_eq!(page.texts("#basis tbody tr").len(), 21);
+    assert!(
+        page.text("label[for=declaration]")
+            .starts_with("I confirm the candidate has demonstrated competence")
+    );
+
+    let undeclared = assessor.post_form(&format!("{path}/sign-off"), &[]).await;
+    assert_eq!(undeclared.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        undeclared.text("#declaration-error"),
+        "Error: Confirm the declaration to sign off"
+    );
+
+    let other = app.enrolled("lee").await;
+    let stranger = app.browser_signed_in_as(other.assessor).await;
+    assert_eq!(
+        stranger
+            .post_form(&format!("{path}/sign-off"), &[("declaration", "yes")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    assessor
+        .post_form(&format!("{path}/sign-off"), &[("declaration", "yes")])
+        .await
+        .assert_redirect_to(&path);
+    assert_eq!(
+        assessor.get(&path).await.text("#progress"),
+        "Competent. PC 9 of 9, K 12 of 12 met."
+    );
+    let row = sqlx::query!("select basis, basis_sha256, sampled, sample_reason from sign_off")
+        .fetch_one(&app.pool)
+        .await
+        .expect("sign-off");
+    assert_eq!(row.basis.as_array().map(Vec::len), Some(21));
+    assert_eq!(row.basis[0]["evidence_id"], serde_json::json!(evidence));
+    let recomputed = attest::crypto::sha256(row.basis.to_string().as_bytes());
+    assert_eq!(
+        row.basis_sha256,
+        recomputed.to_vec(),
+        "the digest covers the stored basis"
+    );
+    assert!(
+        row.sampled,
+        "the first sign-off of an assessor in a cohort is always sampled"
+    );
+    assert_eq!(
+        row.sample_reason,
+        "the assessor's first sign-off in this cohort"
+    );
+    let again = assessor
+        .post_form(&format!("{path}/sign-off"), &[("declaration", "yes")])
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "the same form posted twice signs off once"
+    );
+    assert_eq!(app.count("select count(*) from sign_off").await, 1);
+}
+
+#[sqlx::test]
+async fn fifty_rounds_of_two_concurrent_sign_offs_give_exactly_one_each(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor, _) = judged_enrolment(&app, "mo", &[]).await;
+    let path = format!("/enrolments/{}/sign-off", enrolled.enrolment);
+    let token = assessor.csrf_token().await;
+    let headers = [("sec-fetch-site", "same-origin")];
+    let fields = [("csrf_token", token.as_str()), ("declaration", "yes")];
+    for round in 0..50 {
+        let (a, b) = tokio::join!(
+            assessor.post_raw(&path, &fields, &headers),
+            assessor.post_raw(&path, &fields, &headers)
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::SEE_OTHER, StatusCode::CONFLICT],
+            "round {round}"
+        );
+        assert_eq!(app.count("select count(*) from sign_off").await, round + 1);
+        // An IQA's disagreement withdraws it, so the next round can sign off again.
+        sqlx::query!(
+            "insert into review (sign_off_id, iqa_id, decision, actions, reviewed_at)
+             select sign_off_id, $1, 'disagree', 'Check again.', now() from sign_off
+              where sign_off_id not in (select sign_off_id from review)",
+            enrolled.iqa.0
+        )
+        .execute(&app.pool)
+        .await
+        .expect("review");
+    }
+}

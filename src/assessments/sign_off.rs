@@ -1,0 +1,312 @@
+//! Sign-off: the enrolment's assessor declares the candidate competent once every criterion is
+//! met. The sign-off stores the exact set it rests on (criterion → judgement → evidence version
+//! → file hashes) and its SHA-256, and is refused unless every criterion is met at that moment,
+//! checked under a lock on the enrolment in the transaction that writes it.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::auth::csrf::CsrfForm;
+use crate::auth::session::CurrentUser;
+use crate::cohorts::db::{self as cohorts_db, Enrolment};
+use crate::error::{AppError, AppResult};
+use crate::standards::model::CriterionKind;
+use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
+use crate::web::flash;
+use crate::web::forms::FormErrors;
+use crate::web::layout::Layout;
+
+/// The words the assessor signs.
+pub const DECLARATION: &str = "I confirm the candidate has demonstrated competence against every performance criterion \
+     and knowledge requirement of this standard, and that the evidence is valid, authentic, current, sufficient and reliable.";
+
+/// One criterion of the basis: the judgement that met it, on which evidence version.
+#[derive(Debug, Clone, Serialize)]
+pub struct BasisItem {
+    pub criterion: String,
+    #[serde(skip)]
+    pub text: String,
+    /// `None` while the criterion is not met.
+    pub judgement_id: Option<Uuid>,
+    pub evidence_id: Option<Uuid>,
+    pub evidence_title: Option<String>,
+    pub evidence_version: Option<i32>,
+    pub declaration_sha256: Option<String>,
+    /// SHA-256 of every file of that version, hex.
+    pub files: Vec<String>,
+}
+
+impl BasisItem {
+    pub fn is_met(&self) -> bool {
+        self.judgement_id.is_some()
+    }
+}
+
+/// For every criterion, the earliest current met judgement, in criterion order.
+pub async fn basis(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Vec<BasisItem>> {
+    let rows = sqlx::query!(
+        r#"
+        with current_version as (
+            select distinct on (e.item_id) e.evidence_id
+              from evidence e
+             where e.enrolment_id = $1 and e.state = 'submitted'
+             order by e.item_id, e.version desc
+        ),
+        latest as (
+            select distinct on (j.evidence_id, j.criterion_id) j.judgement_id, j.evidence_id, j.criterion_id, j.met, j.created_at
+              from judgement j
+             where j.evidence_id in (select evidence_id from current_version)
+             order by j.evidence_id, j.criterion_id, j.created_at desc, j.judgement_id desc
+        ),
+        met as (
+            select distinct on (l.criterion_id) l.criterion_id, l.judgement_id, l.evidence_id
+              from latest l
+             where l.met
+             order by l.criterion_id, l.created_at, l.judgement_id
+        )
+        select c.code, c.text, c.kind as "kind: CriterionKind", c.position,
+               m.judgement_id as "judgement_id?", e.evidence_id as "evidence_id?", e.title as "title?",
+               e.version as "version?", encode(e.declaration_sha256, 'hex') as declaration,
+               array(select encode(b.sha256, 'hex') from evidence_file f join blob b using (blob_id)
+                      where f.evidence_id = e.evidence_id order by f.created_at, f.evidence_file_id) as "files!"
+          from enrolment en
+          join cohort co using (cohort_id)
+          join criterion c on c.standard_id = co.standard_id
+          left join met m on m.criterion_id = c.criterion_id
+          left join evidence e on e.evidence_id = m.evidence_id
+         where en.enrolment_id = $1
+         order by c.kind, c.position
+        "#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| BasisItem {
+            criterion: r.code,
+            text: r.text,
+            judgement_id: r.judgement_id,
+            evidence_id: r.evidence_id,
+            evidence_title: r.title,
+            evidence_version: r.version,
+            declaration_sha256: r.declaration,
+            files: r.files,
+        })
+        .collect())
+}
+
+/// SHA-256 over the canonical JSON of the basis.
+pub fn basis_sha256(basis: &[BasisItem]) -> [u8; 32] {
+    crate::crypto::sha256(json!(basis).to_string().as_bytes())
+}
+
+/// The sign-off that stands for an enrolment: the newest, unless an IQA disagreed with it.
+pub async fn standing(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Option<Uuid>> {
+    let latest = sqlx::query!(
+        r#"select s.sign_off_id, r.decision as "decision?: String"
+             from sign_off s left join review r using (sign_off_id)
+            where s.enrolment_id = $1
+            order by s.sequence desc limit 1"#,
+        enrolment
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(latest
+        .filter(|l| l.decision.as_deref() != Some("disagree"))
+        .map(|l| l.sign_off_id))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "assessments/sign_off.html")]
+pub struct SignOffPage {
+    pub layout: Layout,
+    pub enrolment: Enrolment,
+    pub basis: Vec<BasisItem>,
+    pub met: usize,
+    pub already_signed: bool,
+    pub declaration: &'static str,
+    pub errors: FormErrors,
+}
+
+/// The enrolment if `user` is its assessor (and not its candidate).
+async fn as_assessor(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> AppResult<Enrolment> {
+    cohorts_db::find_visible(conn, id, user)
+        .await?
+        .filter(|e| e.assessor_id == Some(user.id.0) && !e.is_candidate(user))
+        .ok_or(AppError::NotFound)
+}
+
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: Layout,
+    id: Uuid,
+    errors: FormErrors,
+) -> AppResult<SignOffPage> {
+    let mut conn = state.pool.acquire().await?;
+    let enrolment = as_assessor(&mut conn, id, user).await?;
+    let basis = basis(&mut conn, id).await?;
+    Ok(SignOffPage {
+        layout,
+        met: basis.iter().filter(|b| b.is_met()).count(),
+        already_signed: standing(&mut conn, id).await?.is_some(),
+        enrolment,
+        basis,
+        declaration: DECLARATION,
+        errors,
+    })
+}
+
+/// `GET /enrolments/{id}/sign-off`.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+) -> AppResult<SignOffPage> {
+    page(&state, &user, layout, id, FormErrors::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOffForm {
+    #[serde(default)]
+    declaration: String,
+}
+
+/// `POST /enrolments/{id}/sign-off`.
+pub async fn sign(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<SignOffForm>,
+) -> AppResult<Response> {
+    if form.declaration != "yes" {
+        let mut errors = FormErrors::default();
+        errors.add("declaration", "Confirm the declaration to sign off");
+        let page = page(&state, &user, layout, id, errors).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let mut tx = state.pool.begin().await?;
+    // One sign-off at a time per enrolment: the second of two racing requests waits here and
+    // then finds the first one's sign-off.
+    sqlx::query!(
+        "select enrolment_id from enrolment where enrolment_id = $1 for update",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let enrolment = as_assessor(&mut tx, id, &user).await?;
+    if enrolment.is_withdrawn() {
+        return Err(AppError::Conflict("This enrolment is withdrawn.".into()));
+    }
+    if standing(&mut tx, id).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{} is already signed off.",
+            enrolment.candidate_name
+        )));
+    }
+    let basis = basis(&mut tx, id).await?;
+    let met = basis.iter().filter(|b| b.is_met()).count();
+    if met < basis.len() {
+        return Err(AppError::Conflict(format!(
+            "Only {met} of {} criteria are met, so {} cannot be signed off yet.",
+            basis.len(),
+            enrolment.candidate_name
+        )));
+    }
+    let digest = basis_sha256(&basis);
+    let (sampled, reason) = sampling(
+        &mut tx,
+        &enrolment,
+        user.id.0,
+        state.settings.iqa_sample_percent,
+    )
+    .await?;
+    let now = state.clock.now();
+    let sign_off: Uuid = sqlx::query_scalar!(
+        "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
+         values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
+        id,
+        user.id.0,
+        now,
+        json!(basis),
+        &digest[..],
+        sampled,
+        reason
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &Actor {
+                user_id: Some(user.id.0),
+                label: user.email.clone(),
+                ip,
+            },
+            action: "enrolment.signed_off",
+            entity_type: "enrolment",
+            entity_id: id.to_string(),
+            detail: json!({
+                "sign_off_id": sign_off,
+                "declaration": DECLARATION,
+                "basis_sha256": crate::crypto::hex(&digest),
+                "sampled": sampled,
+                "sample_reason": reason,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/enrolments/{id}"),
+        &format!("{} is signed off as competent.", enrolment.candidate_name),
+    ))
+}
+
+/// Whether a new sign-off is sampled for IQA review, and why: the first of each assessor in
+/// each cohort always is; after that, a random `percent` of them.
+async fn sampling(
+    conn: &mut PgConnection,
+    enrolment: &Enrolment,
+    assessor: Uuid,
+    percent: u8,
+) -> sqlx::Result<(bool, String)> {
+    let earlier = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
+            where s.assessor_id = $1 and e.cohort_id = $2"#,
+        assessor,
+        enrolment.cohort_id
+    )
+    .fetch_one(conn)
+    .await?;
+    if earlier == 0 {
+        return Ok((true, "the assessor's first sign-off in this cohort".into()));
+    }
+    let mut byte = [0u8; 1];
+    getrandom::fill(&mut byte).expect("the operating system's random generator is available");
+    let sampled = u32::from(byte[0]) * 100 < u32::from(percent) * 256;
+    let reason = if sampled {
+        format!("chosen at random ({percent}% of sign-offs)")
+    } else {
+        format!("not chosen at random ({percent}% of sign-offs)")
+    };
+    Ok((sampled, reason))
+}
