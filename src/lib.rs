@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod evidence;
 pub mod home;
+pub mod quality;
 pub mod standards;
 pub mod state;
 pub mod users;
@@ -38,6 +39,7 @@ pub fn routes() -> Routes {
         .merge(cohorts::routes())
         .merge(evidence::routes())
         .merge(assessments::routes())
+        .merge(quality::routes())
 }
 
 /// The whole portal as one router: every domain's routes inside the shared layers.

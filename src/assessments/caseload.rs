@@ -26,6 +26,8 @@ pub struct CaseRow {
     pub oldest_waiting: Option<OffsetDateTime>,
     pub next_evidence: Option<Uuid>,
     pub status: EnrolmentStatus,
+    /// What the IQA asked for when they disagreed with the last sign-off.
+    pub iqa_actions: Option<String>,
 }
 
 impl CaseRow {
@@ -71,7 +73,11 @@ pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<C
                count(w.evidence_id) as "awaiting!",
                min(w.submitted_at) as oldest_waiting,
                (select w2.evidence_id from waiting w2 where w2.enrolment_id = m.enrolment_id
-                 order by w2.submitted_at, w2.evidence_id limit 1) as next_evidence
+                 order by w2.submitted_at, w2.evidence_id limit 1) as next_evidence,
+               (select case when r.decision = 'disagree' then r.actions end
+                  from sign_off so left join review r using (sign_off_id)
+                 where so.enrolment_id = m.enrolment_id
+                 order by so.sequence desc limit 1) as iqa_actions
           from mine m
           left join waiting w on w.enrolment_id = m.enrolment_id
          group by m.enrolment_id, m.candidate_name, m.cohort_id, m.cohort_name
@@ -96,6 +102,7 @@ pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<C
             awaiting: r.awaiting,
             oldest_waiting: r.oldest_waiting,
             next_evidence: r.next_evidence,
+            iqa_actions: r.iqa_actions,
         })
         .collect())
 }

@@ -43,6 +43,7 @@ const fn rule(method: Method, path: &'static str, access: Access) -> Rule {
 const ADMIN: Access = Access::AnyOf(&[Role::Admin]);
 const CANDIDATE: Access = Access::AnyOf(&[Role::Candidate]);
 const ASSESSOR: Access = Access::AnyOf(&[Role::Assessor]);
+const IQA: Access = Access::AnyOf(&[Role::Iqa]);
 /// Everyone who can be on an enrolment, or oversee them all.
 const ON_ENROLMENTS: Access =
     Access::AnyOf(&[Role::Candidate, Role::Assessor, Role::Iqa, Role::Admin]);
@@ -105,6 +106,9 @@ pub const POLICY: &[Rule] = &[
     rule(Method::GET, "/enrolments/{id}/sign-off", ASSESSOR),
     rule(Method::POST, "/enrolments/{id}/sign-off", ASSESSOR),
     rule(Method::POST, "/evidence/{id}/judgements", ASSESSOR),
+    // Quality assurance.
+    rule(Method::GET, "/quality", IQA),
+    rule(Method::POST, "/sign-offs/{id}/review", IQA),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

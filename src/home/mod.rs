@@ -121,8 +121,8 @@ pub async fn show(
             },
             Role::Iqa => RolePanel {
                 heading: "Quality assurance",
-                text: "Sign-offs sampled for your review will appear here.",
-                links: vec![("/standards", "Read the standards")],
+                text: "Review assessors' sign-offs, the sampled ones first.",
+                links: vec![("/quality", "Review sign-offs"), ("/standards", "Read the standards")],
             },
             Role::Admin => RolePanel {
                 heading: "Administration",

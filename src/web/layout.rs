@@ -29,6 +29,7 @@ pub enum Section {
     Users,
     Cohorts,
     Caseload,
+    Quality,
     Account,
 }
 
@@ -76,6 +77,9 @@ impl Layout {
             .is_some_and(|u| u.has_role(Role::Assessor))
         {
             items.push((Section::Caseload, "/caseload", "Caseload"));
+        }
+        if self.user.as_ref().is_some_and(|u| u.has_role(Role::Iqa)) {
+            items.push((Section::Quality, "/quality", "Quality"));
         }
         items.push((Section::Standards, "/standards", "Standards"));
         if self.user.as_ref().is_some_and(|u| u.has_role(Role::Admin)) {

@@ -585,3 +585,156 @@ async fn fifty_rounds_of_two_concurrent_sign_offs_give_exactly_one_each(pool: Pg
         .expect("review");
     }
 }
+
+/// An enrolment with every criterion met and signed off by its assessor.
+async fn signed_off<'a>(app: &'a TestApp, label: &str) -> (Enrolled, Browser<'a>) {
+    let (enrolled, assessor, _) = judged_enrolment(app, label, &[]).await;
+    assessor
+        .post_form(
+            &format!("/enrolments/{}/sign-off", enrolled.enrolment),
+            &[("declaration", "yes")],
+        )
+        .await
+        .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+    (enrolled, assessor)
+}
+
+async fn sign_off_id(app: &TestApp, enrolled: &Enrolled) -> uuid::Uuid {
+    sqlx::query_scalar!(
+        "select sign_off_id from sign_off where enrolment_id = $1 order by sequence desc limit 1",
+        enrolled.enrolment
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("sign-off")
+}
+
+#[sqlx::test]
+async fn the_iqa_agrees_and_the_enrolment_is_verified(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, _) = signed_off(&app, "nia").await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let page = iqa.get("/quality").await;
+    assert_eq!(page.texts("#sign-offs .card-title"), ["nia Candidate"]);
+    assert!(page.text("#sign-offs .sample").starts_with("Sampled"));
+
+    let id = sign_off_id(&app, &enrolled).await;
+    iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+        .await
+        .assert_redirect_to("/quality");
+    let portfolio = iqa
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    assert_eq!(
+        portfolio.text("#progress"),
+        "Verified. PC 9 of 9, K 12 of 12 met."
+    );
+    assert_eq!(
+        iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"sign_off.countersigned".to_owned())
+    );
+}
+
+#[sqlx::test]
+async fn the_iqa_disagrees_the_sign_off_is_withdrawn_and_the_assessor_sees_the_actions(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor) = signed_off(&app, "oz").await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let id = sign_off_id(&app, &enrolled).await;
+
+    let no_actions = iqa
+        .post_form(
+            &format!("/sign-offs/{id}/review"),
+            &[("decision", "disagree"), ("actions", " ")],
+        )
+        .await;
+    assert_eq!(no_actions.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        no_actions.texts(".error-summary a"),
+        ["Say what the assessor must do when you disagree"]
+    );
+
+    iqa.post_form(
+        &format!("/sign-offs/{id}/review"),
+        &[
+            ("decision", "disagree"),
+            ("actions", "Observe PC1 in person."),
+        ],
+    )
+    .await
+    .assert_redirect_to("/quality");
+    let portfolio = assessor
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    assert_eq!(
+        portfolio.text("#progress"),
+        "Ready for sign-off. PC 9 of 9, K 12 of 12 met.",
+        "back to ready"
+    );
+    let caseload = assessor.get("/caseload").await;
+    assert_eq!(
+        caseload.text("#caseload .iqa-actions"),
+        "IQA actions: Observe PC1 in person."
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"sign_off.withdrawn".to_owned())
+    );
+}
+
+#[sqlx::test]
+async fn nobody_reviews_a_sign_off_of_their_own_or_of_another_iqas_enrolment(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, _) = signed_off(&app, "pam").await;
+    let id = sign_off_id(&app, &enrolled).await;
+    // The assessor also holds the IQA role and is made the IQA of the enrolment they signed off.
+    sqlx::query!(
+        "update app_user set roles = '{assessor,iqa}' where user_id = $1",
+        enrolled.assessor.0
+    )
+    .execute(&app.pool)
+    .await
+    .expect("roles");
+    sqlx::query!(
+        "update enrolment set iqa_id = $2 where enrolment_id = $1",
+        enrolled.enrolment,
+        enrolled.assessor.0
+    )
+    .execute(&app.pool)
+    .await
+    .expect("iqa");
+    let own = app.browser_signed_in_as(enrolled.assessor).await;
+    assert!(
+        own.get("/quality")
+            .await
+            .texts("#sign-offs .card")
+            .is_empty()
+    );
+    assert_eq!(
+        own.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let other = app.enrolled("quin").await;
+    let other_iqa = app.browser_signed_in_as(other.iqa).await;
+    assert_eq!(
+        other_iqa
+            .post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.count("select count(*) from review").await, 0);
+}
