@@ -282,7 +282,8 @@ pub async fn sign(
 }
 
 /// Whether a new sign-off is sampled for IQA review, and why: the first of each assessor in
-/// each cohort always is; after that, a random `percent` of them.
+/// each cohort and every one of a trainee assessor always are; after that, a random
+/// `percent` of them.
 async fn sampling(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
@@ -295,10 +296,22 @@ async fn sampling(
         assessor,
         enrolment.cohort_id
     )
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
     if earlier == 0 {
         return Ok((true, "the assessor's first sign-off in this cohort".into()));
+    }
+    let trainee = sqlx::query_scalar!(
+        "select is_trainee_assessor from app_user where user_id = $1",
+        assessor
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if trainee {
+        return Ok((
+            true,
+            "the assessor is a trainee: every sign-off is sampled".into(),
+        ));
     }
     let mut byte = [0u8; 1];
     getrandom::fill(&mut byte).expect("the operating system's random generator is available");

@@ -19,6 +19,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
 use crate::error::{AppError, AppResult};
+use crate::evidence::model::AssessmentMethod;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -70,11 +71,57 @@ async fn list(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<SignOffRow
     .await
 }
 
+/// One line of the sampling coverage: how many of an assessor's met criteria, judged on
+/// evidence of one method, sit in sign-offs the IQA has reviewed.
+#[derive(Debug, Clone)]
+pub struct CoverageRow {
+    pub assessor_name: String,
+    pub method: Option<AssessmentMethod>,
+    pub performance_reviewed: i64,
+    pub performance_total: i64,
+    pub knowledge_reviewed: i64,
+    pub knowledge_total: i64,
+}
+
+impl CoverageRow {
+    pub fn method_text(&self) -> &'static str {
+        self.method.map_or("Not given", AssessmentMethod::label)
+    }
+}
+
+/// Coverage per assessor × assessment method × criterion kind, over the sign-offs of the
+/// enrolments this IQA assures.
+async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<CoverageRow>> {
+    sqlx::query_as!(
+        CoverageRow,
+        r#"select a.display_name as assessor_name, ev.method as "method: AssessmentMethod",
+                  count(*) filter (where c.kind = 'performance' and r.review_id is not null) as "performance_reviewed!",
+                  count(*) filter (where c.kind = 'performance') as "performance_total!",
+                  count(*) filter (where c.kind = 'knowledge' and r.review_id is not null) as "knowledge_reviewed!",
+                  count(*) filter (where c.kind = 'knowledge') as "knowledge_total!"
+             from sign_off s
+             join enrolment e using (enrolment_id)
+             join cohort co using (cohort_id)
+             join app_user a on a.user_id = s.assessor_id
+             cross join lateral jsonb_array_elements(s.basis) as item
+             join evidence ev on ev.evidence_id = (item ->> 'evidence_id')::uuid
+             join criterion c on c.standard_id = co.standard_id and c.code = item ->> 'criterion'
+             left join review r using (sign_off_id)
+            where e.iqa_id = $1
+            group by a.display_name, ev.method
+            order by lower(a.display_name), ev.method"#,
+        iqa
+    )
+    .fetch_all(conn)
+    .await
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "quality/index.html")]
 pub struct QualityPage {
     pub layout: Layout,
     pub rows: Vec<SignOffRow>,
+    pub coverage: Vec<CoverageRow>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
     pub refused: Option<(Uuid, FormErrors, String)>,
 }
@@ -95,18 +142,30 @@ impl QualityPage {
     }
 }
 
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: Layout,
+    refused: Option<(Uuid, FormErrors, String)>,
+) -> AppResult<QualityPage> {
+    let mut conn = state.pool.acquire().await?;
+    let rows = list(&mut conn, user.id.0).await?;
+    let coverage = coverage(&mut conn, user.id.0).await?;
+    Ok(QualityPage {
+        layout: layout.section(Section::Quality),
+        rows,
+        coverage,
+        refused,
+    })
+}
+
 /// `GET /quality`.
 pub async fn index(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
 ) -> AppResult<QualityPage> {
-    let rows = list(&mut *state.pool.acquire().await?, user.id.0).await?;
-    Ok(QualityPage {
-        layout: layout.section(Section::Quality),
-        rows,
-        refused: None,
-    })
+    page(&state, &user, layout, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,12 +219,7 @@ pub async fn review(
     };
     let Some(decision) = decision else {
         drop(tx);
-        let rows = list(&mut *state.pool.acquire().await?, user.id.0).await?;
-        let page = QualityPage {
-            layout: layout.section(Section::Quality),
-            rows,
-            refused: Some((id, errors, actions)),
-        };
+        let page = page(&state, &user, layout, Some((id, errors, actions))).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     if sign_off::standing(&mut tx, target.enrolment_id).await? != Some(id) {

@@ -80,6 +80,8 @@ pub struct UserForm {
     email: String,
     #[serde(default)]
     role: Vec<String>,
+    #[serde(default)]
+    trainee: String,
 }
 
 fn parse_roles(errors: &mut FormErrors, names: &[String]) -> Vec<Role> {
@@ -282,7 +284,8 @@ pub async fn update(
         );
         return Ok(refuse(user, errors));
     }
-    db::update_profile(&mut tx, user.id, &name, &roles, now).await?;
+    let trainee = form.trainee == "yes" && roles.contains(&Role::Assessor);
+    db::update_profile(&mut tx, user.id, &name, &roles, trainee, now).await?;
     let roles_changed = user.roles != roles;
     if roles_changed {
         session::rotate_all_for_user(&mut tx, user.id).await?;
@@ -301,6 +304,7 @@ pub async fn update(
             detail: json!({
                 "name": { "from": user.name, "to": name.as_str() },
                 "roles": { "from": user.roles, "to": roles },
+                "trainee_assessor": { "from": user.is_trainee_assessor, "to": trainee },
             }),
         },
     )

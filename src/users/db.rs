@@ -14,6 +14,8 @@ pub struct User {
     pub roles: Vec<Role>,
     pub is_active: bool,
     pub has_password: bool,
+    /// Every sign-off of a trainee assessor is sampled for IQA review.
+    pub is_trainee_assessor: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -72,7 +74,7 @@ pub async fn find(conn: &mut PgConnection, id: UserId) -> sqlx::Result<Option<Us
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, display_name as name, roles as "roles: Vec<Role>",
-                  is_active, password_hash is not null as "has_password!", created_at
+                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at
              from app_user where user_id = $1"#,
         id as UserId
     )
@@ -119,7 +121,7 @@ pub async fn search(conn: &mut PgConnection, search: &str, limit: i64) -> sqlx::
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, display_name as name, roles as "roles: Vec<Role>",
-                  is_active, password_hash is not null as "has_password!", created_at
+                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at
              from app_user
             where display_name ilike $1 or email ilike $1
             order by lower(display_name), lower(email)
@@ -153,13 +155,15 @@ pub async fn update_profile(
     id: UserId,
     name: &DisplayName,
     roles: &[Role],
+    trainee: bool,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "update app_user set display_name = $2, roles = $3, updated_at = $4 where user_id = $1",
+        "update app_user set display_name = $2, roles = $3, is_trainee_assessor = $4, updated_at = $5 where user_id = $1",
         id as UserId,
         name.as_str(),
         roles as &[Role],
+        trainee,
         now
     )
     .execute(conn)

@@ -617,6 +617,11 @@ async fn the_iqa_agrees_and_the_enrolment_is_verified(pool: PgPool) {
     let page = iqa.get("/quality").await;
     assert_eq!(page.texts("#sign-offs .card-title"), ["nia Candidate"]);
     assert!(page.text("#sign-offs .sample").starts_with("Sampled"));
+    assert_eq!(page.texts("#coverage tbody th"), ["nia Assessor"]);
+    assert_eq!(
+        page.texts("#coverage tbody td"),
+        ["Observation", "0 of 9", "0 of 12"]
+    );
 
     let id = sign_off_id(&app, &enrolled).await;
     iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
@@ -737,4 +742,131 @@ async fn nobody_reviews_a_sign_off_of_their_own_or_of_another_iqas_enrolment(poo
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.count("select count(*) from review").await, 0);
+}
+
+#[sqlx::test]
+async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_chance(pool: PgPool) {
+    let settings = attest::state::Settings {
+        iqa_sample_percent: 0,
+        ..attest::state::Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let (first, assessor) = signed_off(&app, "rae").await;
+    // A second candidate of the same assessor in the same cohort.
+    let candidate = app
+        .create_user(
+            "sol.candidate@example.org",
+            "Sol Candidate",
+            &[attest::users::model::Role::Candidate],
+        )
+        .await;
+    let enrolment: uuid::Uuid = sqlx::query_scalar!(
+        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+        first.cohort,
+        candidate.0,
+        first.assessor.0,
+        first.iqa.0
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("enrolment");
+    let second = Enrolled {
+        enrolment,
+        candidate,
+        ..first
+    };
+    let sol = app.browser_signed_in_as(candidate).await;
+    let evidence = submit(&app, &sol, &second, "Everything", &ALL).await;
+    let decisions: Vec<(&str, bool, &str)> = ALL.iter().map(|code| (*code, true, "")).collect();
+    judge(&app, &assessor, &evidence, &decisions).await;
+
+    // An admin marks the assessor as a trainee.
+    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    admin
+        .post_form(
+            &format!("/admin/users/{}", first.assessor),
+            &[
+                ("name", "rae Assessor"),
+                ("role", "assessor"),
+                ("trainee", "yes"),
+            ],
+        )
+        .await
+        .assert_redirect_to(&format!("/admin/users/{}", first.assessor));
+    let assessor = app.browser_signed_in_as(first.assessor).await;
+    assessor
+        .post_form(
+            &format!("/enrolments/{enrolment}/sign-off"),
+            &[("declaration", "yes")],
+        )
+        .await;
+    let row = sqlx::query!(
+        "select sampled, sample_reason from sign_off where enrolment_id = $1",
+        enrolment
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("sign-off");
+    assert!(row.sampled);
+    assert_eq!(
+        row.sample_reason,
+        "the assessor is a trainee: every sign-off is sampled"
+    );
+}
+
+#[sqlx::test]
+async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sampled(
+    pool: PgPool,
+) {
+    let settings = attest::state::Settings {
+        iqa_sample_percent: 0,
+        ..attest::state::Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let (first, assessor) = signed_off(&app, "tam").await;
+    let candidate = app
+        .create_user(
+            "uma.candidate@example.org",
+            "Uma Candidate",
+            &[attest::users::model::Role::Candidate],
+        )
+        .await;
+    let enrolment: uuid::Uuid = sqlx::query_scalar!(
+        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+        first.cohort,
+        candidate.0,
+        first.assessor.0,
+        first.iqa.0
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("enrolment");
+    let second = Enrolled {
+        enrolment,
+        candidate,
+        ..first
+    };
+    let uma = app.browser_signed_in_as(candidate).await;
+    let evidence = submit(&app, &uma, &second, "Everything", &ALL).await;
+    let decisions: Vec<(&str, bool, &str)> = ALL.iter().map(|code| (*code, true, "")).collect();
+    judge(&app, &assessor, &evidence, &decisions).await;
+    assessor
+        .post_form(
+            &format!("/enrolments/{enrolment}/sign-off"),
+            &[("declaration", "yes")],
+        )
+        .await;
+    let row = sqlx::query!(
+        "select sampled, sample_reason from sign_off where enrolment_id = $1",
+        enrolment
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("sign-off");
+    assert!(!row.sampled);
+    assert_eq!(row.sample_reason, "not chosen at random (0% of sign-offs)");
+    // The IQA can still pick it.
+    let iqa = app.browser_signed_in_as(first.iqa).await;
+    let page = iqa.get("/quality").await;
+    assert_eq!(page.texts("#sign-offs .card").len(), 2);
 }
