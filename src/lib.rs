@@ -40,6 +40,7 @@ pub fn routes() -> Routes {
         .merge(evidence::routes())
         .merge(assessments::routes())
         .merge(quality::routes())
+        .merge(audit::routes())
 }
 
 /// The whole portal as one router: every domain's routes inside the shared layers.

@@ -7,6 +7,8 @@
 //! chain never forks. [`verify`] recomputes the chain and names the first event that does not
 //! fit: a changed event fails its own hash, a removed one breaks the link of the next.
 
+pub mod pages;
+
 use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
@@ -17,6 +19,13 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::crypto::sha256;
+use crate::web::routes::Routes;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/audit", pages::index)
+        .get("/admin/audit.csv", pages::export)
+}
 
 /// The advisory lock key that serialises appends to the chain.
 const CHAIN_LOCK: i64 = 0x0A77_E57A;

@@ -109,6 +109,9 @@ pub const POLICY: &[Rule] = &[
     // Quality assurance.
     rule(Method::GET, "/quality", IQA),
     rule(Method::POST, "/sign-offs/{id}/review", IQA),
+    // The audit trail.
+    rule(Method::GET, "/admin/audit", ADMIN),
+    rule(Method::GET, "/admin/audit.csv", ADMIN),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

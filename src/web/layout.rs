@@ -30,6 +30,7 @@ pub enum Section {
     Cohorts,
     Caseload,
     Quality,
+    Audit,
     Account,
 }
 
@@ -85,6 +86,7 @@ impl Layout {
         if self.user.as_ref().is_some_and(|u| u.has_role(Role::Admin)) {
             items.push((Section::Cohorts, "/admin/cohorts", "Cohorts"));
             items.push((Section::Users, "/admin/users", "Users"));
+            items.push((Section::Audit, "/admin/audit", "Audit"));
         }
         items
             .into_iter()

@@ -216,3 +216,58 @@ async fn events_from_before_the_chain_are_sealed_in_order(pool: PgPool) {
     tx.commit().await.expect("commit");
     assert_eq!(audit::verify(&mut conn).await.expect("verify").broken, None);
 }
+
+#[sqlx::test]
+async fn admins_filter_the_trail_and_download_it_as_csv(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    some_history(&app).await;
+    // Someone whose email a spreadsheet would read as a formula.
+    app.create_user("=cmd@example.org", "Formula", &[Role::Candidate])
+        .await;
+    app.browser()
+        .sign_in("=cmd@example.org", "a wrong password")
+        .await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+
+    let all = admin.get("/admin/audit").await;
+    assert_eq!(all.status, axum::http::StatusCode::OK);
+    let total = ids(&app).await.len();
+    assert_eq!(all.texts("#events tbody tr").len(), total);
+    let failed = admin.get("/admin/audit?entity=login_failed").await;
+    assert_eq!(
+        failed.texts("#events .action"),
+        ["auth.login_failed", "auth.login_failed"]
+    );
+    let by_actor = admin.get("/admin/audit?actor=%3Dcmd").await;
+    assert_eq!(by_actor.texts("#events .action"), ["auth.login_failed"]);
+    let future = admin.get("/admin/audit?from=2999-01-01").await;
+    assert_eq!(future.texts("#no-events").len(), 1);
+
+    let (status, headers, body) = admin
+        .get_bytes("/admin/audit.csv?entity=login_failed")
+        .await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    let mut reader = csv::Reader::from_reader(body.as_slice());
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "entity_type",
+            "entity_id",
+            "client_ip",
+            "detail"
+        ]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        &records[0][2], "'=cmd@example.org",
+        "a formula is neutralised"
+    );
+    assert_eq!(&records[1][2], "ann@example.org");
+    assert_eq!(&records[0][3], "auth.login_failed");
+}
