@@ -70,6 +70,8 @@ pub enum EnrolmentStatus {
     ReadyForSignOff,
     Competent,
     Verified,
+    /// Withdrawn before sign-off; its records stay.
+    Withdrawn,
 }
 
 impl EnrolmentStatus {
@@ -80,6 +82,7 @@ impl EnrolmentStatus {
             Self::ReadyForSignOff => "ready_for_sign_off",
             Self::Competent => "competent",
             Self::Verified => "verified",
+            Self::Withdrawn => "withdrawn",
         }
     }
 
@@ -90,6 +93,7 @@ impl EnrolmentStatus {
             Self::ReadyForSignOff => "Ready for sign-off",
             Self::Competent => "Competent",
             Self::Verified => "Verified",
+            Self::Withdrawn => "Withdrawn",
         }
     }
 }
@@ -108,10 +112,12 @@ pub fn enrolment_status(
     criteria: &[CriterionStatus],
     anything_submitted: bool,
     sign_off: SignOffState,
+    withdrawn: bool,
 ) -> EnrolmentStatus {
     match sign_off {
         SignOffState::Countersigned => EnrolmentStatus::Verified,
         SignOffState::SignedOff => EnrolmentStatus::Competent,
+        SignOffState::None if withdrawn => EnrolmentStatus::Withdrawn,
         SignOffState::None if !anything_submitted => EnrolmentStatus::NotStarted,
         SignOffState::None
             if !criteria.is_empty() && criteria.iter().all(|c| *c == CriterionStatus::Met) =>
@@ -139,6 +145,7 @@ pub struct Progress {
     pub anything_submitted: bool,
     pub status: EnrolmentStatus,
     pub sign_off: SignOffState,
+    pub withdrawn: bool,
 }
 
 impl Progress {
@@ -165,6 +172,7 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Resu
         anything_submitted: false,
         status: EnrolmentStatus::NotStarted,
         sign_off: SignOffState::None,
+        withdrawn: false,
     }))
 }
 
@@ -197,6 +205,7 @@ pub async fn progress_of_many(
                count(cl.criterion_id) filter (where not cl.latest_met) as "not_met!",
                count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
                coalesce(max(s.n), 0) as "submitted!",
+               bool_or(en.withdrawn_at is not null) as "withdrawn!",
                (select case r.decision when 'agree' then 'countersigned' when 'disagree' then 'none' else 'signed_off' end
                   from sign_off so left join review r using (sign_off_id)
                  where so.enrolment_id = en.enrolment_id
@@ -224,6 +233,7 @@ pub async fn progress_of_many(
         let progress = all.entry(r.enrolment_id).or_insert_with(|| Progress {
             criteria: Vec::new(),
             anything_submitted: r.submitted > 0,
+            withdrawn: r.withdrawn,
             status: EnrolmentStatus::NotStarted,
             sign_off: match r.sign_off.as_deref() {
                 Some("signed_off") => SignOffState::SignedOff,
@@ -241,8 +251,12 @@ pub async fn progress_of_many(
     }
     for progress in all.values_mut() {
         let statuses: Vec<CriterionStatus> = progress.criteria.iter().map(|c| c.status).collect();
-        progress.status =
-            enrolment_status(&statuses, progress.anything_submitted, progress.sign_off);
+        progress.status = enrolment_status(
+            &statuses,
+            progress.anything_submitted,
+            progress.sign_off,
+            progress.withdrawn,
+        );
     }
     Ok(all)
 }
@@ -282,28 +296,44 @@ mod tests {
     #[test]
     fn an_enrolment_moves_from_not_started_to_verified() {
         assert_eq!(
-            enrolment_status(&[NotStarted, NotStarted], false, SignOffState::None),
+            enrolment_status(&[NotStarted, NotStarted], false, SignOffState::None, false),
             EnrolmentStatus::NotStarted
         );
         assert_eq!(
-            enrolment_status(&[Awaiting, NotStarted], true, SignOffState::None),
+            enrolment_status(&[Awaiting, NotStarted], true, SignOffState::None, false),
             EnrolmentStatus::InProgress
         );
         assert_eq!(
-            enrolment_status(&[Met, NotMet], true, SignOffState::None),
+            enrolment_status(&[Met, NotMet], true, SignOffState::None, false),
             EnrolmentStatus::InProgress
         );
         assert_eq!(
-            enrolment_status(&[Met, Met], true, SignOffState::None),
+            enrolment_status(&[Met, Met], true, SignOffState::None, false),
             EnrolmentStatus::ReadyForSignOff
         );
         assert_eq!(
-            enrolment_status(&[Met, Met], true, SignOffState::SignedOff),
+            enrolment_status(&[Met, Met], true, SignOffState::SignedOff, false),
             EnrolmentStatus::Competent
         );
         assert_eq!(
-            enrolment_status(&[Met, Met], true, SignOffState::Countersigned),
+            enrolment_status(&[Met, Met], true, SignOffState::Countersigned, false),
             EnrolmentStatus::Verified
+        );
+    }
+
+    #[test]
+    fn a_withdrawn_enrolment_is_withdrawn_unless_already_signed_off() {
+        assert_eq!(
+            enrolment_status(&[Met, Awaiting], true, SignOffState::None, true),
+            EnrolmentStatus::Withdrawn
+        );
+        assert_eq!(
+            enrolment_status(&[Met, Met], true, SignOffState::None, true),
+            EnrolmentStatus::Withdrawn
+        );
+        assert_eq!(
+            enrolment_status(&[Met, Met], true, SignOffState::SignedOff, true),
+            EnrolmentStatus::Competent
         );
     }
 }

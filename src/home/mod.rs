@@ -81,6 +81,7 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
             }
             EnrolmentStatus::Competent => "Signed off as competent.",
             EnrolmentStatus::Verified => "Signed off and verified.",
+            EnrolmentStatus::Withdrawn => "This enrolment is withdrawn.",
         };
         cards.push(EnrolmentCard {
             id: enrolment.id,
