@@ -34,6 +34,8 @@ const CONCURRENT_LOGINS: usize = 50;
 const PROBE_CONNECTIONS: usize = 4;
 const COHORT: &str = "00000000-0000-4000-8000-00000000c0c0";
 const ENROLMENT: &str = "00000000-0000-4000-8000-00000000e0e0";
+/// Enrolments on the assessor whose caseload is measured.
+const CASELOAD: usize = 1_000;
 /// The size of the file streamed up and down.
 const FILE_MIB: usize = 200;
 
@@ -81,6 +83,14 @@ async fn run() -> anyhow::Result<()> {
     let storm = median_by_login(repeat(|| login_storm(&base, pid)).await);
     results.extend(storm);
     let session = sign_in(&base, "candidate0@bench.example").await;
+    let assessor = sign_in(&base, "assessor@bench.example").await;
+    let mut caseload =
+        median(repeat(|| page_load_as(&base, "/caseload", &assessor.cookie, pid)).await);
+    caseload.name = format!("GET /caseload ({CASELOAD} enrolments on the assessor)");
+    caseload.note = format!(
+        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; waiting claims, oldest first, statuses of all"
+    );
+    results.push(caseload);
     let portfolio = format!("/enrolments/{ENROLMENT}");
     results.push(median(
         repeat(|| page_load_as(&base, &portfolio, &session.cookie, pid)).await,
@@ -179,6 +189,39 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
              join criterion c on c.position in (e.n, e.n + 1) and c.kind = 'performance';
          update evidence set state = 'submitted', submitted_at = now(), declaration_sha256 = sha256(evidence_id::text::bytea);",
         candidates[0].0
+    )))
+    .execute(&mut *tx)
+    .await?;
+    // An assessor with 1,000 enrolments, each with evidence claiming two criteria; half judged.
+    let assessor_email = Email::parse("assessor@bench.example").map_err(anyhow::Error::msg)?;
+    let assessor = users_db::insert(
+        &mut tx,
+        &assessor_email,
+        &DisplayName::parse("Bench Assessor").map_err(anyhow::Error::msg)?,
+        &[Role::Assessor],
+        Some(&hash),
+    )
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into app_user (email, display_name, roles)
+           select 'caseload' || n || '@bench.example', 'Caseload candidate ' || n, '{{candidate}}'
+             from generate_series(1, {CASELOAD}) n;
+         insert into enrolment (cohort_id, candidate_id, assessor_id)
+           select '{COHORT}', user_id, '{assessor}' from app_user where email like 'caseload%@bench.example';
+         insert into evidence (evidence_id, item_id, version, enrolment_id, title, statement, method, activity_on)
+           select id, id, 1, enrolment_id, 'Caseload evidence', 'Work done.', 'observation', date '2026-03-01'
+             from (select gen_random_uuid() as id, enrolment_id from enrolment where assessor_id = '{assessor}') e;
+         insert into evidence_claim (evidence_id, criterion_id)
+           select ev.evidence_id, c.criterion_id
+             from evidence ev join enrolment en using (enrolment_id) join criterion c on c.code in ('PC1', 'K1')
+            where en.assessor_id = '{assessor}';
+         update evidence set state = 'submitted', submitted_at = now() - (random() * interval '30 days'),
+                declaration_sha256 = sha256(evidence_id::text::bytea)
+          where state = 'draft';
+         insert into judgement (evidence_id, criterion_id, assessor_id, met, valid, authentic, current, sufficient, reliable)
+           select cl.evidence_id, cl.criterion_id, '{assessor}', true, true, true, true, true, true
+             from evidence_claim cl join evidence ev using (evidence_id) join enrolment en using (enrolment_id)
+            where en.assessor_id = '{assessor}' and (hashtext(ev.evidence_id::text) % 2) = 0;"
     )))
     .execute(&mut *tx)
     .await?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::links::{self, Purpose};
-use super::lockout::{self, Refusal};
+use super::lockout::{self, Outcome, Refusal};
 use super::password::Verified;
 use super::session::{self, CurrentUser};
 use super::views::{LinkUnusablePage, LoginPage, SetPasswordPage, SetupPage};
@@ -120,6 +120,7 @@ pub async fn login(
 
     let Verified::Yes { needs_rehash } = verified else {
         let mut tx = state.pool.begin().await?;
+        lockout::settle(&mut tx, attempt, Outcome::Failed).await?;
         audit::record(
             &mut tx,
             NewAuditEvent {
@@ -166,7 +167,7 @@ pub async fn login(
         session::end(&mut tx, &previous.session_id_hash).await?;
     }
     let cookie = session::start(&mut tx, &state.settings, user.id, now).await?;
-    lockout::succeeded(&mut tx, attempt).await?;
+    lockout::settle(&mut tx, attempt, Outcome::Succeeded).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

@@ -24,6 +24,7 @@ pub enum Outcome {
     Succeeded,
     Failed,
     Refused,
+    Pending,
 }
 
 /// Why a sign-in is refused before the password is even checked.
@@ -39,7 +40,7 @@ fn key(email: &str) -> String {
 }
 
 /// Starts an attempt: waits for other attempts on the same email and address, refuses it when
-/// either is locked out, and otherwise records it as failed until [`succeeded`] says otherwise.
+/// either is locked out, and otherwise records it as pending until [`settle`] says how it went.
 /// Run it in a short transaction of its own and commit before checking the password.
 pub async fn begin(
     conn: &mut PgConnection,
@@ -67,7 +68,7 @@ pub async fn begin(
     }
     let id = sqlx::query_scalar!(
         "insert into login_attempt (email_key, client_ip, outcome, attempted_at)
-         values ($1, $2::text::inet, 'failed', $3) returning login_attempt_id",
+         values ($1, $2::text::inet, 'pending', $3) returning login_attempt_id",
         key(email),
         ip.map(|ip| ip.to_string()),
         now
@@ -77,11 +78,12 @@ pub async fn begin(
     Ok(Ok(id))
 }
 
-/// Marks a begun attempt as the success it turned out to be.
-pub async fn succeeded(conn: &mut PgConnection, attempt: i64) -> sqlx::Result<()> {
+/// Settles a begun attempt as the success or failure it turned out to be.
+pub async fn settle(conn: &mut PgConnection, attempt: i64, outcome: Outcome) -> sqlx::Result<()> {
     sqlx::query!(
-        "update login_attempt set outcome = 'succeeded' where login_attempt_id = $1",
-        attempt
+        "update login_attempt set outcome = $2 where login_attempt_id = $1",
+        attempt,
+        outcome as Outcome
     )
     .execute(conn)
     .await?;
@@ -111,7 +113,7 @@ pub async fn check(
     // Failures since the last success within the span a lock can reach back.
     let failures = sqlx::query_scalar!(
         r#"select attempted_at from login_attempt
-            where email_key = $1 and outcome = 'failed' and attempted_at > $2
+            where email_key = $1 and outcome in ('failed', 'pending') and attempted_at > $2
               and attempted_at > coalesce(
                   (select max(attempted_at) from login_attempt where email_key = $1 and outcome = 'succeeded'),
                   '-infinity')

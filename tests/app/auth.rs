@@ -907,3 +907,39 @@ async fn a_nul_byte_or_a_control_character_is_a_bad_request_not_a_server_error(p
     let redirect = browser.get("/login?next=/%01").await;
     assert_eq!(redirect.location(), Some("/"));
 }
+
+#[sqlx::test]
+async fn a_class_signing_in_at_once_from_one_network_is_not_refused(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let hash = app.state.passwords.hash(PASSWORD).await.expect("hash");
+    let mut people = Vec::new();
+    for n in 0..25 {
+        let email = format!("learner{n}@example.org");
+        app.create_user_with_hash(
+            &email,
+            &format!("Learner {n}"),
+            &[Role::Candidate],
+            Some(&hash),
+        )
+        .await;
+        let browser = app.browser();
+        let token = browser.csrf_token().await;
+        people.push((browser, token, email));
+    }
+    let attempts = people.iter().map(|(browser, token, email)| async move {
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+        ];
+        browser
+            .post_raw("/login", &fields, &[("sec-fetch-site", "same-origin")])
+            .await
+            .status
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::SEE_OTHER),
+        "{statuses:?}"
+    );
+}
