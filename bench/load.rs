@@ -88,7 +88,7 @@ async fn run() -> anyhow::Result<()> {
         median(repeat(|| page_load_as(&base, "/caseload", &assessor.cookie, pid)).await);
     caseload.name = format!("GET /caseload ({CASELOAD} enrolments on the assessor)");
     caseload.note = format!(
-        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; waiting claims, oldest first, statuses of all"
+        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; first page of 100, longest waiting first, with statuses"
     );
     results.push(caseload);
     let portfolio = format!("/enrolments/{ENROLMENT}");

@@ -44,57 +44,53 @@ impl CaseRow {
     }
 }
 
-/// The assessor's active enrolments, longest-waiting first.
+/// The assessor's active enrolments, longest-waiting first, without their statuses.
 pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<CaseRow>> {
     let rows = sqlx::query!(
         r#"
-        with mine as (
+        with mine as materialized (
             select e.enrolment_id, u.display_name as candidate_name, co.cohort_id, co.name as cohort_name
               from enrolment e
               join app_user u on u.user_id = e.candidate_id
               join cohort co using (cohort_id)
              where e.assessor_id = $1 and e.withdrawn_at is null
         ),
-        current_version as (
+        current_version as materialized (
             select distinct on (ev.item_id) ev.evidence_id, ev.enrolment_id, ev.submitted_at
               from evidence ev
              where ev.enrolment_id in (select enrolment_id from mine) and ev.state = 'submitted'
              order by ev.item_id, ev.version desc
         ),
-        waiting as (
-            select cv.enrolment_id, cv.evidence_id, cv.submitted_at
+        waiting as materialized (
+            select cv.enrolment_id, count(*) as awaiting, min(cv.submitted_at) as oldest,
+                   (array_agg(cv.evidence_id order by cv.submitted_at, cv.evidence_id))[1] as next_evidence
               from current_version cv
               join evidence_claim cl using (evidence_id)
              where not exists (select 1 from judgement j
                                 where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id)
+             group by cv.enrolment_id
         )
         select m.enrolment_id as "enrolment_id!", m.candidate_name as "candidate_name!",
                m.cohort_id as "cohort_id!", m.cohort_name as "cohort_name!",
-               count(w.evidence_id) as "awaiting!",
-               min(w.submitted_at) as oldest_waiting,
-               (select w2.evidence_id from waiting w2 where w2.enrolment_id = m.enrolment_id
-                 order by w2.submitted_at, w2.evidence_id limit 1) as next_evidence,
+               coalesce(w.awaiting, 0) as "awaiting!",
+               w.oldest as oldest_waiting,
+               w.next_evidence,
                (select case when r.decision = 'disagree' then r.actions end
                   from sign_off so left join review r using (sign_off_id)
                  where so.enrolment_id = m.enrolment_id
                  order by so.sequence desc limit 1) as iqa_actions
           from mine m
           left join waiting w on w.enrolment_id = m.enrolment_id
-         group by m.enrolment_id, m.candidate_name, m.cohort_id, m.cohort_name
-         order by min(w.submitted_at) nulls last, lower(m.candidate_name)
+         order by w.oldest nulls last, lower(m.candidate_name)
         "#,
         assessor
     )
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.enrolment_id).collect();
-    let progress = status::progress_of_many(conn, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| CaseRow {
-            status: progress
-                .get(&r.enrolment_id)
-                .map_or(EnrolmentStatus::NotStarted, |p| p.status),
+            status: EnrolmentStatus::NotStarted,
             enrolment_id: r.enrolment_id,
             candidate_name: r.candidate_name,
             cohort_id: r.cohort_id,
@@ -107,12 +103,32 @@ pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<C
         .collect())
 }
 
+/// Fills in the status of each row, in one query.
+async fn with_statuses(
+    conn: &mut PgConnection,
+    mut rows: Vec<CaseRow>,
+) -> sqlx::Result<Vec<CaseRow>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.enrolment_id).collect();
+    let progress = status::progress_of_many(conn, &ids).await?;
+    for row in &mut rows {
+        row.status = progress
+            .get(&row.enrolment_id)
+            .map_or(EnrolmentStatus::NotStarted, |p| p.status);
+    }
+    Ok(rows)
+}
+
+/// Enrolments one page of the caseload shows.
+const PAGE_SIZE: usize = 100;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct CaseloadQuery {
     #[serde(default)]
     cohort: String,
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    page: Option<usize>,
 }
 
 /// A filter option.
@@ -123,11 +139,22 @@ pub struct Choice {
     pub selected: bool,
 }
 
+/// Where this page of the caseload stands in the whole.
+#[derive(Debug, Clone)]
+pub struct PageLinks {
+    pub first: usize,
+    pub last: usize,
+    pub total: usize,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "assessments/caseload.html")]
 pub struct CaseloadPage {
     pub layout: Layout,
     pub rows: Vec<CaseRow>,
+    pub pages: PageLinks,
     pub cohorts: Vec<Choice>,
     pub statuses: Vec<Choice>,
     pub now: OffsetDateTime,
@@ -149,7 +176,8 @@ pub async fn show(
     layout: Layout,
     Query(query): Query<CaseloadQuery>,
 ) -> AppResult<CaseloadPage> {
-    let all = list(&mut *state.pool.acquire().await?, user.id.0).await?;
+    let mut conn = state.pool.acquire().await?;
+    let all = list(&mut conn, user.id.0).await?;
     let mut cohorts: Vec<Choice> = Vec::new();
     for row in &all {
         if !cohorts.iter().any(|c| c.value == row.cohort_id.to_string()) {
@@ -168,15 +196,55 @@ pub async fn show(
             selected: query.status == s.as_str(),
         })
         .collect();
-    let rows: Vec<CaseRow> = all
+    let mut rows: Vec<CaseRow> = all
         .into_iter()
         .filter(|r| query.cohort.is_empty() || r.cohort_id.to_string() == query.cohort)
-        .filter(|r| query.status.is_empty() || r.status.as_str() == query.status)
         .collect();
+    // Statuses cost a query over every criterion of every enrolment: only the page shown needs
+    // them, unless the list is filtered by status.
+    if !query.status.is_empty() {
+        rows = with_statuses(&mut conn, rows)
+            .await?
+            .into_iter()
+            .filter(|r| r.status.as_str() == query.status)
+            .collect();
+    }
+    let total = rows.len();
+    let total_awaiting = rows.iter().map(|r| r.awaiting).sum();
+    let page = query.page.unwrap_or(1).max(1);
+    let shown: Vec<CaseRow> = rows
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let shown = if query.status.is_empty() {
+        with_statuses(&mut conn, shown).await?
+    } else {
+        shown
+    };
+    let link = |page: usize| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("cohort", &query.cohort)
+            .append_pair("status", &query.status)
+            .append_pair("page", &page.to_string());
+        format!("/caseload?{}", q.finish())
+    };
+    let pages = PageLinks {
+        first: if total == 0 {
+            0
+        } else {
+            (page - 1) * PAGE_SIZE + 1
+        },
+        last: ((page - 1) * PAGE_SIZE + shown.len()).min(total),
+        total,
+        previous: (page > 1).then(|| link(page - 1)),
+        next: (page * PAGE_SIZE < total).then(|| link(page + 1)),
+    };
     Ok(CaseloadPage {
         layout: layout.section(Section::Caseload),
-        total_awaiting: rows.iter().map(|r| r.awaiting).sum(),
-        rows,
+        total_awaiting,
+        rows: shown,
+        pages,
         cohorts,
         statuses,
         now: state.clock.now(),

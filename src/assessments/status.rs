@@ -199,6 +199,14 @@ pub async fn progress_of_many(
         ),
         submitted as (
             select enrolment_id, count(*) as n from current_version group by enrolment_id
+        ),
+        standing as (
+            select distinct on (so.enrolment_id) so.enrolment_id,
+                   case r.decision when 'agree' then 'countersigned' when 'disagree' then 'none' else 'signed_off' end
+                       as state
+              from sign_off so left join review r using (sign_off_id)
+             where so.enrolment_id = any($1)
+             order by so.enrolment_id, so.sequence desc
         )
         select en.enrolment_id, c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
                count(cl.criterion_id) filter (where cl.latest_met) as "met!",
@@ -206,15 +214,13 @@ pub async fn progress_of_many(
                count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
                coalesce(max(s.n), 0) as "submitted!",
                bool_or(en.withdrawn_at is not null) as "withdrawn!",
-               (select case r.decision when 'agree' then 'countersigned' when 'disagree' then 'none' else 'signed_off' end
-                  from sign_off so left join review r using (sign_off_id)
-                 where so.enrolment_id = en.enrolment_id
-                 order by so.sequence desc limit 1) as sign_off
+               max(st.state) as sign_off
           from enrolment en
           join cohort co using (cohort_id)
           join criterion c on c.standard_id = co.standard_id
           left join claim cl on cl.enrolment_id = en.enrolment_id and cl.criterion_id = c.criterion_id
           left join submitted s on s.enrolment_id = en.enrolment_id
+          left join standing st on st.enrolment_id = en.enrolment_id
          where en.enrolment_id = any($1)
          group by en.enrolment_id, c.criterion_id
          order by en.enrolment_id, c.kind, c.position
