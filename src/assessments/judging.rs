@@ -211,7 +211,7 @@ pub async fn judge(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor { user_id: Some(user.id.0), label: user.email.clone(), ip },
+            actor: &Actor::user(&user, ip),
             action: "evidence.judged",
             entity_type: "evidence",
             entity_id: id.to_string(),

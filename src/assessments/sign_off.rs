@@ -256,11 +256,7 @@ pub async fn sign(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(user.id.0),
-                label: user.email.clone(),
-                ip,
-            },
+            actor: &Actor::user(&user, ip),
             action: "enrolment.signed_off",
             entity_type: "enrolment",
             entity_id: id.to_string(),

@@ -43,6 +43,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A signed-in person acting through the portal from `ip`.
+    pub fn user(user: &crate::auth::session::CurrentUser, ip: Option<IpAddr>) -> Self {
+        Self {
+            user_id: Some(user.id.0),
+            label: user.email.clone(),
+            ip,
+        }
+    }
+
     /// A change made by an operator through the `attest` command line.
     pub fn cli() -> Self {
         Self {

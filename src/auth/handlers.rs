@@ -223,11 +223,7 @@ pub async fn logout(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(user.id.0),
-                label: user.email.clone(),
-                ip,
-            },
+            actor: &Actor::user(&user, ip),
             action: "auth.logout",
             entity_type: "user",
             entity_id: user.id.to_string(),

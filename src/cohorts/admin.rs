@@ -27,14 +27,6 @@ use crate::web::layout::{Layout, Section};
 /// Largest roster file read, in bytes: thousands of lines.
 const ROSTER_LIMIT: usize = 1024 * 1024;
 
-fn actor(admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> Actor {
-    Actor {
-        user_id: Some(admin.id.0),
-        label: admin.email.clone(),
-        ip,
-    }
-}
-
 async fn index_page(state: &AppState, layout: Layout) -> AppResult<CohortsIndexPage> {
     let mut conn = state.pool.acquire().await?;
     Ok(CohortsIndexPage {
@@ -113,7 +105,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&admin, ip),
+            actor: &Actor::user(&admin, ip),
             action: "cohort.created",
             entity_type: "cohort",
             entity_id: id.to_string(),
@@ -187,7 +179,7 @@ pub async fn enrol(
             enrolled += 1;
             record_enrolment(
                 &mut tx,
-                &actor(&admin, ip),
+                &Actor::user(&admin, ip),
                 id,
                 enrolment,
                 *candidate,
@@ -268,7 +260,7 @@ pub async fn import_roster(
     };
 
     let now = state.clock.now();
-    let by = actor(&admin, ip);
+    let by = Actor::user(&admin, ip);
     let mut tx = state.pool.begin().await?;
     let mut errors = Vec::new();
     let mut created = Vec::new();
@@ -439,7 +431,7 @@ pub async fn assign(
         audit::record(
             &mut tx,
             NewAuditEvent {
-                actor: &actor(&admin, ip),
+                actor: &Actor::user(&admin, ip),
                 action: "enrolment.assigned",
                 entity_type: "enrolment",
                 entity_id: enrolment.to_string(),
@@ -485,7 +477,7 @@ pub async fn withdraw(
         audit::record(
             &mut tx,
             NewAuditEvent {
-                actor: &actor(&admin, ip),
+                actor: &Actor::user(&admin, ip),
                 action: "enrolment.withdrawn",
                 entity_type: "enrolment",
                 entity_id: id.to_string(),

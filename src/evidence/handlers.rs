@@ -26,14 +26,6 @@ use crate::web::flash;
 use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
-fn actor(user: &CurrentUser, ip: Option<std::net::IpAddr>) -> Actor {
-    Actor {
-        user_id: Some(user.id.0),
-        label: user.email.clone(),
-        ip,
-    }
-}
-
 fn limits(state: &AppState) -> Limits {
     Limits {
         file_bytes: state.settings.max_file_bytes,
@@ -247,7 +239,7 @@ async fn save(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(user, ip),
+            actor: &Actor::user(user, ip),
             action: if existing.is_some() {
                 "evidence.draft_saved"
             } else {
@@ -335,7 +327,7 @@ async fn save(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(user, ip),
+            actor: &Actor::user(user, ip),
             action: "evidence.submitted",
             entity_type: "evidence",
             entity_id: id.to_string(),
@@ -390,7 +382,7 @@ pub async fn remove_file(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&user, ip),
+            actor: &Actor::user(&user, ip),
             action: "evidence.file_removed",
             entity_type: "evidence",
             entity_id: id.to_string(),
@@ -422,7 +414,7 @@ pub async fn delete(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&user, ip),
+            actor: &Actor::user(&user, ip),
             action: "evidence.draft_deleted",
             entity_type: "evidence",
             entity_id: id.to_string(),
@@ -480,7 +472,7 @@ pub async fn revise(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&user, ip),
+            actor: &Actor::user(&user, ip),
             action: "evidence.revision_started",
             entity_type: "evidence",
             entity_id: draft.to_string(),

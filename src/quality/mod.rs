@@ -247,11 +247,7 @@ pub async fn review(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(user.id.0),
-                label: user.email.clone(),
-                ip,
-            },
+            actor: &Actor::user(&user, ip),
             action: if decision == "agree" {
                 "sign_off.countersigned"
             } else {

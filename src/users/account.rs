@@ -77,11 +77,7 @@ pub async fn change_password(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(user.id.0),
-                label: user.email.clone(),
-                ip,
-            },
+            actor: &Actor::user(&user, ip),
             action: "user.password_changed",
             entity_type: "user",
             entity_id: user.id.to_string(),

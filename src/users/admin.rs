@@ -25,14 +25,6 @@ use crate::web::layout::{Layout, Section};
 /// How many accounts one page of the list shows.
 const PAGE_SIZE: i64 = 200;
 
-fn actor(admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> Actor {
-    Actor {
-        user_id: Some(admin.id.0),
-        label: admin.email.clone(),
-        ip,
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
     #[serde(default)]
@@ -143,7 +135,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&admin, ip),
+            actor: &Actor::user(&admin, ip),
             action: "user.created",
             entity_type: "user",
             entity_id: id.to_string(),
@@ -213,7 +205,7 @@ async fn record_user_event(
     audit::record(
         conn,
         NewAuditEvent {
-            actor: &actor(admin, ip),
+            actor: &Actor::user(admin, ip),
             action,
             entity_type: "user",
             entity_id: user.to_string(),
@@ -293,7 +285,7 @@ pub async fn update(
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &actor(&admin, ip),
+            actor: &Actor::user(&admin, ip),
             action: if roles_changed {
                 "user.roles_changed"
             } else {
