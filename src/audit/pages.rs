@@ -77,6 +77,20 @@ pub struct EventRow {
     pub detail: Value,
 }
 
+impl EventRow {
+    /// The detail as JSON.
+    pub fn detail_text(&self) -> String {
+        self.detail.to_string()
+    }
+
+    /// The start of the detail, when it is too long to show whole in a row.
+    pub fn detail_preview(&self) -> Option<String> {
+        let text = self.detail_text();
+        (text.chars().count() > 120)
+            .then(|| format!("{}…", text.chars().take(100).collect::<String>()))
+    }
+}
+
 macro_rules! select_events {
     ($filter:expr, $limit:expr) => {
         sqlx::query_as!(
