@@ -16,6 +16,7 @@ pub mod error;
 pub mod evidence;
 pub mod home;
 pub mod quality;
+pub mod reports;
 pub mod standards;
 pub mod state;
 pub mod users;
@@ -41,6 +42,7 @@ pub fn routes() -> Routes {
         .merge(assessments::routes())
         .merge(quality::routes())
         .merge(audit::routes())
+        .merge(reports::routes())
 }
 
 /// The whole portal as one router: every domain's routes inside the shared layers.

@@ -169,6 +169,16 @@ async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
     Ok(head.unwrap_or_else(|| GENESIS.to_vec()))
 }
 
+/// The hash of the newest event: what a report or export was made against.
+pub async fn head(conn: &mut PgConnection) -> sqlx::Result<[u8; 32]> {
+    let head =
+        sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
+            .fetch_optional(conn)
+            .await?
+            .flatten();
+    Ok(head.as_deref().map_or(GENESIS, to_array))
+}
+
 /// Appends an event. Call it with the transaction that makes the change.
 pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::Result<()> {
     let prev_hash = lock_head(conn).await?;

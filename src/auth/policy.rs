@@ -112,6 +112,9 @@ pub const POLICY: &[Rule] = &[
     // The audit trail.
     rule(Method::GET, "/admin/audit", ADMIN),
     rule(Method::GET, "/admin/audit.csv", ADMIN),
+    // Reports.
+    rule(Method::GET, "/admin/cohorts/{id}/report", ADMIN),
+    rule(Method::GET, "/admin/cohorts/{id}/report.csv", ADMIN),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

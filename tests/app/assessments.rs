@@ -870,3 +870,130 @@ async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sa
     let page = iqa.get("/quality").await;
     assert_eq!(page.texts("#sign-offs .card").len(), 2);
 }
+
+/// Another candidate in `first`'s cohort with the same assessor and IQA.
+async fn classmate(app: &TestApp, first: &Enrolled, email: &str, name: &str) -> Enrolled {
+    let candidate = app
+        .create_user(email, name, &[attest::users::model::Role::Candidate])
+        .await;
+    let enrolment: uuid::Uuid = sqlx::query_scalar!(
+        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+        first.cohort,
+        candidate.0,
+        first.assessor.0,
+        first.iqa.0
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("enrolment");
+    Enrolled {
+        enrolment,
+        candidate,
+        ..*first
+    }
+}
+
+#[sqlx::test]
+async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_csv(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    // Verified: signed off and countersigned.
+    let (verified, assessor) = signed_off(&app, "vee").await;
+    let iqa = app.browser_signed_in_as(verified.iqa).await;
+    let id = sign_off_id(&app, &verified).await;
+    iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+        .await;
+    // In progress, with met, not met and awaiting claims; a name a spreadsheet would run.
+    let busy = classmate(
+        &app,
+        &verified,
+        "wes@example.org",
+        "=HYPERLINK(\"http://x\")",
+    )
+    .await;
+    let wes = app.browser_signed_in_as(busy.candidate).await;
+    let judged = submit(&app, &wes, &busy, "Judged", &["PC1", "PC2"]).await;
+    judge(
+        &app,
+        &assessor,
+        &judged,
+        &[("PC1", true, ""), ("PC2", false, "More detail.")],
+    )
+    .await;
+    submit(&app, &wes, &busy, "Waiting", &["K1"]).await;
+    // Not started.
+    classmate(&app, &verified, "xan@example.org", "Xan Idle").await;
+
+    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let page = admin
+        .get(&format!("/admin/cohorts/{}/report", verified.cohort))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.texts("#report-rows .row-status"),
+        ["In progress", "Verified", "Not started"]
+    );
+    assert_eq!(
+        page.text("#summary-figures"),
+        "3 enrolments; 33% competent; 33% verified."
+    );
+    let wes_cells = page.texts("#matrix tbody tr:first-child td");
+    assert!(
+        wes_cells[0].starts_with('M')
+            && wes_cells[1].starts_with('N')
+            && wes_cells[9].starts_with('A'),
+        "{wes_cells:?}"
+    );
+    assert!(wes_cells[2].starts_with('-'));
+    assert_eq!(page.texts("#matrix thead th").len(), 22);
+    assert!(page.text("svg desc").contains("Verified: 1."));
+
+    let filtered = admin
+        .get(&format!(
+            "/admin/cohorts/{}/report?status=verified",
+            verified.cohort
+        ))
+        .await;
+    assert_eq!(filtered.texts("#report-rows .row-status"), ["Verified"]);
+    let by_progress = admin
+        .get(&format!(
+            "/admin/cohorts/{}/report?sort=progress",
+            verified.cohort
+        ))
+        .await;
+    assert_eq!(by_progress.texts("#report-rows .row-status")[0], "Verified");
+
+    let (status, headers, body) = admin
+        .get_bytes(&format!("/admin/cohorts/{}/report.csv", verified.cohort))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let head = attest::crypto::hex(&attest::audit::head(&mut conn).await.expect("head"));
+    assert_eq!(headers["x-attest-audit-head"], head.as_str());
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains(&head[..12])
+    );
+    let mut reader = csv::Reader::from_reader(body.as_slice());
+    let columns: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(columns.len(), 13 + 21);
+    assert_eq!(&columns[13], "PC1");
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(&records[0][0], "'=HYPERLINK(\"http://x\")", "neutralised");
+    assert_eq!(&records[0][4], "in_progress");
+    assert_eq!(
+        (&records[0][13], &records[0][14], &records[0][22]),
+        ("met", "not_met", "awaiting")
+    );
+    assert_eq!(&records[1][4], "verified");
+    assert_eq!(&records[1][5], "9/9");
+    assert!(!records[1][11].is_empty(), "verified on a date");
+    assert_eq!(&records[2][4], "not_started");
+}
