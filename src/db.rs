@@ -41,6 +41,17 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
         .run(&pool)
         .await
         .context("applying migrations failed")?;
+    let mut tx = pool.begin().await?;
+    let sealed = crate::audit::seal_legacy_events(&mut tx)
+        .await
+        .context("sealing the audit trail failed")?;
+    tx.commit().await?;
+    if sealed > 0 {
+        tracing::info!(
+            audit.sealed = sealed,
+            "sealed audit events written before the hash chain"
+        );
+    }
     tracing::info!(database = %where_, "database ready");
     Ok(pool)
 }

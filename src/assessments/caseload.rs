@@ -211,7 +211,9 @@ pub async fn show(
     }
     let total = rows.len();
     let total_awaiting = rows.iter().map(|r| r.awaiting).sum();
-    let page = query.page.unwrap_or(1).max(1);
+    // A page past the end shows the last one; absurd numbers cannot overflow.
+    let last_page = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, last_page);
     let shown: Vec<CaseRow> = rows
         .into_iter()
         .skip((page - 1) * PAGE_SIZE)

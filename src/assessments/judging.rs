@@ -165,6 +165,12 @@ pub async fn judge(
     if enrolment.assessor_id != Some(user.id.0) || enrolment.is_candidate(&user) {
         return Err(AppError::NotFound);
     }
+    // Shares the lock a sign-off takes, and a submission too: no new version can slip in
+    // between reading this one as current and writing its judgements.
+    crate::cohorts::db::lock_for_assessment(&mut tx, enrolment.id).await?;
+    let evidence = evidence_db::find_visible(&mut tx, id, &user)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if evidence.is_draft() || evidence.superseded || enrolment.is_withdrawn() {
         return Err(AppError::Conflict(
             "This version can no longer be judged: a newer version was submitted, or the enrolment was withdrawn.".into(),

@@ -224,7 +224,7 @@ pub async fn sign(
     }
     let basis = basis(&mut tx, id).await?;
     let met = basis.iter().filter(|b| b.is_met()).count();
-    if met < basis.len() {
+    if basis.is_empty() || met < basis.len() {
         return Err(AppError::Conflict(format!(
             "Only {met} of {} criteria are met, so {} cannot be signed off yet.",
             basis.len(),

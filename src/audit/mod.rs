@@ -134,6 +134,15 @@ struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// PostgreSQL and Rust spell some IPv6 addresses differently: hash Rust's spelling, the
+    /// one written when the event was recorded.
+    fn normalised(mut self) -> Self {
+        self.client_ip = self
+            .client_ip
+            .map(|ip| ip.parse::<IpAddr>().map_or(ip, |parsed| parsed.to_string()));
+        self
+    }
+
     fn fields(&self) -> EventFields<'_> {
         EventFields {
             occurred_at: self.occurred_at,
@@ -164,9 +173,15 @@ async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
     let head =
         sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
             .fetch_optional(conn)
-            .await?
-            .flatten();
-    Ok(head.unwrap_or_else(|| GENESIS.to_vec()))
+            .await?;
+    match head {
+        None => Ok(GENESIS.to_vec()),
+        Some(Some(hash)) => Ok(hash),
+        // Never start a second chain: older events are sealed when the database is opened.
+        Some(None) => Err(sqlx::Error::Protocol(
+            "the newest audit event has no hash; it must be sealed first".into(),
+        )),
+    }
 }
 
 /// The hash of the newest event: what a report or export was made against.
@@ -225,7 +240,9 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
     if unsealed == 0 {
         return Ok(0);
     }
-    let _ = lock_head(conn).await?;
+    sqlx::query!("select pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await?;
     let rows = sqlx::query_as!(
         StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
@@ -236,7 +253,7 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
     .await?;
     let mut prev = GENESIS.to_vec();
     let mut sealed = 0;
-    for row in rows {
+    for row in rows.into_iter().map(StoredEvent::normalised) {
         if let Some(hash) = row.hash {
             prev = hash;
             continue;
@@ -278,7 +295,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
     let mut prev: Vec<u8> = GENESIS.to_vec();
     let mut previous_id: Option<i64> = None;
     let mut events = 0;
-    while let Some(row) = rows.try_next().await? {
+    while let Some(row) = rows.try_next().await?.map(StoredEvent::normalised) {
         events += 1;
         let id = row.audit_event_id;
         let (Some(prev_hash), Some(hash)) = (&row.prev_hash, &row.hash) else {

@@ -17,6 +17,8 @@ pub const ACCOUNT_WINDOW: Duration = Duration::minutes(15);
 pub const ACCOUNT_LOCK: Duration = Duration::minutes(15);
 pub const ADDRESS_FAILURES: i64 = 20;
 pub const ADDRESS_WINDOW: Duration = Duration::minutes(10);
+/// Failed and unsettled attempts one address may have at once.
+pub const ADDRESS_ATTEMPTS_IN_FLIGHT: i64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "login_outcome", rename_all = "snake_case")]
@@ -106,7 +108,17 @@ pub async fn check(
         )
         .fetch_one(&mut *conn)
         .await?;
-        if failures >= ADDRESS_FAILURES {
+        // Attempts not yet settled count too, against a limit a class signing in together
+        // stays under, so a burst of parallel guesses cannot get round the address limit.
+        let in_flight = sqlx::query_scalar!(
+            r#"select count(*) as "n!" from login_attempt
+                where client_ip = $1::text::inet and outcome = 'pending' and attempted_at > $2"#,
+            ip.to_string(),
+            now - ADDRESS_WINDOW
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if failures >= ADDRESS_FAILURES || failures + in_flight >= ADDRESS_ATTEMPTS_IN_FLIGHT {
             return Ok(Some(Refusal::Address));
         }
     }

@@ -316,3 +316,15 @@ pub async fn withdraw(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Takes a shared lock on an enrolment: judging and submitting hold it together, a sign-off
+/// (which takes it exclusively) waits for them, and they for it.
+pub async fn lock_for_assessment(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "select enrolment_id from enrolment where enrolment_id = $1 for share",
+        enrolment
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(())
+}

@@ -20,6 +20,8 @@ pub fn parse_date(text: &str) -> Option<Date> {
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .ok()
+    // Dates people mean, and that PostgreSQL can hold.
+    .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 impl NewCohort {

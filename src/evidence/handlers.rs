@@ -230,6 +230,12 @@ async fn save(
         }
     };
 
+    if form.action == Action::Submit {
+        // A submission waits for a sign-off or judging of the same enrolment in progress, so
+        // neither rests on a version this one is about to replace. Taken before the audit
+        // chain's lock, in the order a sign-off takes them.
+        cohorts_db::lock_for_assessment(&mut tx, enrolment.id).await?;
+    }
     let now = state.clock.now();
     let (content, mut errors) = form.fields.draft(now.date());
     db::update_draft(&mut tx, id, &content, now).await?;

@@ -211,6 +211,13 @@ pub async fn review(
             );
             None
         }
+        "disagree" if actions.chars().count() > 5_000 => {
+            errors.add(
+                format!("actions-{id}"),
+                "Keep the actions under 5,000 characters",
+            );
+            None
+        }
         "disagree" => Some("disagree"),
         _ => {
             errors.add(format!("decision-{id}"), "Choose agree or disagree");

@@ -276,7 +276,9 @@ pub async fn page(
             });
         }
     }
-    let page = query.page.unwrap_or(1).max(1);
+    // A page past the end shows the last one; absurd numbers cannot overflow.
+    let last_page = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, last_page);
     let path = format!("/admin/cohorts/{id}/report");
     let shown: Vec<ReportRow> = kept
         .into_iter()

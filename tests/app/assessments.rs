@@ -425,6 +425,13 @@ async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool:
             .len(),
         1
     );
+    let far = assessor.get("/caseload?page=18446744073709551615").await;
+    assert_eq!(
+        far.status,
+        StatusCode::OK,
+        "a page past the end shows the last one"
+    );
+    assert_eq!(far.texts("#caseload tbody th").len(), 2);
 }
 
 const ALL: [&str; 21] = [
