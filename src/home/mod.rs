@@ -36,6 +36,16 @@ pub struct EnrolmentCard {
     pub withdrawn: bool,
 }
 
+/// A cohort with its headline figures, for admins.
+pub struct CohortFigures {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub enrolled: usize,
+    pub in_progress: usize,
+    pub competent: usize,
+    pub verified: usize,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "home/show.html")]
 pub struct HomePage {
@@ -43,6 +53,43 @@ pub struct HomePage {
     pub name: String,
     pub panels: Vec<RolePanel>,
     pub enrolments: Vec<EnrolmentCard>,
+    pub cohorts: Vec<CohortFigures>,
+}
+
+/// Every cohort with how many of its enrolments stand where, from one status query.
+async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
+    let mut conn = state.pool.acquire().await?;
+    let cohorts = cohorts_db::list(&mut conn).await?;
+    let enrolments =
+        sqlx::query!("select enrolment_id, cohort_id from enrolment where withdrawn_at is null")
+            .fetch_all(&mut *conn)
+            .await?;
+    let ids: Vec<uuid::Uuid> = enrolments.iter().map(|e| e.enrolment_id).collect();
+    let progress = status::progress_of_many(&mut conn, &ids).await?;
+    Ok(cohorts
+        .into_iter()
+        .map(|c| {
+            let statuses: Vec<EnrolmentStatus> = enrolments
+                .iter()
+                .filter(|e| e.cohort_id == c.id)
+                .map(|e| {
+                    progress
+                        .get(&e.enrolment_id)
+                        .map_or(EnrolmentStatus::NotStarted, |p| p.status)
+                })
+                .collect();
+            let count = |s: EnrolmentStatus| statuses.iter().filter(|x| **x == s).count();
+            CohortFigures {
+                id: c.id,
+                name: c.name,
+                enrolled: statuses.len(),
+                in_progress: count(EnrolmentStatus::InProgress)
+                    + count(EnrolmentStatus::ReadyForSignOff),
+                competent: count(EnrolmentStatus::Competent) + count(EnrolmentStatus::Verified),
+                verified: count(EnrolmentStatus::Verified),
+            }
+        })
+        .collect())
 }
 
 async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<EnrolmentCard>> {
@@ -101,6 +148,11 @@ pub async fn show(
     user: CurrentUser,
     layout: Layout,
 ) -> AppResult<HomePage> {
+    let cohorts = if user.has_role(Role::Admin) {
+        cohort_figures(&state).await?
+    } else {
+        Vec::new()
+    };
     let enrolments = if user.has_role(Role::Candidate) {
         enrolment_cards(&state, &user).await?
     } else {
@@ -140,5 +192,6 @@ pub async fn show(
         name: user.name,
         panels,
         enrolments,
+        cohorts,
     })
 }

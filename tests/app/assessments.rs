@@ -969,6 +969,12 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
         .await;
     assert_eq!(by_progress.texts("#report-rows .row-status")[0], "Verified");
 
+    let home = admin.get("/").await;
+    assert_eq!(
+        home.texts("#cohort-figures tbody td")[..4],
+        ["3", "1", "1", "1"],
+        "enrolled, in progress, competent, verified"
+    );
     let (status, headers, body) = admin
         .get_bytes(&format!("/admin/cohorts/{}/report.csv", verified.cohort))
         .await;
