@@ -115,6 +115,7 @@ pub const POLICY: &[Rule] = &[
     // Reports.
     rule(Method::GET, "/admin/cohorts/{id}/report", ADMIN),
     rule(Method::GET, "/admin/cohorts/{id}/report.csv", ADMIN),
+    rule(Method::GET, "/admin/cohorts/{id}/report.xlsx", ADMIN),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

@@ -22,10 +22,13 @@ use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
+mod workbook;
+
 pub fn routes() -> Routes {
     Routes::new()
         .get("/admin/cohorts/{id}/report", page)
         .get("/admin/cohorts/{id}/report.csv", csv)
+        .get("/admin/cohorts/{id}/report.xlsx", workbook::xlsx)
 }
 
 /// Enrolments one page of the report shows.
@@ -151,7 +154,7 @@ impl ReportQuery {
 }
 
 /// The filtered, sorted rows of a cohort's report.
-async fn selection(
+pub(crate) async fn selection(
     state: &AppState,
     id: Uuid,
     query: &ReportQuery,
@@ -211,6 +214,7 @@ pub struct ReportPage {
     pub statuses: Vec<Choice>,
     pub sort_by_progress: bool,
     pub csv_link: String,
+    pub xlsx_link: String,
     pub previous: Option<String>,
     pub next: Option<String>,
     pub first: usize,
@@ -291,6 +295,7 @@ pub async fn page(
         next: (page * PAGE_SIZE < total).then(|| query.link(&path, Some(page + 1))),
         first: (page - 1) * PAGE_SIZE,
         csv_link: query.link(&format!("{path}.csv"), None),
+        xlsx_link: query.link(&format!("{path}.xlsx"), None),
         statuses: STATUSES
             .iter()
             .map(|s| Choice {
@@ -340,24 +345,7 @@ pub async fn csv(
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    let mut header: Vec<String> = [
-        "candidate",
-        "email",
-        "assessor",
-        "iqa",
-        "status",
-        "pc_met",
-        "k_met",
-        "claims_awaiting",
-        "last_activity",
-        "signed_off_on",
-        "signed_off_by",
-        "verified_on",
-        "verified_by",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
+    let mut header: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
     header.extend(codes.iter().cloned());
     writer
         .write_record(&header)
@@ -386,16 +374,51 @@ pub async fn csv(
     let body = writer
         .into_inner()
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))?;
-    let head_hex = crate::crypto::hex(&head);
-    let generated = state.clock.now();
+    Ok(download(
+        body,
+        "text/csv; charset=utf-8",
+        &cohort,
+        &head,
+        state.clock.now(),
+        "csv",
+    ))
+}
+
+/// The report columns before the one-per-criterion ones.
+pub const COLUMNS: [&str; 13] = [
+    "candidate",
+    "email",
+    "assessor",
+    "iqa",
+    "status",
+    "pc_met",
+    "k_met",
+    "claims_awaiting",
+    "last_activity",
+    "signed_off_on",
+    "signed_off_by",
+    "verified_on",
+    "verified_by",
+];
+
+/// An export as a download named by cohort, time and audit head, with the head in a header.
+pub(crate) fn download(
+    body: Vec<u8>,
+    content_type: &'static str,
+    cohort: &Cohort,
+    head: &[u8; 32],
+    at: OffsetDateTime,
+    extension: &str,
+) -> Response {
+    let head_hex = crate::crypto::hex(head);
     let stamp = format!(
         "{}{:02}{:02}T{:02}{:02}{:02}Z",
-        generated.year(),
-        u8::from(generated.month()),
-        generated.day(),
-        generated.hour(),
-        generated.minute(),
-        generated.second()
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     );
     let slug: String = cohort
         .name
@@ -408,18 +431,15 @@ pub async fn csv(
             }
         })
         .collect();
-    let file_name = format!("attest-{slug}-{stamp}-{}.csv", &head_hex[..12]);
+    let file_name = format!("attest-{slug}-{stamp}-{}.{extension}", &head_hex[..12]);
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     if let Ok(value) = HeaderValue::from_str(&head_hex) {
         headers.insert("x-attest-audit-head", value);
     }
-    Ok(response)
+    response
 }

@@ -1009,4 +1009,45 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
     assert_eq!(&records[1][5], "9/9");
     assert!(!records[1][11].is_empty(), "verified on a date");
     assert_eq!(&records[2][4], "not_started");
+
+    // The workbook carries the same rows, the criteria in full and the audit head.
+    use calamine::{Data, Reader, Xlsx};
+    let (status, headers, body) = admin
+        .get_bytes(&format!("/admin/cohorts/{}/report.xlsx", verified.cohort))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-attest-audit-head"], head.as_str());
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(body)).expect("an xlsx");
+    assert_eq!(workbook.sheet_names(), ["Report", "Criteria", "About"]);
+    let report = workbook.worksheet_range("Report").expect("report sheet");
+    let text = |r: usize, c: usize| report.get((r, c)).map(Data::to_string).unwrap_or_default();
+    assert_eq!(report.height(), 4);
+    assert_eq!(text(0, 13), "PC1");
+    assert_eq!(
+        text(1, 0),
+        "=HYPERLINK(\"http://x\")",
+        "stored as text, never as a formula"
+    );
+    assert_eq!(
+        (text(1, 4), text(1, 13), text(1, 14)),
+        ("in_progress".into(), "met".into(), "not_met".into())
+    );
+    assert_eq!(text(2, 4), "verified");
+    let criteria = workbook
+        .worksheet_range("Criteria")
+        .expect("criteria sheet");
+    assert_eq!(criteria.height(), 22);
+    assert!(
+        criteria
+            .get((1, 1))
+            .map(Data::to_string)
+            .unwrap_or_default()
+            .starts_with("direct all aspects")
+    );
+    let about = workbook.worksheet_range("About").expect("about sheet");
+    assert_eq!(
+        about.get((3, 1)).map(Data::to_string).as_deref(),
+        Some(head.as_str())
+    );
 }

@@ -1,0 +1,162 @@
+//! The cohort report as an Excel workbook: the report with coloured status cells and a frozen
+//! header row, the standard's criteria in full, and where the figures came from.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
+use uuid::Uuid;
+
+use super::{COLUMNS, ReportQuery, download, iso_date, selection};
+use crate::assessments::status::CriterionStatus;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+fn failed(error: XlsxError) -> AppError {
+    AppError::Internal(anyhow::anyhow!(error))
+}
+
+fn status_format(status: CriterionStatus) -> Format {
+    let rgb = match status {
+        CriterionStatus::Met => 0x00EA_F6EE,
+        CriterionStatus::Awaiting => 0x00FF_F4D6,
+        CriterionStatus::NotMet => 0x00FD_ECEA,
+        CriterionStatus::NotStarted => 0x00EC_EEF1,
+    };
+    Format::new().set_background_color(Color::RGB(rgb))
+}
+
+fn col(index: usize) -> u16 {
+    u16::try_from(index).unwrap_or(u16::MAX)
+}
+
+fn row(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// `GET /admin/cohorts/{id}/report.xlsx`.
+pub async fn xlsx(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ReportQuery>,
+) -> AppResult<Response> {
+    let (cohort, codes, _, kept) = selection(&state, id, &query).await?;
+    let (head, criteria) = {
+        let mut conn = state.pool.acquire().await?;
+        let head = crate::audit::head(&mut conn).await?;
+        let criteria = sqlx::query!(
+            "select code, text from criterion where standard_id = $1 order by kind, position",
+            cohort.standard_id
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        (head, criteria)
+    };
+    let generated = state.clock.now();
+    let bold = Format::new().set_bold();
+    let mut workbook = Workbook::new();
+
+    let sheet = workbook
+        .add_worksheet()
+        .set_name("Report")
+        .map_err(failed)?;
+    for (i, title) in COLUMNS
+        .iter()
+        .copied()
+        .chain(codes.iter().map(String::as_str))
+        .enumerate()
+    {
+        sheet
+            .write_string_with_format(0, col(i), title, &bold)
+            .map_err(failed)?;
+        sheet
+            .set_column_width(col(i), if i < COLUMNS.len() { 18 } else { 11 })
+            .map_err(failed)?;
+    }
+    sheet.set_freeze_panes(1, 0).map_err(failed)?;
+    for (i, r) in kept.iter().enumerate() {
+        let values = [
+            r.candidate.clone(),
+            r.email.clone(),
+            r.assessor.clone().unwrap_or_default(),
+            r.iqa.clone().unwrap_or_default(),
+            r.status.as_str().to_owned(),
+            format!("{}/{}", r.pc.0, r.pc.1),
+            format!("{}/{}", r.k.0, r.k.1),
+            r.awaiting.to_string(),
+            iso_date(&r.last_activity),
+            iso_date(&r.signed_off_at),
+            r.signed_off_by.clone().unwrap_or_default(),
+            iso_date(&r.verified_at),
+            r.verified_by.clone().unwrap_or_default(),
+        ];
+        for (j, value) in values.iter().enumerate() {
+            sheet
+                .write_string(row(i + 1), col(j), value)
+                .map_err(failed)?;
+        }
+        for (j, cell) in r.cells.iter().enumerate() {
+            sheet
+                .write_string_with_format(
+                    row(i + 1),
+                    col(COLUMNS.len() + j),
+                    cell.as_str(),
+                    &status_format(*cell),
+                )
+                .map_err(failed)?;
+        }
+    }
+
+    let sheet = workbook
+        .add_worksheet()
+        .set_name("Criteria")
+        .map_err(failed)?;
+    sheet
+        .write_string_with_format(0, 0, "code", &bold)
+        .map_err(failed)?;
+    sheet
+        .write_string_with_format(0, 1, "text", &bold)
+        .map_err(failed)?;
+    sheet.set_column_width(1, 100).map_err(failed)?;
+    for (i, criterion) in criteria.iter().enumerate() {
+        sheet
+            .write_string(row(i + 1), 0, &criterion.code)
+            .map_err(failed)?;
+        sheet
+            .write_string(row(i + 1), 1, &criterion.text)
+            .map_err(failed)?;
+    }
+
+    let sheet = workbook.add_worksheet().set_name("About").map_err(failed)?;
+    sheet.set_column_width(1, 70).map_err(failed)?;
+    let about = [
+        ("cohort", cohort.name.clone()),
+        (
+            "standard",
+            format!("{} ({})", cohort.standard_title, cohort.standard_urn),
+        ),
+        (
+            "generated_at",
+            generated
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        ),
+        ("audit_head", crate::crypto::hex(&head)),
+        ("enrolments", kept.len().to_string()),
+    ];
+    for (i, (key, value)) in about.iter().enumerate() {
+        sheet
+            .write_string_with_format(row(i), 0, *key, &bold)
+            .map_err(failed)?;
+        sheet.write_string(row(i), 1, value).map_err(failed)?;
+    }
+
+    let body = workbook.save_to_buffer().map_err(failed)?;
+    Ok(download(
+        body,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &cohort,
+        &head,
+        generated,
+        "xlsx",
+    ))
+}
