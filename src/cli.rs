@@ -190,8 +190,14 @@ async fn shutdown_signal() {
 async fn import_standard(database: &DatabaseArgs, file: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let parsed =
-        parser::parse(&text).with_context(|| format!("{} is not a standard", file.display()))?;
+    // A CASE package (JSON) or the NOS plain-text format.
+    let parsed = if text.trim_start().starts_with('{') {
+        crate::standards::case::import(&text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{} is not a standard", file.display()))?
+    } else {
+        parser::parse(&text).with_context(|| format!("{} is not a standard", file.display()))?
+    };
     let pool = db::open(database).await?;
     let mut tx = pool.begin().await?;
     let outcome = import::import(&mut tx, &parsed, &Actor::cli()).await?;

@@ -56,6 +56,7 @@ pub const POLICY: &[Rule] = &[
     rule(Method::GET, "/static/{name}", Access::Public),
     rule(Method::GET, "/standards", Access::Public),
     rule(Method::GET, "/standards/{urn}", Access::Public),
+    rule(Method::GET, "/standards/{urn}/case.json", Access::Public),
     // Signing in and out, and the single-use links that set a password.
     rule(Method::GET, "/login", Access::Public),
     rule(Method::POST, "/login", Access::Public),

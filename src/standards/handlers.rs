@@ -42,3 +42,20 @@ pub async fn show(
         overdue_for_review,
     })
 }
+
+/// `GET /standards/{urn}/case.json`: the newest version as a 1EdTech CASE package.
+pub async fn case_package(
+    State(state): State<AppState>,
+    Path(urn): Path<String>,
+) -> AppResult<axum::Json<serde_json::Value>> {
+    let mut conn = state.pool.acquire().await?;
+    let standard = db::find_latest_by_urn(&mut conn, &urn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let criteria = db::list_criteria(&mut conn, standard.id).await?;
+    Ok(axum::Json(super::case::export(
+        &standard,
+        &criteria,
+        &state.settings.base_url,
+    )))
+}

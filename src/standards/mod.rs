@@ -1,6 +1,7 @@
 //! Competency standards: parsing the published text, storing each version with its criteria,
 //! and the public pages that show them.
 
+pub mod case;
 pub mod db;
 mod handlers;
 pub mod import;
@@ -14,4 +15,5 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/standards", handlers::index)
         .get("/standards/{urn}", handlers::show)
+        .get("/standards/{urn}/case.json", handlers::case_package)
 }

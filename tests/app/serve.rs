@@ -331,3 +331,63 @@ async fn user_add_and_set_password_manage_accounts_from_the_command_line() {
         "{said}"
     );
 }
+
+#[sqlx::test]
+async fn a_case_package_exported_and_imported_into_an_empty_database_is_the_same_standard(
+    pool: sqlx::PgPool,
+) {
+    let app = crate::helpers::TestApp::new(pool).await;
+    let response = app.get("/standards/TECIT50761/case.json").await;
+    assert_eq!(response.status, axum::http::StatusCode::OK);
+    let package: serde_json::Value = serde_json::from_str(&response.body).expect("json");
+    assert_eq!(package["CFDocument"]["title"], "Lead DevOps activities");
+    let items = package["CFItems"].as_array().expect("items");
+    assert_eq!(items.len(), 21);
+    assert_eq!(items[0]["humanCodingScheme"], "PC1");
+    assert_eq!(items[20]["humanCodingScheme"], "K12");
+    assert_eq!(
+        items[20]["fullStatement"],
+        "how to apply continuous improvement to DevOps activities"
+    );
+    let associations = package["CFAssociations"].as_array().expect("associations");
+    assert_eq!(associations.len(), 21);
+    assert!(
+        associations
+            .iter()
+            .all(|a| a["associationType"] == "isChildOf"
+                && a["destinationNodeURI"]["identifier"] == package["CFDocument"]["identifier"])
+    );
+
+    let database = ScratchDatabase::new();
+    let dir = std::env::temp_dir().join(&database.name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("case.json");
+    std::fs::write(&file, &response.body).expect("write");
+    let imported = attest(&database.url())
+        .args(["standard", "import"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    let original: Vec<u8> =
+        sqlx::query_scalar!("select content_sha256 from standard where urn = 'TECIT50761'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("original");
+    let mut conn = database.connect().await;
+    let copy: Vec<u8> =
+        sqlx::query_scalar!("select content_sha256 from standard where urn = 'TECIT50761'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("copy");
+    assert_eq!(
+        copy, original,
+        "title, overview, criteria and metadata all survive the round trip"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
