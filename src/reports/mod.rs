@@ -57,6 +57,25 @@ pub struct ReportRow {
 }
 
 impl ReportRow {
+    /// The values of the columns in [`COLUMNS`], as text.
+    pub fn values(&self) -> [String; 13] {
+        [
+            self.candidate.clone(),
+            self.email.clone(),
+            self.assessor.clone().unwrap_or_default(),
+            self.iqa.clone().unwrap_or_default(),
+            self.status.as_str().to_owned(),
+            format!("{}/{}", self.pc.0, self.pc.1),
+            format!("{}/{}", self.k.0, self.k.1),
+            self.awaiting.to_string(),
+            iso_date(&self.last_activity),
+            iso_date(&self.signed_off_at),
+            self.signed_off_by.clone().unwrap_or_default(),
+            iso_date(&self.verified_at),
+            self.verified_by.clone().unwrap_or_default(),
+        ]
+    }
+
     /// Share of criteria met, for sorting by progress.
     fn met(&self) -> usize {
         self.pc.0 + self.k.0
@@ -351,21 +370,8 @@ pub async fn csv(
         .write_record(&header)
         .map_err(|e| AppError::Internal(e.into()))?;
     for row in &kept {
-        let mut record = vec![
-            csv_cell(&row.candidate),
-            csv_cell(&row.email),
-            csv_cell(row.assessor.as_deref().unwrap_or_default()),
-            csv_cell(row.iqa.as_deref().unwrap_or_default()),
-            row.status.as_str().to_owned(),
-            format!("{}/{}", row.pc.0, row.pc.1),
-            format!("{}/{}", row.k.0, row.k.1),
-            row.awaiting.to_string(),
-            iso_date(&row.last_activity),
-            iso_date(&row.signed_off_at),
-            csv_cell(row.signed_off_by.as_deref().unwrap_or_default()),
-            iso_date(&row.verified_at),
-            csv_cell(row.verified_by.as_deref().unwrap_or_default()),
-        ];
+        // Text people typed could start a formula in a spreadsheet; the rest is ours.
+        let mut record: Vec<String> = row.values().iter().map(|v| csv_cell(v)).collect();
         record.extend(row.cells.iter().map(|c| c.as_str().to_owned()));
         writer
             .write_record(&record)

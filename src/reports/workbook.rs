@@ -6,7 +6,7 @@ use axum::response::Response;
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use uuid::Uuid;
 
-use super::{COLUMNS, ReportQuery, download, iso_date, selection};
+use super::{COLUMNS, ReportQuery, download, selection};
 use crate::assessments::status::CriterionStatus;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -74,21 +74,7 @@ pub async fn xlsx(
     }
     sheet.set_freeze_panes(1, 0).map_err(failed)?;
     for (i, r) in kept.iter().enumerate() {
-        let values = [
-            r.candidate.clone(),
-            r.email.clone(),
-            r.assessor.clone().unwrap_or_default(),
-            r.iqa.clone().unwrap_or_default(),
-            r.status.as_str().to_owned(),
-            format!("{}/{}", r.pc.0, r.pc.1),
-            format!("{}/{}", r.k.0, r.k.1),
-            r.awaiting.to_string(),
-            iso_date(&r.last_activity),
-            iso_date(&r.signed_off_at),
-            r.signed_off_by.clone().unwrap_or_default(),
-            iso_date(&r.verified_at),
-            r.verified_by.clone().unwrap_or_default(),
-        ];
+        let values = r.values();
         for (j, value) in values.iter().enumerate() {
             sheet
                 .write_string(row(i + 1), col(j), value)

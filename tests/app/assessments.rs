@@ -352,28 +352,7 @@ async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool:
     let first = app.enrolled("gil").await;
     let stranger = app.enrolled("hob").await;
     // A second candidate for the same assessor, in the same cohort.
-    let second_candidate = app
-        .create_user(
-            "ivo.candidate@example.org",
-            "Ivo Candidate",
-            &[attest::users::model::Role::Candidate],
-        )
-        .await;
-    let second_enrolment: uuid::Uuid = sqlx::query_scalar!(
-        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
-        first.cohort,
-        second_candidate.0,
-        first.assessor.0,
-        first.iqa.0
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("enrolment");
-    let second = Enrolled {
-        enrolment: second_enrolment,
-        candidate: second_candidate,
-        ..first
-    };
+    let second = classmate(&app, &first, "ivo.candidate@example.org", "Ivo Candidate").await;
 
     let ivo = app.browser_signed_in_as(second.candidate).await;
     let older = submit(&app, &ivo, &second, "Older", &["PC1", "PC2"]).await;
@@ -760,28 +739,8 @@ async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_ch
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "rae").await;
     // A second candidate of the same assessor in the same cohort.
-    let candidate = app
-        .create_user(
-            "sol.candidate@example.org",
-            "Sol Candidate",
-            &[attest::users::model::Role::Candidate],
-        )
-        .await;
-    let enrolment: uuid::Uuid = sqlx::query_scalar!(
-        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
-        first.cohort,
-        candidate.0,
-        first.assessor.0,
-        first.iqa.0
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("enrolment");
-    let second = Enrolled {
-        enrolment,
-        candidate,
-        ..first
-    };
+    let second = classmate(&app, &first, "sol.candidate@example.org", "Sol Candidate").await;
+    let (candidate, enrolment) = (second.candidate, second.enrolment);
     let sol = app.browser_signed_in_as(candidate).await;
     let evidence = submit(&app, &sol, &second, "Everything", &ALL).await;
     let decisions: Vec<(&str, bool, &str)> = ALL.iter().map(|code| (*code, true, "")).collect();
@@ -831,28 +790,8 @@ async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sa
     };
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "tam").await;
-    let candidate = app
-        .create_user(
-            "uma.candidate@example.org",
-            "Uma Candidate",
-            &[attest::users::model::Role::Candidate],
-        )
-        .await;
-    let enrolment: uuid::Uuid = sqlx::query_scalar!(
-        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
-        first.cohort,
-        candidate.0,
-        first.assessor.0,
-        first.iqa.0
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("enrolment");
-    let second = Enrolled {
-        enrolment,
-        candidate,
-        ..first
-    };
+    let second = classmate(&app, &first, "uma.candidate@example.org", "Uma Candidate").await;
+    let (candidate, enrolment) = (second.candidate, second.enrolment);
     let uma = app.browser_signed_in_as(candidate).await;
     let evidence = submit(&app, &uma, &second, "Everything", &ALL).await;
     let decisions: Vec<(&str, bool, &str)> = ALL.iter().map(|code| (*code, true, "")).collect();
