@@ -314,16 +314,23 @@ async fn hammer(
     url: &str,
     connections: usize,
     stop: Instant,
+    cookie: Option<&str>,
 ) -> Vec<Duration> {
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections {
         let client = client.clone();
         let uri: hyper::Uri = url.parse().expect("uri");
+        let cookie = cookie.map(str::to_owned);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < stop {
+                let mut request = Request::get(uri.clone());
+                if let Some(cookie) = &cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let request = request.body(Full::default()).expect("request");
                 let started = Instant::now();
-                let response = client.get(uri.clone()).await.expect("request");
+                let response = client.request(request).await.expect("request");
                 assert!(response.status().is_success(), "{}", response.status());
                 response.into_body().collect().await.expect("body");
                 latencies.push(started.elapsed());
@@ -348,6 +355,7 @@ async fn page_load(base: &str, path: &str, pid: u32) -> Figures {
         &url,
         PAGE_CONNECTIONS,
         started + Duration::from_secs(PAGE_SECONDS),
+        None,
     )
     .await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -401,6 +409,7 @@ async fn login_storm(base: &str, pid: u32) -> Vec<Figures> {
         &page,
         PROBE_CONNECTIONS,
         Instant::now() + Duration::from_secs(3),
+        None,
     )
     .await;
 
@@ -607,35 +616,16 @@ async fn sign_in(base: &str, email: &str) -> Session {
 
 async fn page_load_as(base: &str, path: &str, cookie: &str, pid: u32) -> Figures {
     let client = client();
-    let uri: hyper::Uri = format!("{base}{path}").parse().expect("uri");
     let started = Instant::now();
     let stop = started + Duration::from_secs(PAGE_SECONDS);
-    let mut workers = Vec::new();
-    for _ in 0..PAGE_CONNECTIONS {
-        let client = client.clone();
-        let uri = uri.clone();
-        let cookie = cookie.to_owned();
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < stop {
-                let request = Request::get(uri.clone())
-                    .header("cookie", &cookie)
-                    .body(Full::default())
-                    .expect("request");
-                let t = Instant::now();
-                let response = client.request(request).await.expect("page");
-                assert!(response.status().is_success(), "{}", response.status());
-                response.into_body().collect().await.expect("body");
-                latencies.push(t.elapsed());
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await.expect("worker"));
-    }
-    all.sort();
+    let all = hammer(
+        &client,
+        &format!("{base}{path}"),
+        PAGE_CONNECTIONS,
+        stop,
+        Some(cookie),
+    )
+    .await;
     let elapsed = started.elapsed().as_secs_f64();
     Figures {
         name: format!(
