@@ -268,13 +268,7 @@ pub async fn import_roster(
         let existing = users_db::find_credentials(&mut tx, &row.email.key()).await?;
         let candidate = match existing {
             Some(user) => {
-                let roles: Vec<Role> = sqlx::query_scalar!(
-                    r#"select roles as "roles: Vec<Role>" from app_user where user_id = $1"#,
-                    user.id.0
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-                if !roles.contains(&Role::Candidate) || !user.is_active {
+                if !user.roles.contains(&Role::Candidate) || !user.is_active {
                     errors.push(RosterError {
                         line: row.line,
                         message: format!(

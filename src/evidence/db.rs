@@ -326,11 +326,13 @@ pub struct VersionSummary {
     pub claims: Vec<String>,
 }
 
-/// Every version of every item of an enrolment that `include_drafts` allows, newest item first.
+/// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
+/// allows, newest item first.
 pub async fn list_for_enrolment(
     conn: &mut PgConnection,
     enrolment: Uuid,
     include_drafts: bool,
+    only_item: Option<Uuid>,
 ) -> sqlx::Result<Vec<VersionSummary>> {
     sqlx::query_as!(
         VersionSummary,
@@ -343,10 +345,12 @@ pub async fn list_for_enrolment(
                                   where cl.evidence_id = ev.evidence_id order by c.kind, c.position), '{}') as "claims!"
              from evidence ev
             where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
+              and ($3::uuid is null or ev.item_id = $3)
             order by (select min(created_at) from evidence first where first.item_id = ev.item_id) desc,
                      ev.item_id, ev.version desc"#,
         enrolment,
-        include_drafts
+        include_drafts,
+        only_item
     )
     .fetch_all(conn)
     .await

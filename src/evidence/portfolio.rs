@@ -39,7 +39,7 @@ pub async fn page(
     let is_candidate = enrolment.is_candidate(user);
     let progress = status::progress(&mut conn, id).await?;
     let claims = db::current_claims(&mut conn, id).await?;
-    let versions = db::list_for_enrolment(&mut conn, id, is_candidate).await?;
+    let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None).await?;
     let rows = |kind: CriterionKind| -> Vec<CriterionRow> {
         progress
             .criteria

@@ -180,11 +180,13 @@ impl EvidenceShowPage {
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = judging::latest_for_evidence(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
-        let versions = db::list_for_enrolment(&mut conn, enrolment.id, is_candidate)
-            .await?
-            .into_iter()
-            .filter(|v| v.item_id == evidence.item_id)
-            .collect();
+        let versions = db::list_for_enrolment(
+            &mut conn,
+            enrolment.id,
+            is_candidate,
+            Some(evidence.item_id),
+        )
+        .await?;
         let open_draft = if is_candidate {
             db::open_draft_of_item(&mut conn, evidence.item_id).await?
         } else {

@@ -282,23 +282,21 @@ pub async fn update(
     if roles_changed {
         session::rotate_all_for_user(&mut tx, user.id).await?;
     }
-    audit::record(
+    record_user_event(
         &mut tx,
-        NewAuditEvent {
-            actor: &Actor::user(&admin, ip),
-            action: if roles_changed {
-                "user.roles_changed"
-            } else {
-                "user.updated"
-            },
-            entity_type: "user",
-            entity_id: user.id.to_string(),
-            detail: json!({
-                "name": { "from": user.name, "to": name.as_str() },
-                "roles": { "from": user.roles, "to": roles },
-                "trainee_assessor": { "from": user.is_trainee_assessor, "to": trainee },
-            }),
+        &admin,
+        ip,
+        if roles_changed {
+            "user.roles_changed"
+        } else {
+            "user.updated"
         },
+        user.id,
+        json!({
+            "name": { "from": user.name, "to": name.as_str() },
+            "roles": { "from": user.roles, "to": roles },
+            "trainee_assessor": { "from": user.is_trainee_assessor, "to": trainee },
+        }),
     )
     .await?;
     tx.commit().await?;

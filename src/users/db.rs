@@ -33,6 +33,7 @@ pub struct Credentials {
     pub name: String,
     pub password_hash: Option<String>,
     pub is_active: bool,
+    pub roles: Vec<Role>,
 }
 
 /// Why an account could not be created.
@@ -89,7 +90,8 @@ pub async fn find_credentials(
 ) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as!(
         Credentials,
-        r#"select user_id as "id: UserId", email, display_name as name, password_hash, is_active
+        r#"select user_id as "id: UserId", email, display_name as name, password_hash, is_active,
+                  roles as "roles: Vec<Role>"
              from app_user where lower(email) = lower($1)"#,
         email_key
     )

@@ -5,10 +5,9 @@ use sqlx::PgPool;
 
 use crate::helpers::{Browser, Enrolled, TestApp, TestResponse};
 
-const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
 const CHECKS: [&str; 5] = ["valid", "authentic", "current", "sufficient", "reliable"];
 
-/// Submits evidence claiming `codes`; returns its id.
+/// Submits evidence by observation claiming `codes`; returns its id.
 async fn submit(
     app: &TestApp,
     candidate: &Browser<'_>,
@@ -16,34 +15,8 @@ async fn submit(
     title: &str,
     codes: &[&str],
 ) -> String {
-    let mut fields: Vec<(String, String)> = vec![
-        ("title".into(), title.into()),
-        ("method".into(), "observation".into()),
-        ("activity_on".into(), "2026-10-01".into()),
-        ("statement".into(), "What I did.".into()),
-        ("declaration".into(), "yes".into()),
-        ("action".into(), "submit".into()),
-    ];
-    for code in codes {
-        fields.push(("claim".into(), app.criterion(code).await.to_string()));
-    }
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let response = candidate
-        .post_multipart(
-            &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
-            &borrowed,
-            &[("file", "e.pdf", PDF)],
-        )
-        .await;
-    let location = response.location().expect("submitted").to_owned();
-    assert!(
-        location.starts_with("/evidence/"),
-        "submission failed: {location}"
-    );
-    location.trim_start_matches("/evidence/").to_owned()
+    app.submit_evidence(candidate, enrolled, title, "observation", codes)
+        .await
 }
 
 /// Judges evidence: each (code, met, feedback), met ones with all five checks.

@@ -54,6 +54,7 @@ fn evidence_id(location: &str) -> String {
         .to_owned()
 }
 
+/// Submits a work product claiming `codes`; returns its id.
 async fn submit_one(
     app: &TestApp,
     browser: &Browser<'_>,
@@ -61,33 +62,8 @@ async fn submit_one(
     title: &str,
     codes: &[&str],
 ) -> String {
-    let mut fields: Vec<(String, String)> = vec![
-        ("title".into(), title.into()),
-        ("method".into(), "product".into()),
-        ("activity_on".into(), "2026-10-01".into()),
-        (
-            "statement".into(),
-            "I designed the release pipeline.\nIt deploys on every merge.".into(),
-        ),
-        ("declaration".into(), "yes".into()),
-        ("action".into(), "submit".into()),
-    ];
-    for code in codes {
-        fields.push(("claim".into(), app.criterion(code).await.to_string()));
-    }
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let response = new_evidence(
-        browser,
-        enrolled,
-        &borrowed,
-        &[("file", "pipeline.pdf", PDF)],
-    )
-    .await;
-    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
-    evidence_id(response.location().expect("location"))
+    app.submit_evidence(browser, enrolled, title, "product", codes)
+        .await
 }
 
 #[sqlx::test]

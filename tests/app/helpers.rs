@@ -512,6 +512,50 @@ impl TestApp {
         }
     }
 
+    /// Submits evidence produced by `method` that claims `codes`, with a small PDF attached;
+    /// returns its id.
+    pub async fn submit_evidence(
+        &self,
+        candidate: &Browser<'_>,
+        enrolled: &Enrolled,
+        title: &str,
+        method: &str,
+        codes: &[&str],
+    ) -> String {
+        const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
+        let mut fields: Vec<(String, String)> = vec![
+            ("title".into(), title.into()),
+            ("method".into(), method.into()),
+            ("activity_on".into(), "2026-10-01".into()),
+            (
+                "statement".into(),
+                "I designed the release pipeline.\nIt deploys on every merge.".into(),
+            ),
+            ("declaration".into(), "yes".into()),
+            ("action".into(), "submit".into()),
+        ];
+        for code in codes {
+            fields.push(("claim".into(), self.criterion(code).await.to_string()));
+        }
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let response = candidate
+            .post_multipart(
+                &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
+                &borrowed,
+                &[("file", "pipeline.pdf", PDF)],
+            )
+            .await;
+        let location = response.location().expect("submitted").to_owned();
+        assert!(
+            location.starts_with("/evidence/"),
+            "submission failed: {location}"
+        );
+        location.trim_start_matches("/evidence/").to_owned()
+    }
+
     /// The id of a criterion of the bundled standard by its code.
     pub async fn criterion(&self, code: &str) -> uuid::Uuid {
         sqlx::query_scalar!(
