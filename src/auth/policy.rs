@@ -117,6 +117,7 @@ pub const POLICY: &[Rule] = &[
     rule(Method::GET, "/admin/cohorts/{id}/report", ADMIN),
     rule(Method::GET, "/admin/cohorts/{id}/report.csv", ADMIN),
     rule(Method::GET, "/admin/cohorts/{id}/report.xlsx", ADMIN),
+    rule(Method::GET, "/enrolments/{id}/archive.zip", ON_ENROLMENTS),
 ];
 
 /// The policy line for a route; `HEAD` is answered as `GET`.

@@ -22,6 +22,7 @@ use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
+mod archive;
 mod workbook;
 
 pub fn routes() -> Routes {
@@ -29,6 +30,7 @@ pub fn routes() -> Routes {
         .get("/admin/cohorts/{id}/report", page)
         .get("/admin/cohorts/{id}/report.csv", csv)
         .get("/admin/cohorts/{id}/report.xlsx", workbook::xlsx)
+        .get("/enrolments/{id}/archive.zip", archive::download)
 }
 
 /// Enrolments one page of the report shows.

@@ -963,3 +963,155 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
         Some(head.as_str())
     );
 }
+
+#[sqlx::test]
+async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(pool: PgPool) {
+    use std::io::Read;
+
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor) = signed_off(&app, "zed").await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let id = sign_off_id(&app, &enrolled).await;
+    iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+        .await
+        .assert_redirect_to("/quality");
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let extra = submit(&app, &candidate, &enrolled, "Extra: notes", &["K1"]).await;
+    judge(
+        &app,
+        &assessor,
+        &extra,
+        &[("K1", false, "Say which tools.")],
+    )
+    .await;
+
+    let uri = format!("/enrolments/{}/archive.zip", enrolled.enrolment);
+    let (status, headers, body) = candidate.get_bytes(&uri).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/zip");
+    let disposition = headers["content-disposition"].to_str().expect("ascii");
+    assert!(
+        disposition.contains("attest-portfolio-zed-candidate-"),
+        "{disposition}"
+    );
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip");
+    let mut entries = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).expect("entry");
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .expect("readable, CRC checked");
+        entries.push((entry.name().expect("a UTF-8 name").into_owned(), bytes));
+    }
+    let root = entries[0]
+        .0
+        .split('/')
+        .next()
+        .expect("a root folder")
+        .to_owned();
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("{root}/manifest.json"),
+            format!("{root}/index.html"),
+            format!("{root}/evidence/01-everything/v1/pipeline.pdf"),
+            format!("{root}/evidence/02-extra-notes/v1/pipeline.pdf"),
+        ]
+    );
+
+    let manifest: serde_json::Value = serde_json::from_slice(&entries[0].1).expect("json");
+    assert_eq!(manifest["format"], "attest-portfolio/1");
+    assert_eq!(manifest["enrolment"]["status"], "verified");
+    assert_eq!(
+        manifest["enrolment"]["candidate"]["email"],
+        "zed.candidate@example.org"
+    );
+    assert_eq!(manifest["standard"]["urn"], "TECIT50761");
+    let criteria = manifest["standard"]["criteria"]
+        .as_array()
+        .expect("criteria");
+    assert_eq!(criteria.len(), 21);
+    assert!(criteria.iter().all(|c| c["status"] == "met"));
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let head = attest::crypto::hex(&attest::audit::head(&mut conn).await.expect("head"));
+    assert_eq!(manifest["audit_head"], head.as_str());
+
+    let evidence = manifest["evidence"].as_array().expect("evidence");
+    assert_eq!(evidence.len(), 2);
+    assert_eq!(evidence[0]["claims"].as_array().expect("claims").len(), 21);
+    let first_judgement = &evidence[0]["judgements"][0];
+    assert_eq!(first_judgement["criterion"], "PC1");
+    for check in [
+        "met",
+        "valid",
+        "authentic",
+        "current",
+        "sufficient",
+        "reliable",
+    ] {
+        assert_eq!(first_judgement[check], true, "{check}");
+    }
+    assert_eq!(evidence[1]["judgements"][0]["met"], false);
+    assert_eq!(evidence[1]["judgements"][0]["feedback"], "Say which tools.");
+    // Every file in the manifest is in the archive, byte for byte.
+    for (n, piece) in evidence.iter().enumerate() {
+        let file = &piece["files"][0];
+        let (_, bytes) = entries
+            .iter()
+            .find(|(name, _)| *name == format!("{root}/{}", file["path"].as_str().expect("path")))
+            .expect("the file is in the archive");
+        assert_eq!(
+            file["sha256"],
+            attest::crypto::hex(&attest::crypto::sha256(bytes)).as_str(),
+            "file of evidence {n}"
+        );
+        assert_eq!(file["size_bytes"], bytes.len());
+    }
+    // The sign-off's digest can be checked from the manifest alone.
+    let sign_off = &manifest["sign_offs"][0];
+    assert_eq!(sign_off["standing"], true);
+    assert_eq!(sign_off["review"]["decision"], "agree");
+    assert_eq!(sign_off["review"]["iqa"], "zed Iqa");
+    assert_eq!(
+        sign_off["basis_sha256"],
+        attest::crypto::hex(&attest::crypto::sha256(
+            sign_off["basis"].to_string().as_bytes()
+        ))
+        .as_str()
+    );
+    let stored: Vec<u8> = sqlx::query_scalar!(
+        "select basis_sha256 from sign_off where sign_off_id = $1",
+        id
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("digest");
+    assert_eq!(
+        sign_off["basis_sha256"],
+        attest::crypto::hex(&stored).as_str()
+    );
+
+    let index = String::from_utf8(entries[1].1.clone()).expect("utf-8");
+    let page = scraper::Html::parse_document(&index);
+    let heading = scraper::Selector::parse("h1").expect("selector");
+    assert_eq!(
+        page.select(&heading)
+            .next()
+            .map(|h| h.text().collect::<String>()),
+        Some("zed Candidate".to_owned())
+    );
+    assert!(index.contains("href=\"evidence/01-everything/v1/pipeline.pdf\""));
+    assert!(index.contains("Agreed"));
+
+    // The assessor, the IQA and admins may take it; another candidate is told it does not exist.
+    assert_eq!(assessor.get_bytes(&uri).await.0, StatusCode::OK);
+    assert_eq!(iqa.get_bytes(&uri).await.0, StatusCode::OK);
+    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    assert_eq!(admin.get_bytes(&uri).await.0, StatusCode::OK);
+    let other = classmate(&app, &enrolled, "yan@example.org", "Yan Other").await;
+    let stranger = app.browser_signed_in_as(other.candidate).await;
+    assert_eq!(stranger.get(&uri).await.status, StatusCode::NOT_FOUND);
+}
