@@ -34,7 +34,9 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(args.db_max_connections)
         .acquire_timeout(args.db_acquire_timeout)
-        .connect_with(options)
+        // Every query here serves a page; JIT compilation costs tens of milliseconds up front and
+        // is set off by cost estimates that grow with unrelated cohorts, so it only adds latency.
+        .connect_with(options.options([("jit", "off")]))
         .await
         .with_context(|| format!("cannot connect to {where_}"))?;
     MIGRATOR

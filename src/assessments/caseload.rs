@@ -61,14 +61,23 @@ pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<C
              where ev.enrolment_id in (select enrolment_id from mine) and ev.state = 'submitted'
              order by ev.item_id, ev.version desc
         ),
-        waiting as materialized (
-            select cv.enrolment_id, count(*) as awaiting, min(cv.submitted_at) as oldest,
-                   (array_agg(cv.evidence_id order by cv.submitted_at, cv.evidence_id))[1] as next_evidence
+        -- Counted per version by index lookups: a join here lets the planner read every claim
+        -- and judgement of every cohort, so the page would slow down as other cohorts grow.
+        unjudged as materialized (
+            select cv.enrolment_id, cv.evidence_id, cv.submitted_at,
+                   (select count(*) from evidence_claim cl
+                     where cl.evidence_id = cv.evidence_id
+                       and not exists (select 1 from judgement j
+                                        where j.evidence_id = cl.evidence_id
+                                          and j.criterion_id = cl.criterion_id)) as claims
               from current_version cv
-              join evidence_claim cl using (evidence_id)
-             where not exists (select 1 from judgement j
-                                where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id)
-             group by cv.enrolment_id
+        ),
+        waiting as materialized (
+            select u.enrolment_id, sum(u.claims)::bigint as awaiting, min(u.submitted_at) as oldest,
+                   (array_agg(u.evidence_id order by u.submitted_at, u.evidence_id))[1] as next_evidence
+              from unjudged u
+             where u.claims > 0
+             group by u.enrolment_id
         )
         select m.enrolment_id as "enrolment_id!", m.candidate_name as "candidate_name!",
                m.cohort_id as "cohort_id!", m.cohort_name as "cohort_name!",
