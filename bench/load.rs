@@ -38,6 +38,12 @@ const ENROLMENT: &str = "00000000-0000-4000-8000-00000000e0e0";
 const CASELOAD: usize = 1_000;
 /// The size of the file streamed up and down.
 const FILE_MIB: usize = 200;
+/// The cohort of the report and export scenarios, its enrolments and evidence per enrolment.
+const REPORT_COHORT: &str = "00000000-0000-4000-8000-0000000c0c01";
+const REPORT_ENROLMENTS: usize = 10_000;
+const REPORT_EVIDENCE: usize = 10;
+/// Sequential downloads of each export per run.
+const EXPORTS_PER_RUN: usize = 5;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -91,6 +97,20 @@ async fn run() -> anyhow::Result<()> {
         "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; first page of 100, longest waiting first, with statuses"
     );
     results.push(caseload);
+    let admin = sign_in(&base, "admin@bench.example").await;
+    let report = format!("/admin/cohorts/{REPORT_COHORT}/report");
+    let mut report_page = median(repeat(|| page_load_as(&base, &report, &admin.cookie, pid)).await);
+    report_page.name = format!("GET /admin/cohorts/{{id}}/report ({REPORT_ENROLMENTS} enrolments)");
+    report_page.note = format!(
+        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; first page of 100 with the matrix and the summary of all {REPORT_ENROLMENTS}"
+    );
+    results.push(report_page);
+    for (extension, what) in [("csv", "CSV"), ("xlsx", "XLSX")] {
+        let path = format!("{report}.{extension}");
+        results.push(median(
+            repeat(|| export_run(&base, &path, what, &admin.cookie, pid)).await,
+        ));
+    }
     let portfolio = format!("/enrolments/{ENROLMENT}");
     results.push(median(
         repeat(|| page_load_as(&base, &portfolio, &session.cookie, pid)).await,
@@ -225,9 +245,134 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
     )))
     .execute(&mut *tx)
     .await?;
+    seed_report_cohort(&mut tx).await?;
     tx.commit().await?;
     pool.close().await;
     Ok(())
+}
+
+/// A cohort of 10,000 enrolments with ten submitted pieces of evidence each, claiming the 21
+/// criteria between them, on ten assessors and one IQA. A quarter are fully met (an eighth of
+/// those signed off, half of those countersigned), a quarter await one piece's judgement, a
+/// quarter have a criterion not met and a quarter await every judgement.
+async fn seed_report_cohort(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "insert into cohort (cohort_id, standard_id, name, starts_on, ends_on)
+           select '{REPORT_COHORT}', standard_id, 'Report cohort', date '2026-01-01', date '2026-12-31' from standard;
+         insert into app_user (email, display_name, roles)
+           select 'learner' || n || '@bench.example', 'Learner ' || n, '{{candidate}}'::role[] from generate_series(1, {REPORT_ENROLMENTS}) n
+           union all
+           select 'marker' || n || '@bench.example', 'Marker ' || n, '{{assessor}}' from generate_series(0, 9) n
+           union all
+           select 'quality@bench.example', 'Quality Assurer', '{{iqa}}';
+         create temporary table learner as
+           select user_id, row_number() over (order by user_id) as n
+             from app_user where email like 'learner%@bench.example';
+         insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id)
+           select '{REPORT_COHORT}', l.user_id, m.user_id, q.user_id
+             from learner l
+             join app_user m on m.email = 'marker' || (l.n % 10) || '@bench.example'
+             join app_user q on q.email = 'quality@bench.example';
+         create temporary table class as
+           select e.enrolment_id, e.assessor_id, e.iqa_id, l.n % 4 as kind, l.n
+             from enrolment e join learner l on l.user_id = e.candidate_id;
+         insert into evidence (evidence_id, item_id, version, enrolment_id, title, statement, method, activity_on)
+           select id, id, 1, enrolment_id, 'Evidence ' || k, repeat('A statement of work. ', 20), 'product', date '2026-03-01'
+             from (select gen_random_uuid() as id, enrolment_id, k
+                     from class cross join generate_series(1, {REPORT_EVIDENCE}) k) e;
+         insert into evidence_claim (evidence_id, criterion_id)
+           select ev.evidence_id, c.criterion_id
+             from evidence ev
+             join class using (enrolment_id)
+             join (select criterion_id, row_number() over (order by kind, position) as idx from criterion) c
+               on ev.title = 'Evidence ' || ((c.idx - 1) % {REPORT_EVIDENCE} + 1);
+         update evidence set state = 'submitted', submitted_at = now() - (random() * interval '30 days'),
+                declaration_sha256 = sha256(evidence_id::text::bytea)
+          where state = 'draft';
+         insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback, valid, authentic, current, sufficient, reliable)
+           select cl.evidence_id, cl.criterion_id, cs.assessor_id, not (cs.kind = 2 and ev.title = 'Evidence 1'),
+                  case when cs.kind = 2 and ev.title = 'Evidence 1' then 'Say which tools you chose and why.' else '' end,
+                  true, true, true, true, true
+             from evidence_claim cl
+             join evidence ev using (evidence_id)
+             join class cs using (enrolment_id)
+            where cs.kind < 3 and not (cs.kind = 1 and ev.title = 'Evidence {REPORT_EVIDENCE}');
+         insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
+           select enrolment_id, assessor_id, now(), '[]', sha256('[]'), n % 16 = 0, 'benchmark'
+             from class where kind = 0 and n % 8 = 0;
+         insert into review (sign_off_id, iqa_id, decision, reviewed_at)
+           select s.sign_off_id, cs.iqa_id, 'agree', now()
+             from sign_off s join class cs using (enrolment_id) where s.sampled;
+         drop table class;
+         drop table learner;
+         analyze;"
+    )))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sequential downloads of an export, each read to its end, with the server's memory sampled
+/// every 5 ms throughout.
+async fn export_run(base: &str, path: &str, what: &str, cookie: &str, pid: u32) -> Figures {
+    let client = client();
+    let baseline = memory_kib(pid).0;
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(memory_kib(pid).0);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            peak
+        })
+    };
+    let mut times = Vec::with_capacity(EXPORTS_PER_RUN);
+    let mut bytes = 0;
+    let started = Instant::now();
+    for _ in 0..EXPORTS_PER_RUN {
+        let began = Instant::now();
+        let response = client
+            .request(
+                Request::get(format!("{base}{path}"))
+                    .header("cookie", cookie)
+                    .body(Full::default())
+                    .expect("request"),
+            )
+            .await
+            .expect("export");
+        assert_eq!(response.status(), 200, "{path}");
+        bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .len();
+        times.push(began.elapsed());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.await.expect("sampler");
+    times.sort();
+    Figures {
+        name: format!(
+            "GET /admin/cohorts/{{id}}/report.{} ({REPORT_ENROLMENTS} enrolments)",
+            path.rsplit('.').next().unwrap_or_default()
+        ),
+        requests: times.len(),
+        per_second: times.len() as f64 / elapsed,
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        rss_kib: memory_kib(pid).0,
+        note: format!(
+            "{what} of {REPORT_ENROLMENTS} rows × 34 columns, {:.1} MiB; one client, {EXPORTS_PER_RUN} in a row; server RSS growth while exporting {:.1} MiB",
+            bytes as f64 / 1_048_576.0,
+            peak.saturating_sub(baseline) as f64 / 1024.0
+        ),
+    }
 }
 
 fn free_address() -> SocketAddr {
