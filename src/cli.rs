@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => verify_audit(&cli.database).await,
+        Command::Demo => demo(&cli.database, cli.base_url).await,
         Command::User { command } => {
             let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
             user_command(&cli.database, &base_url, command).await
@@ -110,6 +111,56 @@ async fn serve(
     sweeper.abort();
     pool.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `attest demo`: the demo cohort, then the accounts and where to go.
+async fn demo(database: &DatabaseArgs, base_url: Option<String>) -> anyhow::Result<()> {
+    let pool = db::open(database).await?;
+    {
+        let mut tx = pool.begin().await?;
+        import::ensure_bundled(&mut tx).await?;
+        tx.commit().await?;
+    }
+    let defaults = Settings::default();
+    let settings = Settings {
+        base_url: base_url
+            .unwrap_or(defaults.base_url.clone())
+            .trim_end_matches('/')
+            .to_owned(),
+        ..defaults
+    };
+    let base = settings.base_url.clone();
+    let state = AppState::new(pool.clone(), settings, Clock::system(), Passwords::new(1));
+    let outcome = crate::demo::run(&state).await?;
+    pool.close().await;
+    match outcome {
+        crate::demo::Outcome::Created => {
+            println!("Made the demo cohort \"{}\".", crate::demo::COHORT);
+        }
+        crate::demo::Outcome::AlreadyThere => println!(
+            "The demo cohort \"{}\" is already there; nothing was changed.",
+            crate::demo::COHORT
+        ),
+    }
+    println!(
+        "\nEvery demo account has the password {}\n",
+        crate::demo::PASSWORD
+    );
+    for account in crate::demo::accounts() {
+        println!(
+            "  {:<32} {:<14} {:<10} {}",
+            account.email,
+            account.name,
+            account.role.as_str(),
+            account.shows
+        );
+    }
+    println!(
+        "\nOpen {base} and sign in as {} (password {}).",
+        crate::demo::ADMIN.email,
+        crate::demo::PASSWORD
+    );
     Ok(())
 }
 

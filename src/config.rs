@@ -68,6 +68,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Fill a demo cohort with a candidate at every status, and print the accounts.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]

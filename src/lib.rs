@@ -12,6 +12,7 @@ pub mod cohorts;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod home;

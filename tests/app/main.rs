@@ -5,6 +5,7 @@ mod assessments;
 mod audit;
 mod auth;
 mod cohorts;
+mod demo;
 mod evidence;
 mod helpers;
 mod policy;
