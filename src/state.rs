@@ -59,6 +59,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub passwords: Passwords,
+    /// Each cohort's report rows, as of an audit head.
+    pub reports: Arc<crate::reports::ReportCache>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             settings: Arc::new(settings),
             clock,
             passwords,
+            reports: Arc::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -141,6 +142,55 @@ async fn rows(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<ReportR
         .collect())
 }
 
+/// The rows of the cohorts' reports, each kept with the audit head it was computed at. Every
+/// change writes an audit event in its own transaction, so while the head stays the same the
+/// rows are still true; a new head means computing them again. One computation per cohort runs
+/// at a time: requests that arrive meanwhile wait for it instead of repeating it.
+#[derive(Default)]
+pub struct ReportCache {
+    cohorts: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Option<CachedRows>>>>>,
+}
+
+struct CachedRows {
+    head: [u8; 32],
+    rows: Arc<Vec<ReportRow>>,
+}
+
+/// Cohorts whose rows are kept at most; beyond it the cache starts afresh.
+const CACHED_COHORTS: usize = 32;
+
+impl ReportCache {
+    /// The cohort's rows as of now: kept ones if nothing was recorded since, else computed.
+    async fn rows(
+        &self,
+        conn: &mut PgConnection,
+        cohort: Uuid,
+    ) -> sqlx::Result<Arc<Vec<ReportRow>>> {
+        let slot = {
+            let mut cohorts = self
+                .cohorts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cohorts.len() >= CACHED_COHORTS && !cohorts.contains_key(&cohort) {
+                cohorts.clear();
+            }
+            cohorts.entry(cohort).or_default().clone()
+        };
+        let mut cached = slot.lock().await;
+        // Read before the rows, so that rows kept under this head are never older than it.
+        let head = crate::audit::head(&mut *conn).await?;
+        if let Some(kept) = cached.as_ref().filter(|c| c.head == head) {
+            return Ok(kept.rows.clone());
+        }
+        let fresh = Arc::new(rows(conn, cohort).await?);
+        *cached = Some(CachedRows {
+            head,
+            rows: fresh.clone(),
+        });
+        Ok(fresh)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReportQuery {
     #[serde(default)]
@@ -179,7 +229,7 @@ pub(crate) async fn selection(
     state: &AppState,
     id: Uuid,
     query: &ReportQuery,
-) -> AppResult<(Cohort, Vec<String>, Vec<ReportRow>, Vec<ReportRow>)> {
+) -> AppResult<(Cohort, Vec<String>, Arc<Vec<ReportRow>>, Vec<ReportRow>)> {
     let mut conn = state.pool.acquire().await?;
     let cohort = cohorts_db::find(&mut conn, id)
         .await?
@@ -190,7 +240,7 @@ pub(crate) async fn selection(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let all = rows(&mut conn, id).await?;
+    let all = state.reports.rows(&mut conn, id).await?;
     let mut kept: Vec<ReportRow> = all.iter().filter(|r| query.keep(r)).cloned().collect();
     if query.sort == "progress" {
         kept.sort_by(|a, b| {
@@ -290,7 +340,7 @@ pub async fn page(
         .count()
         + verified;
     let mut assessors: Vec<Choice> = Vec::new();
-    for row in &all {
+    for row in all.iter() {
         if let (Some(id), Some(name)) = (row.assessor_id, &row.assessor)
             && !assessors.iter().any(|a| a.value == id.to_string())
         {

@@ -1115,3 +1115,24 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     let stranger = app.browser_signed_in_as(other.candidate).await;
     assert_eq!(stranger.get(&uri).await.status, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test]
+async fn the_report_shows_a_change_as_soon_as_it_is_recorded(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, _) = signed_off(&app, "uma").await;
+    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let report = format!("/admin/cohorts/{}/report", enrolled.cohort);
+    assert_eq!(
+        admin.get(&report).await.texts("#report-rows .row-status"),
+        ["Competent"]
+    );
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let id = sign_off_id(&app, &enrolled).await;
+    iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
+        .await
+        .assert_redirect_to("/quality");
+    assert_eq!(
+        admin.get(&report).await.texts("#report-rows .row-status"),
+        ["Verified"]
+    );
+}
