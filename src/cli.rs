@@ -314,16 +314,13 @@ async fn user_command(
             };
             let pool = db::open(database).await?;
             let mut tx = pool.begin().await?;
-            let id = users_db::insert(&mut tx, &email, &name, &roles, hash.as_deref()).await?;
-            audit::record(
+            let id = crate::users::create_from_command(
                 &mut tx,
-                NewAuditEvent {
-                    actor: &Actor::cli(),
-                    action: "user.created",
-                    entity_type: "user",
-                    entity_id: id.to_string(),
-                    detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "cli" }),
-                },
+                &email,
+                &name,
+                &roles,
+                hash.as_deref(),
+                "cli",
             )
             .await?;
             let link = match hash {

@@ -11,14 +11,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
-use serde_json::json;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::session;
 use crate::state::AppState;
-use crate::users::db as users_db;
 use crate::users::model::{DisplayName, Email, Role, UserId};
 
 /// The name the demo cohort goes by; its presence means the demo has been made.
@@ -452,20 +449,16 @@ async fn create_accounts(state: &AppState) -> anyhow::Result<HashMap<&'static st
     for account in all {
         let email = Email::parse(account.email).map_err(anyhow::Error::msg)?;
         let name = DisplayName::parse(account.name).map_err(anyhow::Error::msg)?;
-        let id = users_db::insert(&mut tx, &email, &name, &[account.role], Some(&hash))
-            .await
-            .with_context(|| format!("cannot create the demo account {}", account.email))?;
-        audit::record(
+        let id = crate::users::create_from_command(
             &mut tx,
-            NewAuditEvent {
-                actor: &Actor::cli(),
-                action: "user.created",
-                entity_type: "user",
-                entity_id: id.to_string(),
-                detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": [account.role], "via": "demo" }),
-            },
+            &email,
+            &name,
+            &[account.role],
+            Some(&hash),
+            "demo",
         )
-        .await?;
+        .await
+        .with_context(|| format!("cannot create the demo account {}", account.email))?;
         users.insert(account.email, id);
     }
     tx.commit().await?;

@@ -161,11 +161,7 @@ const CACHED_COHORTS: usize = 32;
 
 impl ReportCache {
     /// The cohort's rows as of now: kept ones if nothing was recorded since, else computed.
-    async fn rows(
-        &self,
-        conn: &mut PgConnection,
-        cohort: Uuid,
-    ) -> sqlx::Result<Arc<Vec<ReportRow>>> {
+    async fn rows(&self, pool: &sqlx::PgPool, cohort: Uuid) -> sqlx::Result<Arc<Vec<ReportRow>>> {
         let slot = {
             let mut cohorts = self
                 .cohorts
@@ -176,13 +172,15 @@ impl ReportCache {
             }
             cohorts.entry(cohort).or_default().clone()
         };
+        // Waiting here holds no database connection: the pool stays free for other pages.
         let mut cached = slot.lock().await;
+        let mut conn = pool.acquire().await?;
         // Read before the rows, so that rows kept under this head are never older than it.
-        let head = crate::audit::head(&mut *conn).await?;
+        let head = crate::audit::head(&mut conn).await?;
         if let Some(kept) = cached.as_ref().filter(|c| c.head == head) {
             return Ok(kept.rows.clone());
         }
-        let fresh = Arc::new(rows(conn, cohort).await?);
+        let fresh = Arc::new(rows(&mut conn, cohort).await?);
         *cached = Some(CachedRows {
             head,
             rows: fresh.clone(),
@@ -230,17 +228,20 @@ pub(crate) async fn selection(
     id: Uuid,
     query: &ReportQuery,
 ) -> AppResult<(Cohort, Vec<String>, Arc<Vec<ReportRow>>, Vec<ReportRow>)> {
-    let mut conn = state.pool.acquire().await?;
-    let cohort = cohorts_db::find(&mut conn, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let codes = sqlx::query_scalar!(
-        "select code from criterion where standard_id = $1 order by kind, position",
-        cohort.standard_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let all = state.reports.rows(&mut conn, id).await?;
+    let (cohort, codes) = {
+        let mut conn = state.pool.acquire().await?;
+        let cohort = cohorts_db::find(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let codes = sqlx::query_scalar!(
+            "select code from criterion where standard_id = $1 order by kind, position",
+            cohort.standard_id
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        (cohort, codes)
+    };
+    let all = state.reports.rows(&state.pool, id).await?;
     let mut kept: Vec<ReportRow> = all.iter().filter(|r| query.keep(r)).cloned().collect();
     if query.sort == "progress" {
         kept.sort_by(|a, b| {

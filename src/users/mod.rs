@@ -6,7 +6,13 @@ pub mod db;
 pub mod model;
 mod views;
 
+use serde_json::json;
+use sqlx::PgConnection;
+
+use crate::audit::{self, Actor, NewAuditEvent};
 use crate::web::routes::Routes;
+use db::InsertError;
+use model::{DisplayName, Email, Role, UserId};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -20,4 +26,29 @@ pub fn routes() -> Routes {
         .post("/admin/users/{id}/deactivate", admin::deactivate)
         .post("/admin/users/{id}/reactivate", admin::reactivate)
         .post("/admin/users/{id}/access-link", admin::issue_access_link)
+}
+
+/// Creates an account from the command line (`via` names the command) and records it in the
+/// audit trail, in the caller's transaction.
+pub async fn create_from_command(
+    conn: &mut PgConnection,
+    email: &Email,
+    name: &DisplayName,
+    roles: &[Role],
+    password_hash: Option<&str>,
+    via: &str,
+) -> Result<UserId, InsertError> {
+    let id = db::insert(&mut *conn, email, name, roles, password_hash).await?;
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: &Actor::cli(),
+            action: "user.created",
+            entity_type: "user",
+            entity_id: id.to_string(),
+            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": via }),
+        },
+    )
+    .await?;
+    Ok(id)
 }
