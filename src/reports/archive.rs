@@ -23,7 +23,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 use zip::write::{SimpleFileOptions, ZipWriter};
@@ -181,8 +180,10 @@ struct IndexPage<'a> {
 }
 
 impl IndexPage<'_> {
+    /// A moment as people read it; the manifest keeps the exact RFC 3339 value.
     fn stamp(&self, at: &OffsetDateTime) -> String {
-        at.format(&Rfc3339).unwrap_or_default()
+        let at = at.to_offset(time::UtcOffset::UTC);
+        format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
     }
 
     fn checks(&self, judgement: &JudgementPart) -> String {
@@ -242,7 +243,10 @@ fn slug(text: &str, max: usize) -> String {
         } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
-        if out.len() >= max {
+        if out.len() > max {
+            // Cut at the last whole word that fits.
+            let cut = out[..max].rfind('-').unwrap_or(max);
+            out.truncate(cut);
             break;
         }
     }
@@ -687,6 +691,10 @@ mod tests {
         assert_eq!(slug("Ünïcode ☃", 40), "n-code");
         assert_eq!(slug("☃☃", 40), "untitled");
         assert_eq!(slug(&"a".repeat(100), 40).len(), 40);
+        assert_eq!(
+            slug("Incident review: checkout outage of 3 October", 40),
+            "incident-review-checkout-outage-of-3"
+        );
 
         let mut taken = HashSet::new();
         assert_eq!(unique_name(&mut taken, "v1", "log.txt"), "v1/log.txt");
