@@ -100,7 +100,7 @@ async fn run() -> anyhow::Result<()> {
     let admin = sign_in(&base, "admin@bench.example").await;
     let report = format!("/admin/cohorts/{REPORT_COHORT}/report");
     // The admin's sign-in was just recorded, so the first request computes every status.
-    let cold = time_one(&base, &report, &admin.cookie).await;
+    let (cold, _) = time_one(&client(), &base, &report, &admin.cookie).await;
     let mut report_page = median(repeat(|| page_load_as(&base, &report, &admin.cookie, pid)).await);
     report_page.name = format!("GET /admin/cohorts/{{id}}/report ({REPORT_ENROLMENTS} enrolments)");
     report_page.note = format!(
@@ -316,10 +316,10 @@ async fn seed_report_cohort(conn: &mut sqlx::PgConnection) -> anyhow::Result<()>
     Ok(())
 }
 
-/// How long one GET takes, read to its end.
-async fn time_one(base: &str, path: &str, cookie: &str) -> Duration {
+/// How long one GET takes, read to its end, and how many bytes it brought.
+async fn time_one(client: &HttpClient, base: &str, path: &str, cookie: &str) -> (Duration, usize) {
     let began = Instant::now();
-    let response = client()
+    let response = client
         .request(
             Request::get(format!("{base}{path}"))
                 .header("cookie", cookie)
@@ -329,8 +329,14 @@ async fn time_one(base: &str, path: &str, cookie: &str) -> Duration {
         .await
         .expect("response");
     assert_eq!(response.status(), 200, "{path}");
-    response.into_body().collect().await.expect("body");
-    began.elapsed()
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .len();
+    (began.elapsed(), bytes)
 }
 
 /// Sequential downloads of an export, each read to its end, with the server's memory sampled
@@ -354,25 +360,9 @@ async fn export_run(base: &str, path: &str, what: &str, cookie: &str, pid: u32) 
     let mut bytes = 0;
     let started = Instant::now();
     for _ in 0..EXPORTS_PER_RUN {
-        let began = Instant::now();
-        let response = client
-            .request(
-                Request::get(format!("{base}{path}"))
-                    .header("cookie", cookie)
-                    .body(Full::default())
-                    .expect("request"),
-            )
-            .await
-            .expect("export");
-        assert_eq!(response.status(), 200, "{path}");
-        bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .len();
-        times.push(began.elapsed());
+        let (took, size) = time_one(&client, base, path, cookie).await;
+        times.push(took);
+        bytes = size;
     }
     let elapsed = started.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
