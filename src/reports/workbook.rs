@@ -6,8 +6,9 @@ use axum::response::Response;
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use uuid::Uuid;
 
-use super::{COLUMNS, ReportQuery, download, selection};
+use super::{COLUMNS, ReportQuery, ReportRow, download, selection};
 use crate::assessments::status::CriterionStatus;
+use crate::cohorts::db::Cohort;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -43,7 +44,8 @@ pub async fn xlsx(
     let (head, criteria) = {
         let mut conn = state.pool.acquire().await?;
         let head = crate::audit::head(&mut conn).await?;
-        let criteria = sqlx::query!(
+        let criteria = sqlx::query_as!(
+            Criterion,
             "select code, text from criterion where standard_id = $1 order by kind, position",
             cohort.standard_id
         )
@@ -52,11 +54,44 @@ pub async fn xlsx(
         (head, criteria)
     };
     let generated = state.clock.now();
+    // Building a workbook of thousands of rows is CPU work: off the threads serving requests.
+    let (cohort, body) = tokio::task::spawn_blocking(move || {
+        let body = build(&cohort, &codes, &kept, &criteria, &head, generated)?;
+        Ok::<_, AppError>((cohort, body))
+    })
+    .await
+    .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))??;
+    Ok(download(
+        body,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &cohort,
+        &head,
+        generated,
+        "xlsx",
+    ))
+}
+
+struct Criterion {
+    code: String,
+    text: String,
+}
+
+/// The workbook's bytes. The report sheet is written in constant-memory mode: each row goes
+/// to a temporary file as it is written, so memory does not grow with the cohort.
+fn build(
+    cohort: &Cohort,
+    codes: &[String],
+    kept: &[ReportRow],
+    criteria: &[Criterion],
+    head: &[u8; 32],
+    generated: time::OffsetDateTime,
+) -> Result<Vec<u8>, AppError> {
     let bold = Format::new().set_bold();
     let mut workbook = Workbook::new();
 
     let sheet = workbook
-        .add_worksheet()
+        .add_worksheet_with_constant_memory()
+        .map_err(failed)?
         .set_name("Report")
         .map_err(failed)?;
     for (i, title) in COLUMNS
@@ -126,7 +161,7 @@ pub async fn xlsx(
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
         ),
-        ("audit_head", crate::crypto::hex(&head)),
+        ("audit_head", crate::crypto::hex(head)),
         ("enrolments", kept.len().to_string()),
     ];
     for (i, (key, value)) in about.iter().enumerate() {
@@ -136,13 +171,5 @@ pub async fn xlsx(
         sheet.write_string(row(i), 1, value).map_err(failed)?;
     }
 
-    let body = workbook.save_to_buffer().map_err(failed)?;
-    Ok(download(
-        body,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        &cohort,
-        &head,
-        generated,
-        "xlsx",
-    ))
+    workbook.save_to_buffer().map_err(failed)
 }
