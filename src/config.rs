@@ -97,11 +97,11 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
     /// The largest evidence file accepted, in MiB.
-    #[arg(long, env = "ATTEST_MAX_FILE_MIB", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "ATTEST_MAX_FILE_MIB", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub max_file_mib: u64,
 
     /// The most the files of one piece of evidence may add up to, in MiB.
-    #[arg(long, env = "ATTEST_MAX_EVIDENCE_MIB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "ATTEST_MAX_EVIDENCE_MIB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub max_evidence_mib: u64,
 
     /// The share of sign-offs sampled for IQA review at random, in percent (the first of each
@@ -167,7 +167,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     text.parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 

@@ -11,9 +11,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::session;
 use crate::state::AppState;
 use crate::users::model::{DisplayName, Email, Role, UserId};
@@ -302,13 +304,13 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
     )
     .fetch_one(&state.pool)
     .await?;
-    let standard = standard.to_string();
+    let standard_id = standard.to_string();
     let location = admin
         .post_form(
             "/admin/cohorts",
             &[
                 ("name", COHORT),
-                ("standard_id", &standard),
+                ("standard_id", &standard_id),
                 ("starts_on", "2026-09-01"),
                 ("ends_on", "2027-07-31"),
             ],
@@ -341,7 +343,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
             .await?;
     }
 
-    let criteria = criteria(state).await?;
+    let criteria = criteria(state, standard).await?;
     let mut assessors = [person(&PRIYA), person(&TOM)];
     for a in &mut assessors {
         a.sign_in().await?;
@@ -443,10 +445,7 @@ async fn create_accounts(state: &AppState) -> anyhow::Result<HashMap<&'static st
     let hash = state.passwords.hash(PASSWORD).await?;
     let mut tx = state.pool.begin().await?;
     let mut users = HashMap::new();
-    let all = [&ADMIN, &PRIYA, &TOM, &GRACE]
-        .into_iter()
-        .chain(CANDIDATES.iter().map(|c| &c.account));
-    for account in all {
+    for account in accounts() {
         let email = Email::parse(account.email).map_err(anyhow::Error::msg)?;
         let name = DisplayName::parse(account.name).map_err(anyhow::Error::msg)?;
         let id = crate::users::create_from_command(
@@ -482,10 +481,11 @@ async fn enrolments_by_candidate(
         .collect())
 }
 
-async fn criteria(state: &AppState) -> anyhow::Result<HashMap<String, Uuid>> {
+/// The criteria of the demo cohort's standard, by code.
+async fn criteria(state: &AppState, standard: Uuid) -> anyhow::Result<HashMap<String, Uuid>> {
     let rows = sqlx::query!(
-        "select c.code, c.criterion_id from criterion c join standard s using (standard_id)
-          where s.urn = 'TECIT50761'"
+        "select code, criterion_id from criterion where standard_id = $1",
+        standard
     )
     .fetch_all(&state.pool)
     .await?;
@@ -501,15 +501,28 @@ struct Person {
 }
 
 impl Person {
+    /// A session for this person, recorded as a sign-in by the demo (no password is typed).
     async fn sign_in(&mut self) -> anyhow::Result<()> {
-        let mut conn = self.state.pool.acquire().await?;
+        let mut tx = self.state.pool.begin().await?;
         let cookie = session::start(
-            &mut conn,
+            &mut tx,
             &self.state.settings,
             self.user,
             self.state.clock.now(),
         )
         .await?;
+        audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::cli(),
+                action: "auth.login_succeeded",
+                entity_type: "user",
+                entity_id: self.user.to_string(),
+                detail: json!({ "via": "demo" }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
         self.cookie = format!("{}={}", cookie.name(), cookie.value());
         Ok(())
     }

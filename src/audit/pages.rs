@@ -193,10 +193,7 @@ pub async fn export(State(state): State<AppState>, Query(filter): Query<AuditFil
             }
         }
     });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
+    let mut response = Response::new(Body::from_stream(crate::blobs::receiver_stream(receiver)));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -381,6 +381,14 @@ pub fn read(
             let _ = sender.send(Err(error)).await;
         }
     });
+    receiver_stream(receiver)
+}
+
+/// What a task sends into a channel, as a stream that ends when the task drops its sender.
+/// Producers that stream to a client this way stop when the client goes away.
+pub fn receiver_stream<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
     futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
     })

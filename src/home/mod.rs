@@ -94,9 +94,14 @@ async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
 
 async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<EnrolmentCard>> {
     let mut conn = state.pool.acquire().await?;
+    let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
+    let ids: Vec<_> = enrolments.iter().map(|e| e.id).collect();
+    let mut all_progress = status::progress_of_many(&mut conn, &ids).await?;
     let mut cards = Vec::new();
-    for enrolment in cohorts_db::list_for_candidate(&mut conn, user.id.0).await? {
-        let progress = status::progress(&mut conn, enrolment.id).await?;
+    for enrolment in enrolments {
+        let Some(progress) = all_progress.remove(&enrolment.id) else {
+            continue;
+        };
         let (pc, pcs) = progress.met_of(CriterionKind::Performance);
         let (k, ks) = progress.met_of(CriterionKind::Knowledge);
         let awaiting = progress.count(CriterionStatus::Awaiting);

@@ -35,6 +35,7 @@ use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
+use crate::web::download::content_disposition;
 
 /// Names the layout of `manifest.json`, so that readers can tell future changes apart.
 const FORMAT: &str = "attest-portfolio/1";
@@ -234,8 +235,8 @@ fn checks_text(j: &JudgementPart) -> String {
 }
 
 /// Lower-case ASCII letters and digits with single dashes, at most `max` characters: a name
-/// that reads well and is safe on every file system.
-fn slug(text: &str, max: usize) -> String {
+/// that reads well and is safe on every file system and in a header.
+pub(crate) fn slug(text: &str, max: usize) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -362,7 +363,11 @@ async fn manifest(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let standing = crate::assessments::sign_off::standing(&mut *conn, id).await?;
+    // The newest sign-off stands unless an IQA disagreed with it (as `sign_off::standing`).
+    let standing = sign_offs
+        .last()
+        .filter(|s| s.decision.as_deref() != Some("disagree"))
+        .map(|s| s.sign_off_id);
 
     let mut taken = HashSet::new();
     let evidence = versions
@@ -546,17 +551,16 @@ pub async fn download(
             }
         }
     });
-    let body = Body::from_stream(futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
-    ));
+    let body = Body::from_stream(crate::blobs::receiver_stream(receiver));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{root}.zip\"")) {
+    if let Ok(value) =
+        HeaderValue::from_str(&content_disposition("attachment", &format!("{root}.zip")))
+    {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(

@@ -20,6 +20,7 @@ use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
+use crate::web::download::content_disposition;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
@@ -160,8 +161,13 @@ struct CachedRows {
 const CACHED_COHORTS: usize = 32;
 
 impl ReportCache {
-    /// The cohort's rows as of now: kept ones if nothing was recorded since, else computed.
-    async fn rows(&self, pool: &sqlx::PgPool, cohort: Uuid) -> sqlx::Result<Arc<Vec<ReportRow>>> {
+    /// The cohort's rows as of now, with the audit head they are true at: kept ones if nothing
+    /// was recorded since, else computed.
+    async fn rows(
+        &self,
+        pool: &sqlx::PgPool,
+        cohort: Uuid,
+    ) -> sqlx::Result<([u8; 32], Arc<Vec<ReportRow>>)> {
         let slot = {
             let mut cohorts = self
                 .cohorts
@@ -178,14 +184,14 @@ impl ReportCache {
         // Read before the rows, so that rows kept under this head are never older than it.
         let head = crate::audit::head(&mut conn).await?;
         if let Some(kept) = cached.as_ref().filter(|c| c.head == head) {
-            return Ok(kept.rows.clone());
+            return Ok((head, kept.rows.clone()));
         }
         let fresh = Arc::new(rows(&mut conn, cohort).await?);
         *cached = Some(CachedRows {
             head,
             rows: fresh.clone(),
         });
-        Ok(fresh)
+        Ok((head, fresh))
     }
 }
 
@@ -227,21 +233,22 @@ pub(crate) async fn selection(
     state: &AppState,
     id: Uuid,
     query: &ReportQuery,
-) -> AppResult<(Cohort, Vec<String>, Arc<Vec<ReportRow>>, Vec<ReportRow>)> {
-    let (cohort, codes) = {
+) -> AppResult<Selection> {
+    let (cohort, criteria) = {
         let mut conn = state.pool.acquire().await?;
         let cohort = cohorts_db::find(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let codes = sqlx::query_scalar!(
-            "select code from criterion where standard_id = $1 order by kind, position",
+        let criteria = sqlx::query_as!(
+            Criterion,
+            "select code, text from criterion where standard_id = $1 order by kind, position",
             cohort.standard_id
         )
         .fetch_all(&mut *conn)
         .await?;
-        (cohort, codes)
+        (cohort, criteria)
     };
-    let all = state.reports.rows(&state.pool, id).await?;
+    let (head, all) = state.reports.rows(&state.pool, id).await?;
     let mut kept: Vec<ReportRow> = all.iter().filter(|r| query.keep(r)).cloned().collect();
     if query.sort == "progress" {
         kept.sort_by(|a, b| {
@@ -250,7 +257,38 @@ pub(crate) async fn selection(
                 .then_with(|| a.candidate.to_lowercase().cmp(&b.candidate.to_lowercase()))
         });
     }
-    Ok((cohort, codes, all, kept))
+    Ok(Selection {
+        cohort,
+        criteria,
+        head,
+        all,
+        kept,
+    })
+}
+
+/// A criterion of the cohort's standard.
+pub(crate) struct Criterion {
+    pub code: String,
+    pub text: String,
+}
+
+/// What a report, and each of its exports, shows.
+pub(crate) struct Selection {
+    pub cohort: Cohort,
+    /// The standard's criteria, in order: the matrix's columns.
+    pub criteria: Vec<Criterion>,
+    /// The audit head the rows are true at.
+    pub head: [u8; 32],
+    /// Every enrolment of the cohort.
+    pub all: Arc<Vec<ReportRow>>,
+    /// The enrolments the filters keep, in the order asked for.
+    pub kept: Vec<ReportRow>,
+}
+
+impl Selection {
+    pub fn codes(&self) -> Vec<String> {
+        self.criteria.iter().map(|c| c.code.clone()).collect()
+    }
 }
 
 /// A bar of the summary chart.
@@ -308,7 +346,14 @@ pub async fn page(
     Path(id): Path<Uuid>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
-    let (cohort, codes, all, kept) = selection(&state, id, &query).await?;
+    let Selection {
+        cohort,
+        criteria,
+        all,
+        kept,
+        ..
+    } = selection(&state, id, &query).await?;
+    let codes: Vec<String> = criteria.into_iter().map(|c| c.code).collect();
     let max = STATUSES
         .iter()
         .map(|s| kept.iter().filter(|r| r.status == *s).count())
@@ -409,20 +454,16 @@ pub async fn csv(
     Path(id): Path<Uuid>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
-    let (cohort, codes, _, kept) = selection(&state, id, &query).await?;
-    let head = {
-        let mut conn = state.pool.acquire().await?;
-        crate::audit::head(&mut conn).await?
-    };
+    let selection = selection(&state, id, &query).await?;
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     let mut header: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-    header.extend(codes.iter().cloned());
+    header.extend(selection.codes());
     writer
         .write_record(&header)
         .map_err(|e| AppError::Internal(e.into()))?;
-    for row in &kept {
+    for row in &selection.kept {
         // Text people typed could start a formula in a spreadsheet; the rest is ours.
         let mut record: Vec<String> = row.values().iter().map(|v| csv_cell(v)).collect();
         record.extend(row.cells.iter().map(|c| c.as_str().to_owned()));
@@ -436,8 +477,8 @@ pub async fn csv(
     Ok(download(
         body,
         "text/csv; charset=utf-8",
-        &cohort,
-        &head,
+        &selection.cohort,
+        &selection.head,
         state.clock.now(),
         "csv",
     ))
@@ -479,22 +520,15 @@ pub(crate) fn download(
         at.minute(),
         at.second()
     );
-    let slug: String = cohort
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let file_name = format!("attest-{slug}-{stamp}-{}.{extension}", &head_hex[..12]);
+    let file_name = format!(
+        "attest-{}-{stamp}-{}.{extension}",
+        archive::slug(&cohort.name, 60),
+        &head_hex[..12]
+    );
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+    if let Ok(value) = HeaderValue::from_str(&content_disposition("attachment", &file_name)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     if let Ok(value) = HeaderValue::from_str(&head_hex) {

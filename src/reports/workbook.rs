@@ -6,9 +6,8 @@ use axum::response::Response;
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use uuid::Uuid;
 
-use super::{COLUMNS, ReportQuery, ReportRow, download, selection};
+use super::{COLUMNS, ReportQuery, Selection, download, selection};
 use crate::assessments::status::CriterionStatus;
-use crate::cohorts::db::Cohort;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -40,52 +39,35 @@ pub async fn xlsx(
     Path(id): Path<Uuid>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
-    let (cohort, codes, _, kept) = selection(&state, id, &query).await?;
-    let (head, criteria) = {
-        let mut conn = state.pool.acquire().await?;
-        let head = crate::audit::head(&mut conn).await?;
-        let criteria = sqlx::query_as!(
-            Criterion,
-            "select code, text from criterion where standard_id = $1 order by kind, position",
-            cohort.standard_id
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        (head, criteria)
-    };
+    let selection = selection(&state, id, &query).await?;
     let generated = state.clock.now();
     // Building a workbook of thousands of rows is CPU work: off the threads serving requests.
-    let (cohort, body) = tokio::task::spawn_blocking(move || {
-        let body = build(&cohort, &codes, &kept, &criteria, &head, generated)?;
-        Ok::<_, AppError>((cohort, body))
+    let (selection, body) = tokio::task::spawn_blocking(move || {
+        let body = build(&selection, generated)?;
+        Ok::<_, AppError>((selection, body))
     })
     .await
     .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))??;
     Ok(download(
         body,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        &cohort,
-        &head,
+        &selection.cohort,
+        &selection.head,
         generated,
         "xlsx",
     ))
 }
 
-struct Criterion {
-    code: String,
-    text: String,
-}
-
 /// The workbook's bytes. The report sheet is written in constant-memory mode: each row goes
 /// to a temporary file as it is written, so memory does not grow with the cohort.
-fn build(
-    cohort: &Cohort,
-    codes: &[String],
-    kept: &[ReportRow],
-    criteria: &[Criterion],
-    head: &[u8; 32],
-    generated: time::OffsetDateTime,
-) -> Result<Vec<u8>, AppError> {
+fn build(selection: &Selection, generated: time::OffsetDateTime) -> Result<Vec<u8>, AppError> {
+    let Selection {
+        cohort,
+        criteria,
+        head,
+        kept,
+        ..
+    } = selection;
     let bold = Format::new().set_bold();
     let mut workbook = Workbook::new();
 
@@ -97,7 +79,7 @@ fn build(
     for (i, title) in COLUMNS
         .iter()
         .copied()
-        .chain(codes.iter().map(String::as_str))
+        .chain(criteria.iter().map(|c| c.code.as_str()))
         .enumerate()
     {
         sheet

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod client_ip;
+pub mod download;
 pub mod flash;
 pub mod forms;
 pub mod health;
@@ -38,6 +39,26 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; form
 /// Wraps the application's routes in the layers every request passes through, outermost first:
 /// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
 /// same-origin check for changes, access policy.
+/// A NUL byte (`%00`) in the path or query is never meaningful here, and PostgreSQL refuses
+/// it in text: answered 400 at the door rather than as a database error in some handler.
+async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Result<axum::response::Response, crate::error::AppError> {
+    let uri = request.uri();
+    let has_nul = |part: &str| {
+        part.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return Err(crate::error::AppError::BadRequest(
+            "The address contains a NUL character.".into(),
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
 pub fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -77,6 +98,7 @@ pub fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(state.clone(), session::load))
                 .layer(middleware::from_fn(flash::middleware))
                 .layer(middleware::from_fn(render_error_pages))
+                .layer(middleware::from_fn(refuse_nul_in_uri))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
                     csrf::require_same_origin,
