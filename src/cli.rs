@@ -353,8 +353,7 @@ async fn user_command(
             };
             check_new_password(&password, &user.email, &user.name).map_err(anyhow::Error::msg)?;
             let hash = passwords.hash(&password).await?;
-            users_db::set_password_hash(&mut tx, user.id, &hash, now).await?;
-            let ended = session::end_all_for_user(&mut tx, user.id, None).await?;
+            let ended = crate::users::replace_password(&mut tx, user.id, &hash, now, None).await?;
             audit::record(
                 &mut tx,
                 NewAuditEvent {

@@ -456,10 +456,8 @@ async fn use_password_link(
     let Some(link) = links::find_valid(&mut tx, purpose, &token, now, true).await? else {
         return Ok((StatusCode::NOT_FOUND, LinkUnusablePage::password(layout)).into_response());
     };
-    users_db::set_password_hash(&mut tx, user.id, &hash, now).await?;
     links::mark_used(&mut tx, &link.token_hash, now).await?;
-    links::retire_for_user(&mut tx, user.id, now).await?;
-    session::end_all_for_user(&mut tx, user.id, None).await?;
+    crate::users::replace_password(&mut tx, user.id, &hash, now, None).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

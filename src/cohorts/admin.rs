@@ -299,7 +299,9 @@ pub async fn import_roster(
                                 row.email.as_str()
                             ),
                         });
-                        continue;
+                        // The failed insert has spoilt the transaction; nothing more can be
+                        // written in it, and nothing of the file is applied anyway.
+                        break;
                     }
                     Err(users_db::InsertError::Database(e)) => return Err(e.into()),
                 };

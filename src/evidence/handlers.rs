@@ -263,6 +263,16 @@ async fn save(
     )
     .await?;
 
+    if let Action::RemoveFile(file_id) = form.action {
+        // The Remove buttons sit inside the evidence form: what was typed is saved first.
+        let name = take_file_off(&mut tx, user, ip, id, file_id).await?;
+        tx.commit().await?;
+        return Ok(flash::redirect(
+            &format!("/evidence/{id}/edit"),
+            &format!("Removed “{name}”; the rest of the draft is saved."),
+        ));
+    }
+
     if form.action == Action::Submit {
         content.check_submission(
             claims.len(),
@@ -370,6 +380,31 @@ pub async fn show(
     EvidenceShowPage::build(&state, &user, layout, id, None).await
 }
 
+/// Takes one file off a (locked) draft, with its audit event; returns the file's name.
+async fn take_file_off(
+    tx: &mut sqlx::PgConnection,
+    user: &CurrentUser,
+    ip: Option<std::net::IpAddr>,
+    id: Uuid,
+    file_id: Uuid,
+) -> AppResult<String> {
+    let name = db::delete_file(&mut *tx, id, file_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    audit::record(
+        tx,
+        NewAuditEvent {
+            actor: &Actor::user(user, ip),
+            action: "evidence.file_removed",
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({ "file_id": file_id, "file_name": name }),
+        },
+    )
+    .await?;
+    Ok(name)
+}
+
 /// `POST /evidence/{id}/files/{file_id}/delete`: takes one file off a draft.
 pub async fn remove_file(
     State(state): State<AppState>,
@@ -382,20 +417,7 @@ pub async fn remove_file(
     if db::lock_own_draft(&mut tx, id, &user).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    let name = db::delete_file(&mut tx, id, file_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &Actor::user(&user, ip),
-            action: "evidence.file_removed",
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({ "file_id": file_id, "file_name": name }),
-        },
-    )
-    .await?;
+    let name = take_file_off(&mut tx, &user, ip, id, file_id).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/evidence/{id}/edit"),

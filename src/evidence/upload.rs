@@ -18,6 +18,8 @@ use crate::error::AppError;
 pub enum Action {
     SaveDraft,
     Submit,
+    /// Save the draft as typed, then take this file off it.
+    RemoveFile(Uuid),
 }
 
 /// The form as read, with the files that were stored.
@@ -148,10 +150,10 @@ pub async fn read_form(
             "activity_on" => fields.activity_on = value,
             "declaration" => fields.declaration = value == "yes",
             "action" => {
-                action = if value == "submit" {
-                    Action::Submit
-                } else {
-                    Action::SaveDraft
+                action = match value.strip_prefix("remove:").map(Uuid::parse_str) {
+                    Some(Ok(file)) => Action::RemoveFile(file),
+                    _ if value == "submit" => Action::Submit,
+                    _ => Action::SaveDraft,
                 }
             }
             "claim" => claimed.extend(Uuid::parse_str(&value).ok()),

@@ -10,7 +10,7 @@ use super::views::AccountPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::password::Verified;
-use crate::auth::session::{self, CurrentUser};
+use crate::auth::session::CurrentUser;
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -72,8 +72,8 @@ pub async fn change_password(
     let hash = state.passwords.hash(&form.password).await?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    super::db::set_password_hash(&mut tx, user.id, &hash, now).await?;
-    let ended = session::end_all_for_user(&mut tx, user.id, Some(&user.session_id_hash)).await?;
+    let ended =
+        super::replace_password(&mut tx, user.id, &hash, now, Some(&user.session_id_hash)).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

@@ -52,3 +52,18 @@ pub async fn create_from_command(
     .await?;
     Ok(id)
 }
+
+/// A new password for `user`: stores its hash, makes every unused invitation or reset link
+/// of theirs worthless (one could otherwise overwrite the new password), and ends their
+/// sessions except `keep`. Returns how many sessions ended.
+pub async fn replace_password(
+    conn: &mut PgConnection,
+    user: UserId,
+    hash: &str,
+    now: time::OffsetDateTime,
+    keep: Option<&[u8; 32]>,
+) -> sqlx::Result<u64> {
+    db::set_password_hash(&mut *conn, user, hash, now).await?;
+    crate::auth::links::retire_for_user(&mut *conn, user, now).await?;
+    crate::auth::session::end_all_for_user(conn, user, keep).await
+}

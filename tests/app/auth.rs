@@ -730,6 +730,29 @@ async fn changing_ones_password_needs_the_current_one_and_ends_other_sessions(po
     let phone = app.browser();
     phone.sign_in(EMAIL, PASSWORD).await;
 
+    // A reset link issued earlier must not outlive the password it was meant to replace.
+    let user: attest::users::model::UserId = sqlx::query_scalar!(
+        r#"select user_id as "id: attest::users::model::UserId" from app_user where email = $1"#,
+        EMAIL
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("user");
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let reset = links::issue(
+        &mut conn,
+        "http://x",
+        Purpose::PasswordReset,
+        Some(user),
+        None,
+        app.clock().now(),
+    )
+    .await
+    .expect("link");
+    drop(conn);
+    let reset_path = reset.url.trim_start_matches("http://x").to_owned();
+    assert_eq!(app.browser().get(&reset_path).await.status, StatusCode::OK);
+
     let new_password = "my new long passphrase";
     let wrong = laptop
         .post_form(
@@ -771,6 +794,11 @@ async fn changing_ones_password_needs_the_current_one_and_ends_other_sessions(po
         .sign_in(EMAIL, new_password)
         .await
         .assert_redirect_to("/");
+    assert_eq!(
+        app.browser().get(&reset_path).await.status,
+        StatusCode::NOT_FOUND,
+        "the earlier reset link is worthless now"
+    );
 }
 
 #[sqlx::test]

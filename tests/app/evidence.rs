@@ -707,12 +707,25 @@ async fn a_file_can_be_removed_from_a_draft_and_a_draft_deleted(pool: PgPool) {
         .post_form(&format!("/evidence/{id}/files/{file}/delete"), &[])
         .await
         .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    let edit = browser.get(&format!("/evidence/{id}/edit")).await;
+    assert_eq!(edit.texts("#attached-files .file-name"), ["b.txt"]);
+    // The Remove button on the form itself keeps what was typed meanwhile.
+    let remove = edit
+        .attr("#attached-files button", "value")
+        .expect("a Remove button");
+    browser
+        .post_multipart(
+            &format!("/evidence/{id}/edit"),
+            &[("title", "Typed before removing"), ("action", &remove)],
+            &[],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    let edit = browser.get(&format!("/evidence/{id}/edit")).await;
+    assert!(edit.texts("#attached-files .file-name").is_empty());
     assert_eq!(
-        browser
-            .get(&format!("/evidence/{id}/edit"))
-            .await
-            .texts("#attached-files .file-name"),
-        ["b.txt"]
+        edit.attr("#title", "value").as_deref(),
+        Some("Typed before removing")
     );
     browser
         .post_form(&format!("/evidence/{id}/delete"), &[])
