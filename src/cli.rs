@@ -17,7 +17,8 @@ use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::clock::Clock;
 use crate::config::{
-    AuditCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs, StandardCommand, UserCommand,
+    AuditCommand, Cli, Command, DatabaseArgs, DemoArgs, LogFormat, ServeArgs, StandardCommand,
+    StatusCommand, UserCommand,
 };
 use crate::standards::import::{self, ImportOutcome};
 use crate::standards::parser;
@@ -40,7 +41,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => verify_audit(&cli.database).await,
-        Command::Demo => demo(&cli.database, cli.base_url).await,
+        Command::Status {
+            command: StatusCommand::Verify { repair },
+        } => verify_status(&cli.database, repair).await,
+        Command::Demo(args) => demo(&cli.database, cli.base_url, args).await,
         Command::User { command } => {
             let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
             user_command(&cli.database, &base_url, command).await
@@ -115,7 +119,11 @@ async fn serve(
 }
 
 /// `attest demo`: the demo cohort, then the accounts and where to go.
-async fn demo(database: &DatabaseArgs, base_url: Option<String>) -> anyhow::Result<()> {
+async fn demo(
+    database: &DatabaseArgs,
+    base_url: Option<String>,
+    args: DemoArgs,
+) -> anyhow::Result<()> {
     let pool = db::open(database).await?;
     {
         let mut tx = pool.begin().await?;
@@ -133,6 +141,13 @@ async fn demo(database: &DatabaseArgs, base_url: Option<String>) -> anyhow::Resu
     let base = settings.base_url.clone();
     let state = AppState::new(pool.clone(), settings, Clock::system(), Passwords::new(1));
     let outcome = crate::demo::run(&state).await?;
+    let scaled = match args.scale {
+        Some(n) => Some((
+            n,
+            crate::demo::scale::run(&state, n, crate::demo::PASSWORD).await?,
+        )),
+        None => None,
+    };
     pool.close().await;
     match outcome {
         crate::demo::Outcome::Created => {
@@ -155,6 +170,20 @@ async fn demo(database: &DatabaseArgs, base_url: Option<String>) -> anyhow::Resu
             account.role.as_str(),
             account.shows
         );
+    }
+    match scaled {
+        Some((n, crate::demo::scale::Outcome::Created { assessors })) => println!(
+            "\nMade \"{}\": {n} candidates (scale-candidate-00001@attest.example …), \
+             assessors scale-assessor-01@attest.example … scale-assessor-{assessors:02}@attest.example \
+             with up to {} enrolments each, and the IQA scale-iqa@attest.example.",
+            crate::demo::scale::cohort_name(n),
+            crate::demo::scale::PER_ASSESSOR
+        ),
+        Some((n, crate::demo::scale::Outcome::AlreadyThere)) => println!(
+            "\nThe cohort \"{}\" is already there; nothing was changed.",
+            crate::demo::scale::cohort_name(n)
+        ),
+        None => {}
     }
     println!(
         "\nOpen {base} and sign in as {} (password {}).",
@@ -390,4 +419,39 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
         }
         Some((id, reason)) => bail!("the audit trail is broken at event {id}: {reason}"),
     }
+}
+
+async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
+    let pool = db::open(database).await?;
+    let outcome = crate::assessments::verify::verify(&pool, repair).await?;
+    if outcome.wrong.is_empty() {
+        println!(
+            "Every stored status is right: {} enrolments checked.",
+            outcome.checked
+        );
+        return Ok(());
+    }
+    println!(
+        "{} enrolments checked; {} have a stored status that differs from their records:",
+        outcome.checked,
+        outcome.wrong.len()
+    );
+    for m in &outcome.mismatches {
+        let criterion = if m.criterion.is_empty() {
+            String::new()
+        } else {
+            format!(" criterion {}", m.criterion)
+        };
+        println!(
+            "  enrolment {}{criterion} {}: stored {}, computed {}",
+            m.enrolment_id, m.field, m.stored, m.computed
+        );
+    }
+    if !outcome.repaired {
+        bail!(
+            "stored statuses differ from the records; `attest status verify --repair` rewrites them"
+        );
+    }
+    println!("Repaired: the stored statuses now match the records.");
+    Ok(())
 }

@@ -68,8 +68,32 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check the stored competency statuses.
+    Status {
+        #[command(subcommand)]
+        command: StatusCommand,
+    },
     /// Fill a demo cohort with a candidate at every status, and print the accounts.
-    Demo,
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Also add a cohort of this many candidates, across every status, with ten submitted pieces
+    /// of evidence each, on assessors of 1,000 enrolments each: try the portal at your size.
+    #[arg(long, value_name = "N")]
+    pub scale: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    /// Recompute every enrolment's status from its records and compare it with the stored one;
+    /// exits with 1 on any difference.
+    Verify {
+        /// Rewrite the stored statuses that differ (recorded in the audit trail).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

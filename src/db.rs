@@ -54,6 +54,15 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
             "sealed audit events written before the hash chain"
         );
     }
+    let filled = crate::assessments::verify::fill_missing(&pool)
+        .await
+        .context("storing the status of enrolments failed")?;
+    if filled > 0 {
+        tracing::info!(
+            enrolments = filled,
+            "stored the status of enrolments that had none"
+        );
+    }
     tracing::info!(database = %where_, "database ready");
     Ok(pool)
 }

@@ -59,8 +59,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub passwords: Passwords,
-    /// Each cohort's report rows, as of an audit head.
-    pub reports: Arc<crate::reports::ReportCache>,
 }
 
 impl AppState {
@@ -70,7 +68,6 @@ impl AppState {
             settings: Arc::new(settings),
             clock,
             passwords,
-            reports: Arc::default(),
         }
     }
 }

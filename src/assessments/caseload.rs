@@ -5,11 +5,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::status::{self, EnrolmentStatus};
+use super::db;
+use super::status::EnrolmentStatus;
 use crate::auth::session::CurrentUser;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -42,89 +42,6 @@ impl CaseRow {
             },
         }
     }
-}
-
-/// The assessor's active enrolments, longest-waiting first, without their statuses.
-pub async fn list(conn: &mut PgConnection, assessor: Uuid) -> sqlx::Result<Vec<CaseRow>> {
-    let rows = sqlx::query!(
-        r#"
-        with mine as materialized (
-            select e.enrolment_id, u.display_name as candidate_name, co.cohort_id, co.name as cohort_name
-              from enrolment e
-              join app_user u on u.user_id = e.candidate_id
-              join cohort co using (cohort_id)
-             where e.assessor_id = $1 and e.withdrawn_at is null
-        ),
-        current_version as materialized (
-            select distinct on (ev.item_id) ev.evidence_id, ev.enrolment_id, ev.submitted_at
-              from evidence ev
-             where ev.enrolment_id in (select enrolment_id from mine) and ev.state = 'submitted'
-             order by ev.item_id, ev.version desc
-        ),
-        -- Counted per version by index lookups: a join here lets the planner read every claim
-        -- and judgement of every cohort, so the page would slow down as other cohorts grow.
-        unjudged as materialized (
-            select cv.enrolment_id, cv.evidence_id, cv.submitted_at,
-                   (select count(*) from evidence_claim cl
-                     where cl.evidence_id = cv.evidence_id
-                       and not exists (select 1 from judgement j
-                                        where j.evidence_id = cl.evidence_id
-                                          and j.criterion_id = cl.criterion_id)) as claims
-              from current_version cv
-        ),
-        waiting as materialized (
-            select u.enrolment_id, sum(u.claims)::bigint as awaiting, min(u.submitted_at) as oldest,
-                   (array_agg(u.evidence_id order by u.submitted_at, u.evidence_id))[1] as next_evidence
-              from unjudged u
-             where u.claims > 0
-             group by u.enrolment_id
-        )
-        select m.enrolment_id as "enrolment_id!", m.candidate_name as "candidate_name!",
-               m.cohort_id as "cohort_id!", m.cohort_name as "cohort_name!",
-               coalesce(w.awaiting, 0) as "awaiting!",
-               w.oldest as oldest_waiting,
-               w.next_evidence,
-               (select case when r.decision = 'disagree' then r.actions end
-                  from sign_off so left join review r using (sign_off_id)
-                 where so.enrolment_id = m.enrolment_id
-                 order by so.sequence desc limit 1) as iqa_actions
-          from mine m
-          left join waiting w on w.enrolment_id = m.enrolment_id
-         order by w.oldest nulls last, lower(m.candidate_name)
-        "#,
-        assessor
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| CaseRow {
-            status: EnrolmentStatus::NotStarted,
-            enrolment_id: r.enrolment_id,
-            candidate_name: r.candidate_name,
-            cohort_id: r.cohort_id,
-            cohort_name: r.cohort_name,
-            awaiting: r.awaiting,
-            oldest_waiting: r.oldest_waiting,
-            next_evidence: r.next_evidence,
-            iqa_actions: r.iqa_actions,
-        })
-        .collect())
-}
-
-/// Fills in the status of each row, in one query.
-async fn with_statuses(
-    conn: &mut PgConnection,
-    mut rows: Vec<CaseRow>,
-) -> sqlx::Result<Vec<CaseRow>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.enrolment_id).collect();
-    let progress = status::progress_of_many(conn, &ids).await?;
-    for row in &mut rows {
-        row.status = progress
-            .get(&row.enrolment_id)
-            .map_or(EnrolmentStatus::NotStarted, |p| p.status);
-    }
-    Ok(rows)
 }
 
 /// Enrolments one page of the caseload shows.
@@ -186,14 +103,22 @@ pub async fn show(
     Query(query): Query<CaseloadQuery>,
 ) -> AppResult<CaseloadPage> {
     let mut conn = state.pool.acquire().await?;
-    let all = list(&mut conn, user.id.0).await?;
+    let groups = db::caseload_groups(&mut conn, user.id.0).await?;
+    let cohort = groups
+        .iter()
+        .find(|g| g.cohort_id.to_string() == query.cohort)
+        .map(|g| g.cohort_id);
+    let status = STATUSES.into_iter().find(|s| s.as_str() == query.status);
     let mut cohorts: Vec<Choice> = Vec::new();
-    for row in &all {
-        if !cohorts.iter().any(|c| c.value == row.cohort_id.to_string()) {
+    for group in &groups {
+        if !cohorts
+            .iter()
+            .any(|c| c.value == group.cohort_id.to_string())
+        {
             cohorts.push(Choice {
-                value: row.cohort_id.to_string(),
-                label: row.cohort_name.clone(),
-                selected: query.cohort == row.cohort_id.to_string(),
+                value: group.cohort_id.to_string(),
+                label: group.cohort_name.clone(),
+                selected: cohort == Some(group.cohort_id),
             });
         }
     }
@@ -202,37 +127,29 @@ pub async fn show(
         .map(|s| Choice {
             value: s.as_str().to_owned(),
             label: s.label().to_owned(),
-            selected: query.status == s.as_str(),
+            selected: status == Some(s),
         })
         .collect();
-    let mut rows: Vec<CaseRow> = all
-        .into_iter()
-        .filter(|r| query.cohort.is_empty() || r.cohort_id.to_string() == query.cohort)
-        .collect();
-    // Statuses cost a query over every criterion of every enrolment: only the page shown needs
-    // them, unless the list is filtered by status.
-    if !query.status.is_empty() {
-        rows = with_statuses(&mut conn, rows)
-            .await?
-            .into_iter()
-            .filter(|r| r.status.as_str() == query.status)
-            .collect();
-    }
-    let total = rows.len();
-    let total_awaiting = rows.iter().map(|r| r.awaiting).sum();
+    let kept = groups.iter().filter(|g| {
+        cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)
+    });
+    let total = kept
+        .clone()
+        .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
+        .sum::<usize>();
+    let total_awaiting = kept.map(|g| g.claims_awaiting).sum();
     // A page past the end shows the last one; absurd numbers cannot overflow.
     let last_page = total.div_ceil(PAGE_SIZE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, last_page);
-    let shown: Vec<CaseRow> = rows
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    let shown = if query.status.is_empty() {
-        with_statuses(&mut conn, shown).await?
-    } else {
-        shown
-    };
+    let shown = db::caseload_page(
+        &mut conn,
+        user.id.0,
+        cohort,
+        status,
+        PAGE_SIZE,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await?;
     let link = |page: usize| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("cohort", &query.cohort)

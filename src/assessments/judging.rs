@@ -120,13 +120,15 @@ pub async fn latest_for_evidence(
     evidence: Uuid,
 ) -> sqlx::Result<Vec<LatestJudgement>> {
     let rows = sqlx::query!(
-        r#"select distinct on (j.criterion_id)
-                  j.criterion_id, j.met, j.feedback, j.valid, j.authentic, j.current, j.sufficient, j.reliable,
-                  u.display_name, j.created_at,
-                  count(*) over (partition by j.criterion_id) as "count!"
-             from judgement j join app_user u on u.user_id = j.assessor_id
-            where j.evidence_id = $1
-            order by j.criterion_id, j.created_at desc, j.judgement_id desc"#,
+        r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
+                  lj.valid as "valid!", lj.authentic as "authentic!", lj.current as "current!",
+                  lj.sufficient as "sufficient!", lj.reliable as "reliable!", u.display_name,
+                  lj.created_at as "created_at!",
+                  (select count(*) from judgement j
+                    where j.evidence_id = lj.evidence_id and j.criterion_id = lj.criterion_id) as "count!"
+             from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
+            where lj.evidence_id = $1
+            order by lj.criterion_id"#,
         evidence
     )
     .fetch_all(conn)
@@ -214,6 +216,7 @@ pub async fn judge(
         .execute(&mut *tx)
         .await?;
     }
+    super::db::refresh(&mut tx, enrolment.id).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

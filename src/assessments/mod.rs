@@ -1,9 +1,11 @@
 //! Assessment of evidence and the competency status that follows from it.
 
 pub mod caseload;
+pub mod db;
 pub mod judging;
 pub mod sign_off;
 pub mod status;
+pub mod verify;
 
 use crate::web::routes::Routes;
 

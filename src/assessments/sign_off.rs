@@ -13,6 +13,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::status::{EnrolmentState, EnrolmentStatus};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
@@ -55,23 +56,12 @@ impl BasisItem {
 pub async fn basis(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Vec<BasisItem>> {
     let rows = sqlx::query!(
         r#"
-        with current_version as (
-            select distinct on (e.item_id) e.evidence_id
-              from evidence e
-             where e.enrolment_id = $1 and e.state = 'submitted'
-             order by e.item_id, e.version desc
-        ),
-        latest as (
-            select distinct on (j.evidence_id, j.criterion_id) j.judgement_id, j.evidence_id, j.criterion_id, j.met, j.created_at
-              from judgement j
-             where j.evidence_id in (select evidence_id from current_version)
-             order by j.evidence_id, j.criterion_id, j.created_at desc, j.judgement_id desc
-        ),
-        met as (
-            select distinct on (l.criterion_id) l.criterion_id, l.judgement_id, l.evidence_id
-              from latest l
-             where l.met
-             order by l.criterion_id, l.created_at, l.judgement_id
+        with met as (
+            select distinct on (lj.criterion_id) lj.criterion_id, lj.judgement_id, lj.evidence_id
+              from current_evidence cv
+              join latest_judgement lj using (evidence_id)
+             where cv.enrolment_id = $1 and lj.met
+             order by lj.criterion_id, lj.created_at, lj.judgement_id
         )
         select c.code, c.text, c.kind as "kind: CriterionKind", c.position,
                m.judgement_id as "judgement_id?", e.evidence_id as "evidence_id?", e.title as "title?",
@@ -112,18 +102,12 @@ pub fn basis_sha256(basis: &[BasisItem]) -> [u8; 32] {
 
 /// The sign-off that stands for an enrolment: the newest, unless an IQA disagreed with it.
 pub async fn standing(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Option<Uuid>> {
-    let latest = sqlx::query!(
-        r#"select s.sign_off_id, r.decision as "decision?: String"
-             from sign_off s left join review r using (sign_off_id)
-            where s.enrolment_id = $1
-            order by s.sequence desc limit 1"#,
+    sqlx::query_scalar!(
+        r#"select sign_off_id as "sign_off_id!" from standing_sign_off where enrolment_id = $1"#,
         enrolment
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(latest
-        .filter(|l| l.decision.as_deref() != Some("disagree"))
-        .map(|l| l.sign_off_id))
+    .await
 }
 
 #[derive(Template, WebTemplate)]
@@ -222,15 +206,17 @@ pub async fn sign(
             enrolment.candidate_name
         )));
     }
-    let basis = basis(&mut tx, id).await?;
-    let met = basis.iter().filter(|b| b.is_met()).count();
-    if basis.is_empty() || met < basis.len() {
+    // Readiness is the stored status, read under the lock every change of it takes.
+    super::db::lock(&mut tx, id).await?;
+    let progress = super::db::find(&mut tx, id).await?;
+    let (met, of) = progress.as_ref().map_or((0, 0), EnrolmentState::met);
+    if progress.is_none_or(|p| p.status != EnrolmentStatus::ReadyForSignOff) {
         return Err(AppError::Conflict(format!(
-            "Only {met} of {} criteria are met, so {} cannot be signed off yet.",
-            basis.len(),
+            "Only {met} of {of} criteria are met, so {} cannot be signed off yet.",
             enrolment.candidate_name
         )));
     }
+    let basis = basis(&mut tx, id).await?;
     let digest = basis_sha256(&basis);
     let (sampled, reason) = sampling(
         &mut tx,
@@ -253,6 +239,7 @@ pub async fn sign(
     )
     .fetch_one(&mut *tx)
     .await?;
+    super::db::refresh(&mut tx, id).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

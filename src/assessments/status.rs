@@ -9,14 +9,21 @@
 //!
 //! Per enrolment: `not_started` (nothing submitted), `in_progress`, `ready_for_sign_off` (every
 //! criterion met), `competent` (signed off), `verified` (signed off and countersigned).
+//!
+//! The result is stored (`enrolment_progress`, `enrolment_criterion_status`) and rewritten by
+//! [`crate::assessments::db::refresh`] in the transaction of every change that can move it:
+//! readers read the stored rows, and `attest status verify` compares them with
+//! [`Sources::evaluate`] over the records. Writers refresh before they append their audit event,
+//! so the status lock is always taken before the audit chain's.
 
 use serde::Serialize;
-use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::standards::model::CriterionKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "criterion_status", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum CriterionStatus {
     NotStarted,
@@ -62,7 +69,8 @@ pub fn criterion_status(claims: &[ClaimJudgement]) -> CriterionStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+#[sqlx(type_name = "enrolment_status", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum EnrolmentStatus {
     NotStarted,
@@ -128,7 +136,7 @@ pub fn enrolment_status(
     }
 }
 
-/// One criterion of an enrolment with its status.
+/// One criterion of an enrolment with its status, for pages.
 #[derive(Debug, Clone)]
 pub struct CriterionProgress {
     pub criterion_id: Uuid,
@@ -138,133 +146,217 @@ pub struct CriterionProgress {
     pub status: CriterionStatus,
 }
 
-/// Everything the status of one enrolment rests on.
+/// One claim as the rule sees it: the current version making it, when that version was
+/// submitted, and the claim's latest judgement.
 #[derive(Debug, Clone)]
-pub struct Progress {
-    pub criteria: Vec<CriterionProgress>,
-    pub anything_submitted: bool,
-    pub status: EnrolmentStatus,
-    pub sign_off: SignOffState,
+pub struct ClaimSource {
+    pub evidence_id: Uuid,
+    pub submitted_at: OffsetDateTime,
+    pub judgement: ClaimJudgement,
+}
+
+/// A criterion of the enrolment's standard with the claims of current versions on it.
+#[derive(Debug, Clone)]
+pub struct CriterionSource {
+    pub criterion_id: Uuid,
+    pub kind: CriterionKind,
+    pub claims: Vec<ClaimSource>,
+}
+
+/// Everything the status of one enrolment rests on, as read from its records.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub enrolment_id: Uuid,
+    pub cohort_id: Uuid,
+    pub assessor_id: Option<Uuid>,
+    pub candidate_sort_name: String,
     pub withdrawn: bool,
+    pub anything_submitted: bool,
+    pub sign_off: SignOffState,
+    pub standing_sign_off_id: Option<Uuid>,
+    pub last_activity_at: Option<OffsetDateTime>,
+    /// In criterion order.
+    pub criteria: Vec<CriterionSource>,
 }
 
-impl Progress {
-    /// How many criteria of `kind` are met, and how many there are.
-    pub fn met_of(&self, kind: CriterionKind) -> (usize, usize) {
-        let of_kind = self.criteria.iter().filter(|c| c.kind == kind);
-        let total = of_kind.clone().count();
+/// The stored status of one criterion of an enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CriterionState {
+    pub criterion_id: Uuid,
+    pub status: CriterionStatus,
+    pub claims_met: i32,
+    pub claims_not_met: i32,
+    pub claims_awaiting: i32,
+    pub oldest_awaiting_at: Option<OffsetDateTime>,
+}
+
+/// The stored status of one enrolment with the figures pages list and sort by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentState {
+    pub enrolment_id: Uuid,
+    pub cohort_id: Uuid,
+    pub assessor_id: Option<Uuid>,
+    pub withdrawn: bool,
+    pub candidate_sort_name: String,
+    pub status: EnrolmentStatus,
+    pub performance_met: i32,
+    pub performance_total: i32,
+    pub knowledge_met: i32,
+    pub knowledge_total: i32,
+    pub criteria_awaiting: i32,
+    pub criteria_not_met: i32,
+    pub claims_awaiting: i32,
+    pub oldest_awaiting_at: Option<OffsetDateTime>,
+    pub next_evidence_id: Option<Uuid>,
+    pub last_activity_at: Option<OffsetDateTime>,
+    pub standing_sign_off_id: Option<Uuid>,
+    /// In criterion order.
+    pub criteria: Vec<CriterionState>,
+}
+
+/// Counts that fit the stored `integer` columns.
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+impl Sources {
+    /// Applies the rule: the status of every criterion and of the enrolment, and the figures
+    /// derived from them.
+    pub fn evaluate(&self) -> EnrolmentState {
+        let mut criteria = Vec::with_capacity(self.criteria.len());
+        // The oldest unjudged claim over all criteria: (submitted at, version).
+        let mut next: Option<(OffsetDateTime, Uuid)> = None;
+        for criterion in &self.criteria {
+            let judgements: Vec<ClaimJudgement> =
+                criterion.claims.iter().map(|c| c.judgement).collect();
+            let unjudged = criterion.claims.iter().filter(|c| c.judgement.is_none());
+            for claim in unjudged.clone() {
+                let candidate = (claim.submitted_at, claim.evidence_id);
+                if next.is_none_or(|n| candidate < n) {
+                    next = Some(candidate);
+                }
+            }
+            criteria.push(CriterionState {
+                criterion_id: criterion.criterion_id,
+                status: criterion_status(&judgements),
+                claims_met: count(judgements.iter().filter(|j| **j == Some(true)).count()),
+                claims_not_met: count(judgements.iter().filter(|j| **j == Some(false)).count()),
+                claims_awaiting: count(unjudged.clone().count()),
+                oldest_awaiting_at: unjudged.map(|c| c.submitted_at).min(),
+            });
+        }
+        let statuses: Vec<CriterionStatus> = criteria.iter().map(|c| c.status).collect();
+        let of = |kind: CriterionKind, met_only: bool| {
+            count(
+                self.criteria
+                    .iter()
+                    .zip(&statuses)
+                    .filter(|(c, s)| c.kind == kind && (!met_only || **s == CriterionStatus::Met))
+                    .count(),
+            )
+        };
+        let with_status =
+            |status: CriterionStatus| count(statuses.iter().filter(|s| **s == status).count());
+        EnrolmentState {
+            enrolment_id: self.enrolment_id,
+            cohort_id: self.cohort_id,
+            assessor_id: self.assessor_id,
+            withdrawn: self.withdrawn,
+            candidate_sort_name: self.candidate_sort_name.clone(),
+            status: enrolment_status(
+                &statuses,
+                self.anything_submitted,
+                self.sign_off,
+                self.withdrawn,
+            ),
+            performance_met: of(CriterionKind::Performance, true),
+            performance_total: of(CriterionKind::Performance, false),
+            knowledge_met: of(CriterionKind::Knowledge, true),
+            knowledge_total: of(CriterionKind::Knowledge, false),
+            criteria_awaiting: with_status(CriterionStatus::Awaiting),
+            criteria_not_met: with_status(CriterionStatus::NotMet),
+            claims_awaiting: criteria.iter().map(|c| c.claims_awaiting).sum(),
+            oldest_awaiting_at: next.map(|(at, _)| at),
+            next_evidence_id: next.map(|(_, id)| id),
+            last_activity_at: self.last_activity_at,
+            standing_sign_off_id: self.standing_sign_off_id,
+            criteria,
+        }
+    }
+}
+
+impl EnrolmentState {
+    /// Criteria met, of all criteria.
+    pub fn met(&self) -> (i32, i32) {
         (
-            of_kind.filter(|c| c.status == CriterionStatus::Met).count(),
-            total,
+            self.performance_met + self.knowledge_met,
+            self.performance_total + self.knowledge_total,
         )
     }
 
-    pub fn count(&self, status: CriterionStatus) -> usize {
-        self.criteria.iter().filter(|c| c.status == status).count()
-    }
-}
-
-/// The progress of one enrolment, in one query.
-pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid) -> sqlx::Result<Progress> {
-    let mut all = progress_of_many(conn, &[enrolment_id]).await?;
-    Ok(all.remove(&enrolment_id).unwrap_or(Progress {
-        criteria: Vec::new(),
-        anything_submitted: false,
-        status: EnrolmentStatus::NotStarted,
-        sign_off: SignOffState::None,
-        withdrawn: false,
-    }))
-}
-
-/// The progress of many enrolments (a caseload, a whole cohort), in one query.
-pub async fn progress_of_many(
-    conn: &mut PgConnection,
-    enrolments: &[Uuid],
-) -> sqlx::Result<std::collections::HashMap<Uuid, Progress>> {
-    let rows = sqlx::query!(
-        r#"
-        with current_version as (
-            select distinct on (e.item_id) e.evidence_id, e.enrolment_id
-              from evidence e
-             where e.enrolment_id = any($1) and e.state = 'submitted'
-             order by e.item_id, e.version desc
-        ),
-        claim as (
-            select cv.enrolment_id, cl.criterion_id,
-                   (select j.met from judgement j
-                     where j.evidence_id = cl.evidence_id and j.criterion_id = cl.criterion_id
-                     order by j.created_at desc, j.judgement_id desc limit 1) as latest_met
-              from evidence_claim cl
-              join current_version cv using (evidence_id)
-        ),
-        submitted as (
-            select enrolment_id, count(*) as n from current_version group by enrolment_id
-        ),
-        standing as (
-            select distinct on (so.enrolment_id) so.enrolment_id,
-                   case r.decision when 'agree' then 'countersigned' when 'disagree' then 'none' else 'signed_off' end
-                       as state
-              from sign_off so left join review r using (sign_off_id)
-             where so.enrolment_id = any($1)
-             order by so.enrolment_id, so.sequence desc
-        )
-        select en.enrolment_id, c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
-               count(cl.criterion_id) filter (where cl.latest_met) as "met!",
-               count(cl.criterion_id) filter (where not cl.latest_met) as "not_met!",
-               count(cl.criterion_id) filter (where cl.latest_met is null) as "unjudged!",
-               coalesce(max(s.n), 0) as "submitted!",
-               bool_or(en.withdrawn_at is not null) as "withdrawn!",
-               max(st.state) as sign_off
-          from enrolment en
-          join cohort co using (cohort_id)
-          join criterion c on c.standard_id = co.standard_id
-          left join claim cl on cl.enrolment_id = en.enrolment_id and cl.criterion_id = c.criterion_id
-          left join submitted s on s.enrolment_id = en.enrolment_id
-          left join standing st on st.enrolment_id = en.enrolment_id
-         where en.enrolment_id = any($1)
-         group by en.enrolment_id, c.criterion_id
-         order by en.enrolment_id, c.kind, c.position
-        "#,
-        enrolments
-    )
-    .fetch_all(conn)
-    .await?;
-    let count = |n: i64| usize::try_from(n).unwrap_or(0);
-    let mut all: std::collections::HashMap<Uuid, Progress> = std::collections::HashMap::new();
-    for r in rows {
-        let claims: Vec<ClaimJudgement> = std::iter::repeat_n(Some(true), count(r.met))
-            .chain(std::iter::repeat_n(Some(false), count(r.not_met)))
-            .chain(std::iter::repeat_n(None, count(r.unjudged)))
-            .collect();
-        let progress = all.entry(r.enrolment_id).or_insert_with(|| Progress {
-            criteria: Vec::new(),
-            anything_submitted: r.submitted > 0,
-            withdrawn: r.withdrawn,
-            status: EnrolmentStatus::NotStarted,
-            sign_off: match r.sign_off.as_deref() {
-                Some("signed_off") => SignOffState::SignedOff,
-                Some("countersigned") => SignOffState::Countersigned,
-                _ => SignOffState::None,
-            },
-        });
-        progress.criteria.push(CriterionProgress {
-            criterion_id: r.criterion_id,
-            kind: r.kind,
-            code: r.code,
-            text: r.text,
-            status: criterion_status(&claims),
-        });
-    }
-    for progress in all.values_mut() {
-        let statuses: Vec<CriterionStatus> = progress.criteria.iter().map(|c| c.status).collect();
-        progress.status = enrolment_status(
-            &statuses,
-            progress.anything_submitted,
-            progress.sign_off,
-            progress.withdrawn,
+    /// Where this state differs from `other`, field by field: `(criterion or "", field,
+    /// self's value, other's value)`.
+    pub fn differences(&self, other: &Self) -> Vec<(String, &'static str, String, String)> {
+        let mut out = Vec::new();
+        let mut field = |criterion: String, name: &'static str, a: String, b: String| {
+            if a != b {
+                out.push((criterion, name, a, b));
+            }
+        };
+        macro_rules! compare {
+            ($($name:ident),*) => {
+                $(field(String::new(), stringify!($name), format!("{:?}", self.$name), format!("{:?}", other.$name));)*
+            };
+        }
+        compare!(
+            cohort_id,
+            assessor_id,
+            withdrawn,
+            candidate_sort_name,
+            status,
+            performance_met,
+            performance_total,
+            knowledge_met,
+            knowledge_total,
+            criteria_awaiting,
+            criteria_not_met,
+            claims_awaiting,
+            oldest_awaiting_at,
+            next_evidence_id,
+            last_activity_at,
+            standing_sign_off_id
         );
+        let mine: std::collections::BTreeMap<Uuid, &CriterionState> =
+            self.criteria.iter().map(|c| (c.criterion_id, c)).collect();
+        let theirs: std::collections::BTreeMap<Uuid, &CriterionState> =
+            other.criteria.iter().map(|c| (c.criterion_id, c)).collect();
+        let ids: std::collections::BTreeSet<Uuid> =
+            mine.keys().chain(theirs.keys()).copied().collect();
+        for id in ids {
+            let show = |c: Option<&&CriterionState>| {
+                c.map_or_else(
+                    || "missing".to_owned(),
+                    |c| {
+                        format!(
+                            "{} (met {}, not met {}, awaiting {}, oldest {:?})",
+                            c.status.as_str(),
+                            c.claims_met,
+                            c.claims_not_met,
+                            c.claims_awaiting,
+                            c.oldest_awaiting_at
+                        )
+                    },
+                )
+            };
+            field(
+                id.to_string(),
+                "criterion",
+                show(mine.get(&id)),
+                show(theirs.get(&id)),
+            );
+        }
+        out
     }
-    Ok(all)
 }
 
 #[cfg(test)]

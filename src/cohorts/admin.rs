@@ -203,6 +203,8 @@ async fn record_enrolment(
     candidate: Uuid,
     via: &str,
 ) -> sqlx::Result<()> {
+    // A new enrolment starts with its stored status: not started, every criterion too.
+    crate::assessments::db::refresh(conn, enrolment).await?;
     audit::record(
         conn,
         NewAuditEvent {
@@ -423,6 +425,7 @@ pub async fn assign(
         );
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
+    crate::assessments::db::refresh_many(&mut tx, &changed).await?;
     for enrolment in &changed {
         audit::record(
             &mut tx,
@@ -470,6 +473,7 @@ pub async fn withdraw(
         .await?
         .ok_or(AppError::NotFound)?;
     if db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
+        crate::assessments::db::refresh(&mut tx, id).await?;
         audit::record(
             &mut tx,
             NewAuditEvent {

@@ -47,9 +47,8 @@ pub async fn find_visible(
         r#"select ev.evidence_id as id, ev.item_id, ev.version, ev.enrolment_id, en.candidate_id,
                   ev.state as "state: EvidenceState", ev.title, ev.statement,
                   ev.method as "method: AssessmentMethod", ev.activity_on, ev.submitted_at, ev.declaration_sha256,
-                  exists (select 1 from evidence later
-                           where later.item_id = ev.item_id and later.version > ev.version
-                             and later.state = 'submitted') as "superseded!"
+                  (ev.state = 'submitted'
+                   and not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "superseded!"
              from evidence ev
              join enrolment en using (enrolment_id)
             where ev.evidence_id = $1
@@ -338,9 +337,8 @@ pub async fn list_for_enrolment(
         VersionSummary,
         r#"select ev.evidence_id as id, ev.item_id, ev.version, ev.title, ev.state as "state: EvidenceState",
                   ev.method as "method: AssessmentMethod", ev.submitted_at,
-                  exists (select 1 from evidence later
-                           where later.item_id = ev.item_id and later.version > ev.version
-                             and later.state = 'submitted') as "superseded!",
+                  (ev.state = 'submitted'
+                   and not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "superseded!",
                   coalesce(array(select c.code from evidence_claim cl join criterion c using (criterion_id)
                                   where cl.evidence_id = ev.evidence_id order by c.kind, c.position), '{}') as "claims!"
              from evidence ev
@@ -407,14 +405,9 @@ pub async fn current_claims(
 ) -> sqlx::Result<Vec<CurrentClaim>> {
     sqlx::query_as!(
         CurrentClaim,
-        r#"with current_version as (
-               select distinct on (item_id) evidence_id, title, version
-                 from evidence
-                where enrolment_id = $1 and state = 'submitted'
-                order by item_id, version desc
-           )
-           select cl.criterion_id, cv.evidence_id as "evidence_id!", cv.title as "title!", cv.version as "version!"
-             from evidence_claim cl join current_version cv using (evidence_id)
+        r#"select cl.criterion_id, cv.evidence_id as "evidence_id!", cv.title as "title!", cv.version as "version!"
+             from evidence_claim cl join current_evidence cv using (evidence_id)
+            where cv.enrolment_id = $1
             order by cv.title"#,
         enrolment
     )

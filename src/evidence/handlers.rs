@@ -235,6 +235,9 @@ async fn save(
         // neither rests on a version this one is about to replace. Taken before the audit
         // chain's lock, in the order a sign-off takes them.
         cohorts_db::lock_for_assessment(&mut tx, enrolment.id).await?;
+        // And the enrolment's stored status, which the submission rewrites: before the draft's
+        // audit event takes the chain's lock.
+        crate::assessments::db::lock(&mut tx, enrolment.id).await?;
     }
     let now = state.clock.now();
     let (content, mut errors) = form.fields.draft(now.date());
@@ -340,6 +343,7 @@ async fn save(
     }
     .sha256();
     db::mark_submitted(&mut tx, id, &declaration, now).await?;
+    crate::assessments::db::refresh(&mut tx, enrolment.id).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::db;
 use super::views::{CriterionRow, PortfolioPage};
-use crate::assessments::status;
+use crate::assessments::db as assessments_db;
+use crate::assessments::status::EnrolmentStatus;
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
@@ -37,12 +38,15 @@ pub async fn page(
         .await?
         .ok_or(AppError::NotFound)?;
     let is_candidate = enrolment.is_candidate(user);
-    let progress = status::progress(&mut conn, id).await?;
+    let progress = assessments_db::find(&mut conn, id).await?;
+    let criteria = assessments_db::criteria(&mut conn, id).await?;
+    let status = progress
+        .as_ref()
+        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
     let claims = db::current_claims(&mut conn, id).await?;
     let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None).await?;
     let rows = |kind: CriterionKind| -> Vec<CriterionRow> {
-        progress
-            .criteria
+        criteria
             .iter()
             .filter(|c| c.kind == kind)
             .map(|c| CriterionRow {
@@ -66,16 +70,25 @@ pub async fn page(
         layout: layout.section(section),
         performance: rows(CriterionKind::Performance),
         knowledge: rows(CriterionKind::Knowledge),
-        pc: progress.met_of(CriterionKind::Performance),
-        k: progress.met_of(CriterionKind::Knowledge),
-        status: progress.status,
+        pc: progress.as_ref().map_or((0, 0), |p| {
+            (count(p.performance_met), count(p.performance_total))
+        }),
+        k: progress.as_ref().map_or((0, 0), |p| {
+            (count(p.knowledge_met), count(p.knowledge_total))
+        }),
+        status,
         can_add: is_candidate && !enrolment.is_withdrawn(),
         can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
         can_sign_off: enrolment.assessor_id == Some(user.id.0)
-            && progress.status == crate::assessments::status::EnrolmentStatus::ReadyForSignOff,
+            && status == EnrolmentStatus::ReadyForSignOff,
         errors: crate::web::forms::FormErrors::default(),
         is_candidate,
         enrolment,
         versions,
     })
+}
+
+/// A stored count for a page.
+fn count(n: i32) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }

@@ -5,11 +5,11 @@ use askama_web::WebTemplate;
 
 use axum::extract::State;
 
-use crate::assessments::status::{self, CriterionStatus, EnrolmentStatus};
+use crate::assessments::db as assessments_db;
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::error::AppResult;
-use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::users::model::Role;
 use crate::web::layout::{Layout, Section};
@@ -56,37 +56,35 @@ pub struct HomePage {
     pub cohorts: Vec<CohortFigures>,
 }
 
-/// Every cohort with how many of its enrolments stand where, from one status query.
+/// Every cohort with how many of its active enrolments stand where, from the stored statuses.
 async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
     let mut conn = state.pool.acquire().await?;
     let cohorts = cohorts_db::list(&mut conn).await?;
-    let enrolments =
-        sqlx::query!("select enrolment_id, cohort_id from enrolment where withdrawn_at is null")
-            .fetch_all(&mut *conn)
-            .await?;
-    let ids: Vec<uuid::Uuid> = enrolments.iter().map(|e| e.enrolment_id).collect();
-    let progress = status::progress_of_many(&mut conn, &ids).await?;
+    let counts = assessments_db::counts_by_cohort(&mut conn).await?;
     Ok(cohorts
         .into_iter()
         .map(|c| {
-            let statuses: Vec<EnrolmentStatus> = enrolments
-                .iter()
-                .filter(|e| e.cohort_id == c.id)
-                .map(|e| {
-                    progress
-                        .get(&e.enrolment_id)
-                        .map_or(EnrolmentStatus::NotStarted, |p| p.status)
-                })
-                .collect();
-            let count = |s: EnrolmentStatus| statuses.iter().filter(|x| **x == s).count();
+            let count = |statuses: &[EnrolmentStatus]| {
+                counts
+                    .iter()
+                    .filter(|n| n.cohort_id == c.id && statuses.contains(&n.status))
+                    .map(|n| usize::try_from(n.count).unwrap_or(0))
+                    .sum()
+            };
             CohortFigures {
                 id: c.id,
                 name: c.name,
-                enrolled: statuses.len(),
-                in_progress: count(EnrolmentStatus::InProgress)
-                    + count(EnrolmentStatus::ReadyForSignOff),
-                competent: count(EnrolmentStatus::Competent) + count(EnrolmentStatus::Verified),
-                verified: count(EnrolmentStatus::Verified),
+                enrolled: counts
+                    .iter()
+                    .filter(|n| n.cohort_id == c.id)
+                    .map(|n| usize::try_from(n.count).unwrap_or(0))
+                    .sum(),
+                in_progress: count(&[
+                    EnrolmentStatus::InProgress,
+                    EnrolmentStatus::ReadyForSignOff,
+                ]),
+                competent: count(&[EnrolmentStatus::Competent, EnrolmentStatus::Verified]),
+                verified: count(&[EnrolmentStatus::Verified]),
             }
         })
         .collect())
@@ -96,19 +94,26 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
     let mut conn = state.pool.acquire().await?;
     let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
     let ids: Vec<_> = enrolments.iter().map(|e| e.id).collect();
-    let mut all_progress = status::progress_of_many(&mut conn, &ids).await?;
+    let all_progress = assessments_db::stored(&mut conn, &ids).await?;
     let mut cards = Vec::new();
     for enrolment in enrolments {
-        let Some(progress) = all_progress.remove(&enrolment.id) else {
+        let Some(progress) = all_progress.iter().find(|p| p.enrolment_id == enrolment.id) else {
             continue;
         };
-        let (pc, pcs) = progress.met_of(CriterionKind::Performance);
-        let (k, ks) = progress.met_of(CriterionKind::Knowledge);
-        let awaiting = progress.count(CriterionStatus::Awaiting);
-        let not_met = progress.count(CriterionStatus::NotMet);
+        let awaiting = progress.criteria_awaiting;
+        let not_met = progress.criteria_not_met;
+        let not_started = progress
+            .criteria
+            .iter()
+            .filter(|c| c.status == CriterionStatus::NotStarted)
+            .count();
         let mut words = format!(
-            "{}: PC {pc} of {pcs}, K {k} of {ks} met",
-            progress.status.label()
+            "{}: PC {} of {}, K {} of {} met",
+            progress.status.label(),
+            progress.performance_met,
+            progress.performance_total,
+            progress.knowledge_met,
+            progress.knowledge_total
         );
         if awaiting > 0 {
             words.push_str(&format!("; {awaiting} awaiting assessment"));
@@ -122,9 +127,7 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
             EnrolmentStatus::InProgress if not_met > 0 => {
                 "Read the feedback and revise the evidence marked not met."
             }
-            EnrolmentStatus::InProgress
-                if awaiting > 0 && progress.count(CriterionStatus::NotStarted) == 0 =>
-            {
+            EnrolmentStatus::InProgress if awaiting > 0 && not_started == 0 => {
                 "Wait for your assessor's judgement."
             }
             EnrolmentStatus::InProgress => "Add evidence for the criteria not started.",

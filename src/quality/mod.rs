@@ -251,6 +251,7 @@ pub async fn review(
             "This sign-off has been reviewed already.".into(),
         ));
     }
+    crate::assessments::db::refresh(&mut tx, target.enrolment_id).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

@@ -28,7 +28,8 @@ use uuid::Uuid;
 use zip::write::{SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
-use crate::assessments::status::{self, CriterionStatus, EnrolmentStatus};
+use crate::assessments::db as assessments_db;
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
@@ -294,7 +295,11 @@ async fn manifest(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let progress = status::progress(&mut *conn, id).await?;
+    let progress = assessments_db::find(&mut *conn, id).await?;
+    let status = progress
+        .as_ref()
+        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
+    let criteria = assessments_db::criteria(&mut *conn, id).await?;
 
     let versions = sqlx::query!(
         r#"select e.evidence_id, e.version, e.title, e.statement,
@@ -302,7 +307,7 @@ async fn manifest(
                   e.submitted_at as "submitted_at!",
                   encode(e.declaration_sha256, 'hex') as "declaration_sha256!",
                   dense_rank() over (order by first.started_at, e.item_id) as "item!",
-                  e.version < max(e.version) over (partition by e.item_id) as "superseded!"
+                  not exists (select 1 from current_evidence cv where cv.evidence_id = e.evidence_id) as "superseded!"
              from evidence e
              join lateral (select min(created_at) as started_at from evidence f
                             where f.item_id = e.item_id) first on true
@@ -363,11 +368,7 @@ async fn manifest(
     )
     .fetch_all(&mut *conn)
     .await?;
-    // The newest sign-off stands unless an IQA disagreed with it (as `sign_off::standing`).
-    let standing = sign_offs
-        .last()
-        .filter(|s| s.decision.as_deref() != Some("disagree"))
-        .map(|s| s.sign_off_id);
+    let standing = progress.as_ref().and_then(|p| p.standing_sign_off_id);
 
     let mut taken = HashSet::new();
     let evidence = versions
@@ -445,8 +446,8 @@ async fn manifest(
             },
             assessor: enrolment.assessor_name.clone(),
             iqa: enrolment.iqa_name.clone(),
-            status: progress.status,
-            status_label: progress.status.label(),
+            status,
+            status_label: status.label(),
             withdrawn_at: enrolment.withdrawn_at,
             withdrawn_reason: enrolment.withdrawn_reason.clone(),
         },
@@ -455,8 +456,7 @@ async fn manifest(
             version: standard.version,
             title: standard.title,
             content_sha256: standard.content_sha256,
-            criteria: progress
-                .criteria
+            criteria: criteria
                 .into_iter()
                 .map(|c| CriterionPart {
                     code: c.code,

@@ -1,30 +1,26 @@
 //! Cohort reports: one row per enrolment with its status and progress, a matrix of enrolments
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::assessments::status::{self, CriterionStatus, EnrolmentStatus, Progress};
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
-use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::web::download::content_disposition;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
 mod archive;
+pub mod db;
 mod workbook;
 
 pub fn routes() -> Routes {
@@ -79,120 +75,6 @@ impl ReportRow {
             self.verified_by.clone().unwrap_or_default(),
         ]
     }
-
-    /// Share of criteria met, for sorting by progress.
-    fn met(&self) -> usize {
-        self.pc.0 + self.k.0
-    }
-}
-
-async fn rows(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<ReportRow>> {
-    let people = sqlx::query!(
-        r#"
-        select e.enrolment_id, c.display_name as candidate, c.email, a.display_name as "assessor?", e.assessor_id,
-               i.display_name as "iqa?",
-               greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
-                        (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
-                          where ev.enrolment_id = e.enrolment_id)) as last_activity,
-               so.signed_at as "signed_off_at?", sa.display_name as "signed_off_by?",
-               r.reviewed_at as "verified_at?", ri.display_name as "verified_by?"
-          from enrolment e
-          join app_user c on c.user_id = e.candidate_id
-          left join app_user a on a.user_id = e.assessor_id
-          left join app_user i on i.user_id = e.iqa_id
-          left join lateral (select s.* from sign_off s left join review rv using (sign_off_id)
-                              where s.enrolment_id = e.enrolment_id and (rv.decision is null or rv.decision = 'agree')
-                              order by s.sequence desc limit 1) so on true
-          left join app_user sa on sa.user_id = so.assessor_id
-          left join review r on r.sign_off_id = so.sign_off_id and r.decision = 'agree'
-          left join app_user ri on ri.user_id = r.iqa_id
-         where e.cohort_id = $1
-         order by lower(c.display_name)
-        "#,
-        cohort
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<Uuid> = people.iter().map(|p| p.enrolment_id).collect();
-    let progress: HashMap<Uuid, Progress> = status::progress_of_many(conn, &ids).await?;
-    Ok(people
-        .into_iter()
-        .map(|p| {
-            let progress = progress.get(&p.enrolment_id);
-            ReportRow {
-                status: progress.map_or(EnrolmentStatus::NotStarted, |g| g.status),
-                pc: progress.map_or((0, 0), |g| g.met_of(CriterionKind::Performance)),
-                k: progress.map_or((0, 0), |g| g.met_of(CriterionKind::Knowledge)),
-                awaiting: progress.map_or(0, |g| g.count(CriterionStatus::Awaiting)),
-                cells: progress
-                    .map(|g| g.criteria.iter().map(|c| c.status).collect())
-                    .unwrap_or_default(),
-                enrolment_id: p.enrolment_id,
-                candidate: p.candidate,
-                email: p.email,
-                assessor: p.assessor,
-                assessor_id: p.assessor_id,
-                iqa: p.iqa,
-                last_activity: p.last_activity,
-                signed_off_at: p.signed_off_at,
-                signed_off_by: p.signed_off_by,
-                verified_at: p.verified_at,
-                verified_by: p.verified_by,
-            }
-        })
-        .collect())
-}
-
-/// The rows of the cohorts' reports, each kept with the audit head it was computed at. Every
-/// change writes an audit event in its own transaction, so while the head stays the same the
-/// rows are still true; a new head means computing them again. One computation per cohort runs
-/// at a time: requests that arrive meanwhile wait for it instead of repeating it.
-#[derive(Default)]
-pub struct ReportCache {
-    cohorts: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Option<CachedRows>>>>>,
-}
-
-struct CachedRows {
-    head: [u8; 32],
-    rows: Arc<Vec<ReportRow>>,
-}
-
-/// Cohorts whose rows are kept at most; beyond it the cache starts afresh.
-const CACHED_COHORTS: usize = 32;
-
-impl ReportCache {
-    /// The cohort's rows as of now, with the audit head they are true at: kept ones if nothing
-    /// was recorded since, else computed.
-    async fn rows(
-        &self,
-        pool: &sqlx::PgPool,
-        cohort: Uuid,
-    ) -> sqlx::Result<([u8; 32], Arc<Vec<ReportRow>>)> {
-        let slot = {
-            let mut cohorts = self
-                .cohorts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cohorts.len() >= CACHED_COHORTS && !cohorts.contains_key(&cohort) {
-                cohorts.clear();
-            }
-            cohorts.entry(cohort).or_default().clone()
-        };
-        // Waiting here holds no database connection: the pool stays free for other pages.
-        let mut cached = slot.lock().await;
-        let mut conn = pool.acquire().await?;
-        // Read before the rows, so that rows kept under this head are never older than it.
-        let head = crate::audit::head(&mut conn).await?;
-        if let Some(kept) = cached.as_ref().filter(|c| c.head == head) {
-            return Ok((head, kept.rows.clone()));
-        }
-        let fresh = Arc::new(rows(&mut conn, cohort).await?);
-        *cached = Some(CachedRows {
-            head,
-            rows: fresh.clone(),
-        });
-        Ok((head, fresh))
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -208,12 +90,13 @@ pub struct ReportQuery {
 }
 
 impl ReportQuery {
-    fn keep(&self, row: &ReportRow) -> bool {
-        (self.assessor.is_empty()
-            || row
-                .assessor_id
-                .is_some_and(|a| a.to_string() == self.assessor))
-            && (self.status.is_empty() || row.status.as_str() == self.status)
+    /// The filter asked for; values that name no assessor or status are ignored.
+    fn filter(&self) -> db::Filter {
+        db::Filter {
+            assessor: Uuid::parse_str(&self.assessor).ok(),
+            status: STATUSES.into_iter().find(|s| s.as_str() == self.status),
+            by_progress: self.sort == "progress",
+        }
     }
 
     fn link(&self, path: &str, page: Option<usize>) -> String {
@@ -228,46 +111,34 @@ impl ReportQuery {
     }
 }
 
-/// The filtered, sorted rows of a cohort's report.
+/// Every row of a cohort's report that the filters keep, for an export: read in one snapshot
+/// with the audit head they are true at.
 pub(crate) async fn selection(
     state: &AppState,
     id: Uuid,
     query: &ReportQuery,
 ) -> AppResult<Selection> {
-    let (cohort, criteria) = {
-        let mut conn = state.pool.acquire().await?;
-        let cohort = cohorts_db::find(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let criteria = sqlx::query_as!(
-            Criterion,
-            "select code, text from criterion where standard_id = $1 order by kind, position",
-            cohort.standard_id
-        )
-        .fetch_all(&mut *conn)
+    let mut tx = state.pool.begin().await?;
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
         .await?;
-        (cohort, criteria)
-    };
-    let (head, all) = state.reports.rows(&state.pool, id).await?;
-    let mut kept: Vec<ReportRow> = all.iter().filter(|r| query.keep(r)).cloned().collect();
-    if query.sort == "progress" {
-        kept.sort_by(|a, b| {
-            b.met()
-                .cmp(&a.met())
-                .then_with(|| a.candidate.to_lowercase().cmp(&b.candidate.to_lowercase()))
-        });
-    }
+    let cohort = cohorts_db::find(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let criteria = db::criteria(&mut tx, cohort.standard_id).await?;
+    let head = crate::audit::head(&mut tx).await?;
+    let kept = db::rows(&mut tx, id, query.filter(), usize::MAX, 0).await?;
+    tx.commit().await?;
     Ok(Selection {
         cohort,
         criteria,
         head,
-        all,
         kept,
     })
 }
 
 /// A criterion of the cohort's standard.
-pub(crate) struct Criterion {
+pub struct Criterion {
     pub code: String,
     pub text: String,
 }
@@ -279,8 +150,6 @@ pub(crate) struct Selection {
     pub criteria: Vec<Criterion>,
     /// The audit head the rows are true at.
     pub head: [u8; 32],
-    /// Every enrolment of the cohort.
-    pub all: Arc<Vec<ReportRow>>,
     /// The enrolments the filters keep, in the order asked for.
     pub kept: Vec<ReportRow>,
 }
@@ -346,66 +215,63 @@ pub async fn page(
     Path(id): Path<Uuid>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
-    let Selection {
-        cohort,
-        criteria,
-        all,
-        kept,
-        ..
-    } = selection(&state, id, &query).await?;
-    let codes: Vec<String> = criteria.into_iter().map(|c| c.code).collect();
-    let max = STATUSES
-        .iter()
-        .map(|s| kept.iter().filter(|r| r.status == *s).count())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let filter = query.filter();
+    let mut conn = state.pool.acquire().await?;
+    let cohort = cohorts_db::find(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let codes: Vec<String> = db::criteria(&mut conn, cohort.standard_id)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    let groups = db::groups(&mut conn, id).await?;
+    let count = |status: EnrolmentStatus| -> usize {
+        groups
+            .iter()
+            .filter(|g| {
+                g.status == status
+                    && filter.assessor.is_none_or(|a| g.assessor_id == Some(a))
+                    && filter.status.is_none_or(|s| s == g.status)
+            })
+            .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
+            .sum()
+    };
+    let counts: Vec<usize> = STATUSES.iter().map(|s| count(*s)).collect();
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let bars = STATUSES
         .iter()
+        .zip(&counts)
         .enumerate()
-        .map(|(i, s)| {
-            let count = kept.iter().filter(|r| r.status == *s).count();
-            Bar {
-                label: s.label(),
-                status: s.as_str(),
-                count,
-                y: i * 28,
-                width: count * 300 / max,
-            }
+        .map(|(i, (s, count))| Bar {
+            label: s.label(),
+            status: s.as_str(),
+            count: *count,
+            y: i * 28,
+            width: count * 300 / max,
         })
         .collect();
-    let total = kept.len();
+    let total: usize = counts.iter().sum();
     let percent = |n: usize| (n * 100).checked_div(total).unwrap_or(0);
-    let verified = kept
-        .iter()
-        .filter(|r| r.status == EnrolmentStatus::Verified)
-        .count();
-    let competent = kept
-        .iter()
-        .filter(|r| r.status == EnrolmentStatus::Competent)
-        .count()
-        + verified;
+    let verified = count(EnrolmentStatus::Verified);
+    let competent = count(EnrolmentStatus::Competent) + verified;
     let mut assessors: Vec<Choice> = Vec::new();
-    for row in all.iter() {
-        if let (Some(id), Some(name)) = (row.assessor_id, &row.assessor)
+    for group in &groups {
+        if let (Some(id), Some(name)) = (group.assessor_id, &group.assessor_name)
             && !assessors.iter().any(|a| a.value == id.to_string())
         {
             assessors.push(Choice {
                 value: id.to_string(),
                 label: name.clone(),
-                selected: query.assessor == id.to_string(),
+                selected: filter.assessor == Some(id),
             });
         }
     }
     // A page past the end shows the last one; absurd numbers cannot overflow.
     let last_page = total.div_ceil(PAGE_SIZE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, last_page);
+    let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
     let path = format!("/admin/cohorts/{id}/report");
-    let shown: Vec<ReportRow> = kept
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
     Ok(ReportPage {
         layout: layout.section(Section::Cohorts),
         previous: (page > 1).then(|| query.link(&path, Some(page - 1))),
@@ -418,10 +284,10 @@ pub async fn page(
             .map(|s| Choice {
                 value: s.as_str().into(),
                 label: s.label().into(),
-                selected: query.status == s.as_str(),
+                selected: filter.status == Some(*s),
             })
             .collect(),
-        sort_by_progress: query.sort == "progress",
+        sort_by_progress: filter.by_progress,
         cohort,
         codes,
         rows: shown,

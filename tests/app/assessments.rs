@@ -5,8 +5,6 @@ use sqlx::PgPool;
 
 use crate::helpers::{Browser, Enrolled, TestApp, TestResponse};
 
-const CHECKS: [&str; 5] = ["valid", "authentic", "current", "sufficient", "reliable"];
-
 /// Submits evidence by observation claiming `codes`; returns its id.
 async fn submit(
     app: &TestApp,
@@ -26,27 +24,7 @@ async fn judge(
     evidence: &str,
     decisions: &[(&str, bool, &str)],
 ) -> TestResponse {
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for (code, met, feedback) in decisions {
-        let id = app.criterion(code).await;
-        fields.push((
-            format!("decision-{id}"),
-            if *met { "met" } else { "not_met" }.into(),
-        ));
-        fields.push((format!("feedback-{id}"), (*feedback).into()));
-        if *met {
-            for check in CHECKS {
-                fields.push((format!("check-{id}"), check.into()));
-            }
-        }
-    }
-    let borrowed: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assessor
-        .post_form(&format!("/evidence/{evidence}/judgements"), &borrowed)
-        .await
+    app.judge(assessor, evidence, decisions).await
 }
 
 async fn status_of(browser: &Browser<'_>, enrolled: &Enrolled, code: &str) -> String {
@@ -386,10 +364,7 @@ async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool:
     assert_eq!(far.texts("#caseload tbody th").len(), 2);
 }
 
-const ALL: [&str; 21] = [
-    "PC1", "PC2", "PC3", "PC4", "PC5", "PC6", "PC7", "PC8", "PC9", "K1", "K2", "K3", "K4", "K5",
-    "K6", "K7", "K8", "K9", "K10", "K11", "K12",
-];
+use crate::helpers::ALL_CODES as ALL;
 
 /// An enrolment whose evidence claims all 21 criteria, judged met except `unmet`.
 async fn judged_enrolment<'a>(
@@ -542,6 +517,8 @@ async fn fifty_rounds_of_two_concurrent_sign_offs_give_exactly_one_each(pool: Pg
         .execute(&app.pool)
         .await
         .expect("review");
+        // As the review route does, in its transaction.
+        app.store_status(enrolled.enrolment).await;
     }
 }
 
@@ -805,6 +782,7 @@ async fn classmate(app: &TestApp, first: &Enrolled, email: &str, name: &str) -> 
     .fetch_one(&app.pool)
     .await
     .expect("enrolment");
+    app.store_status(enrolment).await;
     Enrolled {
         enrolment,
         candidate,

@@ -22,6 +22,12 @@ use scraper::{Html, Selector};
 use sqlx::PgPool;
 use tower::ServiceExt;
 
+/// The codes of the bundled standard's 21 criteria, in order.
+pub const ALL_CODES: [&str; 21] = [
+    "PC1", "PC2", "PC3", "PC4", "PC5", "PC6", "PC7", "PC8", "PC9", "K1", "K2", "K3", "K4", "K5",
+    "K6", "K7", "K8", "K9", "K10", "K11", "K12",
+];
+
 /// A password that passes the policy, used for every test account.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -503,6 +509,7 @@ impl TestApp {
         .fetch_one(&self.pool)
         .await
         .expect("enrolment");
+        self.store_status(enrolment).await;
         Enrolled {
             cohort,
             enrolment,
@@ -510,6 +517,15 @@ impl TestApp {
             assessor,
             iqa,
         }
+    }
+
+    /// Stores the status of an enrolment made here by plain SQL, as enrolling through the
+    /// portal does.
+    pub async fn store_status(&self, enrolment: uuid::Uuid) {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        attest::assessments::db::refresh(&mut conn, enrolment)
+            .await
+            .expect("status stored");
     }
 
     /// Submits evidence produced by `method` that claims `codes`, with a small PDF attached;
@@ -554,6 +570,36 @@ impl TestApp {
             "submission failed: {location}"
         );
         location.trim_start_matches("/evidence/").to_owned()
+    }
+
+    /// Judges evidence: each (code, met, feedback), met ones with all five checks.
+    pub async fn judge(
+        &self,
+        assessor: &Browser<'_>,
+        evidence: &str,
+        decisions: &[(&str, bool, &str)],
+    ) -> TestResponse {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for (code, met, feedback) in decisions {
+            let id = self.criterion(code).await;
+            fields.push((
+                format!("decision-{id}"),
+                if *met { "met" } else { "not_met" }.into(),
+            ));
+            fields.push((format!("feedback-{id}"), (*feedback).into()));
+            if *met {
+                for check in ["valid", "authentic", "current", "sufficient", "reliable"] {
+                    fields.push((format!("check-{id}"), check.into()));
+                }
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assessor
+            .post_form(&format!("/evidence/{evidence}/judgements"), &borrowed)
+            .await
     }
 
     /// The id of a criterion of the bundled standard by its code.

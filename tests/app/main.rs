@@ -11,5 +11,6 @@ mod helpers;
 mod policy;
 mod serve;
 mod standards;
+mod status;
 mod users;
 mod web;

@@ -391,3 +391,69 @@ async fn a_case_package_exported_and_imported_into_an_empty_database_is_the_same
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn demo_scale_then_status_verify_finds_a_tampered_row_and_repair_mends_it() {
+    let database = ScratchDatabase::new();
+    let run = |args: &[&str]| attest(&database.url()).args(args).output().expect("runs");
+    let made = run(&["demo", "--scale", "30"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let said = String::from_utf8_lossy(&made.stdout);
+    assert!(said.contains("30 candidates"), "{said}");
+    assert!(said.contains("scale-assessor-01@attest.example"), "{said}");
+
+    let clean = run(&["status", "verify"]);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    // The 12 demo candidates and the 30 of the scale cohort.
+    assert!(
+        String::from_utf8_lossy(&clean.stdout).contains("42 enrolments checked"),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    assert!(run(&["audit", "verify"]).status.success());
+
+    let mut conn = database.connect().await;
+    let enrolment: uuid::Uuid = sqlx::query_scalar!(
+        "update enrolment_progress set status = 'verified'
+          where enrolment_id = (select enrolment_id from enrolment_progress where status = 'in_progress'
+                                 order by enrolment_id limit 1)
+          returning enrolment_id"
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("tamper");
+    let found = run(&["status", "verify"]);
+    assert_eq!(found.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        report.contains(&format!(
+            "enrolment {enrolment} status: stored Verified, computed InProgress"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 have a stored status that differs"),
+        "{report}"
+    );
+
+    let repaired = run(&["status", "verify", "--repair"]);
+    assert!(
+        repaired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+    assert!(run(&["status", "verify"]).status.success());
+    assert!(run(&["audit", "verify"]).status.success());
+
+    let again = run(&["demo", "--scale", "30"]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already there"));
+}

@@ -3,6 +3,8 @@
 //! its users would do it (forms, uploads, judgements, sign-offs, reviews), so the demo data
 //! passes every rule and leaves the same audit trail as real use.
 
+pub mod scale;
+
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -1,0 +1,126 @@
+//! `attest status verify`: recomputes every enrolment's status from its records with the rule
+//! and compares it with what is stored; `--repair` rewrites what differs, with an audit event.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::db;
+use super::status::{EnrolmentState, Sources};
+use crate::audit::{self, Actor, NewAuditEvent};
+
+/// Enrolments compared per round trip.
+const BATCH: i64 = 500;
+
+/// One stored value that differs from the recomputed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub enrolment_id: Uuid,
+    /// The criterion's id, or empty for a field of the enrolment.
+    pub criterion: String,
+    pub field: &'static str,
+    pub stored: String,
+    pub computed: String,
+}
+
+/// What a verification found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub checked: usize,
+    /// Enrolments whose stored status differs (or is missing).
+    pub wrong: Vec<Uuid>,
+    /// The first differences found, at most [`Outcome::SHOWN`].
+    pub mismatches: Vec<Mismatch>,
+    pub repaired: bool,
+}
+
+impl Outcome {
+    pub const SHOWN: usize = 20;
+}
+
+/// Compares every enrolment's stored status with the rule's answer over its records, and
+/// rewrites the wrong ones when `repair` is set.
+pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        // One snapshot per batch, so records and stored rows are read as of one moment.
+        let mut tx = pool.begin().await?;
+        sqlx::query!("set transaction isolation level repeatable read, read only")
+            .execute(&mut *tx)
+            .await?;
+        let ids = db::enrolment_ids_after(&mut tx, after, BATCH).await?;
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
+        let computed: Vec<EnrolmentState> = db::sources(&mut tx, &ids)
+            .await?
+            .iter()
+            .map(Sources::evaluate)
+            .collect();
+        let stored = db::stored(&mut tx, &ids).await?;
+        tx.commit().await?;
+        for state in &computed {
+            outcome.checked += 1;
+            let differences = match stored.iter().find(|s| s.enrolment_id == state.enrolment_id) {
+                Some(kept) => kept.differences(state),
+                None => vec![(
+                    String::new(),
+                    "status",
+                    "missing".to_owned(),
+                    state.status.as_str().to_owned(),
+                )],
+            };
+            if differences.is_empty() {
+                continue;
+            }
+            outcome.wrong.push(state.enrolment_id);
+            for (criterion, field, stored, computed) in differences {
+                if outcome.mismatches.len() < Outcome::SHOWN {
+                    outcome.mismatches.push(Mismatch {
+                        enrolment_id: state.enrolment_id,
+                        criterion,
+                        field,
+                        stored,
+                        computed,
+                    });
+                }
+            }
+        }
+        after = Some(last);
+    }
+    if repair && !outcome.wrong.is_empty() {
+        let mut tx = pool.begin().await?;
+        for chunk in outcome.wrong.chunks(500) {
+            db::refresh_many(&mut tx, chunk).await?;
+        }
+        audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::cli(),
+                action: "status.repaired",
+                entity_type: "enrolment_status",
+                entity_id: outcome.wrong.len().to_string(),
+                detail: json!({ "enrolments": outcome.wrong }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        outcome.repaired = true;
+    }
+    Ok(outcome)
+}
+
+/// Stores the status of every enrolment that has none: those of a database from before
+/// statuses were stored. Run when the database is opened, after the migrations.
+pub async fn fill_missing(pool: &PgPool) -> sqlx::Result<usize> {
+    let mut conn = pool.acquire().await?;
+    let missing = db::without_stored_status(&mut conn).await?;
+    drop(conn);
+    for chunk in missing.chunks(500) {
+        let mut tx = pool.begin().await?;
+        db::refresh_many(&mut tx, chunk).await?;
+        tx.commit().await?;
+    }
+    Ok(missing.len())
+}

@@ -1,0 +1,151 @@
+//! Queries of cohort reports, over the stored statuses: a page (or all) of a cohort's
+//! enrolments, and their counts by assessor and status.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::ReportRow;
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+
+/// Which enrolments of a cohort a report keeps, and in what order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter {
+    pub assessor: Option<Uuid>,
+    pub status: Option<EnrolmentStatus>,
+    /// Most criteria met first, rather than by name.
+    pub by_progress: bool,
+}
+
+/// A cohort's enrolments with one assessor at one status.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub assessor_id: Option<Uuid>,
+    pub assessor_name: Option<String>,
+    pub status: EnrolmentStatus,
+    pub enrolments: i64,
+}
+
+/// The cohort's enrolments counted by assessor and status, assessors by name.
+pub async fn groups(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<Group>> {
+    sqlx::query_as!(
+        Group,
+        r#"select g.assessor_id, a.display_name as "assessor_name?",
+                  g.status as "status!: EnrolmentStatus", g.enrolments as "enrolments!"
+             from (select assessor_id, status, count(*) as enrolments
+                     from enrolment_progress
+                    where cohort_id = $1
+                    group by assessor_id, status) g
+             left join app_user a on a.user_id = g.assessor_id
+            order by lower(a.display_name), g.assessor_id"#,
+        cohort
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The criteria codes and texts of a cohort's standard, in order: the matrix's columns.
+pub async fn criteria(
+    conn: &mut PgConnection,
+    standard: Uuid,
+) -> sqlx::Result<Vec<super::Criterion>> {
+    sqlx::query_as!(
+        super::Criterion,
+        "select code, text from criterion where standard_id = $1 order by kind, position",
+        standard
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// `limit` enrolments of the cohort from `offset` on, as `filter` keeps and orders them.
+pub async fn rows(
+    conn: &mut PgConnection,
+    cohort: Uuid,
+    filter: Filter,
+    limit: usize,
+    offset: usize,
+) -> sqlx::Result<Vec<ReportRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let status = filter.status.map(EnrolmentStatus::as_str);
+    // Two statements rather than one with a conditional order: by name, the page comes
+    // straight from an index.
+    let ids: Vec<Uuid> = if filter.by_progress {
+        sqlx::query_scalar!(
+            "select enrolment_id from enrolment_progress
+              where cohort_id = $1 and ($2::uuid is null or assessor_id = $2)
+                and ($3::text is null or status = $3::text::enrolment_status)
+              order by performance_met + knowledge_met desc, candidate_sort_name, enrolment_id
+              limit $4 offset $5",
+            cohort,
+            filter.assessor,
+            status,
+            limit,
+            offset
+        )
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_scalar!(
+            "select enrolment_id from enrolment_progress
+              where cohort_id = $1 and ($2::uuid is null or assessor_id = $2)
+                and ($3::text is null or status = $3::text::enrolment_status)
+              order by candidate_sort_name, enrolment_id
+              limit $4 offset $5",
+            cohort,
+            filter.assessor,
+            status,
+            limit,
+            offset
+        )
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    let rows = sqlx::query!(
+        r#"select p.enrolment_id, c.display_name as candidate, c.email, a.display_name as "assessor?",
+                  p.assessor_id, i.display_name as "iqa?", p.last_activity_at,
+                  so.signed_at as "signed_off_at?", sa.display_name as "signed_off_by?",
+                  r.reviewed_at as "verified_at?", ri.display_name as "verified_by?",
+                  p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
+                  p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
+                  array(select s.status from enrolment_criterion_status s join criterion cr using (criterion_id)
+                         where s.enrolment_id = p.enrolment_id
+                         order by cr.kind, cr.position) as "cells!: Vec<CriterionStatus>"
+             from unnest($1::uuid[]) with ordinality as pick(enrolment_id, n)
+             join enrolment_progress p using (enrolment_id)
+             join enrolment e using (enrolment_id)
+             join app_user c on c.user_id = e.candidate_id
+             left join app_user a on a.user_id = e.assessor_id
+             left join app_user i on i.user_id = e.iqa_id
+             left join sign_off so on so.sign_off_id = p.standing_sign_off_id
+             left join app_user sa on sa.user_id = so.assessor_id
+             left join review r on r.sign_off_id = so.sign_off_id and r.decision = 'agree'
+             left join app_user ri on ri.user_id = r.iqa_id
+            order by pick.n"#,
+        &ids
+    )
+    .fetch_all(conn)
+    .await?;
+    let count = |n: i32| usize::try_from(n).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|r| ReportRow {
+            enrolment_id: r.enrolment_id,
+            candidate: r.candidate,
+            email: r.email,
+            assessor: r.assessor,
+            assessor_id: r.assessor_id,
+            iqa: r.iqa,
+            last_activity: r.last_activity_at,
+            signed_off_at: r.signed_off_at,
+            signed_off_by: r.signed_off_by,
+            verified_at: r.verified_at,
+            verified_by: r.verified_by,
+            status: r.status,
+            pc: (count(r.performance_met), count(r.performance_total)),
+            k: (count(r.knowledge_met), count(r.knowledge_total)),
+            awaiting: count(r.criteria_awaiting),
+            cells: r.cells,
+        })
+        .collect())
+}
