@@ -59,6 +59,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub passwords: Passwords,
+    /// Published standards, held in memory.
+    pub standards: Arc<crate::standards::cache::StandardCache>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             settings: Arc::new(settings),
             clock,
             passwords,
+            standards: Arc::default(),
         }
     }
 }

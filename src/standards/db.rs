@@ -38,25 +38,34 @@ pub async fn list_latest(conn: &mut PgConnection) -> sqlx::Result<Vec<StandardSu
     })
 }
 
-/// The newest version of the standard with this URN.
-pub async fn find_latest_by_urn(
+/// The id of the newest version of the standard with this URN.
+pub async fn latest_id_by_urn(
     conn: &mut PgConnection,
     urn: &str,
-) -> sqlx::Result<Option<Standard>> {
-    let row = sqlx::query!(
+) -> sqlx::Result<Option<StandardId>> {
+    sqlx::query_scalar!(
+        r#"select standard_id as "id: StandardId" from standard
+            where urn = $1 order by created_at desc limit 1"#,
+        urn
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// One stored version of a standard.
+pub async fn find(conn: &mut PgConnection, id: StandardId) -> sqlx::Result<Standard> {
+    let r = sqlx::query!(
         r#"
         select standard_id as "id: StandardId", urn, version, title, overview,
                metadata as "metadata: Json<Vec<(String, String)>>", review_due_on
           from standard
-         where urn = $1
-         order by created_at desc
-         limit 1
+         where standard_id = $1
         "#,
-        urn
+        id as StandardId
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(row.map(|r| Standard {
+    Ok(Standard {
         id: r.id,
         urn: r.urn,
         version: r.version,
@@ -64,7 +73,7 @@ pub async fn find_latest_by_urn(
         overview: r.overview,
         metadata: r.metadata.0,
         review_due_on: r.review_due_on,
-    }))
+    })
 }
 
 /// The criteria of a standard: performance criteria first, each kind in published order.

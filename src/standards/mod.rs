@@ -1,6 +1,7 @@
 //! Competency standards: parsing the published text, storing each version with its criteria,
 //! and the public pages that show them.
 
+pub mod cache;
 pub mod case;
 pub mod db;
 mod handlers;

@@ -198,6 +198,9 @@ async fn changed_text_under_the_same_version_is_refused(pool: PgPool) {
 #[sqlx::test]
 async fn the_page_shows_the_newest_version_of_a_standard(pool: PgPool) {
     let app = TestApp::new(pool).await;
+    // Seen once before the import: the page is then kept in memory for a few seconds.
+    let before = app.get("/standards/TECIT50761").await;
+    assert_eq!(before.text("#version"), "1");
     let text = BUNDLED_TEXT
         .replace("Version Number\t1", "Version Number\t2")
         .replace(
@@ -211,8 +214,53 @@ async fn the_page_shows_the_newest_version_of_a_standard(pool: PgPool) {
         .await
         .expect("imports version 2");
 
+    app.clock().advance(attest::standards::cache::RECHECK);
     let page = app.get("/standards/TECIT50761").await;
     assert_eq!(page.text("#version"), "2");
     let codes = page.texts("#performance-criteria .criterion-code");
     assert_eq!(codes.last().map(String::as_str), Some("PC10"));
+}
+
+#[sqlx::test]
+async fn the_standard_page_is_kept_in_memory_with_an_etag(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let first = app.get("/standards/TECIT50761").await;
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    assert_eq!(first.header("cache-control"), Some("public, max-age=60"));
+
+    // A second copy of the page needs no database: with the pool closed it still answers.
+    let again = app
+        .request(
+            axum::http::Request::get("/standards/TECIT50761")
+                .header("if-none-match", &etag)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    app.pool.close().await;
+    let offline = app.get("/standards/TECIT50761").await;
+    assert_eq!(offline.status, StatusCode::OK);
+    assert_eq!(offline.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        offline.texts("#performance-criteria .criterion-code").len(),
+        9
+    );
+
+    // Signed-in people get the page with their own header, never the shared copy.
+    assert_eq!(
+        offline.texts("#account-link").len(),
+        0,
+        "the shared copy is the signed-out page"
+    );
+}
+
+#[sqlx::test]
+async fn a_signed_in_person_sees_the_standard_with_their_own_header(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let _ = app.get("/standards/TECIT50761").await;
+    let (_, browser) = app.signed_in(&[attest::users::model::Role::Assessor]).await;
+    let page = browser.get("/standards/TECIT50761").await;
+    assert_eq!(page.texts("#account-link").len(), 1);
+    assert_eq!(page.header("etag"), None);
 }

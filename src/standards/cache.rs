@@ -1,0 +1,127 @@
+//! Published standards held in memory. A stored standard version never changes, so its page
+//! is served without the database: the newest version of each URN is kept, checked again at
+//! most every [`RECHECK`] (another process may import a newer version), and the page a
+//! visitor who is not signed in sees is kept rendered, with an ETag, for the day it was
+//! rendered on (the review notice depends on the date).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use sqlx::{PgConnection, PgPool};
+use time::{Date, Duration, OffsetDateTime};
+
+use super::db;
+use super::model::{Criterion, CriterionKind, Standard, StandardId};
+
+/// How long a kept standard is served before the database is asked for a newer version.
+pub const RECHECK: Duration = Duration::seconds(5);
+
+/// A standard version with its criteria, by kind.
+#[derive(Debug)]
+pub struct Published {
+    pub standard: Standard,
+    pub performance: Vec<Criterion>,
+    pub knowledge: Vec<Criterion>,
+    /// The page for visitors who are not signed in, as rendered on a date, and its ETag.
+    anonymous_page: Mutex<Option<(Date, Bytes, String)>>,
+}
+
+impl Published {
+    /// The page for visitors on `today`, rendered by `render` when none is kept for that day.
+    pub fn anonymous_page<E>(
+        &self,
+        today: Date,
+        render: impl FnOnce() -> Result<String, E>,
+    ) -> Result<(Bytes, String), E> {
+        let mut kept = self
+            .anonymous_page
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((day, page, etag)) = kept.as_ref()
+            && *day == today
+        {
+            return Ok((page.clone(), etag.clone()));
+        }
+        let page = Bytes::from(render()?);
+        let etag = format!(
+            "\"{}\"",
+            &crate::crypto::hex(&crate::crypto::sha256(&page))[..32]
+        );
+        *kept = Some((today, page.clone(), etag.clone()));
+        Ok((page, etag))
+    }
+}
+
+struct Entry {
+    checked_at: OffsetDateTime,
+    published: Arc<Published>,
+}
+
+/// The newest version of each standard asked for, by URN.
+#[derive(Default)]
+pub struct StandardCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// URNs kept at most; beyond it the cache starts afresh (URNs come from addresses people type).
+const KEPT: usize = 64;
+
+impl StandardCache {
+    /// The newest version of `urn`, from memory when it was checked within [`RECHECK`] of
+    /// `now`.
+    pub async fn latest(
+        &self,
+        pool: &PgPool,
+        urn: &str,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Option<Arc<Published>>> {
+        let kept = self.get(urn);
+        if let Some((checked_at, published)) = &kept
+            && now - *checked_at < RECHECK
+        {
+            return Ok(Some(published.clone()));
+        }
+        let mut conn = pool.acquire().await?;
+        let Some(newest) = db::latest_id_by_urn(&mut conn, urn).await? else {
+            return Ok(None);
+        };
+        let published = match kept {
+            Some((_, published)) if published.standard.id == newest => published,
+            _ => Arc::new(load(&mut conn, newest).await?),
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= KEPT && !entries.contains_key(urn) {
+            entries.clear();
+        }
+        entries.insert(
+            urn.to_owned(),
+            Entry {
+                checked_at: now,
+                published: published.clone(),
+            },
+        );
+        Ok(Some(published))
+    }
+
+    fn get(&self, urn: &str) -> Option<(OffsetDateTime, Arc<Published>)> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(urn)
+            .map(|e| (e.checked_at, e.published.clone()))
+    }
+}
+
+async fn load(conn: &mut PgConnection, id: StandardId) -> sqlx::Result<Published> {
+    let standard = db::find(conn, id).await?;
+    let (performance, knowledge) = db::list_criteria(conn, id)
+        .await?
+        .into_iter()
+        .partition(|c| c.kind == CriterionKind::Performance);
+    Ok(Published {
+        standard,
+        performance,
+        knowledge,
+        anonymous_page: Mutex::default(),
+    })
+}
