@@ -1,4 +1,6 @@
-//! Load benchmark of a real `attest serve` process over loopback.
+//! Load benchmark of a real `attest serve` process over loopback: sign-in storms, file transfer
+//! and audit appends. Page speed with a centre-sized cohort is `bench/pages.sh` (wrk, beside
+//! the yardstick server).
 //!
 //! Seeds a scratch database, starts the release binary, drives it with keep-alive HTTP/1.1
 //! clients, and reports requests per second, p50/p99 latency and the server's memory. Each
@@ -34,16 +36,8 @@ const CONCURRENT_LOGINS: usize = 50;
 const PROBE_CONNECTIONS: usize = 4;
 const COHORT: &str = "00000000-0000-4000-8000-00000000c0c0";
 const ENROLMENT: &str = "00000000-0000-4000-8000-00000000e0e0";
-/// Enrolments on the assessor whose caseload is measured.
-const CASELOAD: usize = 1_000;
 /// The size of the file streamed up and down.
 const FILE_MIB: usize = 200;
-/// The cohort of the report and export scenarios, its enrolments and evidence per enrolment.
-const REPORT_COHORT: &str = "00000000-0000-4000-8000-0000000c0c01";
-const REPORT_ENROLMENTS: usize = 10_000;
-const REPORT_EVIDENCE: usize = 10;
-/// Sequential downloads of each export per run.
-const EXPORTS_PER_RUN: usize = 5;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -89,36 +83,6 @@ async fn run() -> anyhow::Result<()> {
     let storm = median_by_login(repeat(|| login_storm(&base, pid)).await);
     results.extend(storm);
     let session = sign_in(&base, "candidate0@bench.example").await;
-    let assessor = sign_in(&base, "assessor@bench.example").await;
-    let mut caseload =
-        median(repeat(|| page_load_as(&base, "/caseload", &assessor.cookie, pid)).await);
-    caseload.name = format!("GET /caseload ({CASELOAD} enrolments on the assessor)");
-    caseload.note = format!(
-        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; first page of 100, longest waiting first, with statuses"
-    );
-    results.push(caseload);
-    let admin = sign_in(&base, "admin@bench.example").await;
-    let report = format!("/admin/cohorts/{REPORT_COHORT}/report");
-    // The admin's sign-in was just recorded, so the first request computes every status.
-    let (cold, _) = time_one(&client(), &base, &report, &admin.cookie).await;
-    let mut report_page = median(repeat(|| page_load_as(&base, &report, &admin.cookie, pid)).await);
-    report_page.name = format!("GET /admin/cohorts/{{id}}/report ({REPORT_ENROLMENTS} enrolments)");
-    report_page.note = format!(
-        "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; first page of 100 with the matrix and the summary of all {REPORT_ENROLMENTS}; \
-         the first request after a change computes every status: {:.0} ms",
-        ms(cold)
-    );
-    results.push(report_page);
-    for (extension, what) in [("csv", "CSV"), ("xlsx", "XLSX")] {
-        let path = format!("{report}.{extension}");
-        results.push(median(
-            repeat(|| export_run(&base, &path, what, &admin.cookie, pid)).await,
-        ));
-    }
-    let portfolio = format!("/enrolments/{ENROLMENT}");
-    results.push(median(
-        repeat(|| page_load_as(&base, &portfolio, &session.cookie, pid)).await,
-    ));
     let rss_before_files = memory_kib(pid).0;
     let runs = repeat(|| file_round_trip(&base, &session, pid, &database_url)).await;
     let files = summarise_files(&runs, rss_before_files);
@@ -216,174 +180,9 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
     )))
     .execute(&mut *tx)
     .await?;
-    // An assessor with 1,000 enrolments, each with evidence claiming two criteria; half judged.
-    let assessor_email = Email::parse("assessor@bench.example").map_err(anyhow::Error::msg)?;
-    let assessor = users_db::insert(
-        &mut tx,
-        &assessor_email,
-        &DisplayName::parse("Bench Assessor").map_err(anyhow::Error::msg)?,
-        &[Role::Assessor],
-        Some(&hash),
-    )
-    .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "insert into app_user (email, display_name, roles)
-           select 'caseload' || n || '@bench.example', 'Caseload candidate ' || n, '{{candidate}}'
-             from generate_series(1, {CASELOAD}) n;
-         insert into enrolment (cohort_id, candidate_id, assessor_id)
-           select '{COHORT}', user_id, '{assessor}' from app_user where email like 'caseload%@bench.example';
-         insert into evidence (evidence_id, item_id, version, enrolment_id, title, statement, method, activity_on)
-           select id, id, 1, enrolment_id, 'Caseload evidence', 'Work done.', 'observation', date '2026-03-01'
-             from (select gen_random_uuid() as id, enrolment_id from enrolment where assessor_id = '{assessor}') e;
-         insert into evidence_claim (evidence_id, criterion_id)
-           select ev.evidence_id, c.criterion_id
-             from evidence ev join enrolment en using (enrolment_id) join criterion c on c.code in ('PC1', 'K1')
-            where en.assessor_id = '{assessor}';
-         update evidence set state = 'submitted', submitted_at = now() - (random() * interval '30 days'),
-                declaration_sha256 = sha256(evidence_id::text::bytea)
-          where state = 'draft';
-         insert into judgement (evidence_id, criterion_id, assessor_id, met, valid, authentic, current, sufficient, reliable)
-           select cl.evidence_id, cl.criterion_id, '{assessor}', true, true, true, true, true, true
-             from evidence_claim cl join evidence ev using (evidence_id) join enrolment en using (enrolment_id)
-            where en.assessor_id = '{assessor}' and (hashtext(ev.evidence_id::text) % 2) = 0;"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    seed_report_cohort(&mut tx).await?;
     tx.commit().await?;
     pool.close().await;
     Ok(())
-}
-
-/// A cohort of 10,000 enrolments with ten submitted pieces of evidence each, claiming the 21
-/// criteria between them, on ten assessors and one IQA. A quarter are fully met (an eighth of
-/// those signed off, half of those countersigned), a quarter await one piece's judgement, a
-/// quarter have a criterion not met and a quarter await every judgement.
-async fn seed_report_cohort(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "insert into cohort (cohort_id, standard_id, name, starts_on, ends_on)
-           select '{REPORT_COHORT}', standard_id, 'Report cohort', date '2026-01-01', date '2026-12-31' from standard;
-         insert into app_user (email, display_name, roles)
-           select 'learner' || n || '@bench.example', 'Learner ' || n, '{{candidate}}'::role[] from generate_series(1, {REPORT_ENROLMENTS}) n
-           union all
-           select 'marker' || n || '@bench.example', 'Marker ' || n, '{{assessor}}' from generate_series(0, 9) n
-           union all
-           select 'quality@bench.example', 'Quality Assurer', '{{iqa}}';
-         create temporary table learner as
-           select user_id, row_number() over (order by user_id) as n
-             from app_user where email like 'learner%@bench.example';
-         insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id)
-           select '{REPORT_COHORT}', l.user_id, m.user_id, q.user_id
-             from learner l
-             join app_user m on m.email = 'marker' || (l.n % 10) || '@bench.example'
-             join app_user q on q.email = 'quality@bench.example';
-         create temporary table class as
-           select e.enrolment_id, e.assessor_id, e.iqa_id, l.n % 4 as kind, l.n
-             from enrolment e join learner l on l.user_id = e.candidate_id;
-         insert into evidence (evidence_id, item_id, version, enrolment_id, title, statement, method, activity_on)
-           select id, id, 1, enrolment_id, 'Evidence ' || k, repeat('A statement of work. ', 20), 'product', date '2026-03-01'
-             from (select gen_random_uuid() as id, enrolment_id, k
-                     from class cross join generate_series(1, {REPORT_EVIDENCE}) k) e;
-         insert into evidence_claim (evidence_id, criterion_id)
-           select ev.evidence_id, c.criterion_id
-             from evidence ev
-             join class using (enrolment_id)
-             join (select criterion_id, row_number() over (order by kind, position) as idx from criterion) c
-               on ev.title = 'Evidence ' || ((c.idx - 1) % {REPORT_EVIDENCE} + 1);
-         update evidence set state = 'submitted', submitted_at = now() - (random() * interval '30 days'),
-                declaration_sha256 = sha256(evidence_id::text::bytea)
-          where state = 'draft';
-         insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback, valid, authentic, current, sufficient, reliable)
-           select cl.evidence_id, cl.criterion_id, cs.assessor_id, not (cs.kind = 2 and ev.title = 'Evidence 1'),
-                  case when cs.kind = 2 and ev.title = 'Evidence 1' then 'Say which tools you chose and why.' else '' end,
-                  true, true, true, true, true
-             from evidence_claim cl
-             join evidence ev using (evidence_id)
-             join class cs using (enrolment_id)
-            where cs.kind < 3 and not (cs.kind = 1 and ev.title = 'Evidence {REPORT_EVIDENCE}');
-         insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
-           select enrolment_id, assessor_id, now(), '[]', sha256('[]'), n % 16 = 0, 'benchmark'
-             from class where kind = 0 and n % 8 = 0;
-         insert into review (sign_off_id, iqa_id, decision, reviewed_at)
-           select s.sign_off_id, cs.iqa_id, 'agree', now()
-             from sign_off s join class cs using (enrolment_id) where s.sampled;
-         drop table class;
-         drop table learner;
-         analyze;"
-    )))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// How long one GET takes, read to its end, and how many bytes it brought.
-async fn time_one(client: &HttpClient, base: &str, path: &str, cookie: &str) -> (Duration, usize) {
-    let began = Instant::now();
-    let response = client
-        .request(
-            Request::get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .body(Full::default())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(response.status(), 200, "{path}");
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .len();
-    (began.elapsed(), bytes)
-}
-
-/// Sequential downloads of an export, each read to its end, with the server's memory sampled
-/// every 5 ms throughout.
-async fn export_run(base: &str, path: &str, what: &str, cookie: &str, pid: u32) -> Figures {
-    let client = client();
-    let baseline = memory_kib(pid).0;
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let sampling = sampling.clone();
-        tokio::spawn(async move {
-            let mut peak = 0;
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(memory_kib(pid).0);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            peak
-        })
-    };
-    let mut times = Vec::with_capacity(EXPORTS_PER_RUN);
-    let mut bytes = 0;
-    let started = Instant::now();
-    for _ in 0..EXPORTS_PER_RUN {
-        let (took, size) = time_one(&client, base, path, cookie).await;
-        times.push(took);
-        bytes = size;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let peak = sampler.await.expect("sampler");
-    times.sort();
-    Figures {
-        name: format!(
-            "GET /admin/cohorts/{{id}}/report.{} ({REPORT_ENROLMENTS} enrolments)",
-            path.rsplit('.').next().unwrap_or_default()
-        ),
-        requests: times.len(),
-        per_second: times.len() as f64 / elapsed,
-        p50: percentile(&times, 0.5),
-        p99: percentile(&times, 0.99),
-        rss_kib: memory_kib(pid).0,
-        note: format!(
-            "{what} of {REPORT_ENROLMENTS} rows × 34 columns, {:.1} MiB; one client, {EXPORTS_PER_RUN} in a row; server RSS growth while exporting {:.1} MiB",
-            bytes as f64 / 1_048_576.0,
-            peak.saturating_sub(baseline) as f64 / 1024.0
-        ),
-    }
 }
 
 fn free_address() -> SocketAddr {
@@ -767,35 +566,6 @@ async fn sign_in(base: &str, email: &str) -> Session {
     Session {
         cookie,
         csrf: html[start..start + 64].to_owned(),
-    }
-}
-
-async fn page_load_as(base: &str, path: &str, cookie: &str, pid: u32) -> Figures {
-    let client = client();
-    let started = Instant::now();
-    let stop = started + Duration::from_secs(PAGE_SECONDS);
-    let all = hammer(
-        &client,
-        &format!("{base}{path}"),
-        PAGE_CONNECTIONS,
-        stop,
-        Some(cookie),
-    )
-    .await;
-    let elapsed = started.elapsed().as_secs_f64();
-    Figures {
-        name: format!(
-            "GET {} (portfolio, signed in)",
-            path.replace(ENROLMENT, "{id}")
-        ),
-        requests: all.len(),
-        per_second: all.len() as f64 / elapsed,
-        p50: percentile(&all, 0.5),
-        p99: percentile(&all, 0.99),
-        rss_kib: memory_kib(pid).0,
-        note: format!(
-            "{PAGE_CONNECTIONS} connections, {PAGE_SECONDS} s; 21 criteria, 10 pieces of evidence"
-        ),
     }
 }
 

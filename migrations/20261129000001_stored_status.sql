@@ -68,6 +68,9 @@ create table enrolment_progress (
     -- The latest submission or judgement of any version.
     last_activity_at timestamptz,
     standing_sign_off_id uuid references sign_off,
+    -- Every criterion's status in the standard's order (as in enrolment_criterion_status): a
+    -- report or export reads one row per enrolment.
+    criteria_statuses criterion_status[] not null,
     computed_at timestamptz not null default clock_timestamp(),
     constraint enrolment_progress_counts_valid check (
         performance_met between 0 and performance_total

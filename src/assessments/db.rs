@@ -54,6 +54,7 @@ fn unreachable_state(enrolment: Uuid) -> EnrolmentState {
         next_evidence_id: None,
         last_activity_at: None,
         standing_sign_off_id: None,
+        criteria_statuses: Vec::new(),
         criteria: Vec::new(),
     }
 }
@@ -190,19 +191,19 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
                (enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name, status,
                 performance_met, performance_total, knowledge_met, knowledge_total,
                 criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
-                next_evidence_id, last_activity_at, standing_sign_off_id, computed_at)
+                next_evidence_id, last_activity_at, standing_sign_off_id, criteria_statuses, computed_at)
            select t.enrolment_id, t.cohort_id, t.assessor_id, t.withdrawn, t.candidate_sort_name,
                   t.status::enrolment_status, t.performance_met, t.performance_total, t.knowledge_met,
                   t.knowledge_total, t.criteria_awaiting, t.criteria_not_met, t.claims_awaiting,
                   t.oldest_awaiting_at, t.next_evidence_id, t.last_activity_at, t.standing_sign_off_id,
-                  clock_timestamp()
+                  string_to_array(t.criteria_statuses, ',')::criterion_status[], clock_timestamp()
              from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[], $5::text[], $6::text[],
                          $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::int[],
-                         $14::timestamptz[], $15::uuid[], $16::timestamptz[], $17::uuid[])
+                         $14::timestamptz[], $15::uuid[], $16::timestamptz[], $17::uuid[], $18::text[])
                   as t(enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name, status,
                        performance_met, performance_total, knowledge_met, knowledge_total,
                        criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
-                       next_evidence_id, last_activity_at, standing_sign_off_id)
+                       next_evidence_id, last_activity_at, standing_sign_off_id, criteria_statuses)
            on conflict (enrolment_id) do update set
                cohort_id = excluded.cohort_id, assessor_id = excluded.assessor_id,
                withdrawn = excluded.withdrawn, candidate_sort_name = excluded.candidate_sort_name,
@@ -212,7 +213,8 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
                criteria_not_met = excluded.criteria_not_met, claims_awaiting = excluded.claims_awaiting,
                oldest_awaiting_at = excluded.oldest_awaiting_at, next_evidence_id = excluded.next_evidence_id,
                last_activity_at = excluded.last_activity_at,
-               standing_sign_off_id = excluded.standing_sign_off_id, computed_at = excluded.computed_at"#,
+               standing_sign_off_id = excluded.standing_sign_off_id,
+               criteria_statuses = excluded.criteria_statuses, computed_at = excluded.computed_at"#,
         &ids,
         &states.iter().map(|s| s.cohort_id).collect::<Vec<_>>(),
         &states.iter().map(|s| s.assessor_id).collect::<Vec<_>>() as &[Option<Uuid>],
@@ -236,6 +238,17 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         &states.iter().map(|s| s.next_evidence_id).collect::<Vec<_>>() as &[Option<Uuid>],
         &states.iter().map(|s| s.last_activity_at).collect::<Vec<_>>() as &[Option<OffsetDateTime>],
         &states.iter().map(|s| s.standing_sign_off_id).collect::<Vec<_>>() as &[Option<Uuid>],
+        // One text per enrolment (a two-dimensional array cannot be ragged): "met,awaiting,…".
+        &states
+            .iter()
+            .map(|s| {
+                s.criteria_statuses
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>(),
     )
     .execute(&mut *conn)
     .await?;
@@ -306,7 +319,8 @@ pub async fn stored(
         r#"select enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name,
                   status as "status: EnrolmentStatus", performance_met, performance_total,
                   knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, claims_awaiting,
-                  oldest_awaiting_at, next_evidence_id, last_activity_at, standing_sign_off_id
+                  oldest_awaiting_at, next_evidence_id, last_activity_at, standing_sign_off_id,
+                  criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
              from enrolment_progress
             where enrolment_id = any($1)
             order by enrolment_id"#,
@@ -359,16 +373,59 @@ pub async fn stored(
             next_evidence_id: r.next_evidence_id,
             last_activity_at: r.last_activity_at,
             standing_sign_off_id: r.standing_sign_off_id,
+            criteria_statuses: r.criteria_statuses,
         })
         .collect())
 }
 
-/// The stored state of one enrolment.
-pub async fn find(
+/// An enrolment's stored status and figures, as pages show them.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub enrolment_id: Uuid,
+    pub status: EnrolmentStatus,
+    pub performance_met: i32,
+    pub performance_total: i32,
+    pub knowledge_met: i32,
+    pub knowledge_total: i32,
+    pub criteria_awaiting: i32,
+    pub criteria_not_met: i32,
+    pub standing_sign_off_id: Option<Uuid>,
+    /// Each criterion's status, in criterion order.
+    pub criteria_statuses: Vec<CriterionStatus>,
+}
+
+impl Progress {
+    /// Criteria met, of all criteria.
+    pub fn met(&self) -> (i32, i32) {
+        (
+            self.performance_met + self.knowledge_met,
+            self.performance_total + self.knowledge_total,
+        )
+    }
+}
+
+/// The stored progress of these enrolments, in enrolment id order.
+pub async fn progress_of(
     conn: &mut PgConnection,
-    enrolment: Uuid,
-) -> sqlx::Result<Option<EnrolmentState>> {
-    Ok(stored(conn, &[enrolment]).await?.pop())
+    enrolments: &[Uuid],
+) -> sqlx::Result<Vec<Progress>> {
+    sqlx::query_as!(
+        Progress,
+        r#"select enrolment_id, status as "status: EnrolmentStatus", performance_met, performance_total,
+                  knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, standing_sign_off_id,
+                  criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
+             from enrolment_progress
+            where enrolment_id = any($1)
+            order by enrolment_id"#,
+        enrolments
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The stored progress of one enrolment.
+pub async fn find(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Option<Progress>> {
+    Ok(progress_of(conn, &[enrolment]).await?.pop())
 }
 
 /// The criteria of an enrolment with their stored statuses, in criterion order.

@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::status::{EnrolmentState, EnrolmentStatus};
+use super::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
@@ -209,7 +209,7 @@ pub async fn sign(
     // Readiness is the stored status, read under the lock every change of it takes.
     super::db::lock(&mut tx, id).await?;
     let progress = super::db::find(&mut tx, id).await?;
-    let (met, of) = progress.as_ref().map_or((0, 0), EnrolmentState::met);
+    let (met, of) = progress.as_ref().map_or((0, 0), super::db::Progress::met);
     if progress.is_none_or(|p| p.status != EnrolmentStatus::ReadyForSignOff) {
         return Err(AppError::Conflict(format!(
             "Only {met} of {of} criteria are met, so {} cannot be signed off yet.",

@@ -210,6 +210,8 @@ pub struct EnrolmentState {
     pub next_evidence_id: Option<Uuid>,
     pub last_activity_at: Option<OffsetDateTime>,
     pub standing_sign_off_id: Option<Uuid>,
+    /// Each criterion's status, in criterion order, as kept with the enrolment's row.
+    pub criteria_statuses: Vec<CriterionStatus>,
     /// In criterion order.
     pub criteria: Vec<CriterionState>,
 }
@@ -280,6 +282,7 @@ impl Sources {
             next_evidence_id: next.map(|(_, id)| id),
             last_activity_at: self.last_activity_at,
             standing_sign_off_id: self.standing_sign_off_id,
+            criteria_statuses: statuses,
             criteria,
         }
     }
@@ -324,7 +327,8 @@ impl EnrolmentState {
             oldest_awaiting_at,
             next_evidence_id,
             last_activity_at,
-            standing_sign_off_id
+            standing_sign_off_id,
+            criteria_statuses
         );
         let mine: std::collections::BTreeMap<Uuid, &CriterionState> =
             self.criteria.iter().map(|c| (c.criterion_id, c)).collect();

@@ -94,7 +94,7 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
     let mut conn = state.pool.acquire().await?;
     let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
     let ids: Vec<_> = enrolments.iter().map(|e| e.id).collect();
-    let all_progress = assessments_db::stored(&mut conn, &ids).await?;
+    let all_progress = assessments_db::progress_of(&mut conn, &ids).await?;
     let mut cards = Vec::new();
     for enrolment in enrolments {
         let Some(progress) = all_progress.iter().find(|p| p.enrolment_id == enrolment.id) else {
@@ -103,9 +103,9 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
         let awaiting = progress.criteria_awaiting;
         let not_met = progress.criteria_not_met;
         let not_started = progress
-            .criteria
+            .criteria_statuses
             .iter()
-            .filter(|c| c.status == CriterionStatus::NotStarted)
+            .filter(|c| **c == CriterionStatus::NotStarted)
             .count();
         let mut words = format!(
             "{}: PC {} of {}, K {} of {} met",

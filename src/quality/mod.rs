@@ -5,7 +5,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::assessments::sign_off;
+use crate::assessments::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
@@ -47,28 +48,51 @@ pub struct SignOffRow {
     pub decision: Option<String>,
     pub actions: String,
     pub reviewed_at: Option<OffsetDateTime>,
+    /// Where the enrolment stands now.
+    pub status: EnrolmentStatus,
 }
 
-/// Sign-offs of the enrolments this IQA assures, except their own: unreviewed sampled first,
-/// then unreviewed others, then reviewed ones, newest first within each.
-async fn list(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<SignOffRow>> {
-    sqlx::query_as!(
+/// Sign-offs one page of the quality page shows.
+const PAGE_SIZE: i64 = 50;
+
+/// A page of the sign-offs of the enrolments this IQA assures, except their own: unreviewed
+/// sampled first, then unreviewed others, then reviewed ones, newest first within each; with
+/// how many there are in all.
+async fn list(
+    conn: &mut PgConnection,
+    iqa: Uuid,
+    page: i64,
+) -> sqlx::Result<(Vec<SignOffRow>, i64)> {
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
+            where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1"#,
+        iqa
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows = sqlx::query_as!(
         SignOffRow,
         r#"select s.sign_off_id, s.enrolment_id, c.display_name as candidate_name, a.display_name as assessor_name,
                   co.name as cohort_name, s.signed_at, s.sampled, s.sample_reason,
-                  r.decision::text as decision, coalesce(r.actions, '') as "actions!", r.reviewed_at as "reviewed_at?"
+                  r.decision::text as decision, coalesce(r.actions, '') as "actions!", r.reviewed_at as "reviewed_at?",
+                  p.status as "status: EnrolmentStatus"
              from sign_off s
              join enrolment e using (enrolment_id)
-             join cohort co using (cohort_id)
+             join enrolment_progress p using (enrolment_id)
+             join cohort co on co.cohort_id = e.cohort_id
              join app_user c on c.user_id = e.candidate_id
              join app_user a on a.user_id = s.assessor_id
              left join review r using (sign_off_id)
             where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1
-            order by r.review_id is not null, not s.sampled, s.signed_at desc"#,
-        iqa
+            order by r.review_id is not null, not s.sampled, s.signed_at desc, s.sign_off_id
+            limit $2 offset $3"#,
+        iqa,
+        PAGE_SIZE,
+        (page - 1).saturating_mul(PAGE_SIZE)
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok((rows, total))
 }
 
 /// One line of the sampling coverage: how many of an assessor's met criteria, judged on
@@ -121,6 +145,10 @@ async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<Covera
 pub struct QualityPage {
     pub layout: Layout,
     pub rows: Vec<SignOffRow>,
+    /// Links to the previous and next pages of sign-offs.
+    pub previous: Option<String>,
+    pub next: Option<String>,
+    pub total: i64,
     pub coverage: Vec<CoverageRow>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
     pub refused: Option<(Uuid, FormErrors, String)>,
@@ -147,12 +175,22 @@ async fn page(
     user: &CurrentUser,
     layout: Layout,
     refused: Option<(Uuid, FormErrors, String)>,
+    page: i64,
 ) -> AppResult<QualityPage> {
     let mut conn = state.pool.acquire().await?;
-    let rows = list(&mut conn, user.id.0).await?;
+    let last = |total: i64| ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let (mut rows, mut total) = list(&mut conn, user.id.0, page.max(1)).await?;
+    // A page past the end shows the last one.
+    let page = page.clamp(1, last(total));
+    if rows.is_empty() && total > 0 {
+        (rows, total) = list(&mut conn, user.id.0, page).await?;
+    }
     let coverage = coverage(&mut conn, user.id.0).await?;
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
+        previous: (page > 1).then(|| format!("/quality?page={}", page - 1)),
+        next: (page < last(total)).then(|| format!("/quality?page={}", page + 1)),
+        total,
         rows,
         coverage,
         refused,
@@ -164,8 +202,15 @@ pub async fn index(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
+    Query(query): Query<PageQuery>,
 ) -> AppResult<QualityPage> {
-    page(&state, &user, layout, None).await
+    page(&state, &user, layout, None, query.page.unwrap_or(1)).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    page: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,7 +271,7 @@ pub async fn review(
     };
     let Some(decision) = decision else {
         drop(tx);
-        let page = page(&state, &user, layout, Some((id, errors, actions))).await?;
+        let page = page(&state, &user, layout, Some((id, errors, actions)), 1).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     if sign_off::standing(&mut tx, target.enrolment_id).await? != Some(id) {

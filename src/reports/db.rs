@@ -108,9 +108,7 @@ pub async fn rows(
                   r.reviewed_at as "verified_at?", ri.display_name as "verified_by?",
                   p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
                   p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
-                  array(select s.status from enrolment_criterion_status s join criterion cr using (criterion_id)
-                         where s.enrolment_id = p.enrolment_id
-                         order by cr.kind, cr.position) as "cells!: Vec<CriterionStatus>"
+                  p.criteria_statuses as "cells: Vec<CriterionStatus>"
              from unnest($1::uuid[]) with ordinality as pick(enrolment_id, n)
              join enrolment_progress p using (enrolment_id)
              join enrolment e using (enrolment_id)

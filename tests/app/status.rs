@@ -255,9 +255,10 @@ async fn run_case(
             return Err(format!("after step {n} {step:?}: {:?}", outcome.mismatches));
         }
         let mut conn = app.pool.acquire().await.expect("connection");
-        let stored = status_db::find(&mut conn, people[0].enrolled.enrolment)
+        let stored = status_db::stored(&mut conn, &[people[0].enrolled.enrolment])
             .await
             .expect("read")
+            .pop()
             .expect("stored");
         first.push(stored.status);
     }
@@ -401,9 +402,10 @@ async fn fifty_rounds_of_two_concurrent_judgements_on_one_enrolment_store_the_ri
             "round {round}"
         );
         let mut conn = app.pool.acquire().await.expect("connection");
-        let stored = status_db::find(&mut conn, enrolled.enrolment)
+        let stored = status_db::stored(&mut conn, &[enrolled.enrolment])
             .await
             .expect("read")
+            .pop()
             .expect("stored");
         let of = |id: uuid::Uuid| {
             stored
@@ -515,9 +517,10 @@ async fn enrolments_without_a_stored_status_are_filled_when_the_database_is_open
 
     assert_eq!(verify::fill_missing(&app.pool).await.expect("fill"), 1);
     let mut conn = app.pool.acquire().await.expect("connection");
-    let stored = status_db::find(&mut conn, enrolled.enrolment)
+    let stored = status_db::stored(&mut conn, &[enrolled.enrolment])
         .await
         .expect("read")
+        .pop()
         .expect("stored");
     assert_eq!(stored.status, EnrolmentStatus::InProgress);
     assert_eq!(stored.claims_awaiting, 1);
@@ -607,4 +610,52 @@ async fn the_scale_demo_spreads_its_candidates_over_every_status_with_valid_rows
             .expect("again"),
         attest::demo::scale::Outcome::AlreadyThere
     ));
+}
+
+#[sqlx::test]
+async fn the_iqa_pages_through_sign_offs_with_each_enrolments_status_now(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    attest::demo::scale::run(&app.state, 200, attest::demo::PASSWORD)
+        .await
+        .expect("scale");
+    let iqa: uuid::Uuid = sqlx::query_scalar!(
+        "select user_id from app_user where email = 'scale-iqa@attest.example'"
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("iqa");
+    let browser = app
+        .browser_signed_in_as(attest::users::model::UserId(iqa))
+        .await;
+    let first = browser.get("/quality").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.texts("#sign-offs .card").len(), 50);
+    // Unreviewed first: the 20 not yet reviewed lead the first page with their forms.
+    let forms = first
+        .html()
+        .select(&scraper::Selector::parse("#sign-offs .card").expect("selector"))
+        .map(|card| {
+            card.select(&scraper::Selector::parse(".review-form").expect("selector"))
+                .count()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(forms[..20], [1; 20]);
+    assert_eq!(forms[20..], [0; 30]);
+    let second = browser.get("/quality?page=2").await;
+    assert_eq!(
+        second.texts("#sign-offs .card").len(),
+        10,
+        "60 sign-offs in all"
+    );
+    let statuses = second.texts("#sign-offs .enrolment-status");
+    assert!(
+        statuses.contains(&"Now: Verified".to_owned()),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&"Now: Ready for sign-off".to_owned()),
+        "a disagreement withdrew the sign-off: {statuses:?}"
+    );
+    let past_the_end = browser.get("/quality?page=99").await;
+    assert_eq!(past_the_end.texts("#sign-offs .card").len(), 10);
 }
