@@ -45,10 +45,12 @@ create type enrolment_status as enum (
 -- One row per enrolment: its status and the figures pages list and sort by.
 create table enrolment_progress (
     enrolment_id uuid primary key references enrolment,
-    -- Copies of the enrolment's cohort, assessor, withdrawal and candidate's name, so that a
+    -- Copies of the enrolment's cohort, people, withdrawal and candidate's name, so that a
     -- caseload or a cohort report is one index range of this table.
     cohort_id uuid not null references cohort,
+    candidate_id uuid not null references app_user,
     assessor_id uuid references app_user,
+    iqa_id uuid references app_user,
     withdrawn boolean not null,
     -- lower(display name) of the candidate: the order of caseloads and reports.
     candidate_sort_name text not null,
@@ -68,6 +70,11 @@ create table enrolment_progress (
     -- The latest submission or judgement of any version.
     last_activity_at timestamptz,
     standing_sign_off_id uuid references sign_off,
+    -- Of the standing sign-off: when and by whom; when and by whom the IQA countersigned it.
+    signed_off_at timestamptz,
+    signed_off_by uuid references app_user,
+    verified_at timestamptz,
+    verified_by uuid references app_user,
     -- Every criterion's status in the standard's order (as in enrolment_criterion_status): a
     -- report or export reads one row per enrolment.
     criteria_statuses criterion_status[] not null,
@@ -112,3 +119,20 @@ create table enrolment_criterion_status (
         and (claims_awaiting = 0) = (oldest_awaiting_at is null)
     )
 );
+
+-- How many enrolments of each cohort stand at each status with each assessor, and their claims
+-- waiting: the summaries of reports, caseloads and the admin's home without counting rows.
+-- Kept by the same function as the rows above, by differences, in the same transaction.
+create table enrolment_count (
+    cohort_id uuid not null references cohort,
+    assessor_id uuid references app_user,
+    status enrolment_status not null,
+    withdrawn boolean not null,
+    enrolments integer not null,
+    claims_awaiting integer not null,
+    -- (No check that they stay at or above zero: an insert that will meet its conflict and
+    -- subtract is checked as the negative row it proposes. `attest status verify` recounts.)
+    constraint enrolment_count_key unique nulls not distinct (cohort_id, assessor_id, status, withdrawn)
+);
+
+create index enrolment_count_assessor_idx on enrolment_count (assessor_id);

@@ -424,7 +424,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
     let pool = db::open(database).await?;
     let outcome = crate::assessments::verify::verify(&pool, repair).await?;
-    if outcome.wrong.is_empty() {
+    if outcome.is_clean() {
         println!(
             "Every stored status is right: {} enrolments checked.",
             outcome.checked
@@ -436,6 +436,9 @@ async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<
         outcome.checked,
         outcome.wrong.len()
     );
+    for count in &outcome.wrong_counts {
+        println!("  {count}");
+    }
     for m in &outcome.mismatches {
         let criterion = if m.criterion.is_empty() {
             String::new()

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::caseload::CaseRow;
 use super::status::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
-    EnrolmentState, EnrolmentStatus, SignOffState, Sources,
+    EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
 };
 use crate::standards::model::CriterionKind;
 
@@ -39,7 +39,9 @@ fn unreachable_state(enrolment: Uuid) -> EnrolmentState {
     EnrolmentState {
         enrolment_id: enrolment,
         cohort_id: Uuid::nil(),
+        candidate_id: Uuid::nil(),
         assessor_id: None,
+        iqa_id: None,
         withdrawn: false,
         candidate_sort_name: String::new(),
         status: EnrolmentStatus::NotStarted,
@@ -53,14 +55,15 @@ fn unreachable_state(enrolment: Uuid) -> EnrolmentState {
         oldest_awaiting_at: None,
         next_evidence_id: None,
         last_activity_at: None,
-        standing_sign_off_id: None,
+        standing_sign_off: None,
         criteria_statuses: Vec::new(),
         criteria: Vec::new(),
     }
 }
 
 /// Recomputes and stores the status of many enrolments (an assignment of many, a bulk load),
-/// locking them in one order so that two such changes cannot deadlock.
+/// locking them in one order so that two such changes cannot deadlock, and moves the cohort
+/// counts by the differences.
 pub async fn refresh_many(
     conn: &mut PgConnection,
     enrolments: &[Uuid],
@@ -68,9 +71,10 @@ pub async fn refresh_many(
     let mut ids = enrolments.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    sqlx::query!(
-        "select enrolment_id from enrolment_progress where enrolment_id = any($1)
-          order by enrolment_id for no key update",
+    let before = sqlx::query!(
+        r#"select cohort_id, assessor_id, status as "status: EnrolmentStatus", withdrawn, claims_awaiting
+             from enrolment_progress where enrolment_id = any($1)
+            order by enrolment_id for no key update"#,
         &ids
     )
     .fetch_all(&mut *conn)
@@ -81,7 +85,157 @@ pub async fn refresh_many(
         .map(Sources::evaluate)
         .collect();
     store(conn, &states).await?;
+    let mut counts = CountChanges::default();
+    for old in before {
+        let change = (-1, -i64::from(old.claims_awaiting));
+        counts.add(
+            old.cohort_id,
+            old.assessor_id,
+            old.status,
+            old.withdrawn,
+            change,
+        );
+    }
+    for new in &states {
+        let change = (1, i64::from(new.claims_awaiting));
+        counts.add(
+            new.cohort_id,
+            new.assessor_id,
+            new.status,
+            new.withdrawn,
+            change,
+        );
+    }
+    counts.apply(conn).await?;
     Ok(states)
+}
+
+/// A group of the cohort counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct CountGroup {
+    cohort_id: Uuid,
+    assessor_id: Option<Uuid>,
+    status: &'static str,
+    withdrawn: bool,
+}
+
+/// Changes to the cohort counts, summed by group: (enrolments, claims waiting).
+#[derive(Default)]
+struct CountChanges(std::collections::BTreeMap<CountGroup, (i64, i64)>);
+
+impl CountChanges {
+    fn add(
+        &mut self,
+        cohort_id: Uuid,
+        assessor_id: Option<Uuid>,
+        status: EnrolmentStatus,
+        withdrawn: bool,
+        change: (i64, i64),
+    ) {
+        let group = CountGroup {
+            cohort_id,
+            assessor_id,
+            status: status.as_str(),
+            withdrawn,
+        };
+        let entry = self.0.entry(group).or_default();
+        entry.0 += change.0;
+        entry.1 += change.1;
+    }
+
+    /// Applies the changes that are not zero, in the groups' order (two transactions moving
+    /// the same groups lock them in the same order).
+    async fn apply(self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        let changed: Vec<_> = self.0.into_iter().filter(|(_, d)| *d != (0, 0)).collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let clamp = |n: i64| i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX });
+        sqlx::query!(
+            "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, enrolments, claims_awaiting)
+             select t.cohort_id, t.assessor_id, t.status::enrolment_status, t.withdrawn, t.enrolments, t.claims
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::int[], $6::int[]) with ordinality
+                    as t(cohort_id, assessor_id, status, withdrawn, enrolments, claims, n)
+              order by t.n
+             on conflict (cohort_id, assessor_id, status, withdrawn) do update
+                set enrolments = enrolment_count.enrolments + excluded.enrolments,
+                    claims_awaiting = enrolment_count.claims_awaiting + excluded.claims_awaiting",
+            &changed.iter().map(|(g, _)| g.cohort_id).collect::<Vec<_>>(),
+            &changed.iter().map(|(g, _)| g.assessor_id).collect::<Vec<_>>() as &[Option<Uuid>],
+            &changed.iter().map(|(g, _)| g.status.to_owned()).collect::<Vec<_>>(),
+            &changed.iter().map(|(g, _)| g.withdrawn).collect::<Vec<_>>(),
+            &changed.iter().map(|(_, (e, _))| clamp(*e)).collect::<Vec<_>>(),
+            &changed.iter().map(|(_, (_, c))| clamp(*c)).collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A cohort count that differs from what the stored rows give.
+#[derive(Debug, Clone)]
+pub struct CountDifference {
+    pub cohort_id: Uuid,
+    pub assessor_id: Option<Uuid>,
+    pub status: String,
+    pub withdrawn: bool,
+    /// (enrolments, claims waiting) as stored in the count.
+    pub kept: (i64, i64),
+    /// The same, counted from the stored rows.
+    pub counted: (i64, i64),
+}
+
+/// The cohort counts that differ from the stored rows.
+pub async fn count_differences(conn: &mut PgConnection) -> sqlx::Result<Vec<CountDifference>> {
+    let rows = sqlx::query!(
+        r#"with counted as (
+               select cohort_id, assessor_id, status, withdrawn, count(*) as enrolments,
+                      sum(claims_awaiting) as claims
+                 from enrolment_progress group by cohort_id, assessor_id, status, withdrawn
+           )
+           select coalesce(k.cohort_id, c.cohort_id) as "cohort_id!", coalesce(k.assessor_id, c.assessor_id) as assessor_id,
+                  coalesce(k.status, c.status)::text as "status!", coalesce(k.withdrawn, c.withdrawn) as "withdrawn!",
+                  coalesce(k.enrolments, 0)::bigint as "kept_enrolments!", coalesce(k.claims_awaiting, 0)::bigint as "kept_claims!",
+                  coalesce(c.enrolments, 0)::bigint as "counted_enrolments!", coalesce(c.claims, 0)::bigint as "counted_claims!"
+             from enrolment_count k
+             full join counted c
+               on c.cohort_id = k.cohort_id and c.assessor_id is not distinct from k.assessor_id
+              and c.status = k.status and c.withdrawn = k.withdrawn
+            where (coalesce(k.enrolments, 0), coalesce(k.claims_awaiting, 0))
+                  <> (coalesce(c.enrolments, 0), coalesce(c.claims, 0))"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CountDifference {
+            cohort_id: r.cohort_id,
+            assessor_id: r.assessor_id,
+            status: r.status,
+            withdrawn: r.withdrawn,
+            kept: (r.kept_enrolments, r.kept_claims),
+            counted: (r.counted_enrolments, r.counted_claims),
+        })
+        .collect())
+}
+
+/// Rewrites the cohort counts from the stored rows.
+pub async fn recount(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("lock table enrolment_count in exclusive mode")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("delete from enrolment_count")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, enrolments, claims_awaiting)
+         select cohort_id, assessor_id, status, withdrawn, count(*), sum(claims_awaiting)
+           from enrolment_progress group by cohort_id, assessor_id, status, withdrawn"
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Recomputes the enrolments of a candidate, whose name orders caseloads and reports.
@@ -101,11 +255,13 @@ pub async fn refresh_for_candidate(conn: &mut PgConnection, candidate: Uuid) -> 
 /// What the rule needs of each enrolment, read from its records.
 pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Result<Vec<Sources>> {
     let heads = sqlx::query!(
-        r#"select e.enrolment_id, e.cohort_id, e.assessor_id, e.withdrawn_at is not null as "withdrawn!",
+        r#"select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
+                  e.withdrawn_at is not null as "withdrawn!",
                   lower(u.display_name) as "candidate_sort_name!",
                   exists (select 1 from evidence ev
                            where ev.enrolment_id = e.enrolment_id and ev.state = 'submitted') as "anything_submitted!",
-                  ss.sign_off_id as "standing_sign_off_id?", ss.decision::text as "decision?",
+                  ss.sign_off_id as "sign_off_id?", ss.signed_at as "signed_at?", ss.assessor_id as "signed_by?",
+                  ss.reviewed_at as "reviewed_at?", ss.reviewer_id as "reviewer_id?", ss.decision::text as "decision?",
                   greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
                            (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
                              where ev.enrolment_id = e.enrolment_id)) as last_activity_at
@@ -164,16 +320,24 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
             criteria: criteria.remove(&h.enrolment_id).unwrap_or_default(),
             enrolment_id: h.enrolment_id,
             cohort_id: h.cohort_id,
+            candidate_id: h.candidate_id,
             assessor_id: h.assessor_id,
+            iqa_id: h.iqa_id,
             candidate_sort_name: h.candidate_sort_name,
             withdrawn: h.withdrawn,
             anything_submitted: h.anything_submitted,
-            sign_off: match (h.standing_sign_off_id, h.decision.as_deref()) {
-                (None, _) => SignOffState::None,
-                (Some(_), Some("agree")) => SignOffState::Countersigned,
-                (Some(_), _) => SignOffState::SignedOff,
+            standing_sign_off: match (h.sign_off_id, h.signed_at, h.signed_by) {
+                (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {
+                    sign_off_id,
+                    signed_at,
+                    signed_by,
+                    verified: match (h.decision.as_deref(), h.reviewed_at, h.reviewer_id) {
+                        (Some("agree"), Some(at), Some(by)) => Some((at, by)),
+                        _ => None,
+                    },
+                }),
+                _ => None,
             },
-            standing_sign_off_id: h.standing_sign_off_id,
             last_activity_at: h.last_activity_at,
         })
         .collect())
@@ -185,27 +349,36 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         return Ok(());
     }
     let column = |f: fn(&EnrolmentState) -> i32| states.iter().map(f).collect::<Vec<i32>>();
+    let optional_id =
+        |f: fn(&EnrolmentState) -> Option<Uuid>| states.iter().map(f).collect::<Vec<_>>();
+    let optional_time =
+        |f: fn(&EnrolmentState) -> Option<OffsetDateTime>| states.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = states.iter().map(|s| s.enrolment_id).collect();
     sqlx::query!(
         r#"insert into enrolment_progress
-               (enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name, status,
-                performance_met, performance_total, knowledge_met, knowledge_total,
+               (enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
+                status, performance_met, performance_total, knowledge_met, knowledge_total,
                 criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
-                next_evidence_id, last_activity_at, standing_sign_off_id, criteria_statuses, computed_at)
-           select t.enrolment_id, t.cohort_id, t.assessor_id, t.withdrawn, t.candidate_sort_name,
-                  t.status::enrolment_status, t.performance_met, t.performance_total, t.knowledge_met,
-                  t.knowledge_total, t.criteria_awaiting, t.criteria_not_met, t.claims_awaiting,
-                  t.oldest_awaiting_at, t.next_evidence_id, t.last_activity_at, t.standing_sign_off_id,
+                next_evidence_id, last_activity_at, standing_sign_off_id, signed_off_at, signed_off_by,
+                verified_at, verified_by, criteria_statuses, computed_at)
+           select t.enrolment_id, t.cohort_id, t.candidate_id, t.assessor_id, t.iqa_id, t.withdrawn,
+                  t.candidate_sort_name, t.status::enrolment_status, t.performance_met, t.performance_total,
+                  t.knowledge_met, t.knowledge_total, t.criteria_awaiting, t.criteria_not_met,
+                  t.claims_awaiting, t.oldest_awaiting_at, t.next_evidence_id, t.last_activity_at,
+                  t.standing_sign_off_id, t.signed_off_at, t.signed_off_by, t.verified_at, t.verified_by,
                   string_to_array(t.criteria_statuses, ',')::criterion_status[], clock_timestamp()
-             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[], $5::text[], $6::text[],
-                         $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::int[],
-                         $14::timestamptz[], $15::uuid[], $16::timestamptz[], $17::uuid[], $18::text[])
-                  as t(enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name, status,
-                       performance_met, performance_total, knowledge_met, knowledge_total,
+             from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bool[], $7::text[],
+                         $8::text[], $9::int[], $10::int[], $11::int[], $12::int[], $13::int[], $14::int[],
+                         $15::int[], $16::timestamptz[], $17::uuid[], $18::timestamptz[], $19::uuid[],
+                         $20::timestamptz[], $21::uuid[], $22::timestamptz[], $23::uuid[], $24::text[])
+                  as t(enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
+                       status, performance_met, performance_total, knowledge_met, knowledge_total,
                        criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
-                       next_evidence_id, last_activity_at, standing_sign_off_id, criteria_statuses)
+                       next_evidence_id, last_activity_at, standing_sign_off_id, signed_off_at, signed_off_by,
+                       verified_at, verified_by, criteria_statuses)
            on conflict (enrolment_id) do update set
-               cohort_id = excluded.cohort_id, assessor_id = excluded.assessor_id,
+               cohort_id = excluded.cohort_id, candidate_id = excluded.candidate_id,
+               assessor_id = excluded.assessor_id, iqa_id = excluded.iqa_id,
                withdrawn = excluded.withdrawn, candidate_sort_name = excluded.candidate_sort_name,
                status = excluded.status, performance_met = excluded.performance_met,
                performance_total = excluded.performance_total, knowledge_met = excluded.knowledge_met,
@@ -213,11 +386,15 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
                criteria_not_met = excluded.criteria_not_met, claims_awaiting = excluded.claims_awaiting,
                oldest_awaiting_at = excluded.oldest_awaiting_at, next_evidence_id = excluded.next_evidence_id,
                last_activity_at = excluded.last_activity_at,
-               standing_sign_off_id = excluded.standing_sign_off_id,
+               standing_sign_off_id = excluded.standing_sign_off_id, signed_off_at = excluded.signed_off_at,
+               signed_off_by = excluded.signed_off_by, verified_at = excluded.verified_at,
+               verified_by = excluded.verified_by,
                criteria_statuses = excluded.criteria_statuses, computed_at = excluded.computed_at"#,
         &ids,
         &states.iter().map(|s| s.cohort_id).collect::<Vec<_>>(),
-        &states.iter().map(|s| s.assessor_id).collect::<Vec<_>>() as &[Option<Uuid>],
+        &states.iter().map(|s| s.candidate_id).collect::<Vec<_>>(),
+        &optional_id(|s| s.assessor_id) as &[Option<Uuid>],
+        &optional_id(|s| s.iqa_id) as &[Option<Uuid>],
         &states.iter().map(|s| s.withdrawn).collect::<Vec<_>>(),
         &states
             .iter()
@@ -234,10 +411,16 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         &column(|s| s.criteria_awaiting),
         &column(|s| s.criteria_not_met),
         &column(|s| s.claims_awaiting),
-        &states.iter().map(|s| s.oldest_awaiting_at).collect::<Vec<_>>() as &[Option<OffsetDateTime>],
-        &states.iter().map(|s| s.next_evidence_id).collect::<Vec<_>>() as &[Option<Uuid>],
-        &states.iter().map(|s| s.last_activity_at).collect::<Vec<_>>() as &[Option<OffsetDateTime>],
-        &states.iter().map(|s| s.standing_sign_off_id).collect::<Vec<_>>() as &[Option<Uuid>],
+        &optional_time(|s| s.oldest_awaiting_at) as &[Option<OffsetDateTime>],
+        &optional_id(|s| s.next_evidence_id) as &[Option<Uuid>],
+        &optional_time(|s| s.last_activity_at) as &[Option<OffsetDateTime>],
+        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.sign_off_id)) as &[Option<Uuid>],
+        &optional_time(|s| s.standing_sign_off.as_ref().map(|o| o.signed_at)) as &[Option<OffsetDateTime>],
+        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.signed_by)) as &[Option<Uuid>],
+        &optional_time(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.0))
+            as &[Option<OffsetDateTime>],
+        &optional_id(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.1))
+            as &[Option<Uuid>],
         // One text per enrolment (a two-dimensional array cannot be ragged): "met,awaiting,…".
         &states
             .iter()
@@ -316,10 +499,11 @@ pub async fn stored(
     enrolments: &[Uuid],
 ) -> sqlx::Result<Vec<EnrolmentState>> {
     let rows = sqlx::query!(
-        r#"select enrolment_id, cohort_id, assessor_id, withdrawn, candidate_sort_name,
+        r#"select enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
                   status as "status: EnrolmentStatus", performance_met, performance_total,
                   knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, claims_awaiting,
                   oldest_awaiting_at, next_evidence_id, last_activity_at, standing_sign_off_id,
+                  signed_off_at, signed_off_by, verified_at, verified_by,
                   criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
              from enrolment_progress
             where enrolment_id = any($1)
@@ -358,7 +542,9 @@ pub async fn stored(
             criteria: by_enrolment.remove(&r.enrolment_id).unwrap_or_default(),
             enrolment_id: r.enrolment_id,
             cohort_id: r.cohort_id,
+            candidate_id: r.candidate_id,
             assessor_id: r.assessor_id,
+            iqa_id: r.iqa_id,
             withdrawn: r.withdrawn,
             candidate_sort_name: r.candidate_sort_name,
             status: r.status,
@@ -372,7 +558,15 @@ pub async fn stored(
             oldest_awaiting_at: r.oldest_awaiting_at,
             next_evidence_id: r.next_evidence_id,
             last_activity_at: r.last_activity_at,
-            standing_sign_off_id: r.standing_sign_off_id,
+            standing_sign_off: match (r.standing_sign_off_id, r.signed_off_at, r.signed_off_by) {
+                (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {
+                    sign_off_id,
+                    signed_at,
+                    signed_by,
+                    verified: r.verified_at.zip(r.verified_by),
+                }),
+                _ => None,
+            },
             criteria_statuses: r.criteria_statuses,
         })
         .collect())
@@ -484,8 +678,8 @@ pub struct StatusCount {
 pub async fn counts_by_cohort(conn: &mut PgConnection) -> sqlx::Result<Vec<StatusCount>> {
     sqlx::query_as!(
         StatusCount,
-        r#"select cohort_id, status as "status: EnrolmentStatus", count(*) as "count!"
-             from enrolment_progress
+        r#"select cohort_id, status as "status: EnrolmentStatus", sum(enrolments)::bigint as "count!"
+             from enrolment_count
             where not withdrawn
             group by cohort_id, status"#
     )
@@ -510,13 +704,11 @@ pub async fn caseload_groups(
 ) -> sqlx::Result<Vec<CaseloadGroup>> {
     sqlx::query_as!(
         CaseloadGroup,
-        r#"select g.cohort_id as "cohort_id!", co.name as cohort_name, g.status as "status!: EnrolmentStatus",
-                  g.enrolments as "enrolments!", g.claims_awaiting as "claims_awaiting!"
-             from (select p.cohort_id, p.status, count(*) as enrolments, sum(p.claims_awaiting)::bigint as claims_awaiting
-                     from enrolment_progress p
-                    where p.assessor_id = $1 and not p.withdrawn
-                    group by p.cohort_id, p.status) g
+        r#"select k.cohort_id, co.name as cohort_name, k.status as "status: EnrolmentStatus",
+                  k.enrolments::bigint as "enrolments!", k.claims_awaiting::bigint as "claims_awaiting!"
+             from enrolment_count k
              join cohort co using (cohort_id)
+            where k.assessor_id = $1 and not k.withdrawn and k.enrolments > 0
             order by lower(co.name), co.cohort_id"#,
         assessor
     )
@@ -539,8 +731,8 @@ pub async fn caseload_page(
     sqlx::query_as!(
         CaseRow,
         r#"with page as (
-               select p.enrolment_id, p.cohort_id, p.status, p.claims_awaiting, p.oldest_awaiting_at,
-                      p.next_evidence_id, p.candidate_sort_name
+               select p.enrolment_id, p.cohort_id, p.candidate_id, p.status, p.claims_awaiting,
+                      p.oldest_awaiting_at, p.next_evidence_id, p.candidate_sort_name
                  from enrolment_progress p
                 where p.assessor_id = $1 and not p.withdrawn
                   and ($2::uuid is null or p.cohort_id = $2)
@@ -555,8 +747,7 @@ pub async fn caseload_page(
                   (select ls.actions from latest_sign_off ls
                     where ls.enrolment_id = pg.enrolment_id and ls.decision = 'disagree') as iqa_actions
              from page pg
-             join enrolment e using (enrolment_id)
-             join app_user u on u.user_id = e.candidate_id
+             join app_user u on u.user_id = pg.candidate_id
              join cohort co on co.cohort_id = pg.cohort_id
             order by pg.oldest_awaiting_at, pg.candidate_sort_name, pg.enrolment_id"#,
         assessor,

@@ -168,15 +168,26 @@ pub struct CriterionSource {
 pub struct Sources {
     pub enrolment_id: Uuid,
     pub cohort_id: Uuid,
+    pub candidate_id: Uuid,
     pub assessor_id: Option<Uuid>,
+    pub iqa_id: Option<Uuid>,
     pub candidate_sort_name: String,
     pub withdrawn: bool,
     pub anything_submitted: bool,
-    pub sign_off: SignOffState,
-    pub standing_sign_off_id: Option<Uuid>,
+    pub standing_sign_off: Option<StandingSignOff>,
     pub last_activity_at: Option<OffsetDateTime>,
     /// In criterion order.
     pub criteria: Vec<CriterionSource>,
+}
+
+/// The sign-off that stands, and its countersignature if the IQA agreed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandingSignOff {
+    pub sign_off_id: Uuid,
+    pub signed_at: OffsetDateTime,
+    pub signed_by: Uuid,
+    /// When and by whom it was countersigned.
+    pub verified: Option<(OffsetDateTime, Uuid)>,
 }
 
 /// The stored status of one criterion of an enrolment.
@@ -195,7 +206,9 @@ pub struct CriterionState {
 pub struct EnrolmentState {
     pub enrolment_id: Uuid,
     pub cohort_id: Uuid,
+    pub candidate_id: Uuid,
     pub assessor_id: Option<Uuid>,
+    pub iqa_id: Option<Uuid>,
     pub withdrawn: bool,
     pub candidate_sort_name: String,
     pub status: EnrolmentStatus,
@@ -209,7 +222,7 @@ pub struct EnrolmentState {
     pub oldest_awaiting_at: Option<OffsetDateTime>,
     pub next_evidence_id: Option<Uuid>,
     pub last_activity_at: Option<OffsetDateTime>,
-    pub standing_sign_off_id: Option<Uuid>,
+    pub standing_sign_off: Option<StandingSignOff>,
     /// Each criterion's status, in criterion order, as kept with the enrolment's row.
     pub criteria_statuses: Vec<CriterionStatus>,
     /// In criterion order.
@@ -262,13 +275,19 @@ impl Sources {
         EnrolmentState {
             enrolment_id: self.enrolment_id,
             cohort_id: self.cohort_id,
+            candidate_id: self.candidate_id,
             assessor_id: self.assessor_id,
+            iqa_id: self.iqa_id,
             withdrawn: self.withdrawn,
             candidate_sort_name: self.candidate_sort_name.clone(),
             status: enrolment_status(
                 &statuses,
                 self.anything_submitted,
-                self.sign_off,
+                match &self.standing_sign_off {
+                    None => SignOffState::None,
+                    Some(s) if s.verified.is_some() => SignOffState::Countersigned,
+                    Some(_) => SignOffState::SignedOff,
+                },
                 self.withdrawn,
             ),
             performance_met: of(CriterionKind::Performance, true),
@@ -281,7 +300,7 @@ impl Sources {
             oldest_awaiting_at: next.map(|(at, _)| at),
             next_evidence_id: next.map(|(_, id)| id),
             last_activity_at: self.last_activity_at,
-            standing_sign_off_id: self.standing_sign_off_id,
+            standing_sign_off: self.standing_sign_off.clone(),
             criteria_statuses: statuses,
             criteria,
         }
@@ -313,7 +332,9 @@ impl EnrolmentState {
         }
         compare!(
             cohort_id,
+            candidate_id,
             assessor_id,
+            iqa_id,
             withdrawn,
             candidate_sort_name,
             status,
@@ -327,7 +348,7 @@ impl EnrolmentState {
             oldest_awaiting_at,
             next_evidence_id,
             last_activity_at,
-            standing_sign_off_id,
+            standing_sign_off,
             criteria_statuses
         );
         let mine: std::collections::BTreeMap<Uuid, &CriterionState> =

@@ -1,5 +1,6 @@
 //! `attest status verify`: recomputes every enrolment's status from its records with the rule
-//! and compares it with what is stored; `--repair` rewrites what differs, with an audit event.
+//! and compares it with what is stored, and the cohort counts with the stored rows; `--repair`
+//! rewrites what differs, with an audit event.
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -31,7 +32,16 @@ pub struct Outcome {
     pub wrong: Vec<Uuid>,
     /// The first differences found, at most [`Outcome::SHOWN`].
     pub mismatches: Vec<Mismatch>,
+    /// Cohort counts that differ from the stored rows, in words.
+    pub wrong_counts: Vec<String>,
     pub repaired: bool,
+}
+
+impl Outcome {
+    /// Whether everything stored matched.
+    pub fn is_clean(&self) -> bool {
+        self.wrong.is_empty() && self.wrong_counts.is_empty()
+    }
 }
 
 impl Outcome {
@@ -89,11 +99,33 @@ pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
         }
         after = Some(last);
     }
-    if repair && !outcome.wrong.is_empty() {
+    {
+        let mut conn = pool.acquire().await?;
+        outcome.wrong_counts = db::count_differences(&mut conn)
+            .await?
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "cohort {} assessor {} {}{}: stored {} enrolments and {} claims waiting, counted {} and {}",
+                    d.cohort_id,
+                    d.assessor_id.map_or_else(|| "none".to_owned(), |a| a.to_string()),
+                    d.status,
+                    if d.withdrawn { " withdrawn" } else { "" },
+                    d.kept.0,
+                    d.kept.1,
+                    d.counted.0,
+                    d.counted.1
+                )
+            })
+            .collect();
+    }
+    if repair && !outcome.is_clean() {
         let mut tx = pool.begin().await?;
         for chunk in outcome.wrong.chunks(500) {
             db::refresh_many(&mut tx, chunk).await?;
         }
+        // The counts follow from the rows just made right.
+        db::recount(&mut tx).await?;
         audit::record(
             &mut tx,
             NewAuditEvent {
@@ -101,7 +133,7 @@ pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
                 action: "status.repaired",
                 entity_type: "enrolment_status",
                 entity_id: outcome.wrong.len().to_string(),
-                detail: json!({ "enrolments": outcome.wrong }),
+                detail: json!({ "enrolments": outcome.wrong, "counts": outcome.wrong_counts }),
             },
         )
         .await?;

@@ -29,14 +29,13 @@ pub struct Group {
 pub async fn groups(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<Group>> {
     sqlx::query_as!(
         Group,
-        r#"select g.assessor_id, a.display_name as "assessor_name?",
-                  g.status as "status!: EnrolmentStatus", g.enrolments as "enrolments!"
-             from (select assessor_id, status, count(*) as enrolments
-                     from enrolment_progress
-                    where cohort_id = $1
-                    group by assessor_id, status) g
-             left join app_user a on a.user_id = g.assessor_id
-            order by lower(a.display_name), g.assessor_id"#,
+        r#"select k.assessor_id, a.display_name as "assessor_name?",
+                  k.status as "status: EnrolmentStatus", sum(k.enrolments)::bigint as "enrolments!"
+             from enrolment_count k
+             left join app_user a on a.user_id = k.assessor_id
+            where k.cohort_id = $1 and k.enrolments > 0
+            group by k.assessor_id, a.display_name, k.status
+            order by lower(a.display_name), k.assessor_id"#,
         cohort
     )
     .fetch_all(conn)
@@ -68,82 +67,74 @@ pub async fn rows(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let status = filter.status.map(EnrolmentStatus::as_str);
-    // Two statements rather than one with a conditional order: by name, the page comes
-    // straight from an index.
-    let ids: Vec<Uuid> = if filter.by_progress {
-        sqlx::query_scalar!(
-            "select enrolment_id from enrolment_progress
-              where cohort_id = $1 and ($2::uuid is null or assessor_id = $2)
-                and ($3::text is null or status = $3::text::enrolment_status)
-              order by performance_met + knowledge_met desc, candidate_sort_name, enrolment_id
-              limit $4 offset $5",
-            cohort,
-            filter.assessor,
-            status,
-            limit,
-            offset
-        )
-        .fetch_all(&mut *conn)
-        .await?
-    } else {
-        sqlx::query_scalar!(
-            "select enrolment_id from enrolment_progress
-              where cohort_id = $1 and ($2::uuid is null or assessor_id = $2)
-                and ($3::text is null or status = $3::text::enrolment_status)
-              order by candidate_sort_name, enrolment_id
-              limit $4 offset $5",
-            cohort,
-            filter.assessor,
-            status,
-            limit,
-            offset
-        )
-        .fetch_all(&mut *conn)
-        .await?
-    };
-    let rows = sqlx::query!(
-        r#"select p.enrolment_id, c.display_name as candidate, c.email, a.display_name as "assessor?",
-                  p.assessor_id, i.display_name as "iqa?", p.last_activity_at,
-                  so.signed_at as "signed_off_at?", sa.display_name as "signed_off_by?",
-                  r.reviewed_at as "verified_at?", ri.display_name as "verified_by?",
-                  p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
-                  p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
-                  p.criteria_statuses as "cells: Vec<CriterionStatus>"
-             from unnest($1::uuid[]) with ordinality as pick(enrolment_id, n)
-             join enrolment_progress p using (enrolment_id)
-             join enrolment e using (enrolment_id)
-             join app_user c on c.user_id = e.candidate_id
-             left join app_user a on a.user_id = e.assessor_id
-             left join app_user i on i.user_id = e.iqa_id
-             left join sign_off so on so.sign_off_id = p.standing_sign_off_id
-             left join app_user sa on sa.user_id = so.assessor_id
-             left join review r on r.sign_off_id = so.sign_off_id and r.decision = 'agree'
-             left join app_user ri on ri.user_id = r.iqa_id
-            order by pick.n"#,
-        &ids
-    )
-    .fetch_all(conn)
-    .await?;
+    // One statement per order rather than one with a conditional order: by name, the page
+    // comes straight from an index.
+    macro_rules! page {
+        ($order:literal) => {
+            sqlx::query!(
+                r#"select p.enrolment_id, c.display_name as candidate, c.email, a.display_name as "assessor?",
+                          p.assessor_id, i.display_name as "iqa?", p.last_activity_at,
+                          p.signed_off_at, sa.display_name as "signed_off_by?",
+                          p.verified_at, ri.display_name as "verified_by?",
+                          p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
+                          p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
+                          p.criteria_statuses as "cells: Vec<CriterionStatus>"
+                     from enrolment_progress p
+                     join app_user c on c.user_id = p.candidate_id
+                     left join app_user a on a.user_id = p.assessor_id
+                     left join app_user i on i.user_id = p.iqa_id
+                     left join app_user sa on sa.user_id = p.signed_off_by
+                     left join app_user ri on ri.user_id = p.verified_by
+                    where p.cohort_id = $1 and ($2::uuid is null or p.assessor_id = $2)
+                      and ($3::text is null or p.status = $3::text::enrolment_status)
+                    order by "# + $order + r#"
+                    limit $4 offset $5"#,
+                cohort,
+                filter.assessor,
+                status,
+                limit,
+                offset
+            )
+        };
+    }
     let count = |n: i32| usize::try_from(n).unwrap_or(0);
-    Ok(rows
-        .into_iter()
-        .map(|r| ReportRow {
-            enrolment_id: r.enrolment_id,
-            candidate: r.candidate,
-            email: r.email,
-            assessor: r.assessor,
-            assessor_id: r.assessor_id,
-            iqa: r.iqa,
-            last_activity: r.last_activity_at,
-            signed_off_at: r.signed_off_at,
-            signed_off_by: r.signed_off_by,
-            verified_at: r.verified_at,
-            verified_by: r.verified_by,
-            status: r.status,
-            pc: (count(r.performance_met), count(r.performance_total)),
-            k: (count(r.knowledge_met), count(r.knowledge_total)),
-            awaiting: count(r.criteria_awaiting),
-            cells: r.cells,
-        })
-        .collect())
+    // The two statements' records are two types with the same fields.
+    macro_rules! row {
+        ($r:ident) => {
+            ReportRow {
+                enrolment_id: $r.enrolment_id,
+                candidate: $r.candidate,
+                email: $r.email,
+                assessor: $r.assessor,
+                assessor_id: $r.assessor_id,
+                iqa: $r.iqa,
+                last_activity: $r.last_activity_at,
+                signed_off_at: $r.signed_off_at,
+                signed_off_by: $r.signed_off_by,
+                verified_at: $r.verified_at,
+                verified_by: $r.verified_by,
+                status: $r.status,
+                pc: (count($r.performance_met), count($r.performance_total)),
+                k: (count($r.knowledge_met), count($r.knowledge_total)),
+                awaiting: count($r.criteria_awaiting),
+                cells: $r.cells,
+            }
+        };
+    }
+    let rows: Vec<ReportRow> = if filter.by_progress {
+        page!("p.performance_met + p.knowledge_met desc, p.candidate_sort_name, p.enrolment_id")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| row!(r))
+            .collect()
+    } else {
+        page!("p.candidate_sort_name, p.enrolment_id")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| row!(r))
+            .collect()
+    };
+    Ok(rows)
 }
