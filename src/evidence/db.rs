@@ -1,6 +1,8 @@
 //! Queries of evidence, its claims and files.
 
 use sqlx::PgConnection;
+
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -392,25 +394,69 @@ pub async fn criteria_for_enrolment(
 /// A current submitted version claiming a criterion, for the portfolio.
 #[derive(Debug, Clone)]
 pub struct CurrentClaim {
-    pub criterion_id: Uuid,
     pub evidence_id: Uuid,
     pub title: String,
     pub version: i32,
 }
 
-/// The claims of the current submitted version of every item of an enrolment.
-pub async fn current_claims(
+/// A criterion of an enrolment with its stored status and the current versions claiming it.
+#[derive(Debug, Clone)]
+pub struct PortfolioCriterion {
+    pub kind: CriterionKind,
+    pub code: String,
+    pub text: String,
+    pub status: CriterionStatus,
+    pub evidence: Vec<CurrentClaim>,
+}
+
+/// Every criterion of the enrolment in order, with its stored status and the current versions
+/// claiming it (by title), and the enrolment's stored status: the portfolio in one statement.
+pub async fn portfolio(
     conn: &mut PgConnection,
     enrolment: Uuid,
-) -> sqlx::Result<Vec<CurrentClaim>> {
-    sqlx::query_as!(
-        CurrentClaim,
-        r#"select cl.criterion_id, cv.evidence_id as "evidence_id!", cv.title as "title!", cv.version as "version!"
-             from evidence_claim cl join current_evidence cv using (evidence_id)
-            where cv.enrolment_id = $1
-            order by cv.title"#,
+) -> sqlx::Result<(Option<EnrolmentStatus>, Vec<PortfolioCriterion>)> {
+    let rows = sqlx::query!(
+        r#"select p.status as "enrolment_status: EnrolmentStatus", c.kind as "kind: CriterionKind", c.code, c.text,
+                  s.status as "status: CriterionStatus",
+                  coalesce(cl.ids, '{}') as "ids!", coalesce(cl.titles, '{}') as "titles!",
+                  coalesce(cl.versions, '{}') as "versions!"
+             from enrolment_progress p
+             join enrolment_criterion_status s using (enrolment_id)
+             join criterion c using (criterion_id)
+             left join lateral (
+                 select array_agg(cv.evidence_id order by cv.title, cv.evidence_id) as ids,
+                        array_agg(cv.title order by cv.title, cv.evidence_id) as titles,
+                        array_agg(cv.version order by cv.title, cv.evidence_id) as versions
+                   from evidence_claim ec join current_evidence cv using (evidence_id)
+                  where cv.enrolment_id = p.enrolment_id and ec.criterion_id = s.criterion_id
+             ) cl on true
+            where p.enrolment_id = $1
+            order by c.kind, c.position"#,
         enrolment
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    let status = rows.first().map(|r| r.enrolment_status);
+    Ok((
+        status,
+        rows.into_iter()
+            .map(|r| PortfolioCriterion {
+                evidence: r
+                    .ids
+                    .into_iter()
+                    .zip(r.titles)
+                    .zip(r.versions)
+                    .map(|((evidence_id, title), version)| CurrentClaim {
+                        evidence_id,
+                        title,
+                        version,
+                    })
+                    .collect(),
+                kind: r.kind,
+                code: r.code,
+                text: r.text,
+                status: r.status,
+            })
+            .collect(),
+    ))
 }

@@ -5,9 +5,8 @@ use axum::extract::{Path, State};
 use uuid::Uuid;
 
 use super::db;
-use super::views::{CriterionRow, PortfolioPage};
-use crate::assessments::db as assessments_db;
-use crate::assessments::status::EnrolmentStatus;
+use super::views::PortfolioPage;
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
@@ -38,29 +37,26 @@ pub async fn page(
         .await?
         .ok_or(AppError::NotFound)?;
     let is_candidate = enrolment.is_candidate(user);
-    let progress = assessments_db::find(&mut conn, id).await?;
-    let criteria = assessments_db::criteria(&mut conn, id).await?;
-    let status = progress
-        .as_ref()
-        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
-    let claims = db::current_claims(&mut conn, id).await?;
+    let (status, criteria) = db::portfolio(&mut conn, id).await?;
+    let status = status.unwrap_or(EnrolmentStatus::NotStarted);
     let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None).await?;
-    let rows = |kind: CriterionKind| -> Vec<CriterionRow> {
-        criteria
-            .iter()
-            .filter(|c| c.kind == kind)
-            .map(|c| CriterionRow {
-                code: c.code.clone(),
-                text: c.text.clone(),
-                status: c.status,
-                evidence: claims
-                    .iter()
-                    .filter(|cl| cl.criterion_id == c.criterion_id)
-                    .cloned()
-                    .collect(),
-            })
-            .collect()
+    let met_of = |kind: CriterionKind| {
+        let of_kind = criteria.iter().filter(|c| c.kind == kind);
+        (
+            of_kind
+                .clone()
+                .filter(|c| c.status == CriterionStatus::Met)
+                .count(),
+            of_kind.count(),
+        )
     };
+    let (pc, k) = (
+        met_of(CriterionKind::Performance),
+        met_of(CriterionKind::Knowledge),
+    );
+    let (performance, knowledge) = criteria
+        .into_iter()
+        .partition(|c| c.kind == CriterionKind::Performance);
     let section = if is_candidate {
         Section::Home
     } else {
@@ -68,14 +64,10 @@ pub async fn page(
     };
     Ok(PortfolioPage {
         layout: layout.section(section),
-        performance: rows(CriterionKind::Performance),
-        knowledge: rows(CriterionKind::Knowledge),
-        pc: progress.as_ref().map_or((0, 0), |p| {
-            (count(p.performance_met), count(p.performance_total))
-        }),
-        k: progress.as_ref().map_or((0, 0), |p| {
-            (count(p.knowledge_met), count(p.knowledge_total))
-        }),
+        performance,
+        knowledge,
+        pc,
+        k,
         status,
         can_add: is_candidate && !enrolment.is_withdrawn(),
         can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
@@ -86,9 +78,4 @@ pub async fn page(
         enrolment,
         versions,
     })
-}
-
-/// A stored count for a page.
-fn count(n: i32) -> usize {
-    usize::try_from(n).unwrap_or(0)
 }

@@ -4,10 +4,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use uuid::Uuid;
 
-use super::db::{self, Claim, CurrentClaim, Evidence, EvidenceFile, VersionSummary};
+use super::db::{self, Claim, Evidence, EvidenceFile, PortfolioCriterion, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
 use crate::assessments::judging::{self, JudgementInput, LatestJudgement, VACSR};
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::assessments::status::EnrolmentStatus;
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
@@ -245,20 +245,13 @@ impl EvidenceShowPage {
 
 /// One criterion of the portfolio.
 #[derive(Debug, Clone)]
-pub struct CriterionRow {
-    pub code: String,
-    pub text: String,
-    pub status: CriterionStatus,
-    pub evidence: Vec<CurrentClaim>,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "evidence/portfolio.html")]
 pub struct PortfolioPage {
     pub layout: Layout,
     pub enrolment: Enrolment,
-    pub performance: Vec<CriterionRow>,
-    pub knowledge: Vec<CriterionRow>,
+    pub performance: Vec<PortfolioCriterion>,
+    pub knowledge: Vec<PortfolioCriterion>,
     /// (met, total) performance criteria and knowledge items.
     pub pc: (usize, usize),
     pub k: (usize, usize),
