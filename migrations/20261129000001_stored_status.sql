@@ -96,11 +96,10 @@ create index enrolment_progress_caseload_idx
     include (cohort_id, status, claims_awaiting)
     where not withdrawn;
 
--- Cohort reports: by name, and their summaries by assessor and status.
+-- Cohort reports, by name (their filters read from the index too).
 create index enrolment_progress_report_idx
-    on enrolment_progress (cohort_id, candidate_sort_name, enrolment_id);
-create index enrolment_progress_summary_idx
-    on enrolment_progress (cohort_id, assessor_id, status) include (withdrawn);
+    on enrolment_progress (cohort_id, candidate_sort_name, enrolment_id)
+    include (assessor_id, status);
 
 -- One row per enrolment × criterion of its standard.
 create table enrolment_criterion_status (

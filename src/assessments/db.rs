@@ -727,12 +727,12 @@ pub async fn caseload_page(
 ) -> sqlx::Result<Vec<CaseRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    // The page is picked from the index alone; the names and actions are joined to it after.
+    // The page is picked from the index alone (an offset of 900 reads 1,000 index entries and
+    // no rows); the rows, names and actions are joined to its 100 after.
     sqlx::query_as!(
         CaseRow,
         r#"with page as (
-               select p.enrolment_id, p.cohort_id, p.candidate_id, p.status, p.claims_awaiting,
-                      p.oldest_awaiting_at, p.next_evidence_id, p.candidate_sort_name
+               select p.enrolment_id
                  from enrolment_progress p
                 where p.assessor_id = $1 and not p.withdrawn
                   and ($2::uuid is null or p.cohort_id = $2)
@@ -740,16 +740,16 @@ pub async fn caseload_page(
                 order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id
                 limit $4 offset $5
            )
-           select pg.enrolment_id as "enrolment_id!", u.display_name as candidate_name,
-                  pg.cohort_id as "cohort_id!", co.name as cohort_name,
-                  pg.claims_awaiting::bigint as "awaiting!", pg.oldest_awaiting_at as oldest_waiting,
-                  pg.next_evidence_id as next_evidence, pg.status as "status!: EnrolmentStatus",
+           select p.enrolment_id, u.display_name as candidate_name, p.cohort_id, co.name as cohort_name,
+                  p.claims_awaiting::bigint as "awaiting!", p.oldest_awaiting_at as oldest_waiting,
+                  p.next_evidence_id as next_evidence, p.status as "status: EnrolmentStatus",
                   (select ls.actions from latest_sign_off ls
-                    where ls.enrolment_id = pg.enrolment_id and ls.decision = 'disagree') as iqa_actions
-             from page pg
-             join app_user u on u.user_id = pg.candidate_id
-             join cohort co on co.cohort_id = pg.cohort_id
-            order by pg.oldest_awaiting_at, pg.candidate_sort_name, pg.enrolment_id"#,
+                    where ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree') as iqa_actions
+             from page
+             join enrolment_progress p using (enrolment_id)
+             join app_user u on u.user_id = p.candidate_id
+             join cohort co on co.cohort_id = p.cohort_id
+            order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id"#,
         assessor,
         cohort,
         status.map(EnrolmentStatus::as_str),

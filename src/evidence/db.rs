@@ -416,20 +416,23 @@ pub async fn portfolio(
     enrolment: Uuid,
 ) -> sqlx::Result<(Option<EnrolmentStatus>, Vec<PortfolioCriterion>)> {
     let rows = sqlx::query!(
-        r#"select p.status as "enrolment_status: EnrolmentStatus", c.kind as "kind: CriterionKind", c.code, c.text,
+        r#"with claimed as (
+               select ec.criterion_id,
+                      array_agg(cv.evidence_id order by cv.title, cv.evidence_id) as ids,
+                      array_agg(cv.title order by cv.title, cv.evidence_id) as titles,
+                      array_agg(cv.version order by cv.title, cv.evidence_id) as versions
+                 from current_evidence cv join evidence_claim ec using (evidence_id)
+                where cv.enrolment_id = $1
+                group by ec.criterion_id
+           )
+           select p.status as "enrolment_status: EnrolmentStatus", c.kind as "kind: CriterionKind", c.code, c.text,
                   s.status as "status: CriterionStatus",
                   coalesce(cl.ids, '{}') as "ids!", coalesce(cl.titles, '{}') as "titles!",
                   coalesce(cl.versions, '{}') as "versions!"
              from enrolment_progress p
              join enrolment_criterion_status s using (enrolment_id)
              join criterion c using (criterion_id)
-             left join lateral (
-                 select array_agg(cv.evidence_id order by cv.title, cv.evidence_id) as ids,
-                        array_agg(cv.title order by cv.title, cv.evidence_id) as titles,
-                        array_agg(cv.version order by cv.title, cv.evidence_id) as versions
-                   from evidence_claim ec join current_evidence cv using (evidence_id)
-                  where cv.enrolment_id = p.enrolment_id and ec.criterion_id = s.criterion_id
-             ) cl on true
+             left join claimed cl on cl.criterion_id = s.criterion_id
             where p.enrolment_id = $1
             order by c.kind, c.position"#,
         enrolment

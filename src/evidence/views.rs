@@ -244,8 +244,7 @@ impl EvidenceShowPage {
 }
 
 /// One criterion of the portfolio.
-#[derive(Debug, Clone)]
-#[derive(Template, WebTemplate)]
+#[derive(Debug, Clone, Template, WebTemplate)]
 #[template(path = "evidence/portfolio.html")]
 pub struct PortfolioPage {
     pub layout: Layout,

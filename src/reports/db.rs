@@ -68,7 +68,7 @@ pub async fn rows(
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let status = filter.status.map(EnrolmentStatus::as_str);
     // One statement per order rather than one with a conditional order: by name, the page
-    // comes straight from an index.
+    // comes straight from an index, read alone; the rows and names are joined to the page.
     macro_rules! page {
         ($order:literal) => {
             sqlx::query!(
@@ -79,16 +79,18 @@ pub async fn rows(
                           p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
                           p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
                           p.criteria_statuses as "cells: Vec<CriterionStatus>"
-                     from enrolment_progress p
+                     from (select enrolment_id from enrolment_progress p
+                            where p.cohort_id = $1 and ($2::uuid is null or p.assessor_id = $2)
+                              and ($3::text is null or p.status = $3::text::enrolment_status)
+                            order by "# + $order + r#"
+                            limit $4 offset $5) page
+                     join enrolment_progress p using (enrolment_id)
                      join app_user c on c.user_id = p.candidate_id
                      left join app_user a on a.user_id = p.assessor_id
                      left join app_user i on i.user_id = p.iqa_id
                      left join app_user sa on sa.user_id = p.signed_off_by
                      left join app_user ri on ri.user_id = p.verified_by
-                    where p.cohort_id = $1 and ($2::uuid is null or p.assessor_id = $2)
-                      and ($3::text is null or p.status = $3::text::enrolment_status)
-                    order by "# + $order + r#"
-                    limit $4 offset $5"#,
+                    order by "# + $order + r#""#,
                 cohort,
                 filter.assessor,
                 status,
