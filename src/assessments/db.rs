@@ -252,61 +252,105 @@ pub async fn refresh_for_candidate(conn: &mut PgConnection, candidate: Uuid) -> 
     Ok(())
 }
 
-/// What the rule needs of each enrolment, read from its records.
+/// What the rule needs of each enrolment, read from its records in one statement: a row per
+/// criterion and claim, the enrolment's own columns repeated on each.
 pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Result<Vec<Sources>> {
-    let heads = sqlx::query!(
-        r#"select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
-                  e.withdrawn_at is not null as "withdrawn!",
-                  lower(u.display_name) as "candidate_sort_name!",
-                  exists (select 1 from evidence ev
-                           where ev.enrolment_id = e.enrolment_id and ev.state = 'submitted') as "anything_submitted!",
-                  ss.sign_off_id as "sign_off_id?", ss.signed_at as "signed_at?", ss.assessor_id as "signed_by?",
-                  ss.reviewed_at as "reviewed_at?", ss.reviewer_id as "reviewer_id?", ss.decision::text as "decision?",
-                  greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
-                           (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
-                             where ev.enrolment_id = e.enrolment_id)) as last_activity_at
-             from enrolment e
-             join app_user u on u.user_id = e.candidate_id
-             left join standing_sign_off ss on ss.enrolment_id = e.enrolment_id
-            where e.enrolment_id = any($1)
-            order by e.enrolment_id"#,
-        enrolments
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let claims = sqlx::query!(
-        r#"select e.enrolment_id, c.criterion_id, c.kind as "kind: CriterionKind",
+    let rows = sqlx::query!(
+        r#"with head as (
+               select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
+                      e.withdrawn_at is not null as withdrawn, lower(u.display_name) as candidate_sort_name,
+                      exists (select 1 from evidence ev
+                               where ev.enrolment_id = e.enrolment_id and ev.state = 'submitted') as anything_submitted,
+                      ss.sign_off_id, ss.signed_at, ss.assessor_id as signed_by, ss.reviewed_at, ss.reviewer_id,
+                      ss.decision::text as decision,
+                      greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
+                               (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
+                                 where ev.enrolment_id = e.enrolment_id)) as last_activity_at
+                 from enrolment e
+                 join app_user u on u.user_id = e.candidate_id
+                 left join standing_sign_off ss on ss.enrolment_id = e.enrolment_id
+                where e.enrolment_id = any($1)
+           )
+           select h.enrolment_id as "enrolment_id!", h.cohort_id as "cohort_id!", h.candidate_id as "candidate_id!",
+                  h.assessor_id, h.iqa_id, h.withdrawn as "withdrawn!", h.candidate_sort_name as "candidate_sort_name!",
+                  h.anything_submitted as "anything_submitted!",
+                  h.sign_off_id as "sign_off_id?", h.signed_at as "signed_at?", h.signed_by as "signed_by?",
+                  h.reviewed_at as "reviewed_at?", h.reviewer_id as "reviewer_id?", h.decision as "decision?",
+                  h.last_activity_at,
+                  c.criterion_id as "criterion_id?", c.kind as "kind?: CriterionKind",
                   cl.evidence_id as "evidence_id?", cl.submitted_at as "submitted_at?", lj.met as "met?"
-             from enrolment e
+             from head h
              join cohort co using (cohort_id)
-             join criterion c on c.standard_id = co.standard_id
+             left join criterion c on c.standard_id = co.standard_id
              left join (select cv.enrolment_id, cv.submitted_at, ec.evidence_id, ec.criterion_id
-                          from current_evidence cv join evidence_claim ec using (evidence_id)) cl
-                    on cl.enrolment_id = e.enrolment_id and cl.criterion_id = c.criterion_id
+                          from current_evidence cv join evidence_claim ec using (evidence_id)
+                         where cv.enrolment_id = any($1)) cl
+                    on cl.enrolment_id = h.enrolment_id and cl.criterion_id = c.criterion_id
              left join latest_judgement lj
                     on lj.evidence_id = cl.evidence_id and lj.criterion_id = cl.criterion_id
-            where e.enrolment_id = any($1)
-            order by e.enrolment_id, c.kind, c.position, cl.submitted_at, cl.evidence_id"#,
+            order by h.enrolment_id, c.kind, c.position, cl.submitted_at, cl.evidence_id"#,
         enrolments
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut criteria: HashMap<Uuid, Vec<CriterionSource>> = HashMap::new();
-    for row in claims {
-        let list = criteria.entry(row.enrolment_id).or_default();
-        if list
+    let mut all: Vec<Sources> = Vec::new();
+    for row in rows {
+        if all
             .last()
-            .is_none_or(|c| c.criterion_id != row.criterion_id)
+            .is_none_or(|s| s.enrolment_id != row.enrolment_id)
         {
-            list.push(CriterionSource {
-                criterion_id: row.criterion_id,
-                kind: row.kind,
+            all.push(Sources {
+                enrolment_id: row.enrolment_id,
+                cohort_id: row.cohort_id,
+                candidate_id: row.candidate_id,
+                assessor_id: row.assessor_id,
+                iqa_id: row.iqa_id,
+                candidate_sort_name: row.candidate_sort_name.clone(),
+                withdrawn: row.withdrawn,
+                anything_submitted: row.anything_submitted,
+                standing_sign_off: match (row.sign_off_id, row.signed_at, row.signed_by) {
+                    (Some(sign_off_id), Some(signed_at), Some(signed_by)) => {
+                        Some(StandingSignOff {
+                            sign_off_id,
+                            signed_at,
+                            signed_by,
+                            verified: match (
+                                row.decision.as_deref(),
+                                row.reviewed_at,
+                                row.reviewer_id,
+                            ) {
+                                (Some("agree"), Some(at), Some(by)) => Some((at, by)),
+                                _ => None,
+                            },
+                        })
+                    }
+                    _ => None,
+                },
+                last_activity_at: row.last_activity_at,
+                criteria: Vec::new(),
+            });
+        }
+        let (Some(sources), Some(criterion_id), Some(kind)) =
+            (all.last_mut(), row.criterion_id, row.kind)
+        else {
+            continue;
+        };
+        if sources
+            .criteria
+            .last()
+            .is_none_or(|c| c.criterion_id != criterion_id)
+        {
+            sources.criteria.push(CriterionSource {
+                criterion_id,
+                kind,
                 claims: Vec::new(),
             });
         }
-        if let (Some(evidence_id), Some(submitted_at), Some(criterion)) =
-            (row.evidence_id, row.submitted_at, list.last_mut())
-        {
+        if let (Some(evidence_id), Some(submitted_at), Some(criterion)) = (
+            row.evidence_id,
+            row.submitted_at,
+            sources.criteria.last_mut(),
+        ) {
             criterion.claims.push(ClaimSource {
                 evidence_id,
                 submitted_at,
@@ -314,33 +358,7 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
             });
         }
     }
-    Ok(heads
-        .into_iter()
-        .map(|h| Sources {
-            criteria: criteria.remove(&h.enrolment_id).unwrap_or_default(),
-            enrolment_id: h.enrolment_id,
-            cohort_id: h.cohort_id,
-            candidate_id: h.candidate_id,
-            assessor_id: h.assessor_id,
-            iqa_id: h.iqa_id,
-            candidate_sort_name: h.candidate_sort_name,
-            withdrawn: h.withdrawn,
-            anything_submitted: h.anything_submitted,
-            standing_sign_off: match (h.sign_off_id, h.signed_at, h.signed_by) {
-                (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {
-                    sign_off_id,
-                    signed_at,
-                    signed_by,
-                    verified: match (h.decision.as_deref(), h.reviewed_at, h.reviewer_id) {
-                        (Some("agree"), Some(at), Some(by)) => Some((at, by)),
-                        _ => None,
-                    },
-                }),
-                _ => None,
-            },
-            last_activity_at: h.last_activity_at,
-        })
-        .collect())
+    Ok(all)
 }
 
 /// Writes the stored rows of these states, replacing what was there.
@@ -442,20 +460,8 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         .collect();
     let pick =
         |f: fn(&CriterionState) -> i32| criteria.iter().map(|(_, c)| f(c)).collect::<Vec<i32>>();
-    // A standard's criteria never change, so the rows only ever need updating; the delete
-    // covers an enrolment whose rows were written by an older rule.
-    sqlx::query!(
-        "delete from enrolment_criterion_status s
-          where s.enrolment_id = any($1)
-            and not (s.criterion_id = any($2))",
-        &ids,
-        &criteria
-            .iter()
-            .map(|(_, c)| c.criterion_id)
-            .collect::<Vec<_>>()
-    )
-    .execute(&mut *conn)
-    .await?;
+    // A standard's criteria never change, so an enrolment's criterion rows are made once and
+    // then only updated where they changed.
     sqlx::query!(
         r#"insert into enrolment_criterion_status
                (enrolment_id, criterion_id, status, claims_met, claims_not_met, claims_awaiting, oldest_awaiting_at)

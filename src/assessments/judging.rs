@@ -196,26 +196,27 @@ pub async fn judge(
         .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    for input in &inputs {
-        let [valid, authentic, current, sufficient, reliable] = input.checks;
-        sqlx::query!(
-            "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback,
-                                    valid, authentic, current, sufficient, reliable)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            id,
-            input.criterion_id,
-            user.id.0,
-            input.met == Some(true),
-            input.feedback,
-            valid,
-            authentic,
-            current,
-            sufficient,
-            reliable
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
+    let check = |i: usize| inputs.iter().map(|j| j.checks[i]).collect::<Vec<bool>>();
+    sqlx::query!(
+        "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback,
+                                valid, authentic, current, sufficient, reliable)
+         select $1, t.criterion_id, $2, t.met, t.feedback, t.valid, t.authentic, t.current, t.sufficient, t.reliable
+           from unnest($3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[])
+                with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
+          order by t.n",
+        id,
+        user.id.0,
+        &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.feedback.clone()).collect::<Vec<_>>(),
+        &check(0),
+        &check(1),
+        &check(2),
+        &check(3),
+        &check(4),
+    )
+    .execute(&mut *tx)
+    .await?;
     super::db::refresh(&mut tx, enrolment.id).await?;
     audit::record(
         &mut tx,
