@@ -256,7 +256,7 @@ pub async fn refresh_for_candidate(conn: &mut PgConnection, candidate: Uuid) -> 
 /// criterion and claim, the enrolment's own columns repeated on each.
 pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Result<Vec<Sources>> {
     let rows = sqlx::query!(
-        r#"with head as (
+        r#"with head as materialized (
                select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
                       e.withdrawn_at is not null as withdrawn, lower(u.display_name) as candidate_sort_name,
                       exists (select 1 from evidence ev
