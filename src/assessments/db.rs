@@ -28,37 +28,9 @@ pub async fn lock(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> 
 }
 
 /// Recomputes the status of one enrolment from its records and stores it, under its lock.
-pub async fn refresh(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<EnrolmentState> {
-    let mut states = refresh_many(conn, &[enrolment]).await?;
-    Ok(states.pop().unwrap_or_else(|| unreachable_state(enrolment)))
-}
-
-/// An enrolment that vanished between its change and its refresh cannot happen inside one
-/// transaction; a state that says nothing is the harmless answer.
-fn unreachable_state(enrolment: Uuid) -> EnrolmentState {
-    EnrolmentState {
-        enrolment_id: enrolment,
-        cohort_id: Uuid::nil(),
-        candidate_id: Uuid::nil(),
-        assessor_id: None,
-        iqa_id: None,
-        withdrawn: false,
-        candidate_sort_name: String::new(),
-        status: EnrolmentStatus::NotStarted,
-        performance_met: 0,
-        performance_total: 0,
-        knowledge_met: 0,
-        knowledge_total: 0,
-        criteria_awaiting: 0,
-        criteria_not_met: 0,
-        claims_awaiting: 0,
-        oldest_awaiting_at: None,
-        next_evidence_id: None,
-        last_activity_at: None,
-        standing_sign_off: None,
-        criteria_statuses: Vec::new(),
-        criteria: Vec::new(),
-    }
+pub async fn refresh(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> {
+    refresh_many(conn, &[enrolment]).await?;
+    Ok(())
 }
 
 /// Recomputes and stores the status of many enrolments (an assignment of many, a bulk load),

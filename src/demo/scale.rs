@@ -64,6 +64,10 @@ const SURNAMES: [&str; 20] = [
 ];
 
 /// Adds the scale cohort of `n` candidates, unless it is there already.
+///
+/// The statements that read the temporary table `scale_class` (which candidate stands where)
+/// are checked when the tests run this, not at compile time: the checked macros cannot see a
+/// table made at run time.
 pub async fn run(state: &AppState, n: u32, password: &str) -> anyhow::Result<Outcome> {
     if n == 0 {
         bail!("--scale needs at least one candidate");
