@@ -308,14 +308,6 @@ impl Sources {
 }
 
 impl EnrolmentState {
-    /// Criteria met, of all criteria.
-    pub fn met(&self) -> (i32, i32) {
-        (
-            self.performance_met + self.knowledge_met,
-            self.performance_total + self.knowledge_total,
-        )
-    }
-
     /// Where this state differs from `other`, field by field: `(criterion or "", field,
     /// self's value, other's value)`.
     pub fn differences(&self, other: &Self) -> Vec<(String, &'static str, String, String)> {

@@ -100,29 +100,9 @@ async fn perform(
             } else {
                 vec!["PC1", "K1"]
             };
-            let mut fields: Vec<(String, String)> = vec![
-                ("title".into(), format!("Item {}", p.items.len() + 1)),
-                ("method".into(), "product".into()),
-                ("activity_on".into(), "2026-10-01".into()),
-                ("statement".into(), "What I did.".into()),
-                ("declaration".into(), "yes".into()),
-                ("action".into(), "submit".into()),
-            ];
-            for code in &codes {
-                fields.push(("claim".into(), app.criterion(code).await.to_string()));
-            }
-            let borrowed: Vec<(&str, &str)> = fields
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let response = p
-                .candidate
-                .post_multipart(
-                    &format!("/enrolments/{}/evidence/new", p.enrolled.enrolment),
-                    &borrowed,
-                    &[],
-                )
-                .await;
+            let title = format!("Item {}", p.items.len() + 1);
+            let path = format!("/enrolments/{}/evidence/new", p.enrolled.enrolment);
+            let response = submit_form(app, &p.candidate, &path, &title, &codes).await;
             if let Some(id) = response
                 .location()
                 .and_then(|l| l.strip_prefix("/evidence/"))
@@ -149,25 +129,8 @@ async fn perform(
             else {
                 return started.status;
             };
-            let mut fields: Vec<(String, String)> = vec![
-                ("title".into(), "Revised item".into()),
-                ("method".into(), "product".into()),
-                ("activity_on".into(), "2026-10-02".into()),
-                ("statement".into(), "What I did, with more.".into()),
-                ("declaration".into(), "yes".into()),
-                ("action".into(), "submit".into()),
-            ];
-            for code in &codes {
-                fields.push(("claim".into(), app.criterion(code).await.to_string()));
-            }
-            let borrowed: Vec<(&str, &str)> = fields
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let submitted = p
-                .candidate
-                .post_multipart(&format!("/evidence/{draft}/edit"), &borrowed, &[])
-                .await;
+            let path = format!("/evidence/{draft}/edit");
+            let submitted = submit_form(app, &p.candidate, &path, "Revised item", &codes).await;
             if submitted.location() == Some(format!("/evidence/{draft}").as_str()) {
                 let index = item % p.items.len();
                 p.items[index].0 = draft;
@@ -232,6 +195,32 @@ async fn perform(
                 .status
         }
     }
+}
+
+/// Submits the evidence form at `path` with a statement and claims of `codes`.
+async fn submit_form(
+    app: &TestApp,
+    candidate: &Browser<'_>,
+    path: &str,
+    title: &str,
+    codes: &[&str],
+) -> crate::helpers::TestResponse {
+    let mut fields: Vec<(String, String)> = vec![
+        ("title".into(), title.into()),
+        ("method".into(), "product".into()),
+        ("activity_on".into(), "2026-10-01".into()),
+        ("statement".into(), "What I did.".into()),
+        ("declaration".into(), "yes".into()),
+        ("action".into(), "submit".into()),
+    ];
+    for code in codes {
+        fields.push(("claim".into(), app.criterion(code).await.to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    candidate.post_multipart(path, &borrowed, &[]).await
 }
 
 /// Runs one sequence on fresh enrolments: after every step, no answer is a server error and
