@@ -4,7 +4,7 @@
 //! forms) is checked with axe-core for WCAG 2.0/2.1 A and AA, and the evidence form is also
 //! completed with the keyboard alone.
 //!
-//! Needs `chromium`, `chromedriver` and `tests/browser/node_modules/axe-core` (`.ci/run`
+//! Needs `chromium`, `chromedriver` and `tests/browser/node_modules/axe-core` (`bin/test`
 //! installs them). On failure the screenshot and page source are saved under
 //! `target/journey/`.
 
@@ -119,7 +119,7 @@ fn start_chromedriver() -> anyhow::Result<(Process, String)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .context("chromedriver starts (apt-get install chromium-driver; .ci/run installs it)")?;
+        .context("chromedriver starts (apt-get install chromium-driver; bin/test installs it)")?;
     let process = Process(child);
     wait_for_port(address, "chromedriver")?;
     Ok((process, format!("http://{address}")))
@@ -793,7 +793,7 @@ async fn the_whole_journey_works_in_a_real_browser_and_every_page_passes_axe() {
         "/tests/browser/node_modules/axe-core/axe.min.js"
     );
     let axe = std::fs::read_to_string(axe_path)
-        .expect("axe-core is installed: npm ci --prefix tests/browser (.ci/run does it)");
+        .expect("axe-core is installed: npm ci --prefix tests/browser (bin/test does it)");
     let client = open_browser(&webdriver, &scratch.join("profile"))
         .await
         .expect("Chromium starts under chromedriver");
