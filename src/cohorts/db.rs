@@ -5,6 +5,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::auth::session::CurrentUser;
+use crate::standards::model::StandardId;
 use crate::users::model::Role;
 
 #[derive(Debug, Clone)]
@@ -224,6 +225,7 @@ pub struct Enrolment {
     pub id: Uuid,
     pub cohort_id: Uuid,
     pub cohort_name: String,
+    pub standard_id: StandardId,
     pub standard_title: String,
     pub standard_urn: String,
     pub candidate_id: Uuid,
@@ -255,8 +257,8 @@ pub async fn find_visible(
 ) -> sqlx::Result<Option<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
-        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.title as standard_title,
-                  s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
+        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
+                  s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
                   e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
                   e.withdrawn_at, e.withdrawn_reason
              from enrolment e
@@ -282,8 +284,8 @@ pub async fn list_for_candidate(
 ) -> sqlx::Result<Vec<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
-        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.title as standard_title,
-                  s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
+        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
+                  s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
                   e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
                   e.withdrawn_at, e.withdrawn_reason
              from enrolment e

@@ -1,14 +1,16 @@
 //! Queries of evidence, its claims and files.
 
+use std::collections::HashMap;
+
 use sqlx::PgConnection;
 
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
 use crate::auth::session::CurrentUser;
-use crate::standards::model::CriterionKind;
+use crate::standards::cache::Published;
+use crate::standards::model::{CriterionId, CriterionKind};
 use crate::users::model::Role;
 
 /// One evidence version, for those who may see it.
@@ -324,36 +326,88 @@ pub struct VersionSummary {
     pub method: Option<AssessmentMethod>,
     pub submitted_at: Option<OffsetDateTime>,
     pub superseded: bool,
+    /// The criteria it claims, in the standard's order, and their codes.
+    pub claimed: Vec<CriterionId>,
     pub claims: Vec<String>,
 }
 
+impl VersionSummary {
+    /// Submitted and not superseded: the version a criterion's status is judged on.
+    pub fn is_current(&self) -> bool {
+        self.state == EvidenceState::Submitted && !self.superseded
+    }
+}
+
 /// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
-/// allows, newest item first.
+/// allows, newest item first and each item's newest version first. Claims are named by the
+/// codes of `standard`, the enrolment's standard version.
 pub async fn list_for_enrolment(
     conn: &mut PgConnection,
     enrolment: Uuid,
     include_drafts: bool,
     only_item: Option<Uuid>,
+    standard: &Published,
 ) -> sqlx::Result<Vec<VersionSummary>> {
-    sqlx::query_as!(
-        VersionSummary,
-        r#"select ev.evidence_id as id, ev.item_id, ev.version, ev.title, ev.state as "state: EvidenceState",
-                  ev.method as "method: AssessmentMethod", ev.submitted_at,
-                  (ev.state = 'submitted'
-                   and not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "superseded!",
-                  coalesce(array(select c.code from evidence_claim cl join criterion c using (criterion_id)
-                                  where cl.evidence_id = ev.evidence_id order by c.kind, c.position), '{}') as "claims!"
+    let rows = sqlx::query!(
+        r#"select ev.evidence_id, ev.item_id, ev.version, ev.title, ev.state as "state: EvidenceState",
+                  ev.method as "method: AssessmentMethod", ev.submitted_at, ev.created_at,
+                  (ev.state = 'submitted' and cv.evidence_id is null) as "superseded!",
+                  array(select cl.criterion_id from evidence_claim cl
+                         where cl.evidence_id = ev.evidence_id) as "claimed!: Vec<CriterionId>"
              from evidence ev
+             left join current_evidence cv using (evidence_id)
             where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
-              and ($3::uuid is null or ev.item_id = $3)
-            order by (select min(created_at) from evidence first where first.item_id = ev.item_id) desc,
-                     ev.item_id, ev.version desc"#,
+              and ($3::uuid is null or ev.item_id = $3)"#,
         enrolment,
         include_drafts,
         only_item
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    // An item is as old as its first version; every version of an item is in the list when
+    // its first is (a draft is only ever an item's newest version).
+    let mut begun: HashMap<Uuid, OffsetDateTime> = HashMap::new();
+    for row in &rows {
+        begun
+            .entry(row.item_id)
+            .and_modify(|at| *at = (*at).min(row.created_at))
+            .or_insert(row.created_at);
+    }
+    let order: Vec<CriterionId> = standard.criteria().map(|c| c.id).collect();
+    let mut versions: Vec<(OffsetDateTime, VersionSummary)> = rows
+        .into_iter()
+        .map(|row| {
+            let mut claimed = row.claimed;
+            claimed.sort_by_key(|id| order.iter().position(|o| o == id));
+            let claims = claimed
+                .iter()
+                .filter_map(|id| standard.criteria().find(|c| c.id == *id))
+                .map(|c| c.code.clone())
+                .collect();
+            (
+                begun[&row.item_id],
+                VersionSummary {
+                    id: row.evidence_id,
+                    item_id: row.item_id,
+                    version: row.version,
+                    title: row.title,
+                    state: row.state,
+                    method: row.method,
+                    submitted_at: row.submitted_at,
+                    superseded: row.superseded,
+                    claimed,
+                    claims,
+                },
+            )
+        })
+        .collect();
+    versions.sort_by(|(a_begun, a), (b_begun, b)| {
+        b_begun
+            .cmp(a_begun)
+            .then(a.item_id.cmp(&b.item_id))
+            .then(b.version.cmp(&a.version))
+    });
+    Ok(versions.into_iter().map(|(_, v)| v).collect())
 }
 
 /// Bytes already attached to a draft, for the per-evidence limit.
@@ -389,77 +443,4 @@ pub async fn criteria_for_enrolment(
     )
     .fetch_all(conn)
     .await
-}
-
-/// A current submitted version claiming a criterion, for the portfolio.
-#[derive(Debug, Clone)]
-pub struct CurrentClaim {
-    pub evidence_id: Uuid,
-    pub title: String,
-    pub version: i32,
-}
-
-/// A criterion of an enrolment with its stored status and the current versions claiming it.
-#[derive(Debug, Clone)]
-pub struct PortfolioCriterion {
-    pub kind: CriterionKind,
-    pub code: String,
-    pub text: String,
-    pub status: CriterionStatus,
-    pub evidence: Vec<CurrentClaim>,
-}
-
-/// Every criterion of the enrolment in order, with its stored status and the current versions
-/// claiming it (by title), and the enrolment's stored status: the portfolio in one statement.
-pub async fn portfolio(
-    conn: &mut PgConnection,
-    enrolment: Uuid,
-) -> sqlx::Result<(Option<EnrolmentStatus>, Vec<PortfolioCriterion>)> {
-    let rows = sqlx::query!(
-        r#"with claimed as (
-               select ec.criterion_id,
-                      array_agg(cv.evidence_id order by cv.title, cv.evidence_id) as ids,
-                      array_agg(cv.title order by cv.title, cv.evidence_id) as titles,
-                      array_agg(cv.version order by cv.title, cv.evidence_id) as versions
-                 from current_evidence cv join evidence_claim ec using (evidence_id)
-                where cv.enrolment_id = $1
-                group by ec.criterion_id
-           )
-           select p.status as "enrolment_status: EnrolmentStatus", c.kind as "kind: CriterionKind", c.code, c.text,
-                  s.status as "status: CriterionStatus",
-                  coalesce(cl.ids, '{}') as "ids!", coalesce(cl.titles, '{}') as "titles!",
-                  coalesce(cl.versions, '{}') as "versions!"
-             from enrolment_progress p
-             join enrolment_criterion_status s using (enrolment_id)
-             join criterion c using (criterion_id)
-             left join claimed cl on cl.criterion_id = s.criterion_id
-            where p.enrolment_id = $1
-            order by c.kind, c.position"#,
-        enrolment
-    )
-    .fetch_all(conn)
-    .await?;
-    let status = rows.first().map(|r| r.enrolment_status);
-    Ok((
-        status,
-        rows.into_iter()
-            .map(|r| PortfolioCriterion {
-                evidence: r
-                    .ids
-                    .into_iter()
-                    .zip(r.titles)
-                    .zip(r.versions)
-                    .map(|((evidence_id, title), version)| CurrentClaim {
-                        evidence_id,
-                        title,
-                        version,
-                    })
-                    .collect(),
-                kind: r.kind,
-                code: r.code,
-                text: r.text,
-                status: r.status,
-            })
-            .collect(),
-    ))
 }

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use uuid::Uuid;
 
 use super::db;
-use super::views::PortfolioPage;
+use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
+use crate::assessments::db as assessments_db;
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
@@ -37,9 +38,41 @@ pub async fn page(
         .await?
         .ok_or(AppError::NotFound)?;
     let is_candidate = enrolment.is_candidate(user);
-    let (status, criteria) = db::portfolio(&mut conn, id).await?;
-    let status = status.unwrap_or(EnrolmentStatus::NotStarted);
-    let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None).await?;
+    let progress = assessments_db::find(&mut conn, id).await?;
+    let standard = state
+        .standards
+        .version(&mut conn, enrolment.standard_id)
+        .await?;
+    let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
+    let status = progress
+        .as_ref()
+        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
+    let criteria: Vec<PortfolioCriterion> = standard
+        .criteria()
+        .enumerate()
+        .map(|(n, criterion)| {
+            let mut evidence: Vec<CurrentClaim> = versions
+                .iter()
+                .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
+                .map(|v| CurrentClaim {
+                    evidence_id: v.id,
+                    title: v.title.clone(),
+                    version: v.version,
+                })
+                .collect();
+            evidence.sort_by(|a, b| (&a.title, a.evidence_id).cmp(&(&b.title, b.evidence_id)));
+            PortfolioCriterion {
+                kind: criterion.kind,
+                code: criterion.code.clone(),
+                text: criterion.text.clone(),
+                status: progress
+                    .as_ref()
+                    .and_then(|p| p.criteria_statuses.get(n).copied())
+                    .unwrap_or(CriterionStatus::NotStarted),
+                evidence,
+            }
+        })
+        .collect();
     let met_of = |kind: CriterionKind| {
         let of_kind = criteria.iter().filter(|c| c.kind == kind);
         (

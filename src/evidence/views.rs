@@ -4,10 +4,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use uuid::Uuid;
 
-use super::db::{self, Claim, Evidence, EvidenceFile, PortfolioCriterion, VersionSummary};
+use super::db::{self, Claim, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
 use crate::assessments::judging::{self, JudgementInput, LatestJudgement, VACSR};
-use crate::assessments::status::EnrolmentStatus;
+use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
@@ -180,11 +180,16 @@ impl EvidenceShowPage {
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = judging::latest_for_evidence(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
+        let standard = state
+            .standards
+            .version(&mut conn, enrolment.standard_id)
+            .await?;
         let versions = db::list_for_enrolment(
             &mut conn,
             enrolment.id,
             is_candidate,
             Some(evidence.item_id),
+            &standard,
         )
         .await?;
         let open_draft = if is_candidate {
@@ -243,7 +248,25 @@ impl EvidenceShowPage {
     }
 }
 
-/// One criterion of the portfolio.
+/// A current version claiming a criterion, for the portfolio.
+#[derive(Debug, Clone)]
+pub struct CurrentClaim {
+    pub evidence_id: Uuid,
+    pub title: String,
+    pub version: i32,
+}
+
+/// A criterion of the portfolio with its stored status and the current versions claiming it.
+#[derive(Debug, Clone)]
+pub struct PortfolioCriterion {
+    pub kind: CriterionKind,
+    pub code: String,
+    pub text: String,
+    pub status: CriterionStatus,
+    pub evidence: Vec<CurrentClaim>,
+}
+
+/// The portfolio of an enrolment.
 #[derive(Debug, Clone, Template, WebTemplate)]
 #[template(path = "evidence/portfolio.html")]
 pub struct PortfolioPage {

@@ -28,6 +28,11 @@ pub struct Published {
 }
 
 impl Published {
+    /// Every criterion in the standard's order: performance criteria, then knowledge items.
+    pub fn criteria(&self) -> impl Iterator<Item = &Criterion> {
+        self.performance.iter().chain(&self.knowledge)
+    }
+
     /// The page for visitors on `today`, rendered by `render` when none is kept for that day.
     pub fn anonymous_page<E>(
         &self,
@@ -58,10 +63,11 @@ struct Entry {
     published: Arc<Published>,
 }
 
-/// The newest version of each standard asked for, by URN.
+/// The newest version of each standard asked for, by URN, and every version asked for by id.
 #[derive(Default)]
 pub struct StandardCache {
     entries: Mutex<HashMap<String, Entry>>,
+    versions: Mutex<HashMap<StandardId, Arc<Published>>>,
 }
 
 /// URNs kept at most; beyond it the cache starts afresh (URNs come from addresses people type).
@@ -102,6 +108,30 @@ impl StandardCache {
             },
         );
         Ok(Some(published))
+    }
+
+    /// Standard version `id` with its criteria: a stored version never changes, so once read
+    /// it is kept.
+    pub async fn version(
+        &self,
+        conn: &mut PgConnection,
+        id: StandardId,
+    ) -> sqlx::Result<Arc<Published>> {
+        if let Some(published) = self
+            .versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(published.clone());
+        }
+        let published = Arc::new(load(conn, id).await?);
+        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        if versions.len() >= KEPT {
+            versions.clear();
+        }
+        versions.insert(id, published.clone());
+        Ok(published)
     }
 
     fn get(&self, urn: &str) -> Option<(OffsetDateTime, Arc<Published>)> {
