@@ -230,11 +230,14 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
     let rows = sqlx::query!(
         r#"with head as materialized (
                select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
-                      e.withdrawn_at is not null as withdrawn, lower(u.display_name) as candidate_sort_name,
+                      e.withdrawn_at is not null as withdrawn, u.display_name as candidate_name,
+                      lower(u.display_name) as candidate_sort_name,
                       exists (select 1 from evidence ev
                                where ev.enrolment_id = e.enrolment_id and ev.state = 'submitted') as anything_submitted,
                       ss.sign_off_id, ss.signed_at, ss.assessor_id as signed_by, ss.reviewed_at, ss.reviewer_id,
                       ss.decision::text as decision,
+                      exists (select 1 from latest_sign_off ls
+                               where ls.enrolment_id = e.enrolment_id and ls.decision = 'disagree') as iqa_disagreed,
                       greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
                                (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
                                  where ev.enrolment_id = e.enrolment_id)) as last_activity_at
@@ -244,8 +247,9 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                 where e.enrolment_id = any($1)
            )
            select h.enrolment_id as "enrolment_id!", h.cohort_id as "cohort_id!", h.candidate_id as "candidate_id!",
-                  h.assessor_id, h.iqa_id, h.withdrawn as "withdrawn!", h.candidate_sort_name as "candidate_sort_name!",
-                  h.anything_submitted as "anything_submitted!",
+                  h.assessor_id, h.iqa_id, h.withdrawn as "withdrawn!", h.candidate_name as "candidate_name!",
+                  h.candidate_sort_name as "candidate_sort_name!",
+                  h.anything_submitted as "anything_submitted!", h.iqa_disagreed as "iqa_disagreed!",
                   h.sign_off_id as "sign_off_id?", h.signed_at as "signed_at?", h.signed_by as "signed_by?",
                   h.reviewed_at as "reviewed_at?", h.reviewer_id as "reviewer_id?", h.decision as "decision?",
                   h.last_activity_at,
@@ -277,9 +281,11 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                 candidate_id: row.candidate_id,
                 assessor_id: row.assessor_id,
                 iqa_id: row.iqa_id,
+                candidate_name: row.candidate_name.clone(),
                 candidate_sort_name: row.candidate_sort_name.clone(),
                 withdrawn: row.withdrawn,
                 anything_submitted: row.anything_submitted,
+                iqa_disagreed: row.iqa_disagreed,
                 standing_sign_off: match (row.sign_off_id, row.signed_at, row.signed_by) {
                     (Some(sign_off_id), Some(signed_at), Some(signed_by)) => {
                         Some(StandingSignOff {
@@ -347,12 +353,12 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
     sqlx::query!(
         r#"insert into enrolment_progress
                (enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
-                status, performance_met, performance_total, knowledge_met, knowledge_total,
+                candidate_name, iqa_disagreed, status, performance_met, performance_total, knowledge_met, knowledge_total,
                 criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
                 next_evidence_id, last_activity_at, standing_sign_off_id, signed_off_at, signed_off_by,
                 verified_at, verified_by, criteria_statuses, computed_at)
            select t.enrolment_id, t.cohort_id, t.candidate_id, t.assessor_id, t.iqa_id, t.withdrawn,
-                  t.candidate_sort_name, t.status::enrolment_status, t.performance_met, t.performance_total,
+                  t.candidate_sort_name, t.candidate_name, t.iqa_disagreed, t.status::enrolment_status, t.performance_met, t.performance_total,
                   t.knowledge_met, t.knowledge_total, t.criteria_awaiting, t.criteria_not_met,
                   t.claims_awaiting, t.oldest_awaiting_at, t.next_evidence_id, t.last_activity_at,
                   t.standing_sign_off_id, t.signed_off_at, t.signed_off_by, t.verified_at, t.verified_by,
@@ -360,17 +366,18 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
              from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bool[], $7::text[],
                          $8::text[], $9::int[], $10::int[], $11::int[], $12::int[], $13::int[], $14::int[],
                          $15::int[], $16::timestamptz[], $17::uuid[], $18::timestamptz[], $19::uuid[],
-                         $20::timestamptz[], $21::uuid[], $22::timestamptz[], $23::uuid[], $24::text[])
+                         $20::timestamptz[], $21::uuid[], $22::timestamptz[], $23::uuid[], $24::text[],
+                         $25::text[], $26::bool[])
                   as t(enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
                        status, performance_met, performance_total, knowledge_met, knowledge_total,
                        criteria_awaiting, criteria_not_met, claims_awaiting, oldest_awaiting_at,
                        next_evidence_id, last_activity_at, standing_sign_off_id, signed_off_at, signed_off_by,
-                       verified_at, verified_by, criteria_statuses)
+                       verified_at, verified_by, criteria_statuses, candidate_name, iqa_disagreed)
            on conflict (enrolment_id) do update set
                cohort_id = excluded.cohort_id, candidate_id = excluded.candidate_id,
                assessor_id = excluded.assessor_id, iqa_id = excluded.iqa_id,
                withdrawn = excluded.withdrawn, candidate_sort_name = excluded.candidate_sort_name,
-               status = excluded.status, performance_met = excluded.performance_met,
+               candidate_name = excluded.candidate_name, iqa_disagreed = excluded.iqa_disagreed, status = excluded.status, performance_met = excluded.performance_met,
                performance_total = excluded.performance_total, knowledge_met = excluded.knowledge_met,
                knowledge_total = excluded.knowledge_total, criteria_awaiting = excluded.criteria_awaiting,
                criteria_not_met = excluded.criteria_not_met, claims_awaiting = excluded.claims_awaiting,
@@ -422,6 +429,11 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
                     .join(",")
             })
             .collect::<Vec<_>>(),
+        &states
+            .iter()
+            .map(|s| s.candidate_name.clone())
+            .collect::<Vec<_>>(),
+        &states.iter().map(|s| s.iqa_disagreed).collect::<Vec<_>>(),
     )
     .execute(&mut *conn)
     .await?;
@@ -477,8 +489,8 @@ pub async fn stored(
     enrolments: &[Uuid],
 ) -> sqlx::Result<Vec<EnrolmentState>> {
     let rows = sqlx::query!(
-        r#"select enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
-                  status as "status: EnrolmentStatus", performance_met, performance_total,
+        r#"select enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_name,
+                  candidate_sort_name, iqa_disagreed, status as "status: EnrolmentStatus", performance_met, performance_total,
                   knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, claims_awaiting,
                   oldest_awaiting_at, next_evidence_id, last_activity_at, standing_sign_off_id,
                   signed_off_at, signed_off_by, verified_at, verified_by,
@@ -524,7 +536,9 @@ pub async fn stored(
             assessor_id: r.assessor_id,
             iqa_id: r.iqa_id,
             withdrawn: r.withdrawn,
+            candidate_name: r.candidate_name,
             candidate_sort_name: r.candidate_sort_name,
+            iqa_disagreed: r.iqa_disagreed,
             status: r.status,
             performance_met: r.performance_met,
             performance_total: r.performance_total,
@@ -705,12 +719,14 @@ pub async fn caseload_page(
 ) -> sqlx::Result<Vec<CaseRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    // The page is picked from the index alone (an offset of 900 reads 1,000 index entries and
-    // no rows); the rows, names and actions are joined to its 100 after.
+    // The page is read from the caseload index alone (an offset of 900 reads 1,000 index
+    // entries and no rows); the cohort's name is joined to its rows, and an IQA's actions
+    // looked up only where the stored progress says the IQA disagreed.
     sqlx::query_as!(
         CaseRow,
         r#"with page as (
-               select p.enrolment_id
+               select p.enrolment_id, p.candidate_name, p.cohort_id, p.claims_awaiting, p.oldest_awaiting_at,
+                      p.next_evidence_id, p.status, p.candidate_sort_name, p.iqa_disagreed
                  from enrolment_progress p
                 where p.assessor_id = $1 and not p.withdrawn
                   and ($2::uuid is null or p.cohort_id = $2)
@@ -718,14 +734,14 @@ pub async fn caseload_page(
                 order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id
                 limit $4 offset $5
            )
-           select p.enrolment_id, u.display_name as candidate_name, p.cohort_id, co.name as cohort_name,
+           select p.enrolment_id, p.candidate_name, p.cohort_id, co.name as cohort_name,
                   p.claims_awaiting::bigint as "awaiting!", p.oldest_awaiting_at as oldest_waiting,
                   p.next_evidence_id as next_evidence, p.status as "status: EnrolmentStatus",
-                  (select ls.actions from latest_sign_off ls
-                    where ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree') as iqa_actions
-             from page
-             join enrolment_progress p using (enrolment_id)
-             join app_user u on u.user_id = p.candidate_id
+                  case when p.iqa_disagreed
+                       then (select ls.actions from latest_sign_off ls
+                              where ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree')
+                  end as iqa_actions
+             from page p
              join cohort co on co.cohort_id = p.cohort_id
             order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id"#,
         assessor,

@@ -171,9 +171,12 @@ pub struct Sources {
     pub candidate_id: Uuid,
     pub assessor_id: Option<Uuid>,
     pub iqa_id: Option<Uuid>,
+    pub candidate_name: String,
     pub candidate_sort_name: String,
     pub withdrawn: bool,
     pub anything_submitted: bool,
+    /// An IQA disagreed with the latest sign-off: their actions wait for the assessor.
+    pub iqa_disagreed: bool,
     pub standing_sign_off: Option<StandingSignOff>,
     pub last_activity_at: Option<OffsetDateTime>,
     /// In criterion order.
@@ -210,7 +213,10 @@ pub struct EnrolmentState {
     pub assessor_id: Option<Uuid>,
     pub iqa_id: Option<Uuid>,
     pub withdrawn: bool,
+    /// The candidate's name as pages show it, and as lists sort it.
+    pub candidate_name: String,
     pub candidate_sort_name: String,
+    pub iqa_disagreed: bool,
     pub status: EnrolmentStatus,
     pub performance_met: i32,
     pub performance_total: i32,
@@ -279,7 +285,9 @@ impl Sources {
             assessor_id: self.assessor_id,
             iqa_id: self.iqa_id,
             withdrawn: self.withdrawn,
+            candidate_name: self.candidate_name.clone(),
             candidate_sort_name: self.candidate_sort_name.clone(),
+            iqa_disagreed: self.iqa_disagreed,
             status: enrolment_status(
                 &statuses,
                 self.anything_submitted,
@@ -328,7 +336,9 @@ impl EnrolmentState {
             assessor_id,
             iqa_id,
             withdrawn,
+            candidate_name,
             candidate_sort_name,
+            iqa_disagreed,
             status,
             performance_met,
             performance_total,

@@ -631,6 +631,21 @@ async fn the_iqa_disagrees_the_sign_off_is_withdrawn_and_the_assessor_sees_the_a
             .await
             .contains(&"sign_off.withdrawn".to_owned())
     );
+
+    // Second round: the assessor acts and signs off again; the actions are answered.
+    assessor
+        .post_form(
+            &format!("/enrolments/{}/sign-off", enrolled.enrolment),
+            &[("declaration", "yes")],
+        )
+        .await
+        .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+    let caseload = assessor.get("/caseload").await;
+    assert_eq!(caseload.texts("#caseload tbody tr").len(), 1);
+    assert!(
+        caseload.texts("#caseload .iqa-actions").is_empty(),
+        "a new sign-off answers the IQA's actions"
+    );
 }
 
 #[sqlx::test]
