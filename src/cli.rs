@@ -70,7 +70,7 @@ async fn serve(
     base_url: Option<String>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
+    let pool = open_database(database).await?;
     {
         let mut tx = pool.begin().await?;
         if let ImportOutcome::Created(_) = import::ensure_bundled(&mut tx).await? {
@@ -124,7 +124,7 @@ async fn demo(
     base_url: Option<String>,
     args: DemoArgs,
 ) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
+    let pool = open_database(database).await?;
     {
         let mut tx = pool.begin().await?;
         import::ensure_bundled(&mut tx).await?;
@@ -278,7 +278,7 @@ async fn import_standard(database: &DatabaseArgs, file: &Path) -> anyhow::Result
     } else {
         parser::parse(&text).with_context(|| format!("{} is not a standard", file.display()))?
     };
-    let pool = db::open(database).await?;
+    let pool = open_database(database).await?;
     let mut tx = pool.begin().await?;
     let outcome = import::import(&mut tx, &parsed, &Actor::cli()).await?;
     tx.commit().await?;
@@ -341,7 +341,7 @@ async fn user_command(
             } else {
                 None
             };
-            let pool = db::open(database).await?;
+            let pool = open_database(database).await?;
             let mut tx = pool.begin().await?;
             let id = crate::users::create_from_command(
                 &mut tx,
@@ -375,7 +375,7 @@ async fn user_command(
         } => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let password = read_password_from_stdin()?;
-            let pool: PgPool = db::open(database).await?;
+            let pool: PgPool = open_database(database).await?;
             let mut tx = pool.begin().await?;
             let Some(user) = users_db::find_credentials(&mut tx, &email.key()).await? else {
                 bail!("no account has the email address {}", email.as_str());
@@ -405,7 +405,7 @@ async fn user_command(
 }
 
 async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
+    let pool = open_database(database).await?;
     let mut conn = pool.acquire().await?;
     let report = audit::verify(&mut conn).await?;
     match report.broken {
@@ -422,7 +422,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
+    let pool = open_database(database).await?;
     let outcome = crate::assessments::verify::verify(&pool, repair).await?;
     if outcome.is_clean() {
         println!(
@@ -457,4 +457,32 @@ async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<
     }
     println!("Repaired: the stored statuses now match the records.");
     Ok(())
+}
+
+/// The database, migrated, with every record the portal keeps derived from others in place:
+/// audit events written before the hash chain are sealed, and enrolments without a stored
+/// status get one.
+async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    let pool = db::open(database).await?;
+    let mut tx = pool.begin().await?;
+    let sealed = crate::audit::seal_legacy_events(&mut tx)
+        .await
+        .context("sealing the audit trail failed")?;
+    tx.commit().await?;
+    if sealed > 0 {
+        tracing::info!(
+            audit.sealed = sealed,
+            "sealed audit events written before the hash chain"
+        );
+    }
+    let filled = crate::assessments::verify::fill_missing(&pool)
+        .await
+        .context("storing the status of enrolments failed")?;
+    if filled > 0 {
+        tracing::info!(
+            enrolments = filled,
+            "stored the status of enrolments that had none"
+        );
+    }
+    Ok(pool)
 }

@@ -1,6 +1,7 @@
 //! Small cryptographic helpers: random tokens and SHA-256 digests.
 
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A random token of `bytes` bytes from the operating system's generator, hex-encoded.
 pub fn random_token(bytes: usize) -> String {
@@ -27,7 +28,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Compares two secrets in time that does not depend on where they first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Opening the database: create it when missing, connect a pool, apply migrations.
+//! Opening the database: create it when missing, connect a pool, apply migrations; and
+//! asking it whether it answers.
 
 use std::str::FromStr;
 
 use anyhow::Context;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
 
@@ -52,26 +53,23 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
         .run(&pool)
         .await
         .context("applying migrations failed")?;
-    let mut tx = pool.begin().await?;
-    let sealed = crate::audit::seal_legacy_events(&mut tx)
-        .await
-        .context("sealing the audit trail failed")?;
-    tx.commit().await?;
-    if sealed > 0 {
-        tracing::info!(
-            audit.sealed = sealed,
-            "sealed audit events written before the hash chain"
-        );
-    }
-    let filled = crate::assessments::verify::fill_missing(&pool)
-        .await
-        .context("storing the status of enrolments failed")?;
-    if filled > 0 {
-        tracing::info!(
-            enrolments = filled,
-            "stored the status of enrolments that had none"
-        );
-    }
     tracing::info!(database = %where_, "database ready");
     Ok(pool)
+}
+
+/// Asks the database for `select 1`: succeeds when it answers.
+pub async fn ping(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query_scalar!("select 1 as \"one!\"")
+        .fetch_one(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes the transaction just begun on `conn` a read-only snapshot (repeatable read): every
+/// statement after this one, which must be its first, sees the same data.
+pub async fn set_read_only_snapshot(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -1,13 +1,19 @@
 //! Queries of the stored competency status: reading the rule's inputs, rewriting the stored
 //! rows, and reading them back. The rule itself is [`Sources::evaluate`].
+//!
+//! Also the other queries of assessment: the judgements of evidence, the basis a sign-off rests
+//! on and the sign-offs themselves, and the snapshot a verification reads in.
 
 use std::collections::HashMap;
 
+use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::caseload::CaseRow;
+use super::judging::{JudgementInput, LatestJudgement};
+use super::sign_off::BasisItem;
 use super::status::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
     EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
@@ -752,4 +758,205 @@ pub async fn caseload_page(
     )
     .fetch_all(conn)
     .await
+}
+
+/// For every criterion of the enrolment's standard, the earliest current met judgement and the
+/// evidence version it was made on, in criterion order: what a sign-off rests on.
+pub async fn sign_off_basis(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<BasisItem>> {
+    let rows = sqlx::query!(
+        r#"
+        with met as (
+            select distinct on (lj.criterion_id) lj.criterion_id, lj.judgement_id, lj.evidence_id
+              from current_evidence cv
+              join latest_judgement lj using (evidence_id)
+             where cv.enrolment_id = $1 and lj.met
+             order by lj.criterion_id, lj.created_at, lj.judgement_id
+        )
+        select c.code, c.text, c.kind as "kind: CriterionKind", c.position,
+               m.judgement_id as "judgement_id?", e.evidence_id as "evidence_id?", e.title as "title?",
+               e.version as "version?", encode(e.declaration_sha256, 'hex') as declaration,
+               array(select encode(b.sha256, 'hex') from evidence_file f join blob b using (blob_id)
+                      where f.evidence_id = e.evidence_id order by f.created_at, f.evidence_file_id) as "files!"
+          from enrolment en
+          join cohort co using (cohort_id)
+          join criterion c on c.standard_id = co.standard_id
+          left join met m on m.criterion_id = c.criterion_id
+          left join evidence e on e.evidence_id = m.evidence_id
+         where en.enrolment_id = $1
+         order by c.kind, c.position
+        "#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| BasisItem {
+            criterion: r.code,
+            text: r.text,
+            judgement_id: r.judgement_id,
+            evidence_id: r.evidence_id,
+            evidence_title: r.title,
+            evidence_version: r.version,
+            declaration_sha256: r.declaration,
+            files: r.files,
+        })
+        .collect())
+}
+
+/// The sign-off that stands for an enrolment: the newest, unless an IQA disagreed with it.
+pub async fn standing_sign_off(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        r#"select sign_off_id as "sign_off_id!" from standing_sign_off where enrolment_id = $1"#,
+        enrolment
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks an enrolment's row (`for update`) until the transaction ends; `false` when there is
+/// no such enrolment.
+pub async fn lock_enrolment_for_update(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<bool> {
+    let found = sqlx::query!(
+        "select enrolment_id from enrolment where enrolment_id = $1 for update",
+        enrolment
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// A sign-off to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSignOff<'a> {
+    pub enrolment_id: Uuid,
+    pub assessor_id: Uuid,
+    pub signed_at: OffsetDateTime,
+    /// What the sign-off rests on, stored as its JSON.
+    pub basis: &'a [BasisItem],
+    /// SHA-256 of the basis's canonical JSON.
+    pub basis_sha256: &'a [u8],
+    /// Whether it is sampled for IQA review, and why (or why not).
+    pub sampled: bool,
+    pub sample_reason: &'a str,
+}
+
+/// Stores a sign-off and returns its id.
+pub async fn insert_sign_off(
+    conn: &mut PgConnection,
+    sign_off: NewSignOff<'_>,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
+         values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
+        sign_off.enrolment_id,
+        sign_off.assessor_id,
+        sign_off.signed_at,
+        json!(sign_off.basis),
+        sign_off.basis_sha256,
+        sign_off.sampled,
+        sign_off.sample_reason
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// How many sign-offs an assessor has made in a cohort, whatever became of them.
+pub async fn count_assessor_sign_offs(
+    conn: &mut PgConnection,
+    assessor: Uuid,
+    cohort: Uuid,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
+            where s.assessor_id = $1 and e.cohort_id = $2"#,
+        assessor,
+        cohort
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Whether a user is a trainee assessor.
+pub async fn is_trainee_assessor(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        "select is_trainee_assessor from app_user where user_id = $1",
+        user
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The latest judgement of every claim of an evidence version, in criterion id order.
+pub async fn latest_judgements(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+) -> sqlx::Result<Vec<LatestJudgement>> {
+    let rows = sqlx::query!(
+        r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
+                  lj.valid as "valid!", lj.authentic as "authentic!", lj.current as "current!",
+                  lj.sufficient as "sufficient!", lj.reliable as "reliable!", u.display_name,
+                  lj.created_at as "created_at!",
+                  (select count(*) from judgement j
+                    where j.evidence_id = lj.evidence_id and j.criterion_id = lj.criterion_id) as "count!"
+             from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
+            where lj.evidence_id = $1
+            order by lj.criterion_id"#,
+        evidence
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LatestJudgement {
+            criterion_id: r.criterion_id,
+            met: r.met,
+            feedback: r.feedback,
+            checks: [r.valid, r.authentic, r.current, r.sufficient, r.reliable],
+            assessor_name: r.display_name,
+            created_at: r.created_at,
+            count: r.count,
+        })
+        .collect())
+}
+
+/// Appends an assessor's judgements of an evidence version, one per input, in their order; an
+/// input without a decision is stored as not met.
+pub async fn insert_judgements(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+    assessor: Uuid,
+    inputs: &[JudgementInput],
+) -> sqlx::Result<()> {
+    let check = |i: usize| inputs.iter().map(|j| j.checks[i]).collect::<Vec<bool>>();
+    sqlx::query!(
+        "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback,
+                                valid, authentic, current, sufficient, reliable)
+         select $1, t.criterion_id, $2, t.met, t.feedback, t.valid, t.authentic, t.current, t.sufficient, t.reliable
+           from unnest($3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[])
+                with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
+          order by t.n",
+        evidence,
+        assessor,
+        &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.feedback.clone()).collect::<Vec<_>>(),
+        &check(0),
+        &check(1),
+        &check(2),
+        &check(3),
+        &check(4),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

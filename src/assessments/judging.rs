@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -115,38 +114,6 @@ pub struct LatestJudgement {
     pub count: i64,
 }
 
-pub async fn latest_for_evidence(
-    conn: &mut PgConnection,
-    evidence: Uuid,
-) -> sqlx::Result<Vec<LatestJudgement>> {
-    let rows = sqlx::query!(
-        r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
-                  lj.valid as "valid!", lj.authentic as "authentic!", lj.current as "current!",
-                  lj.sufficient as "sufficient!", lj.reliable as "reliable!", u.display_name,
-                  lj.created_at as "created_at!",
-                  (select count(*) from judgement j
-                    where j.evidence_id = lj.evidence_id and j.criterion_id = lj.criterion_id) as "count!"
-             from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
-            where lj.evidence_id = $1
-            order by lj.criterion_id"#,
-        evidence
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| LatestJudgement {
-            criterion_id: r.criterion_id,
-            met: r.met,
-            feedback: r.feedback,
-            checks: [r.valid, r.authentic, r.current, r.sufficient, r.reliable],
-            assessor_name: r.display_name,
-            created_at: r.created_at,
-            count: r.count,
-        })
-        .collect())
-}
-
 /// `POST /evidence/{id}/judgements`: the enrolment's assessor judges every claim at once.
 pub async fn judge(
     State(state): State<AppState>,
@@ -196,27 +163,7 @@ pub async fn judge(
         .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    let check = |i: usize| inputs.iter().map(|j| j.checks[i]).collect::<Vec<bool>>();
-    sqlx::query!(
-        "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback,
-                                valid, authentic, current, sufficient, reliable)
-         select $1, t.criterion_id, $2, t.met, t.feedback, t.valid, t.authentic, t.current, t.sufficient, t.reliable
-           from unnest($3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[])
-                with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
-          order by t.n",
-        id,
-        user.id.0,
-        &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
-        &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),
-        &inputs.iter().map(|i| i.feedback.clone()).collect::<Vec<_>>(),
-        &check(0),
-        &check(1),
-        &check(2),
-        &check(3),
-        &check(4),
-    )
-    .execute(&mut *tx)
-    .await?;
+    super::db::insert_judgements(&mut tx, id, user.id.0, &inputs).await?;
     super::db::refresh(&mut tx, enrolment.id).await?;
     audit::record(
         &mut tx,

@@ -19,7 +19,6 @@ use crate::auth::csrf::CsrfForm;
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
-use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -52,62 +51,9 @@ impl BasisItem {
     }
 }
 
-/// For every criterion, the earliest current met judgement, in criterion order.
-pub async fn basis(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Vec<BasisItem>> {
-    let rows = sqlx::query!(
-        r#"
-        with met as (
-            select distinct on (lj.criterion_id) lj.criterion_id, lj.judgement_id, lj.evidence_id
-              from current_evidence cv
-              join latest_judgement lj using (evidence_id)
-             where cv.enrolment_id = $1 and lj.met
-             order by lj.criterion_id, lj.created_at, lj.judgement_id
-        )
-        select c.code, c.text, c.kind as "kind: CriterionKind", c.position,
-               m.judgement_id as "judgement_id?", e.evidence_id as "evidence_id?", e.title as "title?",
-               e.version as "version?", encode(e.declaration_sha256, 'hex') as declaration,
-               array(select encode(b.sha256, 'hex') from evidence_file f join blob b using (blob_id)
-                      where f.evidence_id = e.evidence_id order by f.created_at, f.evidence_file_id) as "files!"
-          from enrolment en
-          join cohort co using (cohort_id)
-          join criterion c on c.standard_id = co.standard_id
-          left join met m on m.criterion_id = c.criterion_id
-          left join evidence e on e.evidence_id = m.evidence_id
-         where en.enrolment_id = $1
-         order by c.kind, c.position
-        "#,
-        enrolment
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| BasisItem {
-            criterion: r.code,
-            text: r.text,
-            judgement_id: r.judgement_id,
-            evidence_id: r.evidence_id,
-            evidence_title: r.title,
-            evidence_version: r.version,
-            declaration_sha256: r.declaration,
-            files: r.files,
-        })
-        .collect())
-}
-
 /// SHA-256 over the canonical JSON of the basis.
 pub fn basis_sha256(basis: &[BasisItem]) -> [u8; 32] {
     crate::crypto::sha256(json!(basis).to_string().as_bytes())
-}
-
-/// The sign-off that stands for an enrolment: the newest, unless an IQA disagreed with it.
-pub async fn standing(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
-        r#"select sign_off_id as "sign_off_id!" from standing_sign_off where enrolment_id = $1"#,
-        enrolment
-    )
-    .fetch_optional(conn)
-    .await
 }
 
 #[derive(Template, WebTemplate)]
@@ -143,11 +89,11 @@ async fn page(
 ) -> AppResult<SignOffPage> {
     let mut conn = state.pool.acquire().await?;
     let enrolment = as_assessor(&mut conn, id, user).await?;
-    let basis = basis(&mut conn, id).await?;
+    let basis = super::db::sign_off_basis(&mut conn, id).await?;
     Ok(SignOffPage {
         layout,
         met: basis.iter().filter(|b| b.is_met()).count(),
-        already_signed: standing(&mut conn, id).await?.is_some(),
+        already_signed: super::db::standing_sign_off(&mut conn, id).await?.is_some(),
         enrolment,
         basis,
         declaration: DECLARATION,
@@ -189,18 +135,14 @@ pub async fn sign(
     let mut tx = state.pool.begin().await?;
     // One sign-off at a time per enrolment: the second of two racing requests waits here and
     // then finds the first one's sign-off.
-    sqlx::query!(
-        "select enrolment_id from enrolment where enrolment_id = $1 for update",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    if !super::db::lock_enrolment_for_update(&mut tx, id).await? {
+        return Err(AppError::NotFound);
+    }
     let enrolment = as_assessor(&mut tx, id, &user).await?;
     if enrolment.is_withdrawn() {
         return Err(AppError::Conflict("This enrolment is withdrawn.".into()));
     }
-    if standing(&mut tx, id).await?.is_some() {
+    if super::db::standing_sign_off(&mut tx, id).await?.is_some() {
         return Err(AppError::Conflict(format!(
             "{} is already signed off.",
             enrolment.candidate_name
@@ -216,7 +158,7 @@ pub async fn sign(
             enrolment.candidate_name
         )));
     }
-    let basis = basis(&mut tx, id).await?;
+    let basis = super::db::sign_off_basis(&mut tx, id).await?;
     let digest = basis_sha256(&basis);
     let (sampled, reason) = sampling(
         &mut tx,
@@ -226,18 +168,18 @@ pub async fn sign(
     )
     .await?;
     let now = state.clock.now();
-    let sign_off: Uuid = sqlx::query_scalar!(
-        "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
-         values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
-        id,
-        user.id.0,
-        now,
-        json!(basis),
-        &digest[..],
-        sampled,
-        reason
+    let sign_off: Uuid = super::db::insert_sign_off(
+        &mut tx,
+        super::db::NewSignOff {
+            enrolment_id: id,
+            assessor_id: user.id.0,
+            signed_at: now,
+            basis: &basis,
+            basis_sha256: &digest,
+            sampled,
+            sample_reason: &reason,
+        },
     )
-    .fetch_one(&mut *tx)
     .await?;
     super::db::refresh(&mut tx, id).await?;
     audit::record(
@@ -273,23 +215,11 @@ async fn sampling(
     assessor: Uuid,
     percent: u8,
 ) -> sqlx::Result<(bool, String)> {
-    let earlier = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
-            where s.assessor_id = $1 and e.cohort_id = $2"#,
-        assessor,
-        enrolment.cohort_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let earlier = super::db::count_assessor_sign_offs(conn, assessor, enrolment.cohort_id).await?;
     if earlier == 0 {
         return Ok((true, "the assessor's first sign-off in this cohort".into()));
     }
-    let trainee = sqlx::query_scalar!(
-        "select is_trainee_assessor from app_user where user_id = $1",
-        assessor
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let trainee = super::db::is_trainee_assessor(conn, assessor).await?;
     if trainee {
         return Ok((
             true,

@@ -56,9 +56,7 @@ pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
     loop {
         // One snapshot per batch, so records and stored rows are read as of one moment.
         let mut tx = pool.begin().await?;
-        sqlx::query!("set transaction isolation level repeatable read, read only")
-            .execute(&mut *tx)
-            .await?;
+        crate::db::set_read_only_snapshot(&mut tx).await?;
         let ids = db::enrolment_ids_after(&mut tx, after, BATCH).await?;
         let Some(last) = ids.last().copied() else {
             break;

@@ -7,6 +7,7 @@
 //! chain never forks. [`verify`] recomputes the chain and names the first event that does not
 //! fit: a changed event fails its own hash, a removed one breaks the link of the next.
 
+mod db;
 pub mod pages;
 
 use std::net::IpAddr;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::crypto::sha256;
 use crate::web::routes::Routes;
+use db::StoredEvent;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -118,21 +120,6 @@ impl EventFields<'_> {
     }
 }
 
-/// An event as stored, with the columns the hash covers.
-struct StoredEvent {
-    audit_event_id: i64,
-    occurred_at: OffsetDateTime,
-    actor_user_id: Option<Uuid>,
-    actor: String,
-    action: String,
-    entity_type: String,
-    entity_id: String,
-    client_ip: Option<String>,
-    detail: Value,
-    prev_hash: Option<Vec<u8>>,
-    hash: Option<Vec<u8>>,
-}
-
 impl StoredEvent {
     /// PostgreSQL and Rust spell some IPv6 addresses differently: hash Rust's spelling, the
     /// one written when the event was recorded.
@@ -167,14 +154,8 @@ fn now_micros() -> OffsetDateTime {
 /// The hash of the newest event, waiting for and then holding the chain's lock until the
 /// transaction ends.
 async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    let head =
-        sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
-            .fetch_optional(conn)
-            .await?;
-    match head {
+    db::advisory_xact_lock(conn, CHAIN_LOCK).await?;
+    match db::newest_hash(conn).await? {
         None => Ok(GENESIS.to_vec()),
         Some(Some(hash)) => Ok(hash),
         // Never start a second chain: older events are sealed when the database is opened.
@@ -186,11 +167,7 @@ async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
 
 /// The hash of the newest event: what a report or export was made against.
 pub async fn head(conn: &mut PgConnection) -> sqlx::Result<[u8; 32]> {
-    let head =
-        sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
-            .fetch_optional(conn)
-            .await?
-            .flatten();
+    let head = db::newest_hash(conn).await?.flatten();
     Ok(head.as_deref().map_or(GENESIS, to_array))
 }
 
@@ -209,48 +186,16 @@ pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::
         detail: &event.detail,
     };
     let hash = fields.hash(&prev_hash);
-    sqlx::query!(
-        r#"
-        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail,
-                                 prev_hash, hash)
-        values ($1, $2, $3, $4, $5, $6, $7::text::inet, $8, $9, $10)
-        "#,
-        fields.occurred_at,
-        fields.actor_user_id,
-        fields.actor,
-        fields.action,
-        fields.entity_type,
-        fields.entity_id,
-        fields.client_ip,
-        fields.detail,
-        prev_hash,
-        &hash[..],
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::insert_event(conn, &fields, &prev_hash, &hash).await
 }
 
 /// Gives events written before the chain existed their place in it, oldest first.
 pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
-    let unsealed =
-        sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where hash is null"#)
-            .fetch_one(&mut *conn)
-            .await?;
-    if unsealed == 0 {
+    if db::count_unsealed(conn).await? == 0 {
         return Ok(0);
     }
-    sqlx::query!("select pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    let rows = sqlx::query_as!(
-        StoredEvent,
-        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
-                  host(client_ip) as client_ip, detail, prev_hash, hash
-             from audit_event order by audit_event_id"#
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    db::advisory_xact_lock(conn, CHAIN_LOCK).await?;
+    let rows: Vec<StoredEvent> = db::stored_events(conn).try_collect().await?;
     let mut prev = GENESIS.to_vec();
     let mut sealed = 0;
     for row in rows.into_iter().map(StoredEvent::normalised) {
@@ -259,14 +204,7 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
             continue;
         }
         let hash = row.fields().hash(&prev);
-        sqlx::query!(
-            "update audit_event set prev_hash = $2, hash = $3 where audit_event_id = $1",
-            row.audit_event_id,
-            &prev,
-            &hash[..]
-        )
-        .execute(&mut *conn)
-        .await?;
+        db::seal_event(conn, row.audit_event_id, &prev, &hash).await?;
         prev = hash.to_vec();
         sealed += 1;
     }
@@ -285,13 +223,7 @@ pub struct Verification {
 
 /// Recomputes the whole chain from the stored events, oldest first, one row at a time.
 pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
-    let mut rows = sqlx::query_as!(
-        StoredEvent,
-        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
-                  host(client_ip) as client_ip, detail, prev_hash, hash
-             from audit_event order by audit_event_id"#
-    )
-    .fetch(conn);
+    let mut rows = db::stored_events(conn);
     let mut prev: Vec<u8> = GENESIS.to_vec();
     let mut previous_id: Option<i64> = None;
     let mut events = 0;

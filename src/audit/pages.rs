@@ -7,11 +7,12 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use futures_util::TryStreamExt;
+use futures_util::{Stream, TryStreamExt};
 use serde::Deserialize;
-use serde_json::Value;
-use time::{Date, OffsetDateTime};
+use sqlx::PgConnection;
+use time::Date;
 
+use super::db::{self, EventRow};
 use crate::cohorts::model::parse_date;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -62,55 +63,22 @@ impl AuditFilter {
             .append_pair("to", &self.to);
         query.finish()
     }
-}
 
-/// One event as the list shows it.
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    pub id: i64,
-    pub occurred_at: OffsetDateTime,
-    pub actor: String,
-    pub action: String,
-    pub entity_type: String,
-    pub entity_id: String,
-    pub client_ip: Option<String>,
-    pub detail: Value,
-}
-
-impl EventRow {
-    /// The detail as JSON.
-    pub fn detail_text(&self) -> String {
-        self.detail.to_string()
-    }
-
-    /// The start of the detail, when it is too long to show whole in a row.
-    pub fn detail_preview(&self) -> Option<String> {
-        let text = self.detail_text();
-        (text.chars().count() > 120)
-            .then(|| format!("{}…", text.chars().take(100).collect::<String>()))
-    }
-}
-
-macro_rules! select_events {
-    ($filter:expr, $limit:expr) => {
-        sqlx::query_as!(
-            EventRow,
-            r#"select audit_event_id as id, occurred_at, actor, action, entity_type, entity_id,
-                      host(client_ip) as client_ip, detail
-                 from audit_event
-                where actor ilike $1
-                  and (entity_type ilike $2 or entity_id ilike $2 or action ilike $2)
-                  and ($3::date is null or occurred_at >= $3::date)
-                  and ($4::date is null or occurred_at < $4::date + 1)
-                order by audit_event_id desc
-                limit $5"#,
-            AuditFilter::pattern(&$filter.actor),
-            AuditFilter::pattern(&$filter.entity),
-            $filter.start_date(),
-            $filter.end_date(),
-            $limit
+    /// The events this filter selects, newest first, at most `limit`.
+    fn select_events<'c>(
+        &self,
+        conn: &'c mut PgConnection,
+        limit: i64,
+    ) -> impl Stream<Item = sqlx::Result<EventRow>> + use<'c> {
+        db::filtered_events(
+            conn,
+            &Self::pattern(&self.actor),
+            &Self::pattern(&self.entity),
+            self.start_date(),
+            self.end_date(),
+            limit,
         )
-    };
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -128,8 +96,10 @@ pub async fn index(
     layout: Layout,
     Query(filter): Query<AuditFilter>,
 ) -> AppResult<AuditPage> {
-    let mut events = select_events!(filter, PAGE_SIZE + 1)
-        .fetch_all(&state.pool)
+    let mut conn = state.pool.acquire().await?;
+    let mut events: Vec<EventRow> = filter
+        .select_events(&mut conn, PAGE_SIZE + 1)
+        .try_collect()
         .await?;
     let truncated = events.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
     events.truncate(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX));
@@ -158,7 +128,14 @@ pub async fn export(State(state): State<AppState>, Query(filter): Query<AuditFil
         if sender.send(Ok(header.as_bytes().to_vec())).await.is_err() {
             return;
         }
-        let mut rows = select_events!(filter, i64::MAX).fetch(&state.pool);
+        let mut conn = match state.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let _ = sender.send(Err(std::io::Error::other(e))).await;
+                return;
+            }
+        };
+        let mut rows = filter.select_events(&mut conn, i64::MAX);
         loop {
             let line = match rows.try_next().await {
                 Ok(Some(row)) => {

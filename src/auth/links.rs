@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
 
+use super::db;
 use crate::crypto::{random_token, sha256};
 use crate::users::model::UserId;
 
@@ -62,17 +63,15 @@ pub async fn issue(
 ) -> sqlx::Result<IssuedLink> {
     let token = random_token(if purpose == Purpose::Setup { 16 } else { 32 });
     let expires_at = now + purpose.lifetime();
-    sqlx::query!(
-        "insert into access_link (token_hash, purpose, user_id, created_by, created_at, expires_at)
-         values ($1, $2, $3, $4, $5, $6)",
-        &sha256(token.as_bytes())[..],
-        purpose as Purpose,
-        user.map(|u| u.0),
-        created_by.map(|u| u.0),
+    db::insert_link(
+        conn,
+        &sha256(token.as_bytes()),
+        purpose,
+        user,
+        created_by,
         now,
         expires_at,
     )
-    .execute(conn)
     .await?;
     Ok(IssuedLink {
         url: format!(
@@ -102,26 +101,9 @@ pub async fn find_valid(
 ) -> sqlx::Result<Option<ValidLink>> {
     let token_hash = sha256(token.as_bytes());
     let user = if lock {
-        sqlx::query_scalar!(
-            r#"select user_id as "user_id: UserId" from access_link
-                where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3
-                  for update"#,
-            &token_hash[..],
-            purpose as Purpose,
-            now
-        )
-        .fetch_optional(conn)
-        .await?
+        db::find_valid_link_user_for_update(conn, &token_hash, purpose, now).await?
     } else {
-        sqlx::query_scalar!(
-            r#"select user_id as "user_id: UserId" from access_link
-                where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3"#,
-            &token_hash[..],
-            purpose as Purpose,
-            now
-        )
-        .fetch_optional(conn)
-        .await?
+        db::find_valid_link_user(conn, &token_hash, purpose, now).await?
     };
     Ok(user.map(|user| ValidLink { token_hash, user }))
 }
@@ -131,14 +113,7 @@ pub async fn mark_used(
     token_hash: &[u8; 32],
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update access_link set used_at = $2 where token_hash = $1",
-        &token_hash[..],
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::mark_link_used(conn, token_hash, now).await
 }
 
 /// Retires every unused link of a user (a new one replaces them, or the account is closed).
@@ -147,12 +122,5 @@ pub async fn retire_for_user(
     user: UserId,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update access_link set used_at = $2 where user_id = $1 and used_at is null",
-        user as UserId,
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::retire_unused_links_of_user(conn, user, now).await
 }

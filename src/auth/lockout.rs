@@ -12,6 +12,8 @@ use std::net::IpAddr;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
 
+use super::db;
+
 pub const ACCOUNT_FAILURES: usize = 5;
 pub const ACCOUNT_WINDOW: Duration = Duration::minutes(15);
 pub const ACCOUNT_LOCK: Duration = Duration::minutes(15);
@@ -50,46 +52,21 @@ pub async fn begin(
     ip: Option<IpAddr>,
     now: OffsetDateTime,
 ) -> sqlx::Result<Result<i64, Refusal>> {
-    sqlx::query!(
-        "select pg_advisory_xact_lock(hashtext('login-email:' || $1))",
-        key(email)
-    )
-    .execute(&mut *conn)
-    .await?;
+    db::lock_attempts_on_email(conn, &key(email)).await?;
     if let Some(ip) = ip {
-        sqlx::query!(
-            "select pg_advisory_xact_lock(hashtext('login-address:' || $1))",
-            ip.to_string()
-        )
-        .execute(&mut *conn)
-        .await?;
+        db::lock_attempts_from_address(conn, ip).await?;
     }
     if let Some(refusal) = check(conn, email, ip, now).await? {
-        record(conn, email, ip, Outcome::Refused, now).await?;
+        db::insert_attempt(conn, &key(email), ip, Outcome::Refused, now).await?;
         return Ok(Err(refusal));
     }
-    let id = sqlx::query_scalar!(
-        "insert into login_attempt (email_key, client_ip, outcome, attempted_at)
-         values ($1, $2::text::inet, 'pending', $3) returning login_attempt_id",
-        key(email),
-        ip.map(|ip| ip.to_string()),
-        now
-    )
-    .fetch_one(conn)
-    .await?;
+    let id = db::insert_pending_attempt(conn, &key(email), ip, now).await?;
     Ok(Ok(id))
 }
 
 /// Settles a begun attempt as the success or failure it turned out to be.
 pub async fn settle(conn: &mut PgConnection, attempt: i64, outcome: Outcome) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update login_attempt set outcome = $2 where login_attempt_id = $1",
-        attempt,
-        outcome as Outcome
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::set_attempt_outcome(conn, attempt, outcome).await
 }
 
 /// Whether this email or address is locked out now.
@@ -100,40 +77,22 @@ pub async fn check(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<Refusal>> {
     if let Some(ip) = ip {
-        let failures = sqlx::query_scalar!(
-            r#"select count(*) as "n!" from login_attempt
-                where client_ip = $1::text::inet and outcome = 'failed' and attempted_at > $2"#,
-            ip.to_string(),
-            now - ADDRESS_WINDOW
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+        let failures =
+            db::count_failed_attempts_from_address(conn, ip, now - ADDRESS_WINDOW).await?;
         // Attempts not yet settled count too, against a limit a class signing in together
         // stays under, so a burst of parallel guesses cannot get round the address limit.
-        let in_flight = sqlx::query_scalar!(
-            r#"select count(*) as "n!" from login_attempt
-                where client_ip = $1::text::inet and outcome = 'pending' and attempted_at > $2"#,
-            ip.to_string(),
-            now - ADDRESS_WINDOW
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+        let in_flight =
+            db::count_pending_attempts_from_address(conn, ip, now - ADDRESS_WINDOW).await?;
         if failures >= ADDRESS_FAILURES || failures + in_flight >= ADDRESS_ATTEMPTS_IN_FLIGHT {
             return Ok(Some(Refusal::Address));
         }
     }
     // Failures since the last success within the span a lock can reach back.
-    let failures = sqlx::query_scalar!(
-        r#"select attempted_at from login_attempt
-            where email_key = $1 and outcome in ('failed', 'pending') and attempted_at > $2
-              and attempted_at > coalesce(
-                  (select max(attempted_at) from login_attempt where email_key = $1 and outcome = 'succeeded'),
-                  '-infinity')
-            order by attempted_at"#,
-        key(email),
-        now - ACCOUNT_WINDOW - ACCOUNT_LOCK
+    let failures = db::failed_attempt_times_since_last_success(
+        conn,
+        &key(email),
+        now - ACCOUNT_WINDOW - ACCOUNT_LOCK,
     )
-    .fetch_all(&mut *conn)
     .await?;
     Ok(locked_until(&failures)
         .filter(|until| *until > now)
@@ -148,25 +107,6 @@ pub fn locked_until(failures: &[OffsetDateTime]) -> Option<OffsetDateTime> {
         .filter(|w| w[ACCOUNT_FAILURES - 1] - w[0] <= ACCOUNT_WINDOW)
         .map(|w| w[ACCOUNT_FAILURES - 1] + ACCOUNT_LOCK)
         .max()
-}
-
-async fn record(
-    conn: &mut PgConnection,
-    email: &str,
-    ip: Option<IpAddr>,
-    outcome: Outcome,
-    now: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into login_attempt (email_key, client_ip, outcome, attempted_at) values ($1, $2::text::inet, $3, $4)",
-        key(email),
-        ip.map(|ip| ip.to_string()),
-        outcome as Outcome,
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! lockout, cross-site request defence and the access policy.
 
 pub mod csrf;
+pub mod db;
 mod handlers;
 pub mod links;
 pub mod lockout;

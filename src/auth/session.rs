@@ -14,6 +14,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+use super::db;
 use crate::crypto::{random_token, sha256};
 use crate::error::AppError;
 use crate::state::{AppState, Settings};
@@ -85,15 +86,13 @@ pub async fn start(
     now: OffsetDateTime,
 ) -> sqlx::Result<Cookie<'static>> {
     let token = random_token(32);
-    sqlx::query!(
-        "insert into session (session_id_hash, user_id, csrf_token, created_at, last_seen_at)
-         values ($1, $2, $3, $4, $4)",
-        &sha256(token.as_bytes())[..],
-        user as UserId,
-        random_token(32),
+    db::insert_session(
+        conn,
+        &sha256(token.as_bytes()),
+        user,
+        &random_token(32),
         now,
     )
-    .execute(conn)
     .await?;
     Ok(cookie(
         settings,
@@ -105,13 +104,7 @@ pub async fn start(
 
 /// Ends one session.
 pub async fn end(conn: &mut PgConnection, session_id_hash: &[u8; 32]) -> sqlx::Result<()> {
-    sqlx::query!(
-        "delete from session where session_id_hash = $1",
-        &session_id_hash[..]
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::delete_session(conn, session_id_hash).await
 }
 
 /// Ends every session of `user` but `except`.
@@ -120,26 +113,12 @@ pub async fn end_all_for_user(
     user: UserId,
     except: Option<&[u8; 32]>,
 ) -> sqlx::Result<u64> {
-    let except = except.map(|hash| hash.to_vec());
-    let done = sqlx::query!(
-        "delete from session where user_id = $1 and session_id_hash is distinct from $2",
-        user as UserId,
-        except,
-    )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    db::delete_sessions_of_user(conn, user, except).await
 }
 
 /// Gives every session of `user` a new id at its next request (after a change of roles).
 pub async fn rotate_all_for_user(conn: &mut PgConnection, user: UserId) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update session set must_rotate = true where user_id = $1",
-        user as UserId
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    db::mark_sessions_of_user_for_rotation(conn, user).await
 }
 
 /// Deletes sessions that have timed out. Runs in the background of `attest serve`.
@@ -148,14 +127,12 @@ pub async fn delete_expired(
     settings: &Settings,
     now: OffsetDateTime,
 ) -> sqlx::Result<u64> {
-    let done = sqlx::query!(
-        "delete from session where last_seen_at < $1 or created_at < $2",
+    db::delete_sessions_seen_or_created_before(
+        conn,
         now - settings.session_idle_timeout,
         now - settings.session_absolute_timeout,
     )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
 /// A cookie that removes `name` from the browser.
@@ -249,19 +226,7 @@ async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
     let now = state.clock.now();
     let hash = sha256(token.as_bytes());
     let mut conn = state.pool.acquire().await?;
-    let Some(row) = sqlx::query!(
-        r#"
-        select s.user_id as "user_id: UserId", s.csrf_token, s.created_at, s.last_seen_at, s.must_rotate,
-               u.email, u.display_name, u.roles as "roles: Vec<Role>"
-          from session s
-          join app_user u using (user_id)
-         where s.session_id_hash = $1 and u.is_active
-        "#,
-        &hash[..]
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    let Some(row) = db::find_session_of_active_user(&mut conn, &hash).await? else {
         return Ok(Resolved::Invalid);
     };
 
@@ -277,15 +242,7 @@ async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
     if row.must_rotate {
         let new_token = random_token(32);
         session_id_hash = sha256(new_token.as_bytes());
-        sqlx::query!(
-            "update session set session_id_hash = $2, must_rotate = false, last_seen_at = $3
-              where session_id_hash = $1",
-            &hash[..],
-            &session_id_hash[..],
-            now,
-        )
-        .execute(&mut *conn)
-        .await?;
+        db::replace_session_id(&mut conn, &hash, &session_id_hash, now).await?;
         rotated_cookie = Some(cookie(
             settings,
             session_cookie_name(settings),
@@ -293,13 +250,7 @@ async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
             SameSite::Lax,
         ));
     } else if now - row.last_seen_at >= LAST_SEEN_GRANULARITY {
-        sqlx::query!(
-            "update session set last_seen_at = $2 where session_id_hash = $1",
-            &hash[..],
-            now
-        )
-        .execute(&mut *conn)
-        .await?;
+        db::set_session_last_seen(&mut conn, &hash, now).await?;
     }
 
     let user = CurrentUser {

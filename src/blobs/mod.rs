@@ -6,6 +6,8 @@
 //! file never exists without the evidence row that holds it, nor the other way round, and the
 //! whole file is never in memory.
 
+mod db;
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -175,23 +177,6 @@ impl<E> From<sqlx::Error> for StreamError<E> {
     }
 }
 
-async fn insert_chunk(
-    conn: &mut PgConnection,
-    blob_id: Uuid,
-    seq: i32,
-    data: Vec<u8>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
-        blob_id,
-        seq,
-        data
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Writes one file into the caller's transaction as its bytes arrive.
 pub struct BlobWriter {
     blob_id: Uuid,
@@ -258,7 +243,7 @@ impl BlobWriter {
             }
             let overflow = self.buffer.split_off(CHUNK_SIZE);
             let chunk = std::mem::replace(&mut self.buffer, overflow);
-            let store = insert_chunk(conn, self.blob_id, self.seq, chunk);
+            let store = db::insert_chunk(conn, self.blob_id, self.seq, chunk);
             self.seq += 1;
             tokio::pin!(store);
             // A failure of the source waits for the write in flight: a query abandoned halfway
@@ -294,7 +279,7 @@ impl BlobWriter {
             return Ok(());
         }
         let chunk = std::mem::take(&mut self.buffer);
-        insert_chunk(conn, self.blob_id, self.seq, chunk).await?;
+        db::insert_chunk(conn, self.blob_id, self.seq, chunk).await?;
         self.seq += 1;
         Ok(())
     }
@@ -313,27 +298,13 @@ impl BlobWriter {
         self.flush(conn).await?;
         let sha256: [u8; 32] = self.hasher.finalize().into();
         let size = i64::try_from(self.size).unwrap_or(i64::MAX);
-        let inserted = sqlx::query_scalar!(
-            "insert into blob (blob_id, sha256, size_bytes, content_type) values ($1, $2, $3, $4)
-             on conflict (sha256) do nothing
-             returning blob_id",
-            self.blob_id,
-            &sha256[..],
-            size,
-            file_type.mime
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
+        let inserted = db::insert_blob(conn, self.blob_id, &sha256, size, file_type.mime).await?;
         let blob_id = match inserted {
             Some(id) => id,
             None => {
                 // Already stored: keep the one copy.
-                sqlx::query!("delete from blob_chunk where blob_id = $1", self.blob_id)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query_scalar!("select blob_id from blob where sha256 = $1", &sha256[..])
-                    .fetch_one(&mut *conn)
-                    .await?
+                db::delete_chunks(conn, self.blob_id).await?;
+                db::blob_id_by_sha256(conn, &sha256).await?
             }
         };
         Ok(StoredBlob {
@@ -346,10 +317,7 @@ impl BlobWriter {
 
     /// Drops what was written of an unfinished file (the transaction is kept).
     pub async fn discard(self, conn: &mut PgConnection) -> sqlx::Result<()> {
-        sqlx::query!("delete from blob_chunk where blob_id = $1", self.blob_id)
-            .execute(conn)
-            .await?;
-        Ok(())
+        db::delete_chunks(conn, self.blob_id).await
     }
 }
 
@@ -364,11 +332,7 @@ pub fn read(
     tokio::spawn(async move {
         let streamed = async {
             let mut conn = pool.acquire().await?;
-            let mut rows = sqlx::query_scalar!(
-                "select data from blob_chunk where blob_id = $1 order by seq",
-                blob_id
-            )
-            .fetch(&mut *conn);
+            let mut rows = db::chunks(&mut conn, blob_id);
             while let Some(data) = rows.try_next().await? {
                 if sender.send(Ok(Bytes::from(data))).await.is_err() {
                     break;

@@ -3,6 +3,7 @@
 //! its users would do it (forms, uploads, judgements, sign-offs, reviews), so the demo data
 //! passes every rule and leaves the same audit trail as real use.
 
+mod db;
 pub mod scale;
 
 use std::collections::HashMap;
@@ -275,13 +276,7 @@ pub enum Outcome {
 
 /// Makes the demo cohort unless it is there already.
 pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
-    let exists: bool = sqlx::query_scalar!(
-        r#"select exists(select 1 from cohort where name = $1) as "exists!""#,
-        COHORT
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    if exists {
+    if db::cohort_exists(&mut *state.pool.acquire().await?, COHORT).await? {
         return Ok(Outcome::AlreadyThere);
     }
     let users = create_accounts(state).await?;
@@ -301,11 +296,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
             &[("name", TOM.name), ("role", "assessor"), ("trainee", "yes")],
         )
         .await?;
-    let standard: Uuid = sqlx::query_scalar!(
-        "select standard_id from standard where urn = 'TECIT50761' order by created_at desc limit 1"
-    )
-    .fetch_one(&state.pool)
-    .await?;
+    let standard = db::newest_demo_standard(&mut *state.pool.acquire().await?).await?;
     let standard_id = standard.to_string();
     let location = admin
         .post_form(
@@ -327,7 +318,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
     admin
         .post_form(&format!("/admin/cohorts/{cohort}/enrolments"), &fields)
         .await?;
-    let enrolments = enrolments_by_candidate(state, &cohort).await?;
+    let cohort_id: Uuid = cohort.parse().context("the cohort's address")?;
+    let enrolments =
+        db::enrolments_by_candidate(&mut *state.pool.acquire().await?, cohort_id).await?;
     let grace = users[GRACE.email].0.to_string();
     for trainee in [false, true] {
         let assessor = if trainee { &TOM } else { &PRIYA };
@@ -345,7 +338,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
             .await?;
     }
 
-    let criteria = criteria(state, standard).await?;
+    let criteria = db::criteria_by_code(&mut *state.pool.acquire().await?, standard).await?;
     let mut assessors = [person(&PRIYA), person(&TOM)];
     for a in &mut assessors {
         a.sign_in().await?;
@@ -427,12 +420,8 @@ async fn play(
             .await?;
     }
     if stage == Stage::Verified {
-        let sign_off: Uuid = sqlx::query_scalar!(
-            "select sign_off_id from sign_off where enrolment_id = $1 order by sequence desc limit 1",
-            enrolment
-        )
-        .fetch_one(&iqa.state.pool)
-        .await?;
+        let sign_off =
+            db::newest_sign_off(&mut *iqa.state.pool.acquire().await?, enrolment).await?;
         iqa.post_form(
             &format!("/sign-offs/{sign_off}/review"),
             &[("decision", "agree")],
@@ -464,34 +453,6 @@ async fn create_accounts(state: &AppState) -> anyhow::Result<HashMap<&'static st
     }
     tx.commit().await?;
     Ok(users)
-}
-
-async fn enrolments_by_candidate(
-    state: &AppState,
-    cohort: &str,
-) -> anyhow::Result<HashMap<UserId, Uuid>> {
-    let cohort: Uuid = cohort.parse().context("the cohort's address")?;
-    let rows = sqlx::query!(
-        r#"select candidate_id as "candidate: UserId", enrolment_id from enrolment where cohort_id = $1"#,
-        cohort
-    )
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.candidate, r.enrolment_id))
-        .collect())
-}
-
-/// The criteria of the demo cohort's standard, by code.
-async fn criteria(state: &AppState, standard: Uuid) -> anyhow::Result<HashMap<String, Uuid>> {
-    let rows = sqlx::query!(
-        "select code, criterion_id from criterion where standard_id = $1",
-        standard
-    )
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.code, r.criterion_id)).collect())
 }
 
 /// Someone using the portal: their session cookie, and the routes they go through.

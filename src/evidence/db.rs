@@ -444,3 +444,25 @@ pub async fn criteria_for_enrolment(
     .fetch_all(conn)
     .await
 }
+
+/// The item and version of an evidence version.
+pub async fn item_and_version(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<(Uuid, i32)> {
+    let row = sqlx::query!(
+        "select item_id, version from evidence where evidence_id = $1",
+        id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.item_id, row.version))
+}
+
+/// Locks the newest version of an item, so that revisions of one item take turns.
+pub async fn lock_newest_version(conn: &mut PgConnection, item: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "select evidence_id from evidence where item_id = $1 order by version desc limit 1 for update",
+        item
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
+}

@@ -316,15 +316,7 @@ async fn save(
 
     let (item_id, version) = match &existing {
         Some(e) => (e.item_id, e.version),
-        None => {
-            let row = sqlx::query!(
-                "select item_id, version from evidence where evidence_id = $1",
-                id
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            (row.item_id, row.version)
-        }
+        None => db::item_and_version(&mut tx, id).await?,
     };
     let claim_list: Vec<(String, String)> = claims
         .iter()
@@ -481,9 +473,7 @@ pub async fn revise(
         return Err(AppError::NotFound);
     }
     // Serialise revisions of one item: lock its newest version.
-    sqlx::query!("select evidence_id from evidence where item_id = $1 order by version desc limit 1 for update", evidence.item_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    db::lock_newest_version(&mut tx, evidence.item_id).await?;
     if let Some(draft) = db::open_draft_of_item(&mut tx, evidence.item_id).await? {
         return Ok(flash::redirect(
             &format!("/evidence/{draft}/edit"),

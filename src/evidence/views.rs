@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::db::{self, Claim, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
-use crate::assessments::judging::{self, JudgementInput, LatestJudgement, VACSR};
+use crate::assessments::judging::{JudgementInput, LatestJudgement, VACSR};
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
@@ -178,7 +178,7 @@ impl EvidenceShowPage {
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user);
         let claims = db::list_claims(&mut conn, id).await?;
-        let judgements = judging::latest_for_evidence(&mut conn, id).await?;
+        let judgements = crate::assessments::db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = state
             .standards

@@ -14,7 +14,6 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::assessments::sign_off;
 use crate::assessments::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
@@ -27,6 +26,8 @@ use crate::web::flash;
 use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
+
+pub mod db;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -63,35 +64,9 @@ async fn list(
     iqa: Uuid,
     page: i64,
 ) -> sqlx::Result<(Vec<SignOffRow>, i64)> {
-    let total = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
-            where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1"#,
-        iqa
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows = sqlx::query_as!(
-        SignOffRow,
-        r#"select s.sign_off_id, s.enrolment_id, c.display_name as candidate_name, a.display_name as assessor_name,
-                  co.name as cohort_name, s.signed_at, s.sampled, s.sample_reason,
-                  r.decision::text as decision, coalesce(r.actions, '') as "actions!", r.reviewed_at as "reviewed_at?",
-                  p.status as "status: EnrolmentStatus"
-             from sign_off s
-             join enrolment e using (enrolment_id)
-             join enrolment_progress p using (enrolment_id)
-             join cohort co on co.cohort_id = e.cohort_id
-             join app_user c on c.user_id = e.candidate_id
-             join app_user a on a.user_id = s.assessor_id
-             left join review r using (sign_off_id)
-            where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1
-            order by r.review_id is not null, not s.sampled, s.signed_at desc, s.sign_off_id
-            limit $2 offset $3"#,
-        iqa,
-        PAGE_SIZE,
-        (page - 1).saturating_mul(PAGE_SIZE)
-    )
-    .fetch_all(conn)
-    .await?;
+    let total = db::count_reviewable(conn, iqa).await?;
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let rows = db::reviewable_page(conn, iqa, PAGE_SIZE, offset).await?;
     Ok((rows, total))
 }
 
@@ -111,33 +86,6 @@ impl CoverageRow {
     pub fn method_text(&self) -> &'static str {
         self.method.map_or("Not given", AssessmentMethod::label)
     }
-}
-
-/// Coverage per assessor × assessment method × criterion kind, over the sign-offs of the
-/// enrolments this IQA assures.
-async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<CoverageRow>> {
-    sqlx::query_as!(
-        CoverageRow,
-        r#"select a.display_name as assessor_name, ev.method as "method: AssessmentMethod",
-                  count(*) filter (where c.kind = 'performance' and r.review_id is not null) as "performance_reviewed!",
-                  count(*) filter (where c.kind = 'performance') as "performance_total!",
-                  count(*) filter (where c.kind = 'knowledge' and r.review_id is not null) as "knowledge_reviewed!",
-                  count(*) filter (where c.kind = 'knowledge') as "knowledge_total!"
-             from sign_off s
-             join enrolment e using (enrolment_id)
-             join cohort co using (cohort_id)
-             join app_user a on a.user_id = s.assessor_id
-             cross join lateral jsonb_array_elements(s.basis) as item
-             join evidence ev on ev.evidence_id = (item ->> 'evidence_id')::uuid
-             join criterion c on c.standard_id = co.standard_id and c.code = item ->> 'criterion'
-             left join review r using (sign_off_id)
-            where e.iqa_id = $1
-            group by a.display_name, ev.method
-            order by lower(a.display_name), ev.method"#,
-        iqa
-    )
-    .fetch_all(conn)
-    .await
 }
 
 #[derive(Template, WebTemplate)]
@@ -185,7 +133,7 @@ async fn page(
     if rows.is_empty() && total > 0 {
         (rows, total) = list(&mut conn, user.id.0, page).await?;
     }
-    let coverage = coverage(&mut conn, user.id.0).await?;
+    let coverage = db::coverage(&mut conn, user.id.0).await?;
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
         previous: (page > 1).then(|| format!("/quality?page={}", page - 1)),
@@ -231,19 +179,12 @@ pub async fn review(
     CsrfForm(form): CsrfForm<ReviewForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let target = sqlx::query!(
-        r#"select s.enrolment_id, s.assessor_id, e.iqa_id, e.candidate_id
-             from sign_off s join enrolment e using (enrolment_id)
-            where s.sign_off_id = $1
-              for update of e"#,
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .filter(|t| {
-        t.iqa_id == Some(user.id.0) && t.assessor_id != user.id.0 && t.candidate_id != user.id.0
-    })
-    .ok_or(AppError::NotFound)?;
+    let target = db::lock_review_target(&mut tx, id)
+        .await?
+        .filter(|t| {
+            t.iqa_id == Some(user.id.0) && t.assessor_id != user.id.0 && t.candidate_id != user.id.0
+        })
+        .ok_or(AppError::NotFound)?;
 
     let actions = form.actions.trim().to_owned();
     let mut errors = FormErrors::default();
@@ -274,24 +215,21 @@ pub async fn review(
         let page = page(&state, &user, layout, Some((id, errors, actions)), 1).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    if sign_off::standing(&mut tx, target.enrolment_id).await? != Some(id) {
+    if crate::assessments::db::standing_sign_off(&mut tx, target.enrolment_id).await? != Some(id) {
         return Err(AppError::Conflict(
             "This sign-off has been reviewed or replaced already.".into(),
         ));
     }
-    let inserted = sqlx::query!(
-        "insert into review (sign_off_id, iqa_id, decision, actions, reviewed_at)
-         values ($1, $2, $3::text::review_decision, $4, $5)
-         on conflict (sign_off_id) do nothing",
+    let inserted = db::insert_review(
+        &mut tx,
         id,
         user.id.0,
         decision,
-        actions,
-        state.clock.now()
+        &actions,
+        state.clock.now(),
     )
-    .execute(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
+    if !inserted {
         return Err(AppError::Conflict(
             "This sign-off has been reviewed already.".into(),
         ));

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use zip::write::{SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
+use super::db;
 use crate::assessments::db as assessments_db;
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
@@ -283,91 +284,18 @@ async fn manifest(
 ) -> sqlx::Result<Manifest> {
     let id = enrolment.id;
     let audit_head = crate::crypto::hex(&crate::audit::head(&mut *conn).await?);
-    let standard = sqlx::query!(
-        r#"select s.urn, s.version, s.title, encode(s.content_sha256, 'hex') as "content_sha256!",
-                  u.email
-             from enrolment e
-             join cohort co using (cohort_id)
-             join standard s using (standard_id)
-             join app_user u on u.user_id = e.candidate_id
-            where e.enrolment_id = $1"#,
-        id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let standard = db::archive_standard(&mut *conn, id).await?;
     let progress = assessments_db::find(&mut *conn, id).await?;
     let status = progress
         .as_ref()
         .map_or(EnrolmentStatus::NotStarted, |p| p.status);
     let criteria = assessments_db::criteria(&mut *conn, id).await?;
 
-    let versions = sqlx::query!(
-        r#"select e.evidence_id, e.version, e.title, e.statement,
-                  e.method as "method!: AssessmentMethod", e.activity_on as "activity_on!",
-                  e.submitted_at as "submitted_at!",
-                  encode(e.declaration_sha256, 'hex') as "declaration_sha256!",
-                  dense_rank() over (order by first.started_at, e.item_id) as "item!",
-                  not exists (select 1 from current_evidence cv where cv.evidence_id = e.evidence_id) as "superseded!"
-             from evidence e
-             join lateral (select min(created_at) as started_at from evidence f
-                            where f.item_id = e.item_id) first on true
-            where e.enrolment_id = $1 and e.state = 'submitted'
-            order by first.started_at, e.item_id, e.version"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let claims = sqlx::query!(
-        r#"select ec.evidence_id, c.code, ec.note
-             from evidence_claim ec
-             join criterion c using (criterion_id)
-             join evidence e using (evidence_id)
-            where e.enrolment_id = $1 and e.state = 'submitted'
-            order by c.kind, c.position"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let judgements = sqlx::query!(
-        r#"select j.judgement_id, j.evidence_id, c.code, j.met, j.valid, j.authentic, j.current,
-                  j.sufficient, j.reliable, j.feedback, u.display_name as assessor, j.created_at
-             from judgement j
-             join criterion c using (criterion_id)
-             join evidence e using (evidence_id)
-             join app_user u on u.user_id = j.assessor_id
-            where e.enrolment_id = $1
-            order by c.kind, c.position, j.created_at, j.judgement_id"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let files = sqlx::query!(
-        r#"select f.evidence_id, f.file_name, f.created_at, b.blob_id, b.size_bytes, b.content_type,
-                  encode(b.sha256, 'hex') as "sha256!"
-             from evidence_file f
-             join blob b using (blob_id)
-             join evidence e using (evidence_id)
-            where e.enrolment_id = $1 and e.state = 'submitted'
-            order by f.created_at, f.evidence_file_id"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let sign_offs = sqlx::query!(
-        r#"select s.sign_off_id, s.sequence, s.signed_at, a.display_name as assessor, s.basis,
-                  encode(s.basis_sha256, 'hex') as "basis_sha256!", s.sampled, s.sample_reason,
-                  r.decision::text as "decision?", r.actions as "actions?",
-                  r.reviewed_at as "reviewed_at?", i.display_name as "iqa?"
-             from sign_off s
-             join app_user a on a.user_id = s.assessor_id
-             left join review r using (sign_off_id)
-             left join app_user i on i.user_id = r.iqa_id
-            where s.enrolment_id = $1
-            order by s.sequence"#,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let versions = db::archive_versions(&mut *conn, id).await?;
+    let claims = db::archive_claims(&mut *conn, id).await?;
+    let judgements = db::archive_judgements(&mut *conn, id).await?;
+    let files = db::archive_files(&mut *conn, id).await?;
+    let sign_offs = db::archive_sign_offs(&mut *conn, id).await?;
     let standing = progress.as_ref().and_then(|p| p.standing_sign_off_id);
 
     let mut taken = HashSet::new();
@@ -501,9 +429,7 @@ pub async fn download(
     let generated_at = state.clock.now();
     let manifest = {
         let mut tx = state.pool.begin().await?;
-        sqlx::query!("set transaction isolation level repeatable read, read only")
-            .execute(&mut *tx)
-            .await?;
+        crate::db::set_read_only_snapshot(&mut tx).await?;
         let enrolment = cohorts_db::find_visible(&mut tx, id, &user)
             .await?
             .ok_or(AppError::NotFound)?;

@@ -1,11 +1,14 @@
 //! Queries of cohort reports, over the stored statuses: a page (or all) of a cohort's
-//! enrolments, and their counts by assessor and status.
+//! enrolments, and their counts by assessor and status; and of a candidate's portfolio
+//! archive: the parts of its manifest, read in one snapshot.
 
 use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::ReportRow;
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::evidence::model::AssessmentMethod;
 
 /// Which enrolments of a cohort a report keeps, and in what order.
 #[derive(Debug, Clone, Copy, Default)]
@@ -139,4 +142,225 @@ pub async fn rows(
             .collect()
     };
     Ok(rows)
+}
+
+/// The standard version an enrolment is assessed against, and its candidate's email.
+#[derive(Debug, Clone)]
+pub struct ArchiveStandard {
+    pub urn: String,
+    pub version: String,
+    pub title: String,
+    /// SHA-256 of the standard's content, in hex.
+    pub content_sha256: String,
+    /// The candidate's email.
+    pub email: String,
+}
+
+/// The standard of the enrolment `enrolment`, with its candidate's email.
+pub async fn archive_standard(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<ArchiveStandard> {
+    sqlx::query_as!(
+        ArchiveStandard,
+        r#"select s.urn, s.version, s.title, encode(s.content_sha256, 'hex') as "content_sha256!",
+                  u.email
+             from enrolment e
+             join cohort co using (cohort_id)
+             join standard s using (standard_id)
+             join app_user u on u.user_id = e.candidate_id
+            where e.enrolment_id = $1"#,
+        enrolment
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A submitted evidence version, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveVersion {
+    pub evidence_id: Uuid,
+    pub version: i32,
+    pub title: String,
+    pub statement: String,
+    pub method: AssessmentMethod,
+    pub activity_on: Date,
+    pub submitted_at: OffsetDateTime,
+    /// SHA-256 of the declared content, in hex.
+    pub declaration_sha256: String,
+    /// 1, 2, …: the piece of evidence, in the order the candidate began them.
+    pub item: i64,
+    /// A later version of the same piece has been submitted.
+    pub superseded: bool,
+}
+
+/// Every submitted evidence version of an enrolment: pieces in the order they were begun,
+/// each piece's versions oldest first.
+pub async fn archive_versions(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<ArchiveVersion>> {
+    sqlx::query_as!(
+        ArchiveVersion,
+        r#"select e.evidence_id, e.version, e.title, e.statement,
+                  e.method as "method!: AssessmentMethod", e.activity_on as "activity_on!",
+                  e.submitted_at as "submitted_at!",
+                  encode(e.declaration_sha256, 'hex') as "declaration_sha256!",
+                  dense_rank() over (order by first.started_at, e.item_id) as "item!",
+                  not exists (select 1 from current_evidence cv where cv.evidence_id = e.evidence_id) as "superseded!"
+             from evidence e
+             join lateral (select min(created_at) as started_at from evidence f
+                            where f.item_id = e.item_id) first on true
+            where e.enrolment_id = $1 and e.state = 'submitted'
+            order by first.started_at, e.item_id, e.version"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A claim of a submitted evidence version, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveClaim {
+    pub evidence_id: Uuid,
+    /// The criterion's code.
+    pub code: String,
+    pub note: String,
+}
+
+/// The claims of an enrolment's submitted evidence versions, in criterion order.
+pub async fn archive_claims(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<ArchiveClaim>> {
+    sqlx::query_as!(
+        ArchiveClaim,
+        r#"select ec.evidence_id, c.code, ec.note
+             from evidence_claim ec
+             join criterion c using (criterion_id)
+             join evidence e using (evidence_id)
+            where e.enrolment_id = $1 and e.state = 'submitted'
+            order by c.kind, c.position"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// An assessor's judgement of a criterion on an evidence version, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveJudgement {
+    pub judgement_id: Uuid,
+    pub evidence_id: Uuid,
+    /// The criterion's code.
+    pub code: String,
+    pub met: bool,
+    pub valid: bool,
+    pub authentic: bool,
+    pub current: bool,
+    pub sufficient: bool,
+    pub reliable: bool,
+    pub feedback: String,
+    /// The assessor's display name.
+    pub assessor: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every judgement of an enrolment's evidence, in criterion order, each criterion's oldest
+/// first.
+pub async fn archive_judgements(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<ArchiveJudgement>> {
+    sqlx::query_as!(
+        ArchiveJudgement,
+        r#"select j.judgement_id, j.evidence_id, c.code, j.met, j.valid, j.authentic, j.current,
+                  j.sufficient, j.reliable, j.feedback, u.display_name as assessor, j.created_at
+             from judgement j
+             join criterion c using (criterion_id)
+             join evidence e using (evidence_id)
+             join app_user u on u.user_id = j.assessor_id
+            where e.enrolment_id = $1
+            order by c.kind, c.position, j.created_at, j.judgement_id"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A file of a submitted evidence version, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveFile {
+    pub evidence_id: Uuid,
+    pub file_name: String,
+    /// When the file was added to the evidence.
+    pub created_at: OffsetDateTime,
+    pub blob_id: Uuid,
+    pub size_bytes: i64,
+    pub content_type: String,
+    /// SHA-256 of the stored bytes, in hex.
+    pub sha256: String,
+}
+
+/// The files of an enrolment's submitted evidence versions, in the order they were added.
+pub async fn archive_files(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<ArchiveFile>> {
+    sqlx::query_as!(
+        ArchiveFile,
+        r#"select f.evidence_id, f.file_name, f.created_at, b.blob_id, b.size_bytes, b.content_type,
+                  encode(b.sha256, 'hex') as "sha256!"
+             from evidence_file f
+             join blob b using (blob_id)
+             join evidence e using (evidence_id)
+            where e.enrolment_id = $1 and e.state = 'submitted'
+            order by f.created_at, f.evidence_file_id"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A sign-off with its IQA review, if any, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveSignOff {
+    pub sign_off_id: Uuid,
+    pub sequence: i64,
+    pub signed_at: OffsetDateTime,
+    /// The assessor's display name.
+    pub assessor: String,
+    pub basis: serde_json::Value,
+    /// SHA-256 of the basis, in hex.
+    pub basis_sha256: String,
+    pub sampled: bool,
+    pub sample_reason: String,
+    /// The review's decision, actions, time and IQA's display name; `None` when unreviewed.
+    pub decision: Option<String>,
+    pub actions: Option<String>,
+    pub reviewed_at: Option<OffsetDateTime>,
+    pub iqa: Option<String>,
+}
+
+/// Every sign-off of an enrolment, in sequence, each with its review.
+pub async fn archive_sign_offs(
+    conn: &mut PgConnection,
+    enrolment: Uuid,
+) -> sqlx::Result<Vec<ArchiveSignOff>> {
+    sqlx::query_as!(
+        ArchiveSignOff,
+        r#"select s.sign_off_id, s.sequence, s.signed_at, a.display_name as assessor, s.basis,
+                  encode(s.basis_sha256, 'hex') as "basis_sha256!", s.sampled, s.sample_reason,
+                  r.decision::text as "decision?", r.actions as "actions?",
+                  r.reviewed_at as "reviewed_at?", i.display_name as "iqa?"
+             from sign_off s
+             join app_user a on a.user_id = s.assessor_id
+             left join review r using (sign_off_id)
+             left join app_user i on i.user_id = r.iqa_id
+            where s.enrolment_id = $1
+            order by s.sequence"#,
+        enrolment
+    )
+    .fetch_all(conn)
+    .await
 }

@@ -119,9 +119,7 @@ pub(crate) async fn selection(
     query: &ReportQuery,
 ) -> AppResult<Selection> {
     let mut tx = state.pool.begin().await?;
-    sqlx::query!("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
-        .await?;
+    crate::db::set_read_only_snapshot(&mut tx).await?;
     let cohort = cohorts_db::find(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;

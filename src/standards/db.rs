@@ -2,8 +2,10 @@
 
 use sqlx::PgConnection;
 use sqlx::types::Json;
+use time::Date;
 
 use super::model::{Criterion, CriterionId, CriterionKind, Standard, StandardId};
+use super::parser::{ParsedCriterion, ParsedStandard};
 
 /// A line of the standards list.
 #[derive(Debug, Clone)]
@@ -93,4 +95,69 @@ pub async fn list_criteria(
     )
     .fetch_all(conn)
     .await
+}
+
+/// Stores a parsed standard's row, without its criteria, unless its URN and version is already
+/// present: its id, or `None` when it was. `on conflict do nothing` keeps two processes
+/// starting at once from failing each other.
+pub async fn insert_standard_if_absent(
+    conn: &mut PgConnection,
+    parsed: &ParsedStandard,
+    approved_on: Option<Date>,
+    review_due_on: Option<Date>,
+    digest: &[u8; 32],
+) -> sqlx::Result<Option<StandardId>> {
+    sqlx::query_scalar!(
+        r#"
+        insert into standard (urn, version, title, overview, metadata, approved_on, review_due_on, content_sha256)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        on conflict (urn, version) do nothing
+        returning standard_id as "id: StandardId"
+        "#,
+        parsed.urn,
+        parsed.version,
+        parsed.title,
+        &parsed.overview,
+        Json(&parsed.metadata) as _,
+        approved_on,
+        review_due_on,
+        digest.as_slice(),
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The id and content digest (SHA-256) of the standard with this URN and version.
+pub async fn find_id_and_digest(
+    conn: &mut PgConnection,
+    urn: &str,
+    version: &str,
+) -> sqlx::Result<(StandardId, Vec<u8>)> {
+    let r = sqlx::query!(
+        r#"select standard_id as "id: StandardId", content_sha256 from standard where urn = $1 and version = $2"#,
+        urn,
+        version
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((r.id, r.content_sha256))
+}
+
+/// Stores one criterion of the standard `id`.
+pub async fn insert_criterion(
+    conn: &mut PgConnection,
+    id: StandardId,
+    criterion: &ParsedCriterion,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into criterion (standard_id, kind, code, position, text) values ($1, $2, $3, $4, $5)",
+        id as StandardId,
+        criterion.kind as CriterionKind,
+        criterion.code(),
+        criterion.position,
+        criterion.text,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

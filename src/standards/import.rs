@@ -2,9 +2,9 @@
 
 use serde_json::json;
 use sqlx::PgConnection;
-use sqlx::types::Json;
 
-use super::model::{CriterionKind, MonthEnd, StandardId, parse_published_date};
+use super::db;
+use super::model::{MonthEnd, StandardId, parse_published_date};
 use super::parser::ParsedStandard;
 use crate::audit::{self, Actor, NewAuditEvent};
 
@@ -47,54 +47,24 @@ pub async fn import(
         .metadata_value("Indicative Review Date")
         .and_then(|d| parse_published_date(d, MonthEnd::Last));
 
-    // `on conflict do nothing` keeps two processes starting at once from failing each other.
-    let inserted = sqlx::query_scalar!(
-        r#"
-        insert into standard (urn, version, title, overview, metadata, approved_on, review_due_on, content_sha256)
-        values ($1, $2, $3, $4, $5, $6, $7, $8)
-        on conflict (urn, version) do nothing
-        returning standard_id as "id: StandardId"
-        "#,
-        parsed.urn,
-        parsed.version,
-        parsed.title,
-        &parsed.overview,
-        Json(&parsed.metadata) as _,
-        approved_on,
-        review_due_on,
-        digest.as_slice(),
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let inserted =
+        db::insert_standard_if_absent(&mut *conn, parsed, approved_on, review_due_on, &digest)
+            .await?;
 
     let Some(id) = inserted else {
-        let existing = sqlx::query!(
-            r#"select standard_id as "id: StandardId", content_sha256 from standard where urn = $1 and version = $2"#,
-            parsed.urn,
-            parsed.version
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        if existing.content_sha256 != digest.as_slice() {
+        let (existing, stored_digest) =
+            db::find_id_and_digest(&mut *conn, &parsed.urn, &parsed.version).await?;
+        if stored_digest != digest.as_slice() {
             return Err(ImportError::DifferentContent {
                 urn: parsed.urn.clone(),
                 version: parsed.version.clone(),
             });
         }
-        return Ok(ImportOutcome::Unchanged(existing.id));
+        return Ok(ImportOutcome::Unchanged(existing));
     };
 
     for criterion in &parsed.criteria {
-        sqlx::query!(
-            "insert into criterion (standard_id, kind, code, position, text) values ($1, $2, $3, $4, $5)",
-            id as StandardId,
-            criterion.kind as CriterionKind,
-            criterion.code(),
-            criterion.position,
-            criterion.text,
-        )
-        .execute(&mut *conn)
-        .await?;
+        db::insert_criterion(&mut *conn, id, criterion).await?;
     }
 
     audit::record(

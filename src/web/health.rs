@@ -19,9 +19,12 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: the database answers `select 1` within a second.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let probe = sqlx::query_scalar!("select 1 as \"one!\"").fetch_one(&state.pool);
+    let probe = async {
+        let mut conn = state.pool.acquire().await?;
+        crate::db::ping(&mut conn).await
+    };
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "not ready: database error");
             not_ready()

@@ -1,0 +1,169 @@
+//! Queries of the audit trail. The chain is kept by the parent module (the lock before the
+//! head is read, the hashes, sealing); these are only its statements.
+
+use futures_util::Stream;
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::EventFields;
+
+/// An event as stored, with the columns the hash covers.
+pub struct StoredEvent {
+    pub audit_event_id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub actor_user_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub client_ip: Option<String>,
+    pub detail: Value,
+    pub prev_hash: Option<Vec<u8>>,
+    pub hash: Option<Vec<u8>>,
+}
+
+/// One event as the list shows it.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub client_ip: Option<String>,
+    pub detail: Value,
+}
+
+impl EventRow {
+    /// The detail as JSON.
+    pub fn detail_text(&self) -> String {
+        self.detail.to_string()
+    }
+
+    /// The start of the detail, when it is too long to show whole in a row.
+    pub fn detail_preview(&self) -> Option<String> {
+        let text = self.detail_text();
+        (text.chars().count() > 120)
+            .then(|| format!("{}…", text.chars().take(100).collect::<String>()))
+    }
+}
+
+/// Waits for the transaction-scoped advisory lock `key`, then holds it until the transaction
+/// ends.
+pub async fn advisory_xact_lock(conn: &mut PgConnection, key: i64) -> sqlx::Result<()> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The hash of the newest event: `None` when there is no event, `Some(None)` when the newest
+/// event has no hash yet.
+pub async fn newest_hash(conn: &mut PgConnection) -> sqlx::Result<Option<Option<Vec<u8>>>> {
+    sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
+        .fetch_optional(conn)
+        .await
+}
+
+/// Inserts an event with the fields its hash covers, the hash of the event before it and its
+/// own hash.
+pub async fn insert_event(
+    conn: &mut PgConnection,
+    fields: &EventFields<'_>,
+    prev_hash: &[u8],
+    hash: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail,
+                                 prev_hash, hash)
+        values ($1, $2, $3, $4, $5, $6, $7::text::inet, $8, $9, $10)
+        "#,
+        fields.occurred_at,
+        fields.actor_user_id,
+        fields.actor,
+        fields.action,
+        fields.entity_type,
+        fields.entity_id,
+        fields.client_ip,
+        fields.detail,
+        prev_hash,
+        hash,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many events have no hash: those written before the chain existed.
+pub async fn count_unsealed(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where hash is null"#)
+        .fetch_one(conn)
+        .await
+}
+
+/// Every event with the columns its hash covers, oldest first, streamed one row at a time.
+pub fn stored_events(
+    conn: &mut PgConnection,
+) -> impl Stream<Item = sqlx::Result<StoredEvent>> + '_ {
+    sqlx::query_as!(
+        StoredEvent,
+        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
+                  host(client_ip) as client_ip, detail, prev_hash, hash
+             from audit_event order by audit_event_id"#
+    )
+    .fetch(conn)
+}
+
+/// Gives the event `audit_event_id` its place in the chain: after the event whose hash is
+/// `prev_hash`, with its own `hash`.
+pub async fn seal_event(
+    conn: &mut PgConnection,
+    audit_event_id: i64,
+    prev_hash: &[u8],
+    hash: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update audit_event set prev_hash = $2, hash = $3 where audit_event_id = $1",
+        audit_event_id,
+        prev_hash,
+        hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The events whose actor matches `actor_pattern` and whose entity type, entity id or action
+/// matches `entity_pattern` (both `ilike` patterns), from the day `from` to the day `to` (both
+/// included) when they are given: newest first, at most `limit`, streamed one row at a time.
+pub fn filtered_events<'c>(
+    conn: &'c mut PgConnection,
+    actor_pattern: &str,
+    entity_pattern: &str,
+    from: Option<Date>,
+    to: Option<Date>,
+    limit: i64,
+) -> impl Stream<Item = sqlx::Result<EventRow>> + use<'c> {
+    sqlx::query_as!(
+        EventRow,
+        r#"select audit_event_id as id, occurred_at, actor, action, entity_type, entity_id,
+                      host(client_ip) as client_ip, detail
+                 from audit_event
+                where actor ilike $1
+                  and (entity_type ilike $2 or entity_id ilike $2 or action ilike $2)
+                  and ($3::date is null or occurred_at >= $3::date)
+                  and ($4::date is null or occurred_at < $4::date + 1)
+                order by audit_event_id desc
+                limit $5"#,
+        actor_pattern,
+        entity_pattern,
+        from,
+        to,
+        limit
+    )
+    .fetch(conn)
+}
