@@ -73,3 +73,35 @@ pub async fn set_read_only_snapshot(conn: &mut PgConnection) -> sqlx::Result<()>
         .await?;
     Ok(())
 }
+
+/// A `like`/`ilike` pattern matching values that contain `text`, with the pattern's own
+/// wildcards (`%`, `_`) and escape character in `text` taken literally. NUL, which PostgreSQL
+/// refuses in text, is dropped.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        match c {
+            '\\' | '%' | '_' => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+            '\0' => {}
+            c => pattern.push(c),
+        }
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_text_is_matched_literally() {
+        assert_eq!(contains_pattern("ann"), "%ann%");
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(contains_pattern("a\0b"), "%ab%");
+    }
+}

@@ -14,6 +14,7 @@ use crate::auth::session::CurrentUser;
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
+use crate::web::paging::{PageLinks, Paging};
 
 /// One enrolment of the caseload.
 #[derive(Debug, Clone)]
@@ -63,16 +64,6 @@ pub struct Choice {
     pub value: String,
     pub label: String,
     pub selected: bool,
-}
-
-/// Where this page of the caseload stands in the whole.
-#[derive(Debug, Clone)]
-pub struct PageLinks {
-    pub first: usize,
-    pub last: usize,
-    pub total: usize,
-    pub previous: Option<String>,
-    pub next: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -138,36 +129,23 @@ pub async fn show(
         .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
         .sum::<usize>();
     let total_awaiting = kept.map(|g| g.claims_awaiting).sum();
-    // A page past the end shows the last one; absurd numbers cannot overflow.
-    let last_page = total.div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, last_page);
+    let paging = Paging::new(query.page, PAGE_SIZE, total);
     let shown = db::caseload_page(
         &mut conn,
         user.id.0,
         cohort,
         status,
         PAGE_SIZE,
-        (page - 1) * PAGE_SIZE,
+        paging.offset(),
     )
     .await?;
-    let link = |page: usize| {
+    let pages = paging.links(shown.len(), |page| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("cohort", &query.cohort)
             .append_pair("status", &query.status)
             .append_pair("page", &page.to_string());
         format!("/caseload?{}", q.finish())
-    };
-    let pages = PageLinks {
-        first: if total == 0 {
-            0
-        } else {
-            (page - 1) * PAGE_SIZE + 1
-        },
-        last: ((page - 1) * PAGE_SIZE + shown.len()).min(total),
-        total,
-        previous: (page > 1).then(|| link(page - 1)),
-        next: (page * PAGE_SIZE < total).then(|| link(page + 1)),
-    };
+    });
     Ok(CaseloadPage {
         layout: layout.section(Section::Caseload),
         total_awaiting,

@@ -35,13 +35,7 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     fn pattern(text: &str) -> String {
-        let text = text.trim().replace('\0', "");
-        format!(
-            "%{}%",
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
+        crate::db::contains_pattern(text.trim())
     }
 
     fn start_date(&self) -> Option<Date> {

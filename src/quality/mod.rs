@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -25,6 +24,7 @@ use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
+use crate::web::paging::Paging;
 use crate::web::routes::Routes;
 
 pub mod db;
@@ -54,21 +54,7 @@ pub struct SignOffRow {
 }
 
 /// Sign-offs one page of the quality page shows.
-const PAGE_SIZE: i64 = 50;
-
-/// A page of the sign-offs of the enrolments this IQA assures, except their own: unreviewed
-/// sampled first, then unreviewed others, then reviewed ones, newest first within each; with
-/// how many there are in all.
-async fn list(
-    conn: &mut PgConnection,
-    iqa: Uuid,
-    page: i64,
-) -> sqlx::Result<(Vec<SignOffRow>, i64)> {
-    let total = db::count_reviewable(conn, iqa).await?;
-    let offset = (page - 1).saturating_mul(PAGE_SIZE);
-    let rows = db::reviewable_page(conn, iqa, PAGE_SIZE, offset).await?;
-    Ok((rows, total))
-}
+const PAGE_SIZE: usize = 50;
 
 /// One line of the sampling coverage: how many of an assessor's met criteria, judged on
 /// evidence of one method, sit in sign-offs the IQA has reviewed.
@@ -123,21 +109,26 @@ async fn page(
     user: &CurrentUser,
     layout: Layout,
     refused: Option<(Uuid, FormErrors, String)>,
-    page: i64,
+    page: usize,
 ) -> AppResult<QualityPage> {
     let mut conn = state.pool.acquire().await?;
-    let last = |total: i64| ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let (mut rows, mut total) = list(&mut conn, user.id.0, page.max(1)).await?;
-    // A page past the end shows the last one.
-    let page = page.clamp(1, last(total));
-    if rows.is_empty() && total > 0 {
-        (rows, total) = list(&mut conn, user.id.0, page).await?;
-    }
+    // The sign-offs of the enrolments this IQA assures, except their own: unreviewed sampled
+    // first, then unreviewed others, then reviewed ones, newest first within each.
+    let total = db::count_reviewable(&mut conn, user.id.0).await?;
+    let paging = Paging::new(Some(page), PAGE_SIZE, usize::try_from(total).unwrap_or(0));
+    let rows = db::reviewable_page(
+        &mut conn,
+        user.id.0,
+        i64::try_from(PAGE_SIZE).unwrap_or(i64::MAX),
+        i64::try_from(paging.offset()).unwrap_or(i64::MAX),
+    )
+    .await?;
     let coverage = db::coverage(&mut conn, user.id.0).await?;
+    let pages = paging.links(rows.len(), |page| format!("/quality?page={page}"));
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
-        previous: (page > 1).then(|| format!("/quality?page={}", page - 1)),
-        next: (page < last(total)).then(|| format!("/quality?page={}", page + 1)),
+        previous: pages.previous,
+        next: pages.next,
         total,
         rows,
         coverage,
@@ -152,7 +143,9 @@ pub async fn index(
     layout: Layout,
     Query(query): Query<PageQuery>,
 ) -> AppResult<QualityPage> {
-    page(&state, &user, layout, None, query.page.unwrap_or(1)).await
+    // Page 0 or below is the first.
+    let requested = usize::try_from(query.page.unwrap_or(1)).unwrap_or(1);
+    page(&state, &user, layout, None, requested).await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,9 +14,11 @@ use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
+use crate::standards::model::StandardId;
 use crate::state::AppState;
 use crate::web::download::content_disposition;
 use crate::web::layout::{Layout, Section};
+use crate::web::paging::{PageLinks, Paging};
 use crate::web::routes::Routes;
 
 mod archive;
@@ -192,9 +194,7 @@ pub struct ReportPage {
     pub sort_by_progress: bool,
     pub csv_link: String,
     pub xlsx_link: String,
-    pub previous: Option<String>,
-    pub next: Option<String>,
-    pub first: usize,
+    pub pages: PageLinks,
 }
 
 const STATUSES: [EnrolmentStatus; 6] = [
@@ -218,10 +218,12 @@ pub async fn page(
     let cohort = cohorts_db::find(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let codes: Vec<String> = db::criteria(&mut conn, cohort.standard_id)
+    let codes: Vec<String> = state
+        .standards
+        .version(&mut conn, StandardId(cohort.standard_id))
         .await?
-        .into_iter()
-        .map(|c| c.code)
+        .criteria()
+        .map(|c| c.code.clone())
         .collect();
     let groups = db::groups(&mut conn, id).await?;
     let count = |status: EnrolmentStatus| -> usize {
@@ -265,16 +267,12 @@ pub async fn page(
             });
         }
     }
-    // A page past the end shows the last one; absurd numbers cannot overflow.
-    let last_page = total.div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, last_page);
-    let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let paging = Paging::new(query.page, PAGE_SIZE, total);
+    let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, paging.offset()).await?;
     let path = format!("/admin/cohorts/{id}/report");
     Ok(ReportPage {
         layout: layout.section(Section::Cohorts),
-        previous: (page > 1).then(|| query.link(&path, Some(page - 1))),
-        next: (page * PAGE_SIZE < total).then(|| query.link(&path, Some(page + 1))),
-        first: (page - 1) * PAGE_SIZE,
+        pages: paging.links(shown.len(), |page| query.link(&path, Some(page))),
         csv_link: query.link(&format!("{path}.csv"), None),
         xlsx_link: query.link(&format!("{path}.xlsx"), None),
         statuses: STATUSES

@@ -113,13 +113,7 @@ pub async fn find_password_hash(
 
 /// Accounts whose name or email contains `search` (all when empty), by name; at most `limit`.
 pub async fn search(conn: &mut PgConnection, search: &str, limit: i64) -> sqlx::Result<Vec<User>> {
-    let pattern = format!(
-        "%{}%",
-        search
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let pattern = crate::db::contains_pattern(search);
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, display_name as name, roles as "roles: Vec<Role>",

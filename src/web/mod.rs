@@ -8,6 +8,7 @@ pub mod flash;
 pub mod forms;
 pub mod health;
 pub mod layout;
+pub mod paging;
 pub mod routes;
 
 use std::any::Any;
