@@ -23,6 +23,7 @@ pub mod state;
 pub mod users;
 pub mod web;
 
+use crate::auth::policy::Access;
 use axum::Router;
 
 pub use state::AppState;
@@ -31,9 +32,9 @@ use web::routes::Routes;
 /// Every route of the portal, with its handler.
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/healthz", web::health::healthz)
-        .get("/readyz", web::health::readyz)
-        .get("/static/{name}", web::assets::show)
+        .get("/healthz", Access::Public, web::health::healthz)
+        .get("/readyz", Access::Public, web::health::readyz)
+        .get("/static/{name}", Access::Public, web::assets::show)
         .merge(home::routes())
         .merge(standards::routes())
         .merge(auth::routes())

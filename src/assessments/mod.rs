@@ -7,12 +7,13 @@ pub mod sign_off;
 pub mod status;
 pub mod verify;
 
+use crate::auth::policy::ASSESSOR;
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/caseload", caseload::show)
-        .get("/enrolments/{id}/sign-off", sign_off::show)
-        .post("/enrolments/{id}/sign-off", sign_off::sign)
-        .post("/evidence/{id}/judgements", judging::judge)
+        .get("/caseload", ASSESSOR, caseload::show)
+        .get("/enrolments/{id}/sign-off", ASSESSOR, sign_off::show)
+        .post("/enrolments/{id}/sign-off", ASSESSOR, sign_off::sign)
+        .post("/evidence/{id}/judgements", ASSESSOR, judging::judge)
 }

@@ -10,6 +10,7 @@
 mod db;
 pub mod pages;
 
+use crate::auth::policy::ADMIN;
 use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
@@ -24,9 +25,11 @@ use crate::web::routes::Routes;
 use db::StoredEvent;
 
 pub fn routes() -> Routes {
-    Routes::new()
-        .get("/admin/audit", pages::index)
-        .get("/admin/audit.csv", pages::export)
+    Routes::new().get("/admin/audit", ADMIN, pages::index).get(
+        "/admin/audit.csv",
+        ADMIN,
+        pages::export,
+    )
 }
 
 /// The advisory lock key that serialises appends to the chain.

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod session;
 mod views;
 
+use policy::Access;
 use serde::Deserialize;
 
 use crate::users::model::check_new_password;
@@ -24,15 +25,31 @@ pub struct EmptyForm {}
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/login", handlers::login_form)
-        .post("/login", handlers::login)
-        .post("/logout", handlers::logout)
-        .get("/setup/{token}", handlers::setup_form)
-        .post("/setup/{token}", handlers::setup)
-        .get("/invitations/{token}", handlers::invitation_form)
-        .post("/invitations/{token}", handlers::accept_invitation)
-        .get("/password-reset/{token}", handlers::reset_form)
-        .post("/password-reset/{token}", handlers::reset_password)
+        .get("/login", Access::Public, handlers::login_form)
+        .post("/login", Access::Public, handlers::login)
+        .post("/logout", Access::SignedIn, handlers::logout)
+        .get("/setup/{token}", Access::Public, handlers::setup_form)
+        .post("/setup/{token}", Access::Public, handlers::setup)
+        .get(
+            "/invitations/{token}",
+            Access::Public,
+            handlers::invitation_form,
+        )
+        .post(
+            "/invitations/{token}",
+            Access::Public,
+            handlers::accept_invitation,
+        )
+        .get(
+            "/password-reset/{token}",
+            Access::Public,
+            handlers::reset_form,
+        )
+        .post(
+            "/password-reset/{token}",
+            Access::Public,
+            handlers::reset_password,
+        )
 }
 
 /// Checks a new password and its confirmation, marking the form's fields.

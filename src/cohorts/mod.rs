@@ -6,15 +6,16 @@ pub mod db;
 pub mod model;
 mod views;
 
+use crate::auth::policy::ADMIN;
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/admin/cohorts", admin::index)
-        .post("/admin/cohorts", admin::create)
-        .get("/admin/cohorts/{id}", admin::show)
-        .post("/admin/cohorts/{id}/enrolments", admin::enrol)
-        .post("/admin/cohorts/{id}/roster", admin::import_roster)
-        .post("/admin/cohorts/{id}/assignments", admin::assign)
-        .post("/enrolments/{id}/withdraw", admin::withdraw)
+        .get("/admin/cohorts", ADMIN, admin::index)
+        .post("/admin/cohorts", ADMIN, admin::create)
+        .get("/admin/cohorts/{id}", ADMIN, admin::show)
+        .post("/admin/cohorts/{id}/enrolments", ADMIN, admin::enrol)
+        .post("/admin/cohorts/{id}/roster", ADMIN, admin::import_roster)
+        .post("/admin/cohorts/{id}/assignments", ADMIN, admin::assign)
+        .post("/enrolments/{id}/withdraw", ADMIN, admin::withdraw)
 }

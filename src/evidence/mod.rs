@@ -8,21 +8,27 @@ pub mod portfolio;
 mod upload;
 pub mod views;
 
+use crate::auth::policy::{CANDIDATE, ON_ENROLMENTS};
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/enrolments/{id}", portfolio::show)
-        .get("/enrolments/{id}/evidence/new", handlers::new)
-        .post_upload("/enrolments/{id}/evidence/new", handlers::create)
-        .get("/evidence/{id}", handlers::show)
-        .get("/evidence/{id}/edit", handlers::edit)
-        .post_upload("/evidence/{id}/edit", handlers::update)
-        .post("/evidence/{id}/delete", handlers::delete)
-        .post("/evidence/{id}/revise", handlers::revise)
-        .get("/evidence/{id}/files/{file_id}", handlers::download)
+        .get("/enrolments/{id}", ON_ENROLMENTS, portfolio::show)
+        .get("/enrolments/{id}/evidence/new", CANDIDATE, handlers::new)
+        .post_upload("/enrolments/{id}/evidence/new", CANDIDATE, handlers::create)
+        .get("/evidence/{id}", ON_ENROLMENTS, handlers::show)
+        .get("/evidence/{id}/edit", CANDIDATE, handlers::edit)
+        .post_upload("/evidence/{id}/edit", CANDIDATE, handlers::update)
+        .post("/evidence/{id}/delete", CANDIDATE, handlers::delete)
+        .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
+        .get(
+            "/evidence/{id}/files/{file_id}",
+            ON_ENROLMENTS,
+            handlers::download,
+        )
         .post(
             "/evidence/{id}/files/{file_id}/delete",
+            CANDIDATE,
             handlers::remove_file,
         )
 }

@@ -1,5 +1,6 @@
 //! The home page of a signed-in person: what each of their roles can do from here.
 
+use crate::auth::policy::Access;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -16,7 +17,7 @@ use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/", show)
+    Routes::new().get("/", Access::SignedIn, show)
 }
 
 /// A role's corner of the home page.

@@ -3,6 +3,7 @@
 //! assessor must take (the sign-off is withdrawn). Nobody reviews a sign-off they made or an
 //! enrolment they are the candidate of.
 
+use crate::auth::policy::IQA;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -31,8 +32,8 @@ pub mod db;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/quality", index)
-        .post("/sign-offs/{id}/review", review)
+        .get("/quality", IQA, index)
+        .post("/sign-offs/{id}/review", IQA, review)
 }
 
 /// A sign-off the IQA may review.

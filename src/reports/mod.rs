@@ -1,6 +1,7 @@
 //! Cohort reports: one row per enrolment with its status and progress, a matrix of enrolments
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
+use crate::auth::policy::{ADMIN, ON_ENROLMENTS};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -27,10 +28,14 @@ mod workbook;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/admin/cohorts/{id}/report", page)
-        .get("/admin/cohorts/{id}/report.csv", csv)
-        .get("/admin/cohorts/{id}/report.xlsx", workbook::xlsx)
-        .get("/enrolments/{id}/archive.zip", archive::download)
+        .get("/admin/cohorts/{id}/report", ADMIN, page)
+        .get("/admin/cohorts/{id}/report.csv", ADMIN, csv)
+        .get("/admin/cohorts/{id}/report.xlsx", ADMIN, workbook::xlsx)
+        .get(
+            "/enrolments/{id}/archive.zip",
+            ON_ENROLMENTS,
+            archive::download,
+        )
 }
 
 /// Enrolments one page of the report shows.

@@ -10,11 +10,16 @@ pub mod model;
 pub mod parser;
 mod views;
 
+use crate::auth::policy::Access;
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/standards", handlers::index)
-        .get("/standards/{urn}", handlers::show)
-        .get("/standards/{urn}/case.json", handlers::case_package)
+        .get("/standards", Access::Public, handlers::index)
+        .get("/standards/{urn}", Access::Public, handlers::show)
+        .get(
+            "/standards/{urn}/case.json",
+            Access::Public,
+            handlers::case_package,
+        )
 }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod model;
 mod views;
 
+use crate::auth::policy::{ADMIN, Access};
 use serde_json::json;
 use sqlx::PgConnection;
 
@@ -16,16 +17,24 @@ use model::{DisplayName, Email, Role, UserId};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/account", account::show)
-        .post("/account/password", account::change_password)
-        .get("/admin/users", admin::index)
-        .post("/admin/users", admin::create)
-        .get("/admin/users/new", admin::new)
-        .get("/admin/users/{id}", admin::show)
-        .post("/admin/users/{id}", admin::update)
-        .post("/admin/users/{id}/deactivate", admin::deactivate)
-        .post("/admin/users/{id}/reactivate", admin::reactivate)
-        .post("/admin/users/{id}/access-link", admin::issue_access_link)
+        .get("/account", Access::SignedIn, account::show)
+        .post(
+            "/account/password",
+            Access::SignedIn,
+            account::change_password,
+        )
+        .get("/admin/users", ADMIN, admin::index)
+        .post("/admin/users", ADMIN, admin::create)
+        .get("/admin/users/new", ADMIN, admin::new)
+        .get("/admin/users/{id}", ADMIN, admin::show)
+        .post("/admin/users/{id}", ADMIN, admin::update)
+        .post("/admin/users/{id}/deactivate", ADMIN, admin::deactivate)
+        .post("/admin/users/{id}/reactivate", ADMIN, admin::reactivate)
+        .post(
+            "/admin/users/{id}/access-link",
+            ADMIN,
+            admin::issue_access_link,
+        )
 }
 
 /// Creates an account from the command line (`via` names the command) and records it in the

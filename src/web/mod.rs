@@ -27,7 +27,7 @@ use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{csrf, policy, session};
+use crate::auth::{csrf, session};
 use crate::error::{AppError, ErrorPageSpec};
 use crate::state::AppState;
 use layout::Layout;
@@ -38,9 +38,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'; object-src 'none'";
 
-/// Wraps the application's routes in the layers every request passes through, outermost first:
-/// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
-/// same-origin check for changes, access policy.
 /// A NUL byte (`%00`) in the path or query is never meaningful here, and PostgreSQL refuses
 /// it in text: answered 400 at the door rather than as a database error in some handler.
 async fn refuse_nul_in_uri(
@@ -61,6 +58,10 @@ async fn refuse_nul_in_uri(
     Ok(next.run(request).await)
 }
 
+/// Wraps the application's routes in the layers every request passes through, outermost first:
+/// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
+/// NUL refusal, same-origin check for changes. Each route adds its own access rule inside
+/// these (`web::routes`).
 pub fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -104,8 +105,7 @@ pub fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
                     csrf::require_same_origin,
-                ))
-                .layer(middleware::from_fn(policy::enforce)),
+                )),
         )
         .with_state(state)
 }
