@@ -245,7 +245,9 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                       exists (select 1 from latest_sign_off ls
                                where ls.enrolment_id = e.enrolment_id and ls.decision = 'disagree') as iqa_disagreed,
                       greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
-                               (select max(j.created_at) from judgement j join evidence ev using (evidence_id)
+                               (select max(newest.at) from evidence ev
+                                 cross join lateral (select max(j.created_at) as at from judgement j
+                                                      where j.evidence_id = ev.evidence_id) newest
                                  where ev.enrolment_id = e.enrolment_id)) as last_activity_at
                  from enrolment e
                  join app_user u on u.user_id = e.candidate_id

@@ -124,20 +124,20 @@ pub async fn judge(
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let evidence = evidence_db::find_visible(&mut tx, id, &user)
+    let evidence = evidence_db::find_visible(&mut tx, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    let enrolment = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, &user)
+    let enrolment = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     // Only the enrolment's own assessor, and never on their own evidence.
-    if enrolment.assessor_id != Some(user.id.0) || enrolment.is_candidate(&user) {
+    if enrolment.assessor_id != Some(user.id.0) || enrolment.is_candidate(user.id) {
         return Err(AppError::NotFound);
     }
     // Shares the lock a sign-off takes, and a submission too: no new version can slip in
     // between reading this one as current and writing its judgements.
     crate::cohorts::db::lock_for_assessment(&mut tx, enrolment.id).await?;
-    let evidence = evidence_db::find_visible(&mut tx, id, &user)
+    let evidence = evidence_db::find_visible(&mut tx, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     if evidence.is_draft() || evidence.superseded || enrolment.is_withdrawn() {

@@ -74,9 +74,9 @@ async fn as_assessor(
     id: Uuid,
     user: &CurrentUser,
 ) -> AppResult<Enrolment> {
-    cohorts_db::find_visible(conn, id, user)
+    cohorts_db::find_visible(conn, id, user.viewer())
         .await?
-        .filter(|e| e.assessor_id == Some(user.id.0) && !e.is_candidate(user))
+        .filter(|e| e.assessor_id == Some(user.id.0) && !e.is_candidate(user.id))
         .ok_or(AppError::NotFound)
 }
 

@@ -18,7 +18,7 @@ use super::db;
 use crate::crypto::{random_token, sha256};
 use crate::error::AppError;
 use crate::state::{AppState, Settings};
-use crate::users::model::{Role, UserId};
+use crate::users::model::{Role, UserId, Viewer};
 
 /// How stale `last_seen_at` may get before a request refreshes it: one write a minute per
 /// active session instead of one per request.
@@ -38,6 +38,14 @@ pub struct CurrentUser {
 impl CurrentUser {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The account and roles behind this session, for queries.
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            id: self.id,
+            roles: &self.roles,
+        }
     }
 }
 

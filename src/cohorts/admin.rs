@@ -469,7 +469,7 @@ pub async fn withdraw(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let mut tx = state.pool.begin().await?;
-    let enrolment = db::find_visible(&mut tx, id, &admin)
+    let enrolment = db::find_visible(&mut tx, id, admin.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     if db::withdraw(&mut tx, id, reason, state.clock.now()).await? {

@@ -4,9 +4,8 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::auth::session::CurrentUser;
 use crate::standards::model::StandardId;
-use crate::users::model::Role;
+use crate::users::model::{Role, UserId, Viewer};
 
 #[derive(Debug, Clone)]
 pub struct CohortSummary {
@@ -239,8 +238,8 @@ pub struct Enrolment {
 }
 
 impl Enrolment {
-    pub fn is_candidate(&self, user: &CurrentUser) -> bool {
-        self.candidate_id == user.id.0
+    pub fn is_candidate(&self, user: UserId) -> bool {
+        self.candidate_id == user.0
     }
 
     pub fn is_withdrawn(&self) -> bool {
@@ -253,7 +252,7 @@ impl Enrolment {
 pub async fn find_visible(
     conn: &mut PgConnection,
     id: Uuid,
-    user: &CurrentUser,
+    viewer: Viewer<'_>,
 ) -> sqlx::Result<Option<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
@@ -270,8 +269,8 @@ pub async fn find_visible(
             where e.enrolment_id = $1
               and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
         id,
-        user.id.0,
-        user.has_role(Role::Admin)
+        viewer.id.0,
+        viewer.has_role(Role::Admin)
     )
     .fetch_optional(conn)
     .await

@@ -8,10 +8,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
-use crate::auth::session::CurrentUser;
 use crate::standards::cache::Published;
 use crate::standards::model::{CriterionId, CriterionKind};
-use crate::users::model::Role;
+use crate::users::model::{Role, UserId, Viewer};
 
 /// One evidence version, for those who may see it.
 #[derive(Debug, Clone)]
@@ -44,7 +43,7 @@ impl Evidence {
 pub async fn find_visible(
     conn: &mut PgConnection,
     id: Uuid,
-    user: &CurrentUser,
+    viewer: Viewer<'_>,
 ) -> sqlx::Result<Option<Evidence>> {
     sqlx::query_as!(
         Evidence,
@@ -59,8 +58,8 @@ pub async fn find_visible(
               and ($2 = en.candidate_id
                    or (ev.state = 'submitted' and ($2 in (en.assessor_id, en.iqa_id) or $3)))"#,
         id,
-        user.id.0,
-        user.has_role(Role::Admin)
+        viewer.id.0,
+        viewer.has_role(Role::Admin)
     )
     .fetch_optional(conn)
     .await
@@ -71,7 +70,7 @@ pub async fn find_visible(
 pub async fn lock_own_draft(
     conn: &mut PgConnection,
     id: Uuid,
-    user: &CurrentUser,
+    candidate: UserId,
 ) -> sqlx::Result<Option<(Uuid, Uuid, i32)>> {
     let row = sqlx::query!(
         r#"select ev.enrolment_id, ev.item_id, ev.version
@@ -79,7 +78,7 @@ pub async fn lock_own_draft(
             where ev.evidence_id = $1 and en.candidate_id = $2 and ev.state = 'draft' and en.withdrawn_at is null
               for update of ev"#,
         id,
-        user.id.0
+        candidate.0
     )
     .fetch_optional(conn)
     .await?;

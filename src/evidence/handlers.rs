@@ -40,9 +40,9 @@ async fn own_enrolment(
     id: Uuid,
 ) -> AppResult<cohorts_db::Enrolment> {
     let mut conn = state.pool.acquire().await?;
-    cohorts_db::find_visible(&mut conn, id, user)
+    cohorts_db::find_visible(&mut conn, id, user.viewer())
         .await?
-        .filter(|e| e.is_candidate(user) && !e.is_withdrawn())
+        .filter(|e| e.is_candidate(user.id) && !e.is_withdrawn())
         .ok_or(AppError::NotFound)
 }
 
@@ -93,7 +93,7 @@ pub async fn edit(
     Path(id): Path<Uuid>,
 ) -> AppResult<EvidenceFormPage> {
     let mut conn = state.pool.acquire().await?;
-    let evidence = db::find_visible(&mut conn, id, &user)
+    let evidence = db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     if evidence.candidate_id != user.id.0 {
@@ -102,7 +102,7 @@ pub async fn edit(
     if !evidence.is_draft() {
         return Err(submitted_is_final());
     }
-    let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, &user)
+    let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user.viewer())
         .await?
         .filter(|e| !e.is_withdrawn())
         .ok_or(AppError::NotFound)?;
@@ -152,18 +152,18 @@ pub async fn update(
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let Some((enrolment_id, ..)) = db::lock_own_draft(&mut tx, id, &user).await? else {
+    let Some((enrolment_id, ..)) = db::lock_own_draft(&mut tx, id, user.id).await? else {
         // Not theirs (404), or theirs and submitted (409).
-        let evidence = db::find_visible(&mut tx, id, &user).await?;
+        let evidence = db::find_visible(&mut tx, id, user.viewer()).await?;
         return Err(match evidence {
             Some(e) if e.candidate_id == user.id.0 && !e.is_draft() => submitted_is_final(),
             _ => AppError::NotFound,
         });
     };
-    let enrolment = cohorts_db::find_visible(&mut tx, enrolment_id, &user)
+    let enrolment = cohorts_db::find_visible(&mut tx, enrolment_id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    let evidence = db::find_visible(&mut tx, id, &user)
+    let evidence = db::find_visible(&mut tx, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     save(
@@ -288,7 +288,7 @@ async fn save(
         tx.commit().await?;
         let evidence = {
             let mut conn = state.pool.acquire().await?;
-            db::find_visible(&mut conn, id, user).await?
+            db::find_visible(&mut conn, id, user.viewer()).await?
         };
         errors.add(
             "saved",
@@ -410,7 +410,7 @@ pub async fn remove_file(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    if db::lock_own_draft(&mut tx, id, &user).await?.is_none() {
+    if db::lock_own_draft(&mut tx, id, user.id).await?.is_none() {
         return Err(AppError::NotFound);
     }
     let name = take_file_off(&mut tx, &user, ip, id, file_id).await?;
@@ -430,7 +430,7 @@ pub async fn delete(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let Some((enrolment_id, item_id, version)) = db::lock_own_draft(&mut tx, id, &user).await?
+    let Some((enrolment_id, item_id, version)) = db::lock_own_draft(&mut tx, id, user.id).await?
     else {
         return Err(AppError::NotFound);
     };
@@ -462,11 +462,11 @@ pub async fn revise(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let evidence = db::find_visible(&mut tx, id, &user)
+    let evidence = db::find_visible(&mut tx, id, user.viewer())
         .await?
         .filter(|e| e.candidate_id == user.id.0)
         .ok_or(AppError::NotFound)?;
-    let active = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, &user)
+    let active = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, user.viewer())
         .await?
         .is_some_and(|e| !e.is_withdrawn());
     if !active {
@@ -528,7 +528,7 @@ pub async fn download(
 ) -> AppResult<Response> {
     let file = {
         let mut conn = state.pool.acquire().await?;
-        db::find_visible(&mut conn, id, &user)
+        db::find_visible(&mut conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
         db::list_files(&mut conn, id)

@@ -34,10 +34,10 @@ pub async fn page(
     id: Uuid,
 ) -> AppResult<PortfolioPage> {
     let mut conn = state.pool.acquire().await?;
-    let enrolment = cohorts_db::find_visible(&mut conn, id, user)
+    let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    let is_candidate = enrolment.is_candidate(user);
+    let is_candidate = enrolment.is_candidate(user.id);
     let progress = assessments_db::find(&mut conn, id).await?;
     let standard = state
         .standards

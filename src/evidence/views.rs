@@ -170,13 +170,13 @@ impl EvidenceShowPage {
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
-        let evidence = db::find_visible(&mut conn, id, user)
+        let evidence = db::find_visible(&mut conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
-        let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user)
+        let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
-        let is_candidate = enrolment.is_candidate(user);
+        let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = crate::assessments::db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;

@@ -430,7 +430,7 @@ pub async fn download(
     let manifest = {
         let mut tx = state.pool.begin().await?;
         crate::db::set_read_only_snapshot(&mut tx).await?;
-        let enrolment = cohorts_db::find_visible(&mut tx, id, &user)
+        let enrolment = cohorts_db::find_visible(&mut tx, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
         let manifest = manifest(&mut tx, &enrolment, generated_at).await?;

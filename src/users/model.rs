@@ -29,6 +29,19 @@ pub enum Role {
     Admin,
 }
 
+/// Who is looking, as a query needs to know it: an account and its roles, not the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    pub id: UserId,
+    pub roles: &'a [Role],
+}
+
+impl Viewer<'_> {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 4] = [Role::Candidate, Role::Assessor, Role::Iqa, Role::Admin];
 
