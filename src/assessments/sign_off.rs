@@ -127,30 +127,69 @@ pub async fn sign(
     CsrfForm(form): CsrfForm<SignOffForm>,
 ) -> AppResult<Response> {
     if form.declaration != "yes" {
-        let mut errors = FormErrors::default();
-        errors.add("declaration", "Confirm the declaration to sign off");
-        let page = page(&state, &user, layout, id, errors).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return declaration_unconfirmed(&state, &user, layout, id).await;
     }
     let mut tx = state.pool.begin().await?;
+    let enrolment = lock_unsigned_enrolment(&mut tx, id, &user).await?;
+    ensure_ready_for_sign_off(&mut tx, &enrolment).await?;
+    let sign_off = store_sign_off(&mut tx, &state, &enrolment, user.id.0).await?;
+    super::db::refresh(&mut tx, id).await?;
+    audit_sign_off(&mut tx, &Actor::user(&user, ip), id, &sign_off).await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/enrolments/{id}"),
+        &format!("{} is signed off as competent.", enrolment.candidate_name),
+    ))
+}
+
+/// The sign-off page again, with 422 and the problem: the declaration was not confirmed.
+async fn declaration_unconfirmed(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: Layout,
+    id: Uuid,
+) -> AppResult<Response> {
+    let mut errors = FormErrors::default();
+    errors.add("declaration", "Confirm the declaration to sign off");
+    let page = page(state, user, layout, id, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Locks enrolment `id` (`for update`) and returns it if `user` is its assessor, it is not
+/// withdrawn and no sign-off stands for it. The first lock a sign-off takes.
+async fn lock_unsigned_enrolment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> AppResult<Enrolment> {
     // One sign-off at a time per enrolment: the second of two racing requests waits here and
     // then finds the first one's sign-off.
-    if !super::db::lock_enrolment_for_update(&mut tx, id).await? {
+    if !super::db::lock_enrolment_for_update(conn, id).await? {
         return Err(AppError::NotFound);
     }
-    let enrolment = as_assessor(&mut tx, id, &user).await?;
+    let enrolment = as_assessor(conn, id, user).await?;
     if enrolment.is_withdrawn() {
         return Err(AppError::Conflict("This enrolment is withdrawn.".into()));
     }
-    if super::db::standing_sign_off(&mut tx, id).await?.is_some() {
+    if super::db::standing_sign_off(conn, id).await?.is_some() {
         return Err(AppError::Conflict(format!(
             "{} is already signed off.",
             enrolment.candidate_name
         )));
     }
+    Ok(enrolment)
+}
+
+/// Refuses the sign-off unless the enrolment's stored status is ready for it. Takes the status
+/// lock (held until the transaction ends): after [`lock_unsigned_enrolment`], and before
+/// anything writes to the audit chain.
+async fn ensure_ready_for_sign_off(
+    conn: &mut PgConnection,
+    enrolment: &Enrolment,
+) -> AppResult<()> {
     // Readiness is the stored status, read under the lock every change of it takes.
-    super::db::lock(&mut tx, id).await?;
-    let progress = super::db::find(&mut tx, id).await?;
+    super::db::lock(conn, enrolment.id).await?;
+    let progress = super::db::find(conn, enrolment.id).await?;
     let (met, of) = progress.as_ref().map_or((0, 0), super::db::Progress::met);
     if progress.is_none_or(|p| p.status != EnrolmentStatus::ReadyForSignOff) {
         return Err(AppError::Conflict(format!(
@@ -158,21 +197,40 @@ pub async fn sign(
             enrolment.candidate_name
         )));
     }
-    let basis = super::db::sign_off_basis(&mut tx, id).await?;
+    Ok(())
+}
+
+/// A sign-off just stored, with what its audit event records of it.
+struct StoredSignOff {
+    id: Uuid,
+    basis_sha256: [u8; 32],
+    sampled: bool,
+    sample_reason: String,
+}
+
+/// Stores the sign-off of `enrolment` by assessor `assessor_id` on the basis that stands now,
+/// deciding whether it is sampled for IQA review.
+async fn store_sign_off(
+    conn: &mut PgConnection,
+    state: &AppState,
+    enrolment: &Enrolment,
+    assessor_id: Uuid,
+) -> sqlx::Result<StoredSignOff> {
+    let basis = super::db::sign_off_basis(conn, enrolment.id).await?;
     let digest = basis_sha256(&basis);
     let (sampled, reason) = sampling(
-        &mut tx,
-        &enrolment,
-        user.id.0,
+        conn,
+        enrolment,
+        assessor_id,
         state.settings.iqa_sample_percent,
     )
     .await?;
     let now = state.clock.now();
-    let sign_off: Uuid = super::db::insert_sign_off(
-        &mut tx,
+    let id = super::db::insert_sign_off(
+        conn,
         super::db::NewSignOff {
-            enrolment_id: id,
-            assessor_id: user.id.0,
+            enrolment_id: enrolment.id,
+            assessor_id,
             signed_at: now,
             basis: &basis,
             basis_sha256: &digest,
@@ -181,29 +239,39 @@ pub async fn sign(
         },
     )
     .await?;
-    super::db::refresh(&mut tx, id).await?;
+    Ok(StoredSignOff {
+        id,
+        basis_sha256: digest,
+        sampled,
+        sample_reason: reason,
+    })
+}
+
+/// Records the sign-off of enrolment `enrolment_id` in the audit chain, with the declaration
+/// signed and the digest of its basis.
+async fn audit_sign_off(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    enrolment_id: Uuid,
+    sign_off: &StoredSignOff,
+) -> sqlx::Result<()> {
     audit::record(
-        &mut tx,
+        conn,
         NewAuditEvent {
-            actor: &Actor::user(&user, ip),
+            actor,
             action: "enrolment.signed_off",
             entity_type: "enrolment",
-            entity_id: id.to_string(),
+            entity_id: enrolment_id.to_string(),
             detail: json!({
-                "sign_off_id": sign_off,
+                "sign_off_id": sign_off.id,
                 "declaration": DECLARATION,
-                "basis_sha256": crate::crypto::hex(&digest),
-                "sampled": sampled,
-                "sample_reason": reason,
+                "basis_sha256": crate::crypto::hex(&sign_off.basis_sha256),
+                "sampled": sign_off.sampled,
+                "sample_reason": sign_off.sample_reason,
             }),
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(flash::redirect(
-        &format!("/enrolments/{id}"),
-        &format!("{} is signed off as competent.", enrolment.candidate_name),
-    ))
+    .await
 }
 
 /// Whether a new sign-off is sampled for IQA review, and why: the first of each assessor in

@@ -1,15 +1,17 @@
 //! Cohort management for admins: create cohorts, enrol candidates (picked or from a roster
 //! file), assign assessors and IQAs, withdraw enrolments.
 
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db::{self, CohortInsertError};
-use super::model::{NewCohort, RosterError, parse_roster};
+use super::model::{NewCohort, RosterError, RosterRow, parse_roster};
 use super::views::{CohortShowPage, CohortsIndexPage, CreatedAccount};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
@@ -18,7 +20,7 @@ use crate::auth::session::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::users::db as users_db;
-use crate::users::model::Role;
+use crate::users::model::{Role, UserId};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::forms::FormErrors;
@@ -64,12 +66,32 @@ pub async fn create(
     CsrfForm(form): CsrfForm<CohortForm>,
 ) -> AppResult<Response> {
     let mut page = index_page(&state, layout).await?;
+    let Some((cohort, standard)) = check_new_cohort(&form, &mut page) else {
+        page.form = form;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let by = Actor::user(&admin, ip);
+    let Some(id) = insert_cohort(&state, &by, standard, &cohort).await? else {
+        page.errors
+            .add("name", "A cohort with this name already exists");
+        page.form = form;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    Ok(flash::redirect(
+        &format!("/admin/cohorts/{id}"),
+        &format!("Created the cohort {}.", cohort.name),
+    ))
+}
+
+/// Checks the new-cohort form, and its standard against those the page offers; when the form
+/// is refused, the page's errors say why.
+fn check_new_cohort(form: &CohortForm, page: &mut CohortsIndexPage) -> Option<(NewCohort, Uuid)> {
     let standard = Uuid::parse_str(&form.standard_id)
         .ok()
         .filter(|id| page.standards.iter().any(|(s, _)| s == id));
     let parsed = NewCohort::parse(&form.name, &form.starts_on, &form.ends_on);
-    let (cohort, standard) = match (parsed, standard) {
-        (Ok(cohort), Some(standard)) => (cohort, standard),
+    match (parsed, standard) {
+        (Ok(cohort), Some(standard)) => Some((cohort, standard)),
         (parsed, standard) => {
             let mut errors = parsed.err().unwrap_or_default();
             if standard.is_none() {
@@ -78,46 +100,51 @@ pub async fn create(
                     "Choose the standard the cohort is assessed against",
                 );
             }
-            page.form = form;
             page.errors = errors;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            None
         }
-    };
+    }
+}
+
+/// Inserts the cohort with its audit event in one transaction; `None` when the name is taken.
+async fn insert_cohort(
+    state: &AppState,
+    by: &Actor,
+    standard: Uuid,
+    cohort: &NewCohort,
+) -> AppResult<Option<Uuid>> {
     let mut tx = state.pool.begin().await?;
-    let id = match db::insert(
+    let inserted = db::insert(
         &mut tx,
         standard,
         &cohort.name,
         cohort.starts_on,
         cohort.ends_on,
     )
-    .await
-    {
+    .await;
+    let id = match inserted {
         Ok(id) => id,
-        Err(CohortInsertError::NameTaken) => {
-            page.errors
-                .add("name", "A cohort with this name already exists");
-            page.form = form;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-        }
+        Err(CohortInsertError::NameTaken) => return Ok(None),
         Err(CohortInsertError::Database(e)) => return Err(e.into()),
     };
     audit::record(
         &mut tx,
         NewAuditEvent {
-            actor: &Actor::user(&admin, ip),
+            actor: by,
             action: "cohort.created",
             entity_type: "cohort",
             entity_id: id.to_string(),
-            detail: json!({ "name": cohort.name, "standard_id": standard, "starts_on": cohort.starts_on.to_string(), "ends_on": cohort.ends_on.to_string() }),
+            detail: json!({
+                "name": cohort.name,
+                "standard_id": standard,
+                "starts_on": cohort.starts_on.to_string(),
+                "ends_on": cohort.ends_on.to_string()
+            }),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(flash::redirect(
-        &format!("/admin/cohorts/{id}"),
-        &format!("Created the cohort {}.", cohort.name),
-    ))
+    Ok(Some(id))
 }
 
 async fn show_page(state: &AppState, layout: Layout, id: Uuid) -> AppResult<CohortShowPage> {
@@ -195,8 +222,9 @@ pub async fn enrol(
     ))
 }
 
+/// Stores a new enrolment's status and writes its audit event, saying how it was made (`via`).
 async fn record_enrolment(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     actor: &Actor,
     cohort: Uuid,
     enrolment: Uuid,
@@ -228,7 +256,70 @@ pub async fn import_roster(
     Path(id): Path<Uuid>,
     CsrfMultipart(mut multipart): CsrfMultipart,
 ) -> AppResult<Response> {
-    let mut page = show_page(&state, layout, id).await?;
+    let page = show_page(&state, layout, id).await?;
+    let rows = match read_roster(&mut multipart).await? {
+        Ok(rows) => rows,
+        Err(refusal) => return Ok(refusal.render(page)),
+    };
+    let import = RosterImport {
+        state: &state,
+        cohort: id,
+        now: state.clock.now(),
+        by: Actor::user(&admin, ip),
+        admin: admin.id,
+    };
+    match import.apply(&rows).await? {
+        Ok(created) => imported_page(&state, page.layout, id, created, rows.len()).await,
+        Err(errors) => Ok(RosterRefusal::invalid(errors).render(page)),
+    }
+}
+
+/// Why a roster file was refused as a whole, and the status to answer with.
+struct RosterRefusal {
+    status: StatusCode,
+    errors: Vec<RosterError>,
+}
+
+impl RosterRefusal {
+    /// The file is larger than `ROSTER_LIMIT`.
+    fn too_large() -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            errors: vec![RosterError {
+                line: 0,
+                message: "The file is larger than 1 MiB".into(),
+            }],
+        }
+    }
+
+    /// Lines of the file have problems, each named.
+    fn invalid(errors: Vec<RosterError>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+        }
+    }
+
+    /// The cohort page again, listing the file's problems.
+    fn render(self, mut page: CohortShowPage) -> Response {
+        page.roster_errors = self.errors;
+        (self.status, page).into_response()
+    }
+}
+
+/// Reads the uploaded roster file into rows, or the reason the whole file is refused.
+async fn read_roster(
+    multipart: &mut Multipart,
+) -> AppResult<Result<Vec<RosterRow>, RosterRefusal>> {
+    let Some(bytes) = read_roster_bytes(multipart).await? else {
+        return Ok(Err(RosterRefusal::too_large()));
+    };
+    Ok(parse_roster(&bytes).map_err(RosterRefusal::invalid))
+}
+
+/// The bytes of the form's `roster` field; `None` as soon as they pass `ROSTER_LIMIT`, so an
+/// oversized upload is not read to its end.
+async fn read_roster_bytes(multipart: &mut Multipart) -> AppResult<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     while let Some(mut field) = multipart
         .next_field()
@@ -245,118 +336,173 @@ pub async fn import_roster(
         {
             bytes.extend_from_slice(&chunk);
             if bytes.len() > ROSTER_LIMIT {
-                page.roster_errors.push(RosterError {
-                    line: 0,
-                    message: "The file is larger than 1 MiB".into(),
-                });
-                return Ok((StatusCode::PAYLOAD_TOO_LARGE, page).into_response());
+                return Ok(None);
             }
         }
     }
-    let rows = match parse_roster(&bytes) {
-        Ok(rows) => rows,
-        Err(errors) => {
-            page.roster_errors = errors;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-        }
-    };
+    Ok(Some(bytes))
+}
 
-    let now = state.clock.now();
-    let by = Actor::user(&admin, ip);
-    let mut tx = state.pool.begin().await?;
-    let mut errors = Vec::new();
-    let mut created = Vec::new();
-    for row in &rows {
-        let existing = users_db::find_credentials(&mut tx, &row.email.key()).await?;
-        let candidate = match existing {
-            Some(user) => {
-                if !user.roles.contains(&Role::Candidate) || !user.is_active {
-                    errors.push(RosterError {
-                        line: row.line,
-                        message: format!(
-                            "{} has an account that is not an active candidate",
-                            row.email.as_str()
-                        ),
-                    });
+/// A roster file being applied to a cohort: by whom and when, for the new accounts' invitation
+/// links and the audit trail.
+struct RosterImport<'a> {
+    state: &'a AppState,
+    cohort: Uuid,
+    now: OffsetDateTime,
+    by: Actor,
+    admin: UserId,
+}
+
+/// The candidate a roster row names, or why the row cannot be enrolled.
+enum RowCandidate {
+    /// An active candidate who has an account already.
+    Existing(Uuid),
+    /// A candidate account made for the row, and its invitation to show this once.
+    Created(Uuid, CreatedAccount),
+    /// The email address belongs to someone who is not an active candidate.
+    Refused(RosterError),
+    /// Someone else made an account for the email address while the file was applied.
+    Raced(RosterError),
+}
+
+impl RosterImport<'_> {
+    /// Enrols every row in one transaction, committed only when no row has a problem; otherwise
+    /// rolled back, and every problem found is returned.
+    async fn apply(
+        &self,
+        rows: &[RosterRow],
+    ) -> AppResult<Result<Vec<CreatedAccount>, Vec<RosterError>>> {
+        let mut tx = self.state.pool.begin().await?;
+        let mut errors = Vec::new();
+        let mut created = Vec::new();
+        for row in rows {
+            let candidate = match self.candidate_for(&mut tx, row).await? {
+                RowCandidate::Existing(candidate) => candidate,
+                RowCandidate::Created(candidate, account) => {
+                    created.push(account);
+                    candidate
+                }
+                RowCandidate::Refused(error) => {
+                    errors.push(error);
                     continue;
                 }
-                user.id.0
+                RowCandidate::Raced(error) => {
+                    errors.push(error);
+                    // The failed insert has spoilt the transaction; nothing more can be
+                    // written in it, and nothing of the file is applied anyway.
+                    break;
+                }
+            };
+            if let Err(error) = self.enrol_row(&mut tx, row, candidate).await? {
+                errors.push(error);
             }
-            None => {
-                let user = match users_db::insert(
-                    &mut tx,
-                    &row.email,
-                    &row.name,
-                    &[Role::Candidate],
-                    None,
-                )
-                .await
-                {
-                    Ok(user) => user,
-                    Err(users_db::InsertError::EmailTaken) => {
-                        errors.push(RosterError {
-                            line: row.line,
-                            message: format!(
-                                "{} was given an account by someone else just now; upload the file again",
-                                row.email.as_str()
-                            ),
-                        });
-                        // The failed insert has spoilt the transaction; nothing more can be
-                        // written in it, and nothing of the file is applied anyway.
-                        break;
-                    }
-                    Err(users_db::InsertError::Database(e)) => return Err(e.into()),
-                };
-                let link = links::issue(
-                    &mut tx,
-                    &state.settings.base_url,
-                    Purpose::Invitation,
-                    Some(user),
-                    Some(admin.id),
-                    now,
-                )
-                .await?;
-                audit::record(
-                    &mut tx,
-                    NewAuditEvent {
-                        actor: &by,
-                        action: "user.created",
-                        entity_type: "user",
-                        entity_id: user.to_string(),
-                        detail: json!({ "email": row.email.as_str(), "name": row.name.as_str(), "roles": ["candidate"], "via": "roster" }),
-                    },
-                )
-                .await?;
-                created.push(CreatedAccount {
-                    name: row.name.as_str().to_owned(),
-                    email: row.email.as_str().to_owned(),
-                    link: link.url,
-                });
-                user.0
+        }
+        if !errors.is_empty() {
+            tx.rollback().await?;
+            return Ok(Err(errors));
+        }
+        tx.commit().await?;
+        Ok(Ok(created))
+    }
+
+    /// The candidate a row names: the existing account of an active candidate, or a new one.
+    async fn candidate_for(
+        &self,
+        conn: &mut PgConnection,
+        row: &RosterRow,
+    ) -> AppResult<RowCandidate> {
+        let existing = users_db::find_credentials(conn, &row.email.key()).await?;
+        match existing {
+            Some(user) if !user.roles.contains(&Role::Candidate) || !user.is_active => {
+                let error = RosterError::not_an_active_candidate(row);
+                Ok(RowCandidate::Refused(error))
             }
-        };
-        match db::enrol(&mut tx, id, candidate).await? {
-            Some(enrolment) => {
-                record_enrolment(&mut tx, &by, id, enrolment, candidate, "roster").await?;
-            }
-            None => errors.push(RosterError {
-                line: row.line,
-                message: format!("{} is already enrolled in this cohort", row.email.as_str()),
-            }),
+            Some(user) => Ok(RowCandidate::Existing(user.id.0)),
+            None => self.create_candidate(conn, row).await,
         }
     }
-    if !errors.is_empty() {
-        tx.rollback().await?;
-        page.roster_errors = errors;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    tx.commit().await?;
 
-    let layout = page.layout.clone();
-    let mut page = show_page(&state, layout, id).await?;
+    /// Makes a candidate account for the row, with an invitation link and its audit event.
+    async fn create_candidate(
+        &self,
+        conn: &mut PgConnection,
+        row: &RosterRow,
+    ) -> AppResult<RowCandidate> {
+        let inserted =
+            users_db::insert(conn, &row.email, &row.name, &[Role::Candidate], None).await;
+        let user = match inserted {
+            Ok(user) => user,
+            Err(users_db::InsertError::EmailTaken) => {
+                let error = RosterError::account_made_meanwhile(row);
+                return Ok(RowCandidate::Raced(error));
+            }
+            Err(users_db::InsertError::Database(e)) => return Err(e.into()),
+        };
+        let link = links::issue(
+            conn,
+            &self.state.settings.base_url,
+            Purpose::Invitation,
+            Some(user),
+            Some(self.admin),
+            self.now,
+        )
+        .await?;
+        audit::record(
+            conn,
+            NewAuditEvent {
+                actor: &self.by,
+                action: "user.created",
+                entity_type: "user",
+                entity_id: user.to_string(),
+                detail: json!({
+                    "email": row.email.as_str(),
+                    "name": row.name.as_str(),
+                    "roles": ["candidate"],
+                    "via": "roster"
+                }),
+            },
+        )
+        .await?;
+        let account = CreatedAccount {
+            name: row.name.as_str().to_owned(),
+            email: row.email.as_str().to_owned(),
+            link: link.url,
+        };
+        Ok(RowCandidate::Created(user.0, account))
+    }
+
+    /// Enrols the row's candidate and records the enrolment; a problem when they are enrolled
+    /// in the cohort already.
+    async fn enrol_row(
+        &self,
+        conn: &mut PgConnection,
+        row: &RosterRow,
+        candidate: Uuid,
+    ) -> AppResult<Result<(), RosterError>> {
+        match db::enrol(conn, self.cohort, candidate).await? {
+            Some(enrolment) => {
+                record_enrolment(conn, &self.by, self.cohort, enrolment, candidate, "roster")
+                    .await?;
+                Ok(Ok(()))
+            }
+            None => Ok(Err(RosterError::already_enrolled(row))),
+        }
+    }
+}
+
+/// The cohort page read afresh once a roster is applied, with the new accounts' invitation
+/// links (shown this once) and how many candidates the file enrolled.
+async fn imported_page(
+    state: &AppState,
+    layout: Layout,
+    cohort: Uuid,
+    created: Vec<CreatedAccount>,
+    enrolled: usize,
+) -> AppResult<Response> {
+    let mut page = show_page(state, layout, cohort).await?;
     page.created = created;
-    page.layout.flash = Some(crate::web::flash::Flash {
-        message: format!("Enrolled {} candidate(s) from the file.", rows.len()),
+    page.layout.flash = Some(flash::Flash {
+        message: format!("Enrolled {enrolled} candidate(s) from the file."),
     });
     Ok(page.into_response())
 }
@@ -381,18 +527,40 @@ pub async fn assign(
     CsrfForm(form): CsrfForm<AssignForm>,
 ) -> AppResult<Response> {
     let mut page = show_page(&state, layout, id).await?;
-    let pick = |text: &str, people: &[db::Person]| -> Result<Option<Uuid>, ()> {
-        if text.is_empty() {
-            return Ok(None);
-        }
-        Uuid::parse_str(text)
-            .ok()
-            .filter(|id| people.iter().any(|p| p.id == *id))
-            .map(Some)
-            .ok_or(())
+    let Some(assignment) = check_assignment(&form, &mut page) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    let assessor = pick(&form.assessor, &page.assessors);
-    let iqa = pick(&form.iqa, &page.iqas);
+    let by = Actor::user(&admin, ip);
+    match apply_assignment(&state, &by, id, &assignment).await? {
+        Ok(changed) => Ok(flash::redirect(
+            &format!("/admin/cohorts/{id}"),
+            &format!("Updated {} enrolment(s).", changed.len()),
+        )),
+        Err(conflicts) => {
+            page.errors.add(
+                "assessor",
+                format!(
+                    "Nobody may assess or quality-assure their own enrolment: {}",
+                    conflicts.join(", ")
+                ),
+            );
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+/// What an assignment form asks for, once checked against the page's lists.
+struct Assignment<'f> {
+    enrolments: &'f [Uuid],
+    assessor: Option<Uuid>,
+    iqa: Option<Uuid>,
+}
+
+/// Checks the assignment form against the assessors and IQAs the page offers; when the form is
+/// refused, the page's errors say why.
+fn check_assignment<'f>(form: &'f AssignForm, page: &mut CohortShowPage) -> Option<Assignment<'f>> {
+    let assessor = listed_choice(&form.assessor, &page.assessors);
+    let iqa = listed_choice(&form.iqa, &page.iqas);
     if form.enrolment.is_empty() {
         page.errors.add("enrolment", "Tick at least one enrolment");
     }
@@ -404,46 +572,73 @@ pub async fn assign(
         page.errors.add("iqa", "Choose an IQA from the list");
     }
     let (Ok(assessor), Ok(iqa)) = (assessor, iqa) else {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return None;
     };
     if assessor.is_none() && iqa.is_none() {
         page.errors
             .add("assessor", "Choose an assessor, an IQA, or both");
     }
     if !page.errors.is_empty() {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return None;
     }
+    Some(Assignment {
+        enrolments: &form.enrolment,
+        assessor,
+        iqa,
+    })
+}
+
+/// Reads a person picked from a list: `Ok(None)` when nobody is picked, `Err(())` when the
+/// pick is not one of `people`.
+fn listed_choice(text: &str, people: &[db::Person]) -> Result<Option<Uuid>, ()> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(text)
+        .ok()
+        .filter(|id| people.iter().any(|p| p.id == *id))
+        .map(Some)
+        .ok_or(())
+}
+
+/// Gives the enrolments their assessor and/or IQA in one transaction, refreshing their stored
+/// status and auditing each; refused with the candidates' names when any of them would assess
+/// or quality-assure their own enrolment.
+async fn apply_assignment(
+    state: &AppState,
+    by: &Actor,
+    cohort: Uuid,
+    assignment: &Assignment<'_>,
+) -> AppResult<Result<Vec<Uuid>, Vec<String>>> {
     let mut tx = state.pool.begin().await?;
-    let (changed, conflicts) = db::assign(&mut tx, id, &form.enrolment, assessor, iqa).await?;
+    let (changed, conflicts) = db::assign(
+        &mut tx,
+        cohort,
+        assignment.enrolments,
+        assignment.assessor,
+        assignment.iqa,
+    )
+    .await?;
     if !conflicts.is_empty() {
-        page.errors.add(
-            "assessor",
-            format!(
-                "Nobody may assess or quality-assure their own enrolment: {}",
-                conflicts.join(", ")
-            ),
-        );
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        // Nothing was written; dropping the transaction ends it.
+        return Ok(Err(conflicts));
     }
     crate::assessments::db::refresh_many(&mut tx, &changed).await?;
     for enrolment in &changed {
         audit::record(
             &mut tx,
             NewAuditEvent {
-                actor: &Actor::user(&admin, ip),
+                actor: by,
                 action: "enrolment.assigned",
                 entity_type: "enrolment",
                 entity_id: enrolment.to_string(),
-                detail: json!({ "assessor_id": assessor, "iqa_id": iqa }),
+                detail: json!({ "assessor_id": assignment.assessor, "iqa_id": assignment.iqa }),
             },
         )
         .await?;
     }
     tx.commit().await?;
-    Ok(flash::redirect(
-        &format!("/admin/cohorts/{id}"),
-        &format!("Updated {} enrolment(s).", changed.len()),
-    ))
+    Ok(Ok(changed))
 }
 
 #[derive(Debug, Deserialize)]

@@ -78,6 +78,38 @@ pub struct RosterError {
     pub message: String,
 }
 
+impl RosterError {
+    /// The row's email address belongs to an account that is not an active candidate.
+    pub fn not_an_active_candidate(row: &RosterRow) -> Self {
+        Self {
+            line: row.line,
+            message: format!(
+                "{} has an account that is not an active candidate",
+                row.email.as_str()
+            ),
+        }
+    }
+
+    /// Someone else made an account for the row's email address while the file was applied.
+    pub fn account_made_meanwhile(row: &RosterRow) -> Self {
+        Self {
+            line: row.line,
+            message: format!(
+                "{} was given an account by someone else just now; upload the file again",
+                row.email.as_str()
+            ),
+        }
+    }
+
+    /// The row's candidate is enrolled in the cohort already.
+    pub fn already_enrolled(row: &RosterRow) -> Self {
+        Self {
+            line: row.line,
+            message: format!("{} is already enrolled in this cohort", row.email.as_str()),
+        }
+    }
+}
+
 /// Reads a roster of `name,email` lines (a header line `name,email` is optional). Every bad
 /// line is reported; one bad line means none of the file is used.
 pub fn parse_roster(bytes: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterError>> {
@@ -194,6 +226,17 @@ mod tests {
     fn an_empty_file_is_refused() {
         assert!(parse_roster(b"name,email\n").is_err());
         assert!(parse_roster(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn row_problems_name_the_line_and_the_address() {
+        let rows = parse_roster(b"Ann Lee,ann@example.org\n").expect("valid");
+        let error = RosterError::already_enrolled(&rows[0]);
+        assert_eq!(error.line, 1);
+        assert_eq!(
+            error.message,
+            "ann@example.org is already enrolled in this cohort"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::db::{self, Evidence};
-use super::model::{DeclaredContent, EvidenceFields};
+use super::model::{DeclaredContent, DraftContent, EvidenceFields};
 use super::upload::{self, Action, Limits, Refusal};
 use super::views::{EvidenceFormPage, EvidenceShowPage};
 use crate::audit::{self, Actor, NewAuditEvent};
@@ -79,10 +79,15 @@ pub async fn create(
     // Its audit event is written with the draft's content, after the upload: the chain's lock
     // is held from an append to the commit, and must not wait on a slow client.
     let id = db::insert_draft(&mut tx, enrolment.id, Uuid::now_v7(), 1).await?;
-    save(
-        &state, tx, &user, ip, layout, &enrolment, id, None, multipart,
-    )
-    .await
+    let saving = Saving {
+        state: &state,
+        user: &user,
+        ip,
+        enrolment: &enrolment,
+        id,
+        existing: None,
+    };
+    save(saving, tx, layout, multipart).await
 }
 
 /// `GET /evidence/{id}/edit`: only the candidate's own draft.
@@ -166,146 +171,68 @@ pub async fn update(
     let evidence = db::find_visible(&mut tx, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    save(
-        &state,
-        tx,
-        &user,
+    let saving = Saving {
+        state: &state,
+        user: &user,
         ip,
-        layout,
-        &enrolment,
+        enrolment: &enrolment,
         id,
-        Some(evidence),
-        multipart,
-    )
-    .await
+        existing: Some(evidence),
+    };
+    save(saving, tx, layout, multipart).await
 }
 
-/// Reads the form into the draft `id` (locked or just made in `tx`), then saves or submits.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of one request, passed through once"
-)]
-async fn save(
-    state: &AppState,
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    user: &CurrentUser,
+/// One save of a draft: who saves it, from where, and which draft of which enrolment.
+struct Saving<'a> {
+    state: &'a AppState,
+    user: &'a CurrentUser,
     ip: Option<std::net::IpAddr>,
-    layout: Layout,
-    enrolment: &cohorts_db::Enrolment,
+    enrolment: &'a cohorts_db::Enrolment,
+    /// The draft, locked or just made in the transaction.
     id: Uuid,
+    /// The draft as it was, or `None` when this request made it.
     existing: Option<Evidence>,
+}
+
+impl Saving<'_> {
+    fn actor(&self) -> Actor {
+        Actor::user(self.user, self.ip)
+    }
+}
+
+/// Reads the form into the draft, then saves it, takes a file off it or submits it.
+async fn save(
+    saving: Saving<'_>,
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    layout: Layout,
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
-    let form = match upload::read_form(&mut tx, &mut multipart, id, limits(state)).await? {
+    let limits = limits(saving.state);
+    let form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
         Ok(form) => form,
         Err(refusal) => {
             // Nothing of this request is kept.
             tx.rollback().await?;
-            let (status, fields, messages) = match refusal {
-                Refusal::TooLarge { fields, message } => {
-                    (StatusCode::PAYLOAD_TOO_LARGE, fields, vec![message])
-                }
-                Refusal::Rejected { fields, messages } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, fields, messages)
-                }
-            };
-            let mut errors = FormErrors::default();
-            for message in messages {
-                errors.add("files", message);
-            }
-            errors.add(
-                "files",
-                "Nothing from this attempt was saved. Choose the files again.",
-            );
-            let page = EvidenceFormPage::build(
-                state,
-                layout,
-                enrolment,
-                existing.as_ref(),
-                &fields,
-                errors,
-            )
-            .await?;
-            return Ok((status, page).into_response());
+            return refused_upload(&saving, layout, refusal).await;
         }
     };
-
-    if form.action == Action::Submit {
-        // A submission waits for a sign-off or judging of the same enrolment in progress, so
-        // neither rests on a version this one is about to replace. Taken before the audit
-        // chain's lock, in the order a sign-off takes them.
-        cohorts_db::lock_for_assessment(&mut tx, enrolment.id).await?;
-        // And the enrolment's stored status, which the submission rewrites: before the draft's
-        // audit event takes the chain's lock.
-        crate::assessments::db::lock(&mut tx, enrolment.id).await?;
-    }
-    let now = state.clock.now();
-    let (content, mut errors) = form.fields.draft(now.date());
-    db::update_draft(&mut tx, id, &content, now).await?;
-    db::replace_claims(&mut tx, id, &form.fields.claims).await?;
-    let claims = db::list_claims(&mut tx, id).await?;
-    let files = db::list_files(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &Actor::user(user, ip),
-            action: if existing.is_some() {
-                "evidence.draft_saved"
-            } else {
-                "evidence.draft_created"
-            },
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({
-                "enrolment_id": enrolment.id,
-                "title": content.title,
-                "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
-                "files_added": form.added,
-            }),
-        },
-    )
-    .await?;
-
+    let id = saving.id;
+    let (content, mut errors, claims, files) = write_draft(&saving, &mut tx, &form).await?;
     if let Action::RemoveFile(file_id) = form.action {
         // The Remove buttons sit inside the evidence form: what was typed is saved first.
-        let name = take_file_off(&mut tx, user, ip, id, file_id).await?;
+        let name = take_file_off(&mut tx, saving.user, saving.ip, id, file_id).await?;
         tx.commit().await?;
-        return Ok(flash::redirect(
-            &format!("/evidence/{id}/edit"),
-            &format!("Removed “{name}”; the rest of the draft is saved."),
-        ));
+        let message = format!("Removed “{name}”; the rest of the draft is saved.");
+        return Ok(flash::redirect(&format!("/evidence/{id}/edit"), &message));
     }
-
     if form.action == Action::Submit {
-        content.check_submission(
-            claims.len(),
-            files.len(),
-            form.fields.declaration,
-            &mut errors,
-        );
+        let declared = form.fields.declaration;
+        content.check_submission(claims.len(), files.len(), declared, &mut errors);
     }
     if !errors.is_empty() {
         tx.commit().await?;
-        let evidence = {
-            let mut conn = state.pool.acquire().await?;
-            db::find_visible(&mut conn, id, user.viewer()).await?
-        };
-        errors.add(
-            "saved",
-            "Your draft and its files are saved; correct the marked fields.",
-        );
-        let page = EvidenceFormPage::build(
-            state,
-            layout,
-            enrolment,
-            evidence.as_ref(),
-            &form.fields,
-            errors,
-        )
-        .await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return refused_fields(&saving, layout, &form.fields, errors).await;
     }
-
     if form.action == Action::SaveDraft {
         tx.commit().await?;
         return Ok(flash::redirect(
@@ -313,10 +240,83 @@ async fn save(
             "Draft saved.",
         ));
     }
+    let version = submit(&saving, &mut tx, &content, &claims, &files).await?;
+    tx.commit().await?;
+    let message = if version > 1 {
+        format!(
+            "Version {version} submitted. It replaces version {} for assessment.",
+            version - 1
+        )
+    } else {
+        "Evidence submitted for assessment.".to_owned()
+    };
+    Ok(flash::redirect(&format!("/evidence/{id}"), &message))
+}
 
-    let (item_id, version) = match &existing {
+/// Writes what the form holds into the draft, with its audit event; returns the content, the
+/// problems found in it, and the draft's claims and files as now stored.
+async fn write_draft(
+    saving: &Saving<'_>,
+    tx: &mut sqlx::PgConnection,
+    form: &upload::ReadForm,
+) -> AppResult<(
+    DraftContent,
+    FormErrors,
+    Vec<db::Claim>,
+    Vec<db::EvidenceFile>,
+)> {
+    let (id, enrolment) = (saving.id, saving.enrolment.id);
+    if form.action == Action::Submit {
+        // A submission waits for a sign-off or judging of the same enrolment in progress, so
+        // neither rests on a version this one is about to replace. Taken before the audit
+        // chain's lock, in the order a sign-off takes them.
+        cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
+        // And the enrolment's stored status, which the submission rewrites: before the draft's
+        // audit event takes the chain's lock.
+        crate::assessments::db::lock(&mut *tx, enrolment).await?;
+    }
+    let now = saving.state.clock.now();
+    let (content, errors) = form.fields.draft(now.date());
+    db::update_draft(&mut *tx, id, &content, now).await?;
+    db::replace_claims(&mut *tx, id, &form.fields.claims).await?;
+    let claims = db::list_claims(&mut *tx, id).await?;
+    let files = db::list_files(&mut *tx, id).await?;
+    audit::record(
+        tx,
+        NewAuditEvent {
+            actor: &saving.actor(),
+            action: if saving.existing.is_some() {
+                "evidence.draft_saved"
+            } else {
+                "evidence.draft_created"
+            },
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({
+                "enrolment_id": enrolment,
+                "title": content.title,
+                "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
+                "files_added": form.added,
+            }),
+        },
+    )
+    .await?;
+    Ok((content, errors, claims, files))
+}
+
+/// Submits the saved draft: its declaration's digest, the enrolment's status recomputed, and
+/// the audit event. Returns the version submitted.
+async fn submit(
+    saving: &Saving<'_>,
+    tx: &mut sqlx::PgConnection,
+    content: &DraftContent,
+    claims: &[db::Claim],
+    files: &[db::EvidenceFile],
+) -> AppResult<i32> {
+    let id = saving.id;
+    let (item_id, version) = match &saving.existing {
         Some(e) => (e.item_id, e.version),
-        None => db::item_and_version(&mut tx, id).await?,
+        None => db::item_and_version(&mut *tx, id).await?,
     };
     let claim_list: Vec<(String, String)> = claims
         .iter()
@@ -329,17 +329,17 @@ async fn save(
     let declaration = DeclaredContent {
         item_id,
         version,
-        content: &content,
+        content,
         claims: &claim_list,
         files: &file_list,
     }
     .sha256();
-    db::mark_submitted(&mut tx, id, &declaration, now).await?;
-    crate::assessments::db::refresh(&mut tx, enrolment.id).await?;
+    db::mark_submitted(&mut *tx, id, &declaration, saving.state.clock.now()).await?;
+    crate::assessments::db::refresh(&mut *tx, saving.enrolment.id).await?;
     audit::record(
-        &mut tx,
+        tx,
         NewAuditEvent {
-            actor: &Actor::user(user, ip),
+            actor: &saving.actor(),
             action: "evidence.submitted",
             entity_type: "evidence",
             entity_id: id.to_string(),
@@ -354,16 +354,69 @@ async fn save(
         },
     )
     .await?;
-    tx.commit().await?;
-    let message = if version > 1 {
-        format!(
-            "Version {version} submitted. It replaces version {} for assessment.",
-            version - 1
-        )
-    } else {
-        "Evidence submitted for assessment.".to_owned()
+    Ok(version)
+}
+
+/// The form again after an upload was refused: 413 or 422, with what was typed and why.
+async fn refused_upload(
+    saving: &Saving<'_>,
+    layout: Layout,
+    refusal: Refusal,
+) -> AppResult<Response> {
+    let (status, fields, messages) = match refusal {
+        Refusal::TooLarge { fields, message } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, fields, vec![message])
+        }
+        Refusal::Rejected { fields, messages } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, fields, messages)
+        }
     };
-    Ok(flash::redirect(&format!("/evidence/{id}"), &message))
+    let mut errors = FormErrors::default();
+    for message in messages {
+        errors.add("files", message);
+    }
+    errors.add(
+        "files",
+        "Nothing from this attempt was saved. Choose the files again.",
+    );
+    let existing = saving.existing.as_ref();
+    let page = EvidenceFormPage::build(
+        saving.state,
+        layout,
+        saving.enrolment,
+        existing,
+        &fields,
+        errors,
+    )
+    .await?;
+    Ok((status, page).into_response())
+}
+
+/// The form again after its fields were refused (422): the draft and its files are saved.
+async fn refused_fields(
+    saving: &Saving<'_>,
+    layout: Layout,
+    fields: &EvidenceFields,
+    mut errors: FormErrors,
+) -> AppResult<Response> {
+    let evidence = {
+        let mut conn = saving.state.pool.acquire().await?;
+        db::find_visible(&mut conn, saving.id, saving.user.viewer()).await?
+    };
+    errors.add(
+        "saved",
+        "Your draft and its files are saved; correct the marked fields.",
+    );
+    let page = EvidenceFormPage::build(
+        saving.state,
+        layout,
+        saving.enrolment,
+        evidence.as_ref(),
+        fields,
+        errors,
+    )
+    .await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// `GET /evidence/{id}`.

@@ -1,17 +1,20 @@
 //! The portfolio of an enrolment: every criterion with its status and the evidence claiming
 //! it, and every evidence version.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use uuid::Uuid;
 
-use super::db;
+use super::db::{self, VersionSummary};
 use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
-use crate::assessments::db as assessments_db;
+use crate::assessments::db::{self as assessments_db, Progress};
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
-use crate::cohorts::db as cohorts_db;
+use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
-use crate::standards::model::CriterionKind;
+use crate::standards::cache::Published;
+use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
 use crate::users::model::Role;
 use crate::web::layout::{Layout, Section};
@@ -33,82 +36,132 @@ pub async fn page(
     layout: Layout,
     id: Uuid,
 ) -> AppResult<PortfolioPage> {
-    let mut conn = state.pool.acquire().await?;
-    let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let is_candidate = enrolment.is_candidate(user.id);
-    let progress = assessments_db::find(&mut conn, id).await?;
-    let standard = state
-        .standards
-        .version(&mut conn, enrolment.standard_id)
-        .await?;
-    let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
-    let status = progress
-        .as_ref()
-        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
-    let criteria: Vec<PortfolioCriterion> = standard
-        .criteria()
-        .enumerate()
-        .map(|(n, criterion)| {
-            let mut evidence: Vec<CurrentClaim> = versions
-                .iter()
-                .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
-                .map(|v| CurrentClaim {
-                    evidence_id: v.id,
-                    title: v.title.clone(),
-                    version: v.version,
-                })
-                .collect();
-            evidence.sort_by(|a, b| (&a.title, a.evidence_id).cmp(&(&b.title, b.evidence_id)));
-            PortfolioCriterion {
+    let portfolio = Portfolio::read(state, user, id).await?;
+    Ok(portfolio.into_page(layout, user))
+}
+
+/// What the portfolio page is drawn from, as read for one viewer.
+struct Portfolio {
+    enrolment: Enrolment,
+    /// The viewer is the enrolment's candidate: the page is their home and shows their drafts.
+    is_candidate: bool,
+    /// The enrolment's stored status; `None` before it has one.
+    progress: Option<Progress>,
+    standard: Arc<Published>,
+    versions: Vec<VersionSummary>,
+}
+
+impl Portfolio {
+    /// Reads enrolment `id`, if `user` may see it, with its stored progress, its standard
+    /// version and the evidence versions `user` may see.
+    async fn read(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Self> {
+        let mut conn = state.pool.acquire().await?;
+        let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let is_candidate = enrolment.is_candidate(user.id);
+        let progress = assessments_db::find(&mut conn, id).await?;
+        let standard = state
+            .standards
+            .version(&mut conn, enrolment.standard_id)
+            .await?;
+        let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
+        Ok(Self {
+            enrolment,
+            is_candidate,
+            progress,
+            standard,
+            versions,
+        })
+    }
+
+    /// The page: the criteria by kind with how many of each are met, and what `user` may do.
+    fn into_page(self, layout: Layout, user: &CurrentUser) -> PortfolioPage {
+        let status = self
+            .progress
+            .as_ref()
+            .map_or(EnrolmentStatus::NotStarted, |p| p.status);
+        let criteria = self.criteria();
+        let (pc, k) = (
+            met_of(&criteria, CriterionKind::Performance),
+            met_of(&criteria, CriterionKind::Knowledge),
+        );
+        let (performance, knowledge) = criteria
+            .into_iter()
+            .partition(|c| c.kind == CriterionKind::Performance);
+        let section = if self.is_candidate {
+            Section::Home
+        } else {
+            Section::None
+        };
+        let enrolment = self.enrolment;
+        PortfolioPage {
+            layout: layout.section(section),
+            performance,
+            knowledge,
+            pc,
+            k,
+            status,
+            can_add: self.is_candidate && !enrolment.is_withdrawn(),
+            can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
+            can_sign_off: enrolment.assessor_id == Some(user.id.0)
+                && status == EnrolmentStatus::ReadyForSignOff,
+            errors: crate::web::forms::FormErrors::default(),
+            is_candidate: self.is_candidate,
+            enrolment,
+            versions: self.versions,
+        }
+    }
+
+    /// Every criterion of the standard, in its order, with its stored status and the current
+    /// evidence versions claiming it.
+    fn criteria(&self) -> Vec<PortfolioCriterion> {
+        self.standard
+            .criteria()
+            .enumerate()
+            .map(|(n, criterion)| PortfolioCriterion {
                 kind: criterion.kind,
                 code: criterion.code.clone(),
                 text: criterion.text.clone(),
-                status: progress
-                    .as_ref()
-                    .and_then(|p| p.criteria_statuses.get(n).copied())
-                    .unwrap_or(CriterionStatus::NotStarted),
-                evidence,
-            }
+                status: self.status_of(n),
+                evidence: current_claims(&self.versions, criterion),
+            })
+            .collect()
+    }
+
+    /// The stored status of the `n`th criterion in the standard's order; not started when
+    /// nothing is stored for it.
+    fn status_of(&self, n: usize) -> CriterionStatus {
+        self.progress
+            .as_ref()
+            .and_then(|p| p.criteria_statuses.get(n).copied())
+            .unwrap_or(CriterionStatus::NotStarted)
+    }
+}
+
+/// The current versions claiming `criterion`, by title (then id, so the order is stable).
+fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<CurrentClaim> {
+    let mut evidence: Vec<CurrentClaim> = versions
+        .iter()
+        .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
+        .map(|v| CurrentClaim {
+            evidence_id: v.id,
+            title: v.title.clone(),
+            version: v.version,
         })
         .collect();
-    let met_of = |kind: CriterionKind| {
-        let of_kind = criteria.iter().filter(|c| c.kind == kind);
-        (
-            of_kind
-                .clone()
-                .filter(|c| c.status == CriterionStatus::Met)
-                .count(),
-            of_kind.count(),
-        )
-    };
-    let (pc, k) = (
-        met_of(CriterionKind::Performance),
-        met_of(CriterionKind::Knowledge),
-    );
-    let (performance, knowledge) = criteria
-        .into_iter()
-        .partition(|c| c.kind == CriterionKind::Performance);
-    let section = if is_candidate {
-        Section::Home
-    } else {
-        Section::None
-    };
-    Ok(PortfolioPage {
-        layout: layout.section(section),
-        performance,
-        knowledge,
-        pc,
-        k,
-        status,
-        can_add: is_candidate && !enrolment.is_withdrawn(),
-        can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
-        can_sign_off: enrolment.assessor_id == Some(user.id.0)
-            && status == EnrolmentStatus::ReadyForSignOff,
-        errors: crate::web::forms::FormErrors::default(),
-        is_candidate,
-        enrolment,
-        versions,
-    })
+    evidence.sort_by(|a, b| (&a.title, a.evidence_id).cmp(&(&b.title, b.evidence_id)));
+    evidence
+}
+
+/// How many criteria of `kind` are met, of how many.
+fn met_of(criteria: &[PortfolioCriterion], kind: CriterionKind) -> (usize, usize) {
+    let of_kind = criteria.iter().filter(|c| c.kind == kind);
+    (
+        of_kind
+            .clone()
+            .filter(|c| c.status == CriterionStatus::Met)
+            .count(),
+        of_kind.count(),
+    )
 }

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -173,53 +174,143 @@ pub async fn review(
     CsrfForm(form): CsrfForm<ReviewForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let target = db::lock_review_target(&mut tx, id)
+    let target = lock_target_for(&mut tx, id, &user).await?;
+    let actions = form.actions.trim().to_owned();
+    let decision = match Decision::parse(&form.decision, &actions, id) {
+        Ok(decision) => decision,
+        Err(errors) => {
+            // End the transaction, and its lock on the enrolment, before the page reads.
+            drop(tx);
+            return review_refused(&state, &user, layout, (id, errors, actions)).await;
+        }
+    };
+    let review = Review {
+        sign_off_id: id,
+        enrolment_id: target.enrolment_id,
+        iqa_id: user.id.0,
+        decision,
+        actions: &actions,
+    };
+    store_review(&mut tx, &state, &review).await?;
+    crate::assessments::db::refresh(&mut tx, target.enrolment_id).await?;
+    audit_review(&mut tx, &Actor::user(&user, ip), &review).await?;
+    tx.commit().await?;
+    Ok(flash::redirect("/quality", decision.confirmation()))
+}
+
+/// Sign-off `id`'s review target, its enrolment's row locked, if `user` is the enrolment's IQA
+/// and neither made the sign-off nor is its candidate; otherwise not found.
+async fn lock_target_for(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> AppResult<db::ReviewTarget> {
+    db::lock_review_target(conn, id)
         .await?
         .filter(|t| {
             t.iqa_id == Some(user.id.0) && t.assessor_id != user.id.0 && t.candidate_id != user.id.0
         })
-        .ok_or(AppError::NotFound)?;
+        .ok_or(AppError::NotFound)
+}
 
-    let actions = form.actions.trim().to_owned();
-    let mut errors = FormErrors::default();
-    let decision = match form.decision.as_str() {
-        "agree" => Some("agree"),
-        "disagree" if actions.is_empty() => {
-            errors.add(
-                format!("actions-{id}"),
-                "Say what the assessor must do when you disagree",
-            );
-            None
+/// The quality page again with 422, showing `refused`: the sign-off whose review form was
+/// refused, its problems and the actions typed.
+async fn review_refused(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: Layout,
+    refused: (Uuid, FormErrors, String),
+) -> AppResult<Response> {
+    let page = page(state, user, layout, Some(refused), 1).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// What an IQA decided of a sign-off.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    /// Countersigned: the enrolment is verified.
+    Agree,
+    /// The sign-off is withdrawn, with actions for its assessor.
+    Disagree,
+}
+
+impl Decision {
+    /// The decision of the review form of sign-off `id`, whose trimmed actions are `actions`,
+    /// or its problem: disagreeing needs actions, of at most 5,000 characters. The problem is
+    /// named after `id` because the quality page has a review form per sign-off.
+    fn parse(decision: &str, actions: &str, id: Uuid) -> Result<Self, FormErrors> {
+        let (field, message) = match decision {
+            "agree" => return Ok(Self::Agree),
+            "disagree" if actions.is_empty() => {
+                ("actions", "Say what the assessor must do when you disagree")
+            }
+            "disagree" if actions.chars().count() > 5_000 => {
+                ("actions", "Keep the actions under 5,000 characters")
+            }
+            "disagree" => return Ok(Self::Disagree),
+            _ => ("decision", "Choose agree or disagree"),
+        };
+        let mut errors = FormErrors::default();
+        errors.add(format!("{field}-{id}"), message);
+        Err(errors)
+    }
+
+    /// The decision as stored and audited.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Agree => "agree",
+            Self::Disagree => "disagree",
         }
-        "disagree" if actions.chars().count() > 5_000 => {
-            errors.add(
-                format!("actions-{id}"),
-                "Keep the actions under 5,000 characters",
-            );
-            None
+    }
+
+    /// The audit action of a review with this decision.
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Agree => "sign_off.countersigned",
+            Self::Disagree => "sign_off.withdrawn",
         }
-        "disagree" => Some("disagree"),
-        _ => {
-            errors.add(format!("decision-{id}"), "Choose agree or disagree");
-            None
+    }
+
+    /// What the IQA is told once the review is stored.
+    fn confirmation(self) -> &'static str {
+        match self {
+            Self::Agree => "Countersigned: the enrolment is verified.",
+            Self::Disagree => {
+                "Sign-off withdrawn; the assessor sees your actions on their caseload."
+            }
         }
-    };
-    let Some(decision) = decision else {
-        drop(tx);
-        let page = page(&state, &user, layout, Some((id, errors, actions)), 1).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    };
-    if crate::assessments::db::standing_sign_off(&mut tx, target.enrolment_id).await? != Some(id) {
+    }
+}
+
+/// An IQA's review of a sign-off, to store and audit.
+struct Review<'a> {
+    sign_off_id: Uuid,
+    enrolment_id: Uuid,
+    iqa_id: Uuid,
+    decision: Decision,
+    /// What the assessor must do; trimmed, and empty when the IQA agrees without any.
+    actions: &'a str,
+}
+
+/// Stores the review, refused when its sign-off no longer stands for the enrolment (a review
+/// withdrew it or a newer one replaced it) or has a review already.
+async fn store_review(
+    conn: &mut PgConnection,
+    state: &AppState,
+    review: &Review<'_>,
+) -> AppResult<()> {
+    let standing = crate::assessments::db::standing_sign_off(conn, review.enrolment_id).await?;
+    if standing != Some(review.sign_off_id) {
         return Err(AppError::Conflict(
             "This sign-off has been reviewed or replaced already.".into(),
         ));
     }
     let inserted = db::insert_review(
-        &mut tx,
-        id,
-        user.id.0,
-        decision,
-        &actions,
+        conn,
+        review.sign_off_id,
+        review.iqa_id,
+        review.decision.as_str(),
+        review.actions,
         state.clock.now(),
     )
     .await?;
@@ -228,27 +319,28 @@ pub async fn review(
             "This sign-off has been reviewed already.".into(),
         ));
     }
-    crate::assessments::db::refresh(&mut tx, target.enrolment_id).await?;
+    Ok(())
+}
+
+/// Records the review in the audit chain, against the sign-off's enrolment.
+async fn audit_review(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    review: &Review<'_>,
+) -> sqlx::Result<()> {
     audit::record(
-        &mut tx,
+        conn,
         NewAuditEvent {
-            actor: &Actor::user(&user, ip),
-            action: if decision == "agree" {
-                "sign_off.countersigned"
-            } else {
-                "sign_off.withdrawn"
-            },
+            actor,
+            action: review.decision.audit_action(),
             entity_type: "enrolment",
-            entity_id: target.enrolment_id.to_string(),
-            detail: json!({ "sign_off_id": id, "decision": decision, "actions": actions }),
+            entity_id: review.enrolment_id.to_string(),
+            detail: json!({
+                "sign_off_id": review.sign_off_id,
+                "decision": review.decision.as_str(),
+                "actions": review.actions,
+            }),
         },
     )
-    .await?;
-    tx.commit().await?;
-    let message = if decision == "agree" {
-        "Countersigned: the enrolment is verified."
-    } else {
-        "Sign-off withdrawn; the assessor sees your actions on their caseload."
-    };
-    Ok(flash::redirect("/quality", message))
+    .await
 }

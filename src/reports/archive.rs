@@ -21,16 +21,16 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use zip::write::{SimpleFileOptions, ZipWriter};
+use zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
 use super::db;
 use crate::assessments::db as assessments_db;
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::assessments::status::{CriterionProgress, CriterionStatus, EnrolmentStatus};
 use crate::auth::session::CurrentUser;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
@@ -282,95 +282,96 @@ async fn manifest(
     enrolment: &Enrolment,
     generated_at: OffsetDateTime,
 ) -> sqlx::Result<Manifest> {
-    let id = enrolment.id;
-    let audit_head = crate::crypto::hex(&crate::audit::head(&mut *conn).await?);
-    let standard = db::archive_standard(&mut *conn, id).await?;
-    let progress = assessments_db::find(&mut *conn, id).await?;
-    let status = progress
-        .as_ref()
-        .map_or(EnrolmentStatus::NotStarted, |p| p.status);
-    let criteria = assessments_db::criteria(&mut *conn, id).await?;
+    let rows = ManifestRows::read(conn, enrolment.id).await?;
+    Ok(rows.into_manifest(enrolment, generated_at))
+}
 
-    let versions = db::archive_versions(&mut *conn, id).await?;
-    let claims = db::archive_claims(&mut *conn, id).await?;
-    let judgements = db::archive_judgements(&mut *conn, id).await?;
-    let files = db::archive_files(&mut *conn, id).await?;
-    let sign_offs = db::archive_sign_offs(&mut *conn, id).await?;
-    let standing = progress.as_ref().and_then(|p| p.standing_sign_off_id);
+/// The rows a manifest is made from, as the database gives them.
+struct ManifestRows {
+    /// The audit chain's head, in hex.
+    audit_head: String,
+    standard: db::ArchiveStandard,
+    status: EnrolmentStatus,
+    /// The sign-off that stands, if one does.
+    standing: Option<Uuid>,
+    criteria: Vec<CriterionProgress>,
+    versions: Vec<db::ArchiveVersion>,
+    claims: Vec<db::ArchiveClaim>,
+    judgements: Vec<db::ArchiveJudgement>,
+    files: Vec<db::ArchiveFile>,
+    sign_offs: Vec<db::ArchiveSignOff>,
+}
 
-    let mut taken = HashSet::new();
-    let evidence = versions
-        .into_iter()
-        .map(|v| {
-            let folder = format!(
-                "evidence/{:02}-{}/v{}",
-                v.item,
-                slug(&v.title, 40),
-                v.version
-            );
-            EvidencePart {
-                item: v.item,
-                evidence_id: v.evidence_id,
-                version: v.version,
-                superseded: v.superseded,
-                claims: claims
-                    .iter()
-                    .filter(|c| c.evidence_id == v.evidence_id)
-                    .map(|c| ClaimPart {
-                        criterion: c.code.clone(),
-                        note: c.note.clone(),
-                    })
-                    .collect(),
-                judgements: judgements
-                    .iter()
-                    .filter(|j| j.evidence_id == v.evidence_id)
-                    .map(|j| JudgementPart {
-                        judgement_id: j.judgement_id,
-                        criterion: j.code.clone(),
-                        met: j.met,
-                        valid: j.valid,
-                        authentic: j.authentic,
-                        current: j.current,
-                        sufficient: j.sufficient,
-                        reliable: j.reliable,
-                        feedback: j.feedback.clone(),
-                        assessor: j.assessor.clone(),
-                        judged_at: j.created_at,
-                    })
-                    .collect(),
-                files: files
-                    .iter()
-                    .filter(|f| f.evidence_id == v.evidence_id)
-                    .map(|f| FilePart {
-                        name: f.file_name.clone(),
-                        path: unique_name(&mut taken, &folder, &f.file_name),
-                        content_type: f.content_type.clone(),
-                        size_bytes: f.size_bytes,
-                        sha256: f.sha256.clone(),
-                        blob_id: f.blob_id,
-                        added_at: f.created_at,
-                    })
-                    .collect(),
-                title: v.title,
-                statement: v.statement,
-                method: v.method,
-                activity_on: v.activity_on,
-                submitted_at: v.submitted_at,
-                declaration_sha256: v.declaration_sha256,
-            }
+impl ManifestRows {
+    /// Reads each part of enrolment `id`'s manifest on `conn`, which holds the snapshot that
+    /// makes them agree.
+    async fn read(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Self> {
+        let audit_head = crate::crypto::hex(&crate::audit::head(&mut *conn).await?);
+        let standard = db::archive_standard(&mut *conn, id).await?;
+        let progress = assessments_db::find(&mut *conn, id).await?;
+        let status = progress
+            .as_ref()
+            .map_or(EnrolmentStatus::NotStarted, |p| p.status);
+        let criteria = assessments_db::criteria(&mut *conn, id).await?;
+
+        let versions = db::archive_versions(&mut *conn, id).await?;
+        let claims = db::archive_claims(&mut *conn, id).await?;
+        let judgements = db::archive_judgements(&mut *conn, id).await?;
+        let files = db::archive_files(&mut *conn, id).await?;
+        let sign_offs = db::archive_sign_offs(&mut *conn, id).await?;
+        let standing = progress.as_ref().and_then(|p| p.standing_sign_off_id);
+        Ok(Self {
+            audit_head,
+            standard,
+            status,
+            standing,
+            criteria,
+            versions,
+            claims,
+            judgements,
+            files,
+            sign_offs,
         })
-        .collect();
+    }
 
-    Ok(Manifest {
-        format: FORMAT,
-        generated_at,
-        audit_head,
-        enrolment: EnrolmentPart {
-            id,
+    /// The manifest of `enrolment` these rows make, dated `generated_at`.
+    fn into_manifest(self, enrolment: &Enrolment, generated_at: OffsetDateTime) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            generated_at,
+            audit_head: self.audit_head,
+            enrolment: EnrolmentPart::new(enrolment, self.standard.email, self.status),
+            standard: StandardPart {
+                urn: self.standard.urn,
+                version: self.standard.version,
+                title: self.standard.title,
+                content_sha256: self.standard.content_sha256,
+                criteria: self
+                    .criteria
+                    .into_iter()
+                    .map(CriterionPart::from_row)
+                    .collect(),
+            },
+            evidence: evidence_parts(self.versions, &self.claims, &self.judgements, &self.files),
+            sign_offs: self
+                .sign_offs
+                .into_iter()
+                .map(|row| SignOffPart::from_row(row, self.standing))
+                .collect(),
+        }
+    }
+}
+
+impl EnrolmentPart {
+    /// The enrolment as the manifest describes it; the candidate's email is read with the
+    /// standard, as the enrolment does not carry it.
+    fn new(enrolment: &Enrolment, candidate_email: String, status: EnrolmentStatus) -> Self {
+        Self {
+            id: enrolment.id,
             cohort: enrolment.cohort_name.clone(),
             candidate: Person {
                 name: enrolment.candidate_name.clone(),
-                email: standard.email,
+                email: candidate_email,
             },
             assessor: enrolment.assessor_name.clone(),
             iqa: enrolment.iqa_name.clone(),
@@ -378,46 +379,152 @@ async fn manifest(
             status_label: status.label(),
             withdrawn_at: enrolment.withdrawn_at,
             withdrawn_reason: enrolment.withdrawn_reason.clone(),
-        },
-        standard: StandardPart {
-            urn: standard.urn,
-            version: standard.version,
-            title: standard.title,
-            content_sha256: standard.content_sha256,
-            criteria: criteria
-                .into_iter()
-                .map(|c| CriterionPart {
-                    code: c.code,
-                    kind: c.kind,
-                    text: c.text,
-                    status: c.status,
-                })
+        }
+    }
+}
+
+impl CriterionPart {
+    /// A criterion of the standard with the enrolment's status for it.
+    fn from_row(row: CriterionProgress) -> Self {
+        Self {
+            code: row.code,
+            kind: row.kind,
+            text: row.text,
+            status: row.status,
+        }
+    }
+}
+
+/// Each submitted evidence version, in order, with its own claims, judgements and files; every
+/// file is given a path in the archive that no other file has.
+fn evidence_parts(
+    versions: Vec<db::ArchiveVersion>,
+    claims: &[db::ArchiveClaim],
+    judgements: &[db::ArchiveJudgement],
+    files: &[db::ArchiveFile],
+) -> Vec<EvidencePart> {
+    let mut taken = HashSet::new();
+    versions
+        .into_iter()
+        .map(|row| EvidencePart::from_rows(row, claims, judgements, files, &mut taken))
+        .collect()
+}
+
+impl EvidencePart {
+    /// One evidence version with the claims, judgements and files among these that are its
+    /// own. Its files go in a folder named for the piece and the version, each under a path
+    /// not yet in `taken`, which then holds it.
+    fn from_rows(
+        row: db::ArchiveVersion,
+        claims: &[db::ArchiveClaim],
+        judgements: &[db::ArchiveJudgement],
+        files: &[db::ArchiveFile],
+        taken: &mut HashSet<String>,
+    ) -> Self {
+        let folder = format!(
+            "evidence/{:02}-{}/v{}",
+            row.item,
+            slug(&row.title, 40),
+            row.version
+        );
+        let evidence_id = row.evidence_id;
+        Self {
+            item: row.item,
+            evidence_id,
+            version: row.version,
+            superseded: row.superseded,
+            claims: claims
+                .iter()
+                .filter(|c| c.evidence_id == evidence_id)
+                .map(ClaimPart::from_row)
                 .collect(),
-        },
-        evidence,
-        sign_offs: sign_offs
-            .into_iter()
-            .map(|s| SignOffPart {
-                sequence: s.sequence,
-                signed_at: s.signed_at,
-                assessor: s.assessor,
-                basis: s.basis,
-                basis_sha256: s.basis_sha256,
-                sampled_for_review: s.sampled,
-                sample_reason: s.sample_reason,
-                standing: standing == Some(s.sign_off_id),
-                review: match (s.decision, s.iqa, s.reviewed_at) {
-                    (Some(decision), Some(iqa), Some(reviewed_at)) => Some(ReviewPart {
-                        decision,
-                        iqa,
-                        actions: s.actions.unwrap_or_default(),
-                        reviewed_at,
-                    }),
-                    _ => None,
-                },
-            })
-            .collect(),
-    })
+            judgements: judgements
+                .iter()
+                .filter(|j| j.evidence_id == evidence_id)
+                .map(JudgementPart::from_row)
+                .collect(),
+            files: files
+                .iter()
+                .filter(|f| f.evidence_id == evidence_id)
+                .map(|f| FilePart::from_row(f, &folder, taken))
+                .collect(),
+            title: row.title,
+            statement: row.statement,
+            method: row.method,
+            activity_on: row.activity_on,
+            submitted_at: row.submitted_at,
+            declaration_sha256: row.declaration_sha256,
+        }
+    }
+}
+
+impl ClaimPart {
+    /// A criterion an evidence version claims, with the candidate's note.
+    fn from_row(row: &db::ArchiveClaim) -> Self {
+        Self {
+            criterion: row.code.clone(),
+            note: row.note.clone(),
+        }
+    }
+}
+
+impl JudgementPart {
+    /// An assessor's judgement of an evidence version against a criterion.
+    fn from_row(row: &db::ArchiveJudgement) -> Self {
+        Self {
+            judgement_id: row.judgement_id,
+            criterion: row.code.clone(),
+            met: row.met,
+            valid: row.valid,
+            authentic: row.authentic,
+            current: row.current,
+            sufficient: row.sufficient,
+            reliable: row.reliable,
+            feedback: row.feedback.clone(),
+            assessor: row.assessor.clone(),
+            judged_at: row.created_at,
+        }
+    }
+}
+
+impl FilePart {
+    /// A file of an evidence version, at a path in `folder` that is not yet in `taken`.
+    fn from_row(row: &db::ArchiveFile, folder: &str, taken: &mut HashSet<String>) -> Self {
+        Self {
+            name: row.file_name.clone(),
+            path: unique_name(taken, folder, &row.file_name),
+            content_type: row.content_type.clone(),
+            size_bytes: row.size_bytes,
+            sha256: row.sha256.clone(),
+            blob_id: row.blob_id,
+            added_at: row.created_at,
+        }
+    }
+}
+
+impl SignOffPart {
+    /// A sign-off with its IQA review, if it has one; it stands if it is the `standing` one.
+    fn from_row(row: db::ArchiveSignOff, standing: Option<Uuid>) -> Self {
+        Self {
+            sequence: row.sequence,
+            signed_at: row.signed_at,
+            assessor: row.assessor,
+            basis: row.basis,
+            basis_sha256: row.basis_sha256,
+            sampled_for_review: row.sampled,
+            sample_reason: row.sample_reason,
+            standing: standing == Some(row.sign_off_id),
+            review: match (row.decision, row.iqa, row.reviewed_at) {
+                (Some(decision), Some(iqa), Some(reviewed_at)) => Some(ReviewPart {
+                    decision,
+                    iqa,
+                    actions: row.actions.unwrap_or_default(),
+                    reviewed_at,
+                }),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// `GET /enrolments/{id}/archive.zip`: for the candidate, their assessor and IQA, and admins.
@@ -427,56 +534,94 @@ pub async fn download(
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let generated_at = state.clock.now();
-    let manifest = {
-        let mut tx = state.pool.begin().await?;
-        crate::db::set_read_only_snapshot(&mut tx).await?;
-        let enrolment = cohorts_db::find_visible(&mut tx, id, user.viewer())
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let manifest = manifest(&mut tx, &enrolment, generated_at).await?;
-        tx.commit().await?;
-        manifest
-    };
-    let root = format!(
-        "attest-portfolio-{}-{}",
-        slug(&manifest.enrolment.candidate.name, 40),
-        generated_at.date()
-    );
-    let manifest_json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))?;
-    let index_html = IndexPage {
-        manifest: &manifest,
-    }
-    .render()
-    .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))?;
-    let files: Vec<FilePart> = manifest
-        .evidence
-        .into_iter()
-        .flat_map(|e| e.files)
-        .collect();
+    let manifest = read_manifest(&state.pool, &user, id, generated_at).await?;
+    let contents = ArchiveContents::from_manifest(manifest)?;
+    let file_name = format!("{}.zip", contents.root);
+    let receiver = spawn_archive_writer(state.pool.clone(), contents, id);
+    Ok(zip_response(receiver, &file_name))
+}
 
-    let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(2);
-    let pool = state.pool.clone();
-    let folder = root.clone();
-    tokio::spawn(async move {
-        let written = write_archive(
-            &pool,
-            &folder,
+/// The manifest of enrolment `id`, read in one read-only snapshot; not found unless `user` may
+/// see the enrolment.
+async fn read_manifest(
+    pool: &PgPool,
+    user: &CurrentUser,
+    id: Uuid,
+    generated_at: OffsetDateTime,
+) -> AppResult<Manifest> {
+    let mut tx = pool.begin().await?;
+    crate::db::set_read_only_snapshot(&mut tx).await?;
+    let enrolment = cohorts_db::find_visible(&mut tx, id, user.viewer())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let manifest = manifest(&mut tx, &enrolment, generated_at).await?;
+    tx.commit().await?;
+    Ok(manifest)
+}
+
+/// What goes into the archive: the folder that holds everything, the manifest as JSON and as
+/// the offline index page, and the stored files to copy.
+struct ArchiveContents {
+    root: String,
+    generated_at: OffsetDateTime,
+    manifest_json: Vec<u8>,
+    index_html: String,
+    files: Vec<FilePart>,
+}
+
+impl ArchiveContents {
+    /// Renders the manifest both ways and keeps its files' places; the folder is named for the
+    /// candidate and the day the manifest was made.
+    fn from_manifest(manifest: Manifest) -> AppResult<Self> {
+        let generated_at = manifest.generated_at;
+        let root = format!(
+            "attest-portfolio-{}-{}",
+            slug(&manifest.enrolment.candidate.name, 40),
+            generated_at.date()
+        );
+        let manifest_json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))?;
+        let index_html = IndexPage {
+            manifest: &manifest,
+        }
+        .render()
+        .map_err(|error| AppError::Internal(anyhow::anyhow!(error)))?;
+        let files = manifest
+            .evidence
+            .into_iter()
+            .flat_map(|e| e.files)
+            .collect();
+        Ok(Self {
+            root,
             generated_at,
-            &manifest_json,
-            index_html.as_bytes(),
-            &files,
-            &sender,
-        )
-        .await;
+            manifest_json,
+            index_html,
+            files,
+        })
+    }
+}
+
+/// Writes the archive on a task of its own, so that the response can start at once, and
+/// returns the channel its bytes come out of. A failure part-way is logged and ends the body
+/// with an error, which cuts the download short.
+fn spawn_archive_writer(pool: PgPool, contents: ArchiveContents, enrolment: Uuid) -> ByteReceiver {
+    let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(2);
+    tokio::spawn(async move {
+        let written = write_archive(&pool, &contents, &sender).await;
         match written {
             Ok(()) | Err(ArchiveError::ClientGone) => {}
             Err(error) => {
-                tracing::error!(enrolment = %id, %error, "portfolio archive cut short");
+                tracing::error!(%enrolment, %error, "portfolio archive cut short");
                 let _ = sender.send(Err(std::io::Error::other(error))).await;
             }
         }
     });
+    receiver
+}
+
+/// The response that streams the archive's bytes from `receiver` as the download `file_name`,
+/// which no cache may keep.
+fn zip_response(receiver: ByteReceiver, file_name: &str) -> Response {
     let body = Body::from_stream(crate::blobs::receiver_stream(receiver));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -484,17 +629,21 @@ pub async fn download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    if let Ok(value) =
-        HeaderValue::from_str(&content_disposition("attachment", &format!("{root}.zip")))
-    {
+    if let Ok(value) = HeaderValue::from_str(&content_disposition("attachment", file_name)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    Ok(response)
+    response
 }
+
+/// Where the archive's bytes go on their way to the client, or the error that cut them short.
+type ByteSender = mpsc::Sender<std::io::Result<Bytes>>;
+
+/// Where the response body reads the archive's bytes from.
+type ByteReceiver = mpsc::Receiver<std::io::Result<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
 enum ArchiveError {
@@ -536,10 +685,7 @@ impl Write for Spool {
     }
 }
 
-async fn send(
-    sender: &mpsc::Sender<std::io::Result<Bytes>>,
-    spool: &Spool,
-) -> Result<(), ArchiveError> {
+async fn send(sender: &ByteSender, spool: &Spool) -> Result<(), ArchiveError> {
     let bytes = spool.take();
     if bytes.is_empty() {
         return Ok(());
@@ -563,49 +709,96 @@ fn zip_time(at: OffsetDateTime) -> DateTime {
     .unwrap_or_default()
 }
 
+/// Writes the whole archive to `sender`: the manifest and the index page, then each file.
 async fn write_archive(
-    pool: &sqlx::PgPool,
-    root: &str,
-    generated_at: OffsetDateTime,
-    manifest: &[u8],
-    index: &[u8],
-    files: &[FilePart],
-    sender: &mpsc::Sender<std::io::Result<Bytes>>,
+    pool: &PgPool,
+    contents: &ArchiveContents,
+    sender: &ByteSender,
 ) -> Result<(), ArchiveError> {
-    let spool = Spool::default();
-    let mut zip = ZipWriter::new_stream(spool.clone());
+    let ArchiveContents {
+        root,
+        generated_at,
+        manifest_json,
+        index_html,
+        files,
+    } = contents;
+    let mut out = ZipStream::new(sender);
     let text = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
-        .last_modified_time(zip_time(generated_at));
-    zip.start_file(format!("{root}/manifest.json"), text)?;
-    zip.write_all(manifest)?;
-    zip.start_file(format!("{root}/index.html"), text)?;
-    zip.write_all(index)?;
-    send(sender, &spool).await?;
+        .last_modified_time(zip_time(*generated_at));
+    out.zip.start_file(format!("{root}/manifest.json"), text)?;
+    out.zip.write_all(manifest_json)?;
+    out.zip.start_file(format!("{root}/index.html"), text)?;
+    out.zip.write_all(index_html.as_bytes())?;
+    out.send_spooled().await?;
 
     for file in files {
+        out.copy_file(pool, root, file).await?;
+    }
+    out.finish().await
+}
+
+/// A ZIP on its way to the client: the writer appends to the spool, and what gathers there is
+/// sent on after every chunk, so no more than a chunk or two is held at a time.
+struct ZipStream<'a> {
+    zip: ZipWriter<StreamWriter<Spool>>,
+    spool: Spool,
+    sender: &'a ByteSender,
+}
+
+impl<'a> ZipStream<'a> {
+    /// An empty archive whose bytes go to `sender`.
+    fn new(sender: &'a ByteSender) -> Self {
+        let spool = Spool::default();
+        Self {
+            zip: ZipWriter::new_stream(spool.clone()),
+            spool,
+            sender,
+        }
+    }
+
+    /// Sends the client whatever the writer has produced since the last send.
+    async fn send_spooled(&self) -> Result<(), ArchiveError> {
+        send(self.sender, &self.spool).await
+    }
+
+    /// Copies a stored file into the archive under `root`, chunk by chunk as it is read, and
+    /// fails once it is copied if what was read does not match the file's SHA-256.
+    async fn copy_file(
+        &mut self,
+        pool: &PgPool,
+        root: &str,
+        file: &FilePart,
+    ) -> Result<(), ArchiveError> {
         // Evidence is mostly PDFs, images and office documents, compressed already: stored as is.
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             .large_file(file.size_bytes >= i64::from(u32::MAX))
             .last_modified_time(zip_time(file.added_at));
-        zip.start_file(format!("{root}/{}", file.path), options)?;
+        self.zip
+            .start_file(format!("{root}/{}", file.path), options)?;
         let mut hasher = Sha256::new();
         let mut chunks = std::pin::pin!(crate::blobs::read(pool.clone(), file.blob_id));
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             hasher.update(&chunk);
-            zip.write_all(&chunk)?;
-            send(sender, &spool).await?;
+            self.zip.write_all(&chunk)?;
+            self.send_spooled().await?;
         }
         if crate::crypto::hex(&hasher.finalize()) != file.sha256 {
             return Err(ArchiveError::Corrupt {
                 path: file.path.clone(),
             });
         }
+        Ok(())
     }
-    zip.finish()?;
-    send(sender, &spool).await
+
+    /// Writes the ZIP's closing directory and sends the rest.
+    async fn finish(self) -> Result<(), ArchiveError> {
+        let Self { zip, spool, sender } = self;
+        zip.finish()?;
+        send(sender, &spool).await
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -219,34 +220,141 @@ pub async fn page(
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
     let filter = query.filter();
-    let mut conn = state.pool.acquire().await?;
-    let cohort = cohorts_db::find(&mut conn, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let codes: Vec<String> = state
+    let reading = PageReading::read(&state, id, filter, query.page).await?;
+    let path = format!("/admin/cohorts/{id}/report");
+    Ok(reading.render(layout, &query, &path))
+}
+
+/// One page of a cohort's report as read from the database, with the figures worked out from
+/// its counts.
+struct PageReading {
+    /// The filter the counts and rows were read with.
+    filter: db::Filter,
+    cohort: Cohort,
+    /// The codes of the standard's criteria, in order: the matrix's columns.
+    codes: Vec<String>,
+    /// The cohort's enrolments counted by assessor and status.
+    groups: Vec<db::Group>,
+    summary: Summary,
+    paging: Paging,
+    /// The enrolments this page shows.
+    shown: Vec<ReportRow>,
+}
+
+impl PageReading {
+    /// Reads cohort `id`, its criteria and its counts, then the page of rows that the counts
+    /// and `page` place.
+    async fn read(
+        state: &AppState,
+        id: Uuid,
+        filter: db::Filter,
+        page: Option<usize>,
+    ) -> AppResult<Self> {
+        let mut conn = state.pool.acquire().await?;
+        let cohort = cohorts_db::find(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let codes = criterion_codes(state, &mut conn, cohort.standard_id).await?;
+        let groups = db::groups(&mut conn, id).await?;
+        let summary = Summary::of(&groups, filter);
+        let paging = Paging::new(page, PAGE_SIZE, summary.total);
+        let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, paging.offset()).await?;
+        Ok(Self {
+            filter,
+            cohort,
+            codes,
+            groups,
+            summary,
+            paging,
+            shown,
+        })
+    }
+
+    /// The page, its links keeping the query's filters: to the pages either side of it, at
+    /// `path`, and to the exports beside it.
+    fn render(self, layout: Layout, query: &ReportQuery, path: &str) -> ReportPage {
+        let filter = self.filter;
+        ReportPage {
+            layout: layout.section(Section::Cohorts),
+            pages: self
+                .paging
+                .links(self.shown.len(), |page| query.link(path, Some(page))),
+            csv_link: query.link(&format!("{path}.csv"), None),
+            xlsx_link: query.link(&format!("{path}.xlsx"), None),
+            statuses: status_choices(filter),
+            sort_by_progress: filter.by_progress,
+            cohort: self.cohort,
+            codes: self.codes,
+            rows: self.shown,
+            total: self.summary.total,
+            bars: self.summary.bars,
+            percent_competent: self.summary.percent_competent,
+            percent_verified: self.summary.percent_verified,
+            assessors: assessor_choices(&self.groups, filter),
+        }
+    }
+}
+
+/// The codes of the criteria of standard `standard_id`, in order, from the standards held in
+/// memory.
+async fn criterion_codes(
+    state: &AppState,
+    conn: &mut PgConnection,
+    standard_id: Uuid,
+) -> sqlx::Result<Vec<String>> {
+    let standard = state
         .standards
-        .version(&mut conn, StandardId(cohort.standard_id))
-        .await?
-        .criteria()
-        .map(|c| c.code.clone())
-        .collect();
-    let groups = db::groups(&mut conn, id).await?;
-    let count = |status: EnrolmentStatus| -> usize {
-        groups
-            .iter()
-            .filter(|g| {
-                g.status == status
-                    && filter.assessor.is_none_or(|a| g.assessor_id == Some(a))
-                    && filter.status.is_none_or(|s| s == g.status)
-            })
-            .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
-            .sum()
-    };
-    let counts: Vec<usize> = STATUSES.iter().map(|s| count(*s)).collect();
-    let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let bars = STATUSES
+        .version(conn, StandardId(standard_id))
+        .await?;
+    Ok(standard.criteria().map(|c| c.code.clone()).collect())
+}
+
+/// The summary above the report: the chart and the figures, over the enrolments the filter
+/// keeps.
+struct Summary {
+    bars: Vec<Bar>,
+    total: usize,
+    percent_competent: usize,
+    percent_verified: usize,
+}
+
+impl Summary {
+    /// Counts the enrolments of `groups` that `filter` keeps at each status.
+    fn of(groups: &[db::Group], filter: db::Filter) -> Self {
+        let count = |status: EnrolmentStatus| kept_at(groups, filter, status);
+        let counts: Vec<usize> = STATUSES.iter().map(|s| count(*s)).collect();
+        let total: usize = counts.iter().sum();
+        let percent = |n: usize| (n * 100).checked_div(total).unwrap_or(0);
+        let verified = count(EnrolmentStatus::Verified);
+        let competent = count(EnrolmentStatus::Competent) + verified;
+        Self {
+            bars: bars(&counts),
+            total,
+            percent_competent: percent(competent),
+            percent_verified: percent(verified),
+        }
+    }
+}
+
+/// How many enrolments of `groups` are at `status` and kept by `filter`.
+fn kept_at(groups: &[db::Group], filter: db::Filter, status: EnrolmentStatus) -> usize {
+    groups
         .iter()
-        .zip(&counts)
+        .filter(|g| {
+            g.status == status
+                && filter.assessor.is_none_or(|a| g.assessor_id == Some(a))
+                && filter.status.is_none_or(|s| s == g.status)
+        })
+        .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
+        .sum()
+}
+
+/// A bar for each of [`STATUSES`] from its count, the longest 300 wide.
+fn bars(counts: &[usize]) -> Vec<Bar> {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    STATUSES
+        .iter()
+        .zip(counts)
         .enumerate()
         .map(|(i, (s, count))| Bar {
             label: s.label(),
@@ -255,13 +363,13 @@ pub async fn page(
             y: i * 28,
             width: count * 300 / max,
         })
-        .collect();
-    let total: usize = counts.iter().sum();
-    let percent = |n: usize| (n * 100).checked_div(total).unwrap_or(0);
-    let verified = count(EnrolmentStatus::Verified);
-    let competent = count(EnrolmentStatus::Competent) + verified;
+        .collect()
+}
+
+/// Each assessor in `groups` once, in the groups' order, the one `filter` keeps selected.
+fn assessor_choices(groups: &[db::Group], filter: db::Filter) -> Vec<Choice> {
     let mut assessors: Vec<Choice> = Vec::new();
-    for group in &groups {
+    for group in groups {
         if let (Some(id), Some(name)) = (group.assessor_id, &group.assessor_name)
             && !assessors.iter().any(|a| a.value == id.to_string())
         {
@@ -272,32 +380,19 @@ pub async fn page(
             });
         }
     }
-    let paging = Paging::new(query.page, PAGE_SIZE, total);
-    let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, paging.offset()).await?;
-    let path = format!("/admin/cohorts/{id}/report");
-    Ok(ReportPage {
-        layout: layout.section(Section::Cohorts),
-        pages: paging.links(shown.len(), |page| query.link(&path, Some(page))),
-        csv_link: query.link(&format!("{path}.csv"), None),
-        xlsx_link: query.link(&format!("{path}.xlsx"), None),
-        statuses: STATUSES
-            .iter()
-            .map(|s| Choice {
-                value: s.as_str().into(),
-                label: s.label().into(),
-                selected: filter.status == Some(*s),
-            })
-            .collect(),
-        sort_by_progress: filter.by_progress,
-        cohort,
-        codes,
-        rows: shown,
-        total,
-        bars,
-        percent_competent: percent(competent),
-        percent_verified: percent(verified),
-        assessors,
-    })
+    assessors
+}
+
+/// Each of [`STATUSES`], the one `filter` keeps selected.
+fn status_choices(filter: db::Filter) -> Vec<Choice> {
+    STATUSES
+        .iter()
+        .map(|s| Choice {
+            value: s.as_str().into(),
+            label: s.label().into(),
+            selected: filter.status == Some(*s),
+        })
+        .collect()
 }
 
 /// A criterion status as one letter for the matrix and the CSV.
@@ -322,25 +417,7 @@ pub async fn csv(
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
     let selection = selection(&state, id, &query).await?;
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    let mut header: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-    header.extend(selection.codes());
-    writer
-        .write_record(&header)
-        .map_err(|e| AppError::Internal(e.into()))?;
-    for row in &selection.kept {
-        // Text people typed could start a formula in a spreadsheet; the rest is ours.
-        let mut record: Vec<String> = row.values().iter().map(|v| csv_cell(v)).collect();
-        record.extend(row.cells.iter().map(|c| c.as_str().to_owned()));
-        writer
-            .write_record(&record)
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
-    let body = writer
-        .into_inner()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))?;
+    let body = csv_body(&selection)?;
     Ok(download(
         body,
         "text/csv; charset=utf-8",
@@ -349,6 +426,39 @@ pub async fn csv(
         state.clock.now(),
         "csv",
     ))
+}
+
+/// The selection as CSV with CRLF line ends: a header, then a record per enrolment kept.
+fn csv_body(selection: &Selection) -> AppResult<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer
+        .write_record(csv_header(selection))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    for row in &selection.kept {
+        writer
+            .write_record(csv_record(row))
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))
+}
+
+/// The CSV's header: the [`COLUMNS`], then each criterion's code.
+fn csv_header(selection: &Selection) -> Vec<String> {
+    let mut header: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    header.extend(selection.codes());
+    header
+}
+
+/// An enrolment's CSV record: its values, then its status for each criterion.
+fn csv_record(row: &ReportRow) -> Vec<String> {
+    // Text people typed could start a formula in a spreadsheet; the rest is ours.
+    let mut record: Vec<String> = row.values().iter().map(|v| csv_cell(v)).collect();
+    record.extend(row.cells.iter().map(|c| c.as_str().to_owned()));
+    record
 }
 
 /// The report columns before the one-per-criterion ones.
