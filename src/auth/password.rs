@@ -3,7 +3,7 @@
 //! Hashing is deliberately slow and memory-hungry (19 MiB each), so it runs on a few threads of
 //! its own: a storm of sign-ins queues here instead of starving the threads that serve pages,
 //! and the same few threads reuse their memory instead of every blocking-pool thread keeping
-//! a 19 MiB arena of its own.
+//! a 19 MiB arena of its own (measured: 78 against 214 MiB after 300 sign-ins, BENCHMARKS.md).
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
