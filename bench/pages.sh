@@ -120,14 +120,21 @@ for ext in csv xlsx; do
   rows+=("| GET /admin/cohorts/{id}/report.$ext (10,000 rows) | median of 5: $(printf '%s\n' "${times[@]}" | median) ms | right after a judgement: $after ms | | |")
 done
 
-# Judging under load: 8 connections posting judgements of different evidence.
-: >"$WORK/judgements.txt"
-# Consecutive requests judge different candidates, as eight assessors working at once would.
-for e in $(q "select ev.evidence_id from $current
-              order by row_number() over (partition by ev.enrolment_id order by ev.evidence_id), ev.enrolment_id
-              limit 200"); do
-  printf '/evidence/%s/judgements\t%s\n' "$e" "$(judge_body "$e")" >>"$WORK/judgements.txt"
-done
+# Judging under load: 8 connections posting judgements, each of a version nobody has judged in
+# the run (as assessors judge new submissions), consecutive ones of different candidates.
+checks="'&check-' || cl.criterion_id || '='"
+q "select '/evidence/' || ev.evidence_id || '/judgements' || chr(9) || 'csrf_token=$assessor_token'
+          || string_agg('&decision-' || cl.criterion_id || '=met'
+                        || $checks || 'valid' || $checks || 'authentic' || $checks || 'current'
+                        || $checks || 'sufficient' || $checks || 'reliable', '')
+     from (select ev.evidence_id,
+                  row_number() over (partition by ev.enrolment_id order by ev.evidence_id) as round,
+                  ev.enrolment_id
+             from $current) ev
+     join evidence_claim cl using (evidence_id)
+    group by ev.evidence_id, ev.round, ev.enrolment_id
+    order by ev.round, ev.enrolment_id
+    limit 8000" >"$WORK/judgements.txt"
 judging=$(JUDGEMENTS="$WORK/judgements.txt" COOKIE="$assessor_cookie" \
   wrk --latency -t2 -c8 -d10s -s bench/judge.lua "$BASE" 2>&1)
 judge_rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$judging")
