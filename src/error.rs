@@ -11,7 +11,7 @@
 //! - bad form input is *not* an error: handlers re-render the form with 422 and the messages.
 //!
 //! 5xx details are logged once, here, and never shown. The page itself is drawn by
-//! [`crate::web::render_error_pages`], which knows who is signed in.
+//! the error-page middleware of `web`, which knows who is signed in.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,7 +119,7 @@ impl IntoResponse for AppError {
         let status = self.status_code();
         let message = match self {
             Self::Unauthenticated { next } => {
-                return Redirect::to(&format!("/login?next={}", crate::web::encode_query_value(&next))).into_response();
+                return Redirect::to(&format!("/login?next={}", crate::url::encode_query_value(&next))).into_response();
             }
             Self::Database(ref e) if is_unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");

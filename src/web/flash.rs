@@ -18,7 +18,7 @@ pub struct Flash {
 
 /// A 303 to `to` that shows `message` on the page it leads to.
 pub fn redirect(to: &str, message: &str) -> Response {
-    let cookie = Cookie::build((COOKIE, super::encode_query_value(message)))
+    let cookie = Cookie::build((COOKIE, crate::url::encode_query_value(message)))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

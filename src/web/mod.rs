@@ -19,7 +19,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -206,32 +205,4 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// The answer for any path no route matches.
 pub async fn not_found() -> AppError {
     AppError::NotFound
-}
-
-/// What a query string value keeps as it is: RFC 3986's unreserved characters, and `/` so
-/// that paths passed in `next` stay readable.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Percent-encodes a value for a query string.
-pub fn encode_query_value(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_VALUE).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode_query_value("/enrolments/1?x=a b&c"),
-            "/enrolments/1%3Fx%3Da%20b%26c"
-        );
-        assert_eq!(encode_query_value("é"), "%C3%A9");
-    }
 }
