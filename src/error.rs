@@ -27,6 +27,8 @@ pub enum AppError {
     Unauthenticated { next: String },
     #[error("forbidden")]
     Forbidden,
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("cross-site request refused")]
     CrossSite,
     #[error("form token missing or stale")]
@@ -51,6 +53,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthenticated { .. } => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::CrossSite | Self::FormExpired => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -90,6 +93,10 @@ impl ErrorPageSpec {
                 "Your account does not have access to this page or action.",
             ),
             StatusCode::BAD_REQUEST => ("That request could not be read", "Go back and try again."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "That cannot be done here",
+                "This address does not take that kind of request. Go back and use the page's own links and buttons.",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => (
                 "That was too large",
                 "The upload is larger than Attest accepts. Nothing of it was kept.",
@@ -141,7 +148,7 @@ impl IntoResponse for AppError {
                 "This form has expired or was not sent from Attest. Go back, reload the page and send it again.".to_owned(),
             ),
             Self::Conflict(message) | Self::BadRequest(message) => Some(message),
-            Self::NotFound | Self::Forbidden | Self::PayloadTooLarge => None,
+            Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => None,
         };
         let mut response = status.into_response();
         response

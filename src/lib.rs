@@ -50,6 +50,9 @@ pub fn routes() -> Routes {
 
 /// The whole portal as one router: every domain's routes inside the shared layers.
 pub fn app(state: AppState) -> Router {
-    let router = routes().into_router().fallback(web::not_found);
+    let router = routes()
+        .into_router()
+        .fallback(web::not_found)
+        .method_not_allowed_fallback(web::method_not_allowed);
     web::with_layers(router, state)
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db::{self, Evidence};
@@ -217,7 +218,9 @@ async fn save(
         }
     };
     let id = saving.id;
-    let (content, mut errors, claims, files) = write_draft(&saving, &mut tx, &form).await?;
+    // One moment for the whole save: the draft's update and, when submitted, its submission.
+    let now = saving.state.clock.now();
+    let (content, mut errors, claims, files) = write_draft(&saving, &mut tx, &form, now).await?;
     if let Action::RemoveFile(file_id) = form.action {
         // The Remove buttons sit inside the evidence form: what was typed is saved first.
         let name = take_file_off(&mut tx, saving.user, saving.ip, id, file_id).await?;
@@ -240,7 +243,7 @@ async fn save(
             "Draft saved.",
         ));
     }
-    let version = submit(&saving, &mut tx, &content, &claims, &files).await?;
+    let version = submit(&saving, &mut tx, &content, &claims, &files, now).await?;
     tx.commit().await?;
     let message = if version > 1 {
         format!(
@@ -259,6 +262,7 @@ async fn write_draft(
     saving: &Saving<'_>,
     tx: &mut sqlx::PgConnection,
     form: &upload::ReadForm,
+    now: OffsetDateTime,
 ) -> AppResult<(
     DraftContent,
     FormErrors,
@@ -275,7 +279,6 @@ async fn write_draft(
         // audit event takes the chain's lock.
         crate::assessments::db::lock(&mut *tx, enrolment).await?;
     }
-    let now = saving.state.clock.now();
     let (content, errors) = form.fields.draft(now.date());
     db::update_draft(&mut *tx, id, &content, now).await?;
     db::replace_claims(&mut *tx, id, &form.fields.claims).await?;
@@ -312,6 +315,7 @@ async fn submit(
     content: &DraftContent,
     claims: &[db::Claim],
     files: &[db::EvidenceFile],
+    now: OffsetDateTime,
 ) -> AppResult<i32> {
     let id = saving.id;
     let (item_id, version) = match &saving.existing {
@@ -334,7 +338,7 @@ async fn submit(
         files: &file_list,
     }
     .sha256();
-    db::mark_submitted(&mut *tx, id, &declaration, saving.state.clock.now()).await?;
+    db::mark_submitted(&mut *tx, id, &declaration, now).await?;
     crate::assessments::db::refresh(&mut *tx, saving.enrolment.id).await?;
     audit::record(
         tx,

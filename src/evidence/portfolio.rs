@@ -130,16 +130,19 @@ impl Portfolio {
     }
 
     /// The stored status of the `n`th criterion in the standard's order; not started when
-    /// nothing is stored for it.
+    /// nothing is stored for it. Statuses are stored by position, so they are used only when
+    /// there is one for each criterion.
     fn status_of(&self, n: usize) -> CriterionStatus {
         self.progress
             .as_ref()
+            .filter(|p| p.criteria_statuses.len() == self.standard.criteria().count())
             .and_then(|p| p.criteria_statuses.get(n).copied())
             .unwrap_or(CriterionStatus::NotStarted)
     }
 }
 
-/// The current versions claiming `criterion`, by title (then id, so the order is stable).
+/// The current versions claiming `criterion`, by title as people read it (letter case aside),
+/// then id, so the order is stable.
 fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<CurrentClaim> {
     let mut evidence: Vec<CurrentClaim> = versions
         .iter()
@@ -150,7 +153,7 @@ fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<Cur
             version: v.version,
         })
         .collect();
-    evidence.sort_by(|a, b| (&a.title, a.evidence_id).cmp(&(&b.title, b.evidence_id)));
+    evidence.sort_by_cached_key(|c| (c.title.to_lowercase(), c.title.clone(), c.evidence_id));
     evidence
 }
 

@@ -126,6 +126,11 @@ impl StandardCache {
             return Ok(published.clone());
         }
         let published = Arc::new(load(conn, id).await?);
+        // A version is stored with its criteria in one transaction; one read without them is
+        // not kept, so it cannot stand for the version for the life of the process.
+        if published.criteria().next().is_none() {
+            return Ok(published);
+        }
         let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
         if versions.len() >= KEPT {
             versions.clear();

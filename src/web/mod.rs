@@ -206,3 +206,8 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 pub async fn not_found() -> AppError {
     AppError::NotFound
 }
+
+/// The answer for a path some route matches, asked with a method none of them takes.
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}

@@ -362,3 +362,16 @@ async fn head_is_judged_as_get(pool: PgPool) {
     );
     assert_eq!(app.request(head("/account")).await.status, StatusCode::OK);
 }
+
+#[sqlx::test]
+async fn a_method_no_route_takes_gets_the_error_page(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let wrong = admin
+        .post_form("/standards/TECIT50761", &[("x", "y")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.text("h1"), "That cannot be done here");
+    let missing = admin.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
