@@ -13,18 +13,19 @@ use tracing_subscriber::EnvFilter;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::links::{self, Purpose};
-use crate::auth::password::Passwords;
 use crate::auth::session;
 use crate::clock::Clock;
+use crate::config::Settings;
 use crate::config::{
     AuditCommand, Cli, Command, DatabaseArgs, DemoArgs, LogFormat, ServeArgs, StandardCommand,
     StatusCommand, UserCommand,
 };
+use crate::identity::{Role, normalise_roles};
+use crate::passwords::Passwords;
 use crate::standards::import::{self, ImportOutcome};
 use crate::standards::parser;
-use crate::state::Settings;
 use crate::users::db as users_db;
-use crate::users::model::{DisplayName, Email, Role, check_new_password, normalise_roles};
+use crate::users::model::{DisplayName, Email, check_new_password};
 use crate::{AppState, app, db};
 
 /// How often expired sessions are swept away.

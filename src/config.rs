@@ -224,3 +224,46 @@ mod tests {
         assert!(Cli::try_parse_from(["attest", "--db-acquire-timeout", "0", "serve"]).is_err());
     }
 }
+
+const MIB: u64 = 1024 * 1024;
+
+/// Settings of a running portal that handlers need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where people reach the portal, such as `https://attest.example.org`; links in
+    /// invitations start with it, and `https` turns on `Secure` `__Host-` cookies.
+    pub base_url: String,
+    /// A session unused this long ends.
+    pub session_idle_timeout: time::Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_absolute_timeout: time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The largest evidence file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// The most the files of one evidence version may add up to, in bytes.
+    pub max_evidence_bytes: u64,
+    /// The share of sign-offs sampled for IQA review at random, in percent.
+    pub iqa_sample_percent: u8,
+}
+
+impl Settings {
+    /// True when the portal is served over https.
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:3000".into(),
+            session_idle_timeout: time::Duration::minutes(30),
+            session_absolute_timeout: time::Duration::hours(12),
+            trusted_proxies: Vec::new(),
+            max_file_bytes: 50 * MIB,
+            max_evidence_bytes: 200 * MIB,
+            iqa_sample_percent: 25,
+        }
+    }
+}

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::db;
 use super::status::EnrolmentStatus;
-use crate::auth::session::CurrentUser;
 use crate::error::AppResult;
+use crate::identity::CurrentUser;
 use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};

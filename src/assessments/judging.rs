@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::evidence::db as evidence_db;
+use crate::identity::CurrentUser;
+use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -117,6 +118,7 @@ pub struct LatestJudgement {
 /// `POST /evidence/{id}/judgements`: the enrolment's assessor judges every claim at once.
 pub async fn judge(
     State(state): State<AppState>,
+    standards: Standards,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
@@ -155,6 +157,7 @@ pub async fn judge(
         drop(tx);
         let page = crate::evidence::views::EvidenceShowPage::build(
             &state,
+            &standards,
             &user,
             layout,
             id,

@@ -7,10 +7,11 @@ pub mod sign_off;
 pub mod status;
 pub mod verify;
 
-use crate::auth::policy::ASSESSOR;
+use crate::identity::ASSESSOR;
+use crate::state::AppState;
 use crate::web::routes::Routes;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/caseload", ASSESSOR, caseload::show)
         .get("/enrolments/{id}/sign-off", ASSESSOR, sign_off::show)

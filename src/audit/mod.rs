@@ -10,7 +10,7 @@
 mod db;
 pub mod pages;
 
-use crate::auth::policy::ADMIN;
+use crate::identity::ADMIN;
 use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
@@ -21,10 +21,11 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::crypto::sha256;
+use crate::state::AppState;
 use crate::web::routes::Routes;
 use db::StoredEvent;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new().get("/admin/audit", ADMIN, pages::index).get(
         "/admin/audit.csv",
         ADMIN,
@@ -49,7 +50,7 @@ pub struct Actor {
 
 impl Actor {
     /// A signed-in person acting through the portal from `ip`.
-    pub fn user(user: &crate::auth::session::CurrentUser, ip: Option<IpAddr>) -> Self {
+    pub fn user(user: &crate::identity::CurrentUser, ip: Option<IpAddr>) -> Self {
         Self {
             user_id: Some(user.id.0),
             label: user.email.clone(),

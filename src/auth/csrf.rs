@@ -12,9 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::session::CsrfToken;
 use crate::crypto::constant_time_eq;
 use crate::error::AppError;
+use crate::identity::CsrfToken;
 use crate::state::AppState;
 
 /// The name of the hidden field every form carries.

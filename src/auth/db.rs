@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::links::Purpose;
 use super::lockout::Outcome;
-use crate::users::model::{Role, UserId};
+use crate::identity::{Role, UserId};
 
 /// A stored session, found by the hash of its token, with the active account it belongs to.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::db;
 use crate::crypto::{random_token, sha256};
-use crate::users::model::UserId;
+use crate::identity::UserId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[sqlx(type_name = "access_link_purpose", rename_all = "snake_case")]

@@ -6,24 +6,23 @@ pub mod db;
 mod handlers;
 pub mod links;
 pub mod lockout;
-pub mod password;
-pub mod policy;
 pub mod session;
 mod views;
 
-use policy::Access;
+use crate::identity::Access;
 use serde::Deserialize;
 
 use crate::users::model::check_new_password;
 use crate::web::forms::FormErrors;
 
+use crate::state::AppState;
 use crate::web::routes::Routes;
 
 /// A form with nothing but its token: buttons such as "Sign out".
 #[derive(Debug, Deserialize)]
 pub struct EmptyForm {}
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/login", Access::Public, handlers::login_form)
         .post("/login", Access::Public, handlers::login)

@@ -15,44 +15,14 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::db;
+use crate::config::Settings;
 use crate::crypto::{random_token, sha256};
-use crate::error::AppError;
-use crate::state::{AppState, Settings};
-use crate::users::model::{Role, UserId, Viewer};
+use crate::identity::{CsrfToken, CurrentUser, UserId};
+use crate::state::AppState;
 
 /// How stale `last_seen_at` may get before a request refreshes it: one write a minute per
 /// active session instead of one per request.
 const LAST_SEEN_GRANULARITY: time::Duration = time::Duration::minutes(1);
-
-/// The signed-in person making a request.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub id: UserId,
-    pub email: String,
-    pub name: String,
-    pub roles: Vec<Role>,
-    /// SHA-256 of the session token: identifies this session without holding the secret.
-    pub session_id_hash: [u8; 32],
-}
-
-impl CurrentUser {
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    /// The account and roles behind this session, for queries.
-    pub fn viewer(&self) -> Viewer<'_> {
-        Viewer {
-            id: self.id,
-            roles: &self.roles,
-        }
-    }
-}
-
-/// The token forms of this request must carry: the session's, or for visitors who are not
-/// signed in, the one in their `attest_csrf` cookie.
-#[derive(Debug, Clone)]
-pub struct CsrfToken(pub String);
 
 /// The cookie that carries the session token.
 pub fn session_cookie_name(settings: &Settings) -> &'static str {
@@ -272,23 +242,4 @@ async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
         user: Box::new((user, row.csrf_token)),
         rotated_cookie,
     })
-}
-
-/// `CurrentUser` as an extractor: the policy has already sent visitors to the sign-in page,
-/// so a missing user here is the same answer.
-impl axum::extract::FromRequestParts<AppState> for CurrentUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<CurrentUser>()
-            .cloned()
-            .ok_or_else(|| AppError::Unauthenticated {
-                next: parts.uri.path().to_owned(),
-            })
-    }
 }

@@ -16,11 +16,12 @@ use super::views::{CohortShowPage, CohortsIndexPage, CreatedAccount};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
 use crate::auth::links::{self, Purpose};
-use crate::auth::session::CurrentUser;
 use crate::error::{AppError, AppResult};
+use crate::identity::CurrentUser;
+use crate::identity::{Role, UserId};
+use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::users::db as users_db;
-use crate::users::model::{Role, UserId};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::forms::FormErrors;
@@ -650,6 +651,7 @@ pub struct WithdrawForm {
 /// `POST /enrolments/{id}/withdraw`: ends an enrolment with a reason; its records stay.
 pub async fn withdraw(
     State(state): State<AppState>,
+    standards: Standards,
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
@@ -658,7 +660,8 @@ pub async fn withdraw(
 ) -> AppResult<Response> {
     let reason = form.reason.trim();
     if reason.is_empty() {
-        let mut page = crate::evidence::portfolio::page(&state, &admin, layout, id).await?;
+        let mut page =
+            crate::evidence::portfolio::page(&state, &standards, &admin, layout, id).await?;
         page.errors
             .add("reason", "Give the reason for withdrawing the enrolment");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());

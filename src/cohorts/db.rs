@@ -4,8 +4,8 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::identity::{Role, UserId, Viewer};
 use crate::standards::model::StandardId;
-use crate::users::model::{Role, UserId, Viewer};
 
 #[derive(Debug, Clone)]
 pub struct CohortSummary {

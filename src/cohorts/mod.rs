@@ -6,10 +6,11 @@ pub mod db;
 pub mod model;
 mod views;
 
-use crate::auth::policy::ADMIN;
+use crate::identity::ADMIN;
+use crate::state::AppState;
 use crate::web::routes::Routes;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/admin/cohorts", ADMIN, admin::index)
         .post("/admin/cohorts", ADMIN, admin::create)

@@ -13,7 +13,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::evidence::model::AssessmentMethod;
-use crate::users::model::UserId;
+use crate::identity::UserId;
 
 /// Whether a cohort of this name exists.
 pub async fn cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {

@@ -20,8 +20,9 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::session;
+use crate::identity::{Role, UserId};
 use crate::state::AppState;
-use crate::users::model::{DisplayName, Email, Role, UserId};
+use crate::users::model::{DisplayName, Email};
 
 /// The name the demo cohort goes by; its presence means the demo has been made.
 pub const COHORT: &str = "Lead DevOps — demo cohort";

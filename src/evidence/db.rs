@@ -8,9 +8,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
+use crate::identity::{Role, UserId, Viewer};
 use crate::standards::cache::Published;
 use crate::standards::model::{CriterionId, CriterionKind};
-use crate::users::model::{Role, UserId, Viewer};
 
 /// One evidence version, for those who may see it.
 #[derive(Debug, Clone)]

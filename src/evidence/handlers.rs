@@ -17,10 +17,11 @@ use super::views::{EvidenceFormPage, EvidenceShowPage};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::EmptyForm;
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
-use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
+use crate::identity::CurrentUser;
+use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -426,11 +427,12 @@ async fn refused_fields(
 /// `GET /evidence/{id}`.
 pub async fn show(
     State(state): State<AppState>,
+    standards: Standards,
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<Uuid>,
 ) -> AppResult<EvidenceShowPage> {
-    EvidenceShowPage::build(&state, &user, layout, id, None).await
+    EvidenceShowPage::build(&state, &standards, &user, layout, id, None).await
 }
 
 /// Takes one file off a (locked) draft, with its audit event; returns the file's name.

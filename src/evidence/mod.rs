@@ -8,10 +8,11 @@ pub mod portfolio;
 mod upload;
 pub mod views;
 
-use crate::auth::policy::{CANDIDATE, ON_ENROLMENTS};
+use crate::identity::{CANDIDATE, ON_ENROLMENTS};
+use crate::state::AppState;
 use crate::web::routes::Routes;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/enrolments/{id}", ON_ENROLMENTS, portfolio::show)
         .get("/enrolments/{id}/evidence/new", CANDIDATE, handlers::new)

@@ -10,33 +10,35 @@ use super::db::{self, VersionSummary};
 use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
 use crate::assessments::db::{self as assessments_db, Progress};
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
-use crate::auth::session::CurrentUser;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
-use crate::standards::cache::Published;
+use crate::identity::CurrentUser;
+use crate::identity::Role;
+use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
-use crate::users::model::Role;
 use crate::web::layout::{Layout, Section};
 
 /// `GET /enrolments/{id}`: for its candidate, assessor and IQA, and admins.
 pub async fn show(
     State(state): State<AppState>,
+    standards: Standards,
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<Uuid>,
 ) -> AppResult<PortfolioPage> {
-    page(&state, &user, layout, id).await
+    page(&state, &standards, &user, layout, id).await
 }
 
 /// The portfolio page of enrolment `id` as `user` may see it.
 pub async fn page(
     state: &AppState,
+    standards: &Standards,
     user: &CurrentUser,
     layout: Layout,
     id: Uuid,
 ) -> AppResult<PortfolioPage> {
-    let portfolio = Portfolio::read(state, user, id).await?;
+    let portfolio = Portfolio::read(state, standards, user, id).await?;
     Ok(portfolio.into_page(layout, user))
 }
 
@@ -54,17 +56,19 @@ struct Portfolio {
 impl Portfolio {
     /// Reads enrolment `id`, if `user` may see it, with its stored progress, its standard
     /// version and the evidence versions `user` may see.
-    async fn read(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Self> {
+    async fn read(
+        state: &AppState,
+        standards: &Standards,
+        user: &CurrentUser,
+        id: Uuid,
+    ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
         let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
         let progress = assessments_db::find(&mut conn, id).await?;
-        let standard = state
-            .standards
-            .version(&mut conn, enrolment.standard_id)
-            .await?;
+        let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
         Ok(Self {
             enrolment,

@@ -8,11 +8,12 @@ use super::db::{self, Claim, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
 use crate::assessments::judging::{JudgementInput, LatestJudgement, VACSR};
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
-use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
 use crate::error::AppError;
 use crate::error::AppResult;
+use crate::identity::CurrentUser;
+use crate::standards::cache::Standards;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::web::forms::FormErrors;
@@ -164,6 +165,7 @@ impl EvidenceShowPage {
     /// The page of evidence `id` as `user` may see it; `typed` carries a refused judging form.
     pub async fn build(
         state: &AppState,
+        standards: &Standards,
         user: &CurrentUser,
         layout: Layout,
         id: Uuid,
@@ -180,10 +182,7 @@ impl EvidenceShowPage {
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = crate::assessments::db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
-        let standard = state
-            .standards
-            .version(&mut conn, enrolment.standard_id)
-            .await?;
+        let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
             &mut conn,
             enrolment.id,

@@ -1,6 +1,6 @@
 //! The home page of a signed-in person: what each of their roles can do from here.
 
-use crate::auth::policy::Access;
+use crate::identity::Access;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -8,15 +8,15 @@ use axum::extract::State;
 
 use crate::assessments::db as assessments_db;
 use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
-use crate::auth::session::CurrentUser;
 use crate::cohorts::db as cohorts_db;
 use crate::error::AppResult;
+use crate::identity::CurrentUser;
+use crate::identity::Role;
 use crate::state::AppState;
-use crate::users::model::Role;
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new().get("/", Access::SignedIn, show)
 }
 

@@ -3,7 +3,7 @@
 //! assessor must take (the sign-off is withdrawn). Nobody reviews a sign-off they made or an
 //! enrolment they are the candidate of.
 
-use crate::auth::policy::IQA;
+use crate::identity::IQA;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -18,9 +18,9 @@ use uuid::Uuid;
 use crate::assessments::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::session::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
+use crate::identity::CurrentUser;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -31,7 +31,7 @@ use crate::web::routes::Routes;
 
 pub mod db;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/quality", IQA, index)
         .post("/sign-offs/{id}/review", IQA, review)

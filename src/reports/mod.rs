@@ -1,7 +1,7 @@
 //! Cohort reports: one row per enrolment with its status and progress, a matrix of enrolments
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
-use crate::auth::policy::{ADMIN, ON_ENROLMENTS};
+use crate::identity::{ADMIN, ON_ENROLMENTS};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
+use crate::standards::cache::Standards;
 use crate::standards::model::StandardId;
 use crate::state::AppState;
 use crate::web::download::content_disposition;
@@ -27,7 +28,7 @@ mod archive;
 pub mod db;
 mod workbook;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/admin/cohorts/{id}/report", ADMIN, page)
         .get("/admin/cohorts/{id}/report.csv", ADMIN, csv)
@@ -215,12 +216,13 @@ const STATUSES: [EnrolmentStatus; 6] = [
 /// `GET /admin/cohorts/{id}/report`.
 pub async fn page(
     State(state): State<AppState>,
+    standards: Standards,
     layout: Layout,
     Path(id): Path<Uuid>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
     let filter = query.filter();
-    let reading = PageReading::read(&state, id, filter, query.page).await?;
+    let reading = PageReading::read(&state, &standards, id, filter, query.page).await?;
     let path = format!("/admin/cohorts/{id}/report");
     Ok(reading.render(layout, &query, &path))
 }
@@ -246,6 +248,7 @@ impl PageReading {
     /// and `page` place.
     async fn read(
         state: &AppState,
+        standards: &Standards,
         id: Uuid,
         filter: db::Filter,
         page: Option<usize>,
@@ -254,7 +257,7 @@ impl PageReading {
         let cohort = cohorts_db::find(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let codes = criterion_codes(state, &mut conn, cohort.standard_id).await?;
+        let codes = criterion_codes(standards, &mut conn, cohort.standard_id).await?;
         let groups = db::groups(&mut conn, id).await?;
         let summary = Summary::of(&groups, filter);
         let paging = Paging::new(page, PAGE_SIZE, summary.total);
@@ -298,14 +301,11 @@ impl PageReading {
 /// The codes of the criteria of standard `standard_id`, in order, from the standards held in
 /// memory.
 async fn criterion_codes(
-    state: &AppState,
+    standards: &Standards,
     conn: &mut PgConnection,
     standard_id: Uuid,
 ) -> sqlx::Result<Vec<String>> {
-    let standard = state
-        .standards
-        .version(conn, StandardId(standard_id))
-        .await?;
+    let standard = standards.version(conn, StandardId(standard_id)).await?;
     Ok(standard.criteria().map(|c| c.code.clone()).collect())
 }
 

@@ -7,12 +7,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use bytes::Bytes;
 use sqlx::{PgConnection, PgPool};
 use time::{Date, Duration, OffsetDateTime};
 
 use super::db;
 use super::model::{Criterion, CriterionKind, Standard, StandardId};
+use crate::error::AppError;
 
 /// How long a kept standard is served before the database is asked for a newer version.
 pub const RECHECK: Duration = Duration::seconds(5);
@@ -68,6 +71,31 @@ struct Entry {
 pub struct StandardCache {
     entries: Mutex<HashMap<String, Entry>>,
     versions: Mutex<HashMap<StandardId, Arc<Published>>>,
+}
+
+/// The standards held in memory, as handlers take them: the app puts one in every request's
+/// extensions, so the state of the portal need not know about standards.
+#[derive(Clone, Default)]
+pub struct Standards(pub Arc<StandardCache>);
+
+impl std::ops::Deref for Standards {
+    type Target = StandardCache;
+
+    fn deref(&self) -> &StandardCache {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Standards {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the standards are not in memory")))
+    }
 }
 
 /// URNs kept at most; beyond it the cache starts afresh (URNs come from addresses people type).

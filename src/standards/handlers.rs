@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::cache::Standards;
 use super::db;
 use super::views::{StandardsIndexPage, StandardsShowPage};
 use crate::error::{AppError, AppResult};
@@ -25,12 +26,12 @@ pub async fn index(State(state): State<AppState>, layout: Layout) -> AppResult<S
 /// not signed in all get the same page, kept rendered, with an ETag.
 pub async fn show(
     State(state): State<AppState>,
+    standards: Standards,
     layout: Layout,
     Path(urn): Path<String>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let published = state
-        .standards
+    let published = standards
         .latest(&state.pool, &urn, state.clock.now())
         .await?
         .ok_or(AppError::NotFound)?;
@@ -78,10 +79,10 @@ pub async fn show(
 /// `GET /standards/{urn}/case.json`: the newest version as a 1EdTech CASE package.
 pub async fn case_package(
     State(state): State<AppState>,
+    standards: Standards,
     Path(urn): Path<String>,
 ) -> AppResult<axum::Json<serde_json::Value>> {
-    let published = state
-        .standards
+    let published = standards
         .latest(&state.pool, &urn, state.clock.now())
         .await?
         .ok_or(AppError::NotFound)?;

@@ -10,10 +10,11 @@ pub mod model;
 pub mod parser;
 mod views;
 
-use crate::auth::policy::Access;
+use crate::identity::Access;
+use crate::state::AppState;
 use crate::web::routes::Routes;
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/standards", Access::Public, handlers::index)
         .get("/standards/{urn}", Access::Public, handlers::show)

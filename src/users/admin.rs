@@ -9,13 +9,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::db::{self, InsertError, User};
-use super::model::{DisplayName, Email, Role, UserId, normalise_roles};
+use super::model::{DisplayName, Email};
 use super::views::{RoleChoice, UserNewPage, UserShowPage, UsersIndexPage};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::links::{self, IssuedLink, Purpose};
-use crate::auth::session::{self, CurrentUser};
+use crate::auth::session::{self};
 use crate::error::{AppError, AppResult};
+use crate::identity::CurrentUser;
+use crate::identity::{Role, UserId, normalise_roles};
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;

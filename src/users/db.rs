@@ -3,7 +3,8 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::model::{DisplayName, Email, Role, UserId};
+use super::model::{DisplayName, Email};
+use crate::identity::{Role, UserId};
 
 /// An account as the admin pages show it.
 #[derive(Debug, Clone)]

@@ -6,16 +6,18 @@ pub mod db;
 pub mod model;
 mod views;
 
-use crate::auth::policy::{ADMIN, Access};
+use crate::identity::{ADMIN, Access};
 use serde_json::json;
 use sqlx::PgConnection;
 
 use crate::audit::{self, Actor, NewAuditEvent};
+use crate::identity::{Role, UserId};
+use crate::state::AppState;
 use crate::web::routes::Routes;
 use db::InsertError;
-use model::{DisplayName, Email, Role, UserId};
+use model::{DisplayName, Email};
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/account", Access::SignedIn, account::show)
         .post(

@@ -1,87 +1,4 @@
-//! Accounts: ids, roles, and the rules for emails, names and passwords.
-
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-/// Identifies an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(transparent)]
-pub struct UserId(pub Uuid);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// What an account may do. One person may hold several roles.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
-)]
-#[sqlx(type_name = "role", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Candidate,
-    Assessor,
-    Iqa,
-    Admin,
-}
-
-/// Who is looking, as a query needs to know it: an account and its roles, not the session.
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer<'a> {
-    pub id: UserId,
-    pub roles: &'a [Role],
-}
-
-impl Viewer<'_> {
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Candidate, Role::Assessor, Role::Iqa, Role::Admin];
-
-    /// The role's name in the database, forms and URLs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Candidate => "candidate",
-            Self::Assessor => "assessor",
-            Self::Iqa => "iqa",
-            Self::Admin => "admin",
-        }
-    }
-
-    /// The role's name on pages.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Candidate => "Candidate",
-            Self::Assessor => "Assessor",
-            Self::Iqa => "Internal quality assurer",
-            Self::Admin => "Admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text.trim())
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Roles as the database column holds them: a set, in a fixed order.
-pub fn normalise_roles(mut roles: Vec<Role>) -> Vec<Role> {
-    roles.sort();
-    roles.dedup();
-    roles
-}
+//! Accounts: the rules for emails, names and passwords.
 
 /// A syntactically valid email address, as typed (trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,17 +184,5 @@ mod tests {
             "Ann Lee"
         );
         assert!(DisplayName::parse("   ").is_err());
-    }
-
-    #[test]
-    fn roles_round_trip_through_their_names() {
-        for role in Role::ALL {
-            assert_eq!(Role::parse(role.as_str()), Some(role));
-        }
-        assert_eq!(Role::parse("root"), None);
-        assert_eq!(
-            normalise_roles(vec![Role::Admin, Role::Candidate, Role::Admin]),
-            [Role::Candidate, Role::Admin]
-        );
     }
 }

@@ -4,8 +4,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::db::User;
-use super::model::Role;
-use crate::auth::session::CurrentUser;
+use crate::identity::CurrentUser;
+use crate::identity::Role;
 use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 

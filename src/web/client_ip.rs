@@ -7,18 +7,23 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::state::AppState;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::config::Settings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl FromRequestParts<AppState> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    Arc<Settings>: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -30,7 +35,7 @@ impl FromRequestParts<AppState> for ClientIp {
         Ok(Self(client_ip(
             peer,
             forwarded,
-            &state.settings.trusted_proxies,
+            &Arc::<Settings>::from_ref(state).trusted_proxies,
         )))
     }
 }

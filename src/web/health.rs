@@ -5,8 +5,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-
-use crate::state::AppState;
+use sqlx::PgPool;
 
 /// How long readiness waits for the database before answering "not ready".
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -18,9 +17,9 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// `GET /readyz`: the database answers `select 1` within a second.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(pool): State<PgPool>) -> Response {
     let probe = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = pool.acquire().await?;
         crate::db::ping(&mut conn).await
     };
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {

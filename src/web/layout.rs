@@ -8,8 +8,8 @@ use axum::http::Extensions;
 use axum::http::request::Parts;
 
 use super::flash::Flash;
-use crate::auth::session::{CsrfToken, CurrentUser};
-use crate::users::model::Role;
+use crate::identity::Role;
+use crate::identity::{CsrfToken, CurrentUser};
 
 /// One link of the main navigation.
 #[derive(Debug, Clone)]

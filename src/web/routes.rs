@@ -8,8 +8,12 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
-use crate::auth::policy::{self, Access};
-use crate::state::AppState;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::identity::{Access, CurrentUser, Decision, decide};
 
 /// One registered route and who may use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +23,22 @@ pub struct RouteRule {
     pub access: Access,
 }
 
-#[derive(Default)]
-pub struct Routes {
-    router: Router<AppState>,
+/// The routes of a domain (or of the whole portal), over the state `S` their handlers take.
+pub struct Routes<S> {
+    router: Router<S>,
     registered: Vec<RouteRule>,
 }
 
-impl Routes {
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self {
+            router: Router::new(),
+            registered: Vec::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -33,7 +46,7 @@ impl Routes {
     #[must_use]
     pub fn get<H, T>(self, path: &'static str, access: Access, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, S>,
         T: 'static,
     {
         self.route(Method::GET, path, access, get(handler))
@@ -42,7 +55,7 @@ impl Routes {
     #[must_use]
     pub fn post<H, T>(self, path: &'static str, access: Access, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, S>,
         T: 'static,
     {
         self.route(Method::POST, path, access, post(handler))
@@ -53,7 +66,7 @@ impl Routes {
     #[must_use]
     pub fn post_upload<H, T>(self, path: &'static str, access: Access, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, S>,
         T: 'static,
     {
         self.route(
@@ -69,10 +82,10 @@ impl Routes {
         method: Method,
         path: &'static str,
         access: Access,
-        handler: MethodRouter<AppState>,
+        handler: MethodRouter<S>,
     ) -> Self {
         let guarded = handler.route_layer(middleware::from_fn(move |request, next| {
-            policy::enforce(access, request, next)
+            enforce(access, request, next)
         }));
         self.router = self.router.route(path, guarded);
         self.registered.push(RouteRule {
@@ -84,7 +97,7 @@ impl Routes {
     }
 
     #[must_use]
-    pub fn merge(mut self, other: Routes) -> Self {
+    pub fn merge(mut self, other: Routes<S>) -> Self {
         self.router = self.router.merge(other.router);
         self.registered.extend(other.registered);
         self
@@ -94,7 +107,29 @@ impl Routes {
         &self.registered
     }
 
-    pub fn into_router(self) -> Router<AppState> {
+    pub fn into_router(self) -> Router<S> {
         self.router
+    }
+}
+
+/// Middleware around one route: lets the request through when `access` allows its user,
+/// sends visitors to sign in, and refuses everyone else. `HEAD` passes through a `GET`
+/// route's middleware, so it is judged as `GET`.
+pub async fn enforce(access: Access, request: Request, next: Next) -> Response {
+    match decide(access, request.extensions().get::<CurrentUser>()) {
+        Decision::Allow => next.run(request).await,
+        Decision::SignIn => {
+            let next_path = if request.method() == Method::GET || request.method() == Method::HEAD {
+                request
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned()
+            } else {
+                "/".to_owned()
+            };
+            AppError::Unauthenticated { next: next_path }.into_response()
+        }
+        Decision::Deny => AppError::Forbidden.into_response(),
     }
 }

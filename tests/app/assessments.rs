@@ -697,9 +697,9 @@ async fn nobody_reviews_a_sign_off_of_their_own_or_of_another_iqas_enrolment(poo
 
 #[sqlx::test]
 async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_chance(pool: PgPool) {
-    let settings = attest::state::Settings {
+    let settings = attest::config::Settings {
         iqa_sample_percent: 0,
-        ..attest::state::Settings::default()
+        ..attest::config::Settings::default()
     };
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "rae").await;
@@ -712,7 +712,7 @@ async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_ch
     judge(&app, &assessor, &evidence, &decisions).await;
 
     // An admin marks the assessor as a trainee.
-    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     admin
         .post_form(
             &format!("/admin/users/{}", first.assessor),
@@ -749,9 +749,9 @@ async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_ch
 async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sampled(
     pool: PgPool,
 ) {
-    let settings = attest::state::Settings {
+    let settings = attest::config::Settings {
         iqa_sample_percent: 0,
-        ..attest::state::Settings::default()
+        ..attest::config::Settings::default()
     };
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "tam").await;
@@ -785,7 +785,7 @@ async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sa
 /// Another candidate in `first`'s cohort with the same assessor and IQA.
 async fn classmate(app: &TestApp, first: &Enrolled, email: &str, name: &str) -> Enrolled {
     let candidate = app
-        .create_user(email, name, &[attest::users::model::Role::Candidate])
+        .create_user(email, name, &[attest::identity::Role::Candidate])
         .await;
     let enrolment: uuid::Uuid = sqlx::query_scalar!(
         "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
@@ -835,7 +835,7 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
     // Not started.
     classmate(&app, &verified, "xan@example.org", "Xan Idle").await;
 
-    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     let page = admin
         .get(&format!("/admin/cohorts/{}/report", verified.cohort))
         .await;
@@ -1102,7 +1102,7 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     // The assessor, the IQA and admins may take it; another candidate is told it does not exist.
     assert_eq!(assessor.get_bytes(&uri).await.0, StatusCode::OK);
     assert_eq!(iqa.get_bytes(&uri).await.0, StatusCode::OK);
-    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     assert_eq!(admin.get_bytes(&uri).await.0, StatusCode::OK);
     let other = classmate(&app, &enrolled, "yan@example.org", "Yan Other").await;
     let stranger = app.browser_signed_in_as(other.candidate).await;
@@ -1113,7 +1113,7 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
 async fn the_report_shows_a_change_as_soon_as_it_is_recorded(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let (enrolled, _) = signed_off(&app, "uma").await;
-    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     let report = format!("/admin/cohorts/{}/report", enrolled.cohort);
     assert_eq!(
         admin.get(&report).await.texts("#report-rows .row-status"),

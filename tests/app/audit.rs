@@ -1,7 +1,7 @@
 //! The tamper-evident audit trail: one chain, verified, that names what was changed or removed.
 
 use attest::audit::{self, Actor, NewAuditEvent};
-use attest::users::model::Role;
+use attest::identity::Role;
 use serde_json::json;
 use sqlx::PgPool;
 

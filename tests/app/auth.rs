@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use attest::auth::links::{self, Purpose};
-use attest::state::Settings;
-use attest::users::model::Role;
+use attest::config::Settings;
+use attest::identity::Role;
 use axum::http::StatusCode;
 use sqlx::PgPool;
 use time::Duration;
@@ -582,7 +582,7 @@ async fn a_password_reset_link_sets_a_new_password_and_ends_every_session(pool: 
         &mut conn,
         "http://x",
         Purpose::PasswordReset,
-        Some(attest::users::model::UserId(user)),
+        Some(attest::identity::UserId(user)),
         None,
         app.clock().now(),
     )
@@ -731,8 +731,8 @@ async fn changing_ones_password_needs_the_current_one_and_ends_other_sessions(po
     phone.sign_in(EMAIL, PASSWORD).await;
 
     // A reset link issued earlier must not outlive the password it was meant to replace.
-    let user: attest::users::model::UserId = sqlx::query_scalar!(
-        r#"select user_id as "id: attest::users::model::UserId" from app_user where email = $1"#,
+    let user: attest::identity::UserId = sqlx::query_scalar!(
+        r#"select user_id as "id: attest::identity::UserId" from app_user where email = $1"#,
         EMAIL
     )
     .fetch_one(&app.pool)

@@ -1,6 +1,6 @@
 //! Cohorts, enrolments, roster files, assignments and withdrawal.
 
-use attest::users::model::Role;
+use attest::identity::Role;
 use axum::http::StatusCode;
 use sqlx::PgPool;
 

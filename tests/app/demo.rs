@@ -27,7 +27,7 @@ async fn the_demo_puts_a_candidate_at_every_status_and_a_second_run_changes_noth
             .await
             .expect("the demo cohort");
     let browser = app
-        .browser_signed_in_as(attest::users::model::UserId(admin))
+        .browser_signed_in_as(attest::identity::UserId(admin))
         .await;
     let (status, _, body) = browser
         .get_bytes(&format!("/admin/cohorts/{cohort}/report.csv"))

@@ -530,7 +530,7 @@ async fn only_the_enrolments_assessor_iqa_and_admins_see_submitted_evidence_and_
 
     let own_assessor = app.browser_signed_in_as(a.assessor).await;
     let own_iqa = app.browser_signed_in_as(a.iqa).await;
-    let (_, admin) = app.signed_in(&[attest::users::model::Role::Admin]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     for viewer in [&own_assessor, &own_iqa, &admin] {
         assert_eq!(
             viewer

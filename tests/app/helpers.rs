@@ -6,12 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use attest::AppState;
-use attest::auth::password::Passwords;
 use attest::auth::session;
 use attest::clock::Clock;
-use attest::state::Settings;
+use attest::config::Settings;
+use attest::identity::{Role, UserId};
+use attest::passwords::Passwords;
 use attest::users::db as users_db;
-use attest::users::model::{DisplayName, Email, Role, UserId};
+use attest::users::model::{DisplayName, Email};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;

@@ -2,8 +2,8 @@
 //! (a table written here by hand, so a changed declaration shows), every role gets that answer,
 //! and no state-changing request from another site gets through.
 
-use attest::auth::policy::Access;
-use attest::users::model::Role::{self, Admin, Assessor, Candidate, Iqa};
+use attest::identity::Access;
+use attest::identity::Role::{self, Admin, Assessor, Candidate, Iqa};
 use axum::http::{Method, StatusCode};
 use sqlx::PgPool;
 

@@ -259,7 +259,7 @@ async fn the_standard_page_is_kept_in_memory_with_an_etag(pool: PgPool) {
 async fn a_signed_in_person_sees_the_standard_with_their_own_header(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let _ = app.get("/standards/TECIT50761").await;
-    let (_, browser) = app.signed_in(&[attest::users::model::Role::Assessor]).await;
+    let (_, browser) = app.signed_in(&[attest::identity::Role::Assessor]).await;
     let page = browser.get("/standards/TECIT50761").await;
     assert_eq!(page.texts("#account-link").len(), 1);
     assert_eq!(page.header("etag"), None);

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::helpers::{ALL_CODES, Browser, Enrolled, TestApp};
 use attest::assessments::status::{CriterionStatus, EnrolmentStatus};
 use attest::assessments::{db as status_db, verify};
-use attest::users::model::Role;
+use attest::identity::Role;
 
 /// One thing a person does that can move a status.
 #[derive(Debug, Clone)]
@@ -616,7 +616,7 @@ async fn the_scale_demo_spreads_its_candidates_over_every_status_with_valid_rows
     .await
     .expect("assessor");
     let browser = app
-        .browser_signed_in_as(attest::users::model::UserId(assessor))
+        .browser_signed_in_as(attest::identity::UserId(assessor))
         .await;
     let caseload = browser.get("/caseload").await;
     assert_eq!(caseload.status, StatusCode::OK);
@@ -646,7 +646,7 @@ async fn the_iqa_pages_through_sign_offs_with_each_enrolments_status_now(pool: P
     .await
     .expect("iqa");
     let browser = app
-        .browser_signed_in_as(attest::users::model::UserId(iqa))
+        .browser_signed_in_as(attest::identity::UserId(iqa))
         .await;
     let first = browser.get("/quality").await;
     assert_eq!(first.status, StatusCode::OK);

@@ -1,6 +1,6 @@
 //! User management by admins.
 
-use attest::users::model::Role;
+use attest::identity::Role;
 use axum::http::StatusCode;
 use sqlx::PgPool;
 
