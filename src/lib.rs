@@ -15,6 +15,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod forms;
 pub mod home;
 pub mod identity;
 pub mod passwords;

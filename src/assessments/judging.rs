@@ -15,12 +15,12 @@ use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::evidence::db as evidence_db;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
 /// The five checks an assessor makes of evidence.

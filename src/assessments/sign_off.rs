@@ -18,11 +18,11 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
 /// The words the assessor signs.

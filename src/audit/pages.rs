@@ -13,8 +13,8 @@ use sqlx::PgConnection;
 use time::Date;
 
 use super::db::{self, EventRow};
-use crate::cohorts::model::parse_date;
 use crate::error::AppResult;
+use crate::forms::parse_date;
 use crate::state::AppState;
 use crate::web::layout::{Layout, Section};
 

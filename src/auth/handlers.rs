@@ -20,6 +20,7 @@ use super::{check_password_fields, csrf::CsrfForm, safe_next};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::config::Settings;
 use crate::error::AppResult;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
 use crate::passwords::Verified;
@@ -28,7 +29,6 @@ use crate::users::db as users_db;
 use crate::users::model::{DisplayName, Email};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
 /// The one answer for a wrong email, a wrong password, an account without a password and a

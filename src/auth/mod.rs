@@ -12,8 +12,8 @@ mod views;
 use crate::identity::Access;
 use serde::Deserialize;
 
+use crate::forms::FormErrors;
 use crate::users::model::check_new_password;
-use crate::web::forms::FormErrors;
 
 use crate::state::AppState;
 use crate::web::routes::Routes;

@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::links::Purpose;
-use crate::web::forms::FormErrors;
+use crate::forms::FormErrors;
 use crate::web::layout::Layout;
 
 #[derive(Template, WebTemplate)]

@@ -17,6 +17,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
 use crate::auth::links::{self, Purpose};
 use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
 use crate::standards::cache::Standards;
@@ -24,7 +25,6 @@ use crate::state::AppState;
 use crate::users::db as users_db;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
 
 /// Largest roster file read, in bytes: thousands of lines.

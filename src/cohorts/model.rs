@@ -2,8 +2,8 @@
 
 use time::Date;
 
+use crate::forms::{FormErrors, parse_date};
 use crate::users::model::{DisplayName, Email};
-use crate::web::forms::FormErrors;
 
 /// A validated new cohort.
 #[derive(Debug, Clone)]
@@ -11,17 +11,6 @@ pub struct NewCohort {
     pub name: String,
     pub starts_on: Date,
     pub ends_on: Date,
-}
-
-/// Reads an ISO date typed into a date field.
-pub fn parse_date(text: &str) -> Option<Date> {
-    Date::parse(
-        text.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
-    // Dates people mean, and that PostgreSQL can hold.
-    .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 impl NewCohort {

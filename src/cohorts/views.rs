@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::admin::CohortForm;
 use super::db::{Cohort, CohortSummary, EnrolmentRow, Person};
 use super::model::RosterError;
-use crate::web::forms::FormErrors;
+use crate::forms::FormErrors;
 use crate::web::layout::Layout;
 
 #[derive(Template, WebTemplate)]

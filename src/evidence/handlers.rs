@@ -20,12 +20,12 @@ use crate::auth::csrf::{CsrfForm, CsrfMultipart};
 use crate::cohorts::db as cohorts_db;
 use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
 fn limits(state: &AppState) -> Limits {

@@ -6,8 +6,8 @@ use serde_json::json;
 use time::Date;
 use uuid::Uuid;
 
-use crate::cohorts::model::parse_date;
-use crate::web::forms::FormErrors;
+use crate::forms::FormErrors;
+use crate::forms::parse_date;
 
 /// How the evidence was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]

@@ -110,7 +110,7 @@ impl Portfolio {
             can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
             can_sign_off: enrolment.assessor_id == Some(user.id.0)
                 && status == EnrolmentStatus::ReadyForSignOff,
-            errors: crate::web::forms::FormErrors::default(),
+            errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,
             enrolment,
             versions: self.versions,

@@ -12,11 +12,11 @@ use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
 use crate::error::AppError;
 use crate::error::AppResult;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::standards::cache::Standards;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
-use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
 
 /// A criterion checkbox of the evidence form.

@@ -10,12 +10,12 @@ use super::views::AccountPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::error::AppResult;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::passwords::Verified;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
 
 /// `GET /account`.

@@ -16,12 +16,12 @@ use crate::auth::csrf::CsrfForm;
 use crate::auth::links::{self, IssuedLink, Purpose};
 use crate::auth::session::{self};
 use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId, normalise_roles};
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
-use crate::web::forms::FormErrors;
 use crate::web::layout::{Layout, Section};
 
 /// How many accounts one page of the list shows.

@@ -4,9 +4,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::db::User;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::Role;
-use crate::web::forms::FormErrors;
 use crate::web::layout::Layout;
 
 /// A role checkbox.

@@ -5,7 +5,6 @@ pub mod assets;
 pub mod client_ip;
 pub mod download;
 pub mod flash;
-pub mod forms;
 pub mod health;
 pub mod layout;
 pub mod paging;

@@ -1,5 +1,8 @@
-//! Form validation results: messages per field, shown in an error summary at the top of the
-//! form and beside each field.
+//! What people type into forms: the messages per field when it is refused (shown in an error
+//! summary at the top of the form and beside each field), and the reading of typed dates.
+//! Rules in `model.rs` files use these; nothing here knows about HTTP.
+
+use time::Date;
 
 /// One field's problem.
 #[derive(Debug, Clone)]
@@ -49,4 +52,15 @@ impl FormErrors {
             }
         }
     }
+}
+
+/// Reads an ISO date typed into a date field.
+pub fn parse_date(text: &str) -> Option<Date> {
+    Date::parse(
+        text.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    // Dates people mean, and that PostgreSQL can hold.
+    .filter(|d| (1..=9999).contains(&d.year()))
 }
