@@ -16,11 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use attest::accounts::db as users_db;
+use attest::accounts::model::{DisplayName, Email};
 use attest::config::DatabaseArgs;
 use attest::identity::Role;
 use attest::passwords::Passwords;
-use attest::users::db as users_db;
-use attest::users::model::{DisplayName, Email};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request};

@@ -11,6 +11,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use crate::accounts::db as users_db;
+use crate::accounts::model::{DisplayName, Email, check_new_password};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::links::{self, Purpose};
 use crate::auth::session;
@@ -24,8 +26,6 @@ use crate::identity::{Role, normalise_roles};
 use crate::passwords::Passwords;
 use crate::standards::import::{self, ImportOutcome};
 use crate::standards::parser;
-use crate::users::db as users_db;
-use crate::users::model::{DisplayName, Email, check_new_password};
 use crate::{AppState, app, db};
 
 /// How often expired sessions are swept away.
@@ -344,7 +344,7 @@ async fn user_command(
             };
             let pool = open_database(database).await?;
             let mut tx = pool.begin().await?;
-            let id = crate::users::create_from_command(
+            let id = crate::accounts::create_from_command(
                 &mut tx,
                 &email,
                 &name,
@@ -383,7 +383,7 @@ async fn user_command(
             };
             check_new_password(&password, &user.email, &user.name).map_err(anyhow::Error::msg)?;
             let hash = passwords.hash(&password).await?;
-            let ended = crate::users::replace_password(&mut tx, user.id, &hash, now, None).await?;
+            let ended = crate::auth::replace_password(&mut tx, user.id, &hash, now, None).await?;
             audit::record(
                 &mut tx,
                 NewAuditEvent {

@@ -2,6 +2,7 @@
 //! an occupational standard, assessors judge it and sign candidates off, internal quality
 //! assurers sample those decisions, and admins run cohorts and reports.
 
+pub mod accounts;
 pub mod assessments;
 pub mod audit;
 pub mod auth;

@@ -17,6 +17,8 @@ use super::lockout::{self, Outcome, Refusal};
 use super::session::{self};
 use super::views::{LinkUnusablePage, LoginPage, SetPasswordPage, SetupPage};
 use super::{check_password_fields, csrf::CsrfForm, safe_next};
+use crate::accounts::db as users_db;
+use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::config::Settings;
 use crate::error::AppResult;
@@ -25,8 +27,6 @@ use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
 use crate::passwords::Verified;
 use crate::state::AppState;
-use crate::users::db as users_db;
-use crate::users::model::{DisplayName, Email};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::Layout;
@@ -577,7 +577,7 @@ async fn use_password_link(
         return Ok((StatusCode::NOT_FOUND, LinkUnusablePage::password(layout)).into_response());
     };
     links::mark_used(&mut tx, &link.token_hash, now).await?;
-    crate::users::replace_password(&mut tx, user.id, &hash, now, None).await?;
+    crate::auth::replace_password(&mut tx, user.id, &hash, now, None).await?;
     record_password_changed(&mut tx, &user, ip, purpose).await?;
     let cookie =
         replace_session(&mut tx, &state.settings, layout.user.as_ref(), user.id, now).await?;

@@ -9,11 +9,12 @@ pub mod lockout;
 pub mod session;
 mod views;
 
-use crate::identity::Access;
+use crate::identity::{Access, UserId};
 use serde::Deserialize;
+use sqlx::PgConnection;
 
+use crate::accounts::model::check_new_password;
 use crate::forms::FormErrors;
-use crate::users::model::check_new_password;
 
 use crate::state::AppState;
 use crate::web::routes::Routes;
@@ -75,6 +76,21 @@ pub fn safe_next(next: &str) -> &str {
         && !next.starts_with("/\\")
         && next.bytes().all(|b| b.is_ascii_graphic());
     if is_local_path { next } else { "/" }
+}
+
+/// A new password for `user`: stores its hash, makes every unused invitation or reset link
+/// of theirs worthless (one could otherwise overwrite the new password), and ends their
+/// sessions except `keep`. Returns how many sessions ended.
+pub async fn replace_password(
+    conn: &mut PgConnection,
+    user: UserId,
+    hash: &str,
+    now: time::OffsetDateTime,
+    keep: Option<&[u8; 32]>,
+) -> sqlx::Result<u64> {
+    crate::accounts::db::set_password_hash(&mut *conn, user, hash, now).await?;
+    links::retire_for_user(&mut *conn, user, now).await?;
+    session::end_all_for_user(conn, user, keep).await
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use time::Date;
 
+use crate::accounts::model::{DisplayName, Email};
 use crate::forms::{FormErrors, parse_date};
-use crate::users::model::{DisplayName, Email};
 
 /// A validated new cohort.
 #[derive(Debug, Clone)]

@@ -18,11 +18,11 @@ use serde_json::json;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::session;
 use crate::identity::{Role, UserId};
 use crate::state::AppState;
-use crate::users::model::{DisplayName, Email};
 
 /// The name the demo cohort goes by; its presence means the demo has been made.
 pub const COHORT: &str = "Lead DevOps — demo cohort";
@@ -440,7 +440,7 @@ async fn create_accounts(state: &AppState) -> anyhow::Result<HashMap<&'static st
     for account in accounts() {
         let email = Email::parse(account.email).map_err(anyhow::Error::msg)?;
         let name = DisplayName::parse(account.name).map_err(anyhow::Error::msg)?;
-        let id = crate::users::create_from_command(
+        let id = crate::accounts::create_from_command(
             &mut tx,
             &email,
             &name,

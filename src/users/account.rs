@@ -46,7 +46,8 @@ pub async fn change_password(
         errors.add("current_password", "Enter your current password");
     } else {
         let stored =
-            super::db::find_password_hash(&mut *state.pool.acquire().await?, user.id).await?;
+            crate::accounts::db::find_password_hash(&mut *state.pool.acquire().await?, user.id)
+                .await?;
         if state
             .passwords
             .verify(&form.current_password, stored.as_deref())
@@ -73,7 +74,8 @@ pub async fn change_password(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let ended =
-        super::replace_password(&mut tx, user.id, &hash, now, Some(&user.session_id_hash)).await?;
+        crate::auth::replace_password(&mut tx, user.id, &hash, now, Some(&user.session_id_hash))
+            .await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

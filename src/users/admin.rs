@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::db::{self, InsertError, User};
-use super::model::{DisplayName, Email};
 use super::views::{RoleChoice, UserNewPage, UserShowPage, UsersIndexPage};
+use crate::accounts::db::{self, InsertError, User};
+use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::links::{self, IssuedLink, Purpose};

@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::db::User;
+use crate::accounts::db::User;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::Role;

@@ -6,13 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use attest::AppState;
+use attest::accounts::db as users_db;
+use attest::accounts::model::{DisplayName, Email};
 use attest::auth::session;
 use attest::clock::Clock;
 use attest::config::Settings;
 use attest::identity::{Role, UserId};
 use attest::passwords::Passwords;
-use attest::users::db as users_db;
-use attest::users::model::{DisplayName, Email};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
