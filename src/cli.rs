@@ -424,7 +424,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
 
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
     let pool = open_database(database).await?;
-    let outcome = crate::assessments::verify::verify(&pool, repair).await?;
+    let outcome = crate::status::verify::verify(&pool, repair).await?;
     if outcome.is_clean() {
         println!(
             "Every stored status is right: {} enrolments checked.",
@@ -476,7 +476,7 @@ async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
             "sealed audit events written before the hash chain"
         );
     }
-    let filled = crate::assessments::verify::fill_missing(&pool)
+    let filled = crate::status::verify::fill_missing(&pool)
         .await
         .context("storing the status of enrolments failed")?;
     if filled > 0 {

@@ -24,6 +24,7 @@ pub mod quality;
 pub mod reports;
 pub mod standards;
 pub mod state;
+pub mod status;
 pub mod url;
 pub mod users;
 pub mod web;

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db;
-use super::status::EnrolmentStatus;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
 use crate::state::AppState;
+use crate::status::model::EnrolmentStatus;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};
 

@@ -4,8 +4,6 @@ pub mod caseload;
 pub mod db;
 pub mod judging;
 pub mod sign_off;
-pub mod status;
-pub mod verify;
 
 use crate::identity::ASSESSOR;
 use crate::state::AppState;

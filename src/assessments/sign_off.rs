@@ -13,7 +13,6 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
@@ -21,6 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::state::AppState;
+use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::Layout;
@@ -133,7 +133,7 @@ pub async fn sign(
     let enrolment = lock_unsigned_enrolment(&mut tx, id, &user).await?;
     ensure_ready_for_sign_off(&mut tx, &enrolment).await?;
     let sign_off = store_sign_off(&mut tx, &state, &enrolment, user.id.0).await?;
-    super::db::refresh(&mut tx, id).await?;
+    crate::status::db::refresh(&mut tx, id).await?;
     audit_sign_off(&mut tx, &Actor::user(&user, ip), id, &sign_off).await?;
     tx.commit().await?;
     Ok(flash::redirect(
@@ -188,9 +188,11 @@ async fn ensure_ready_for_sign_off(
     enrolment: &Enrolment,
 ) -> AppResult<()> {
     // Readiness is the stored status, read under the lock every change of it takes.
-    super::db::lock(conn, enrolment.id).await?;
-    let progress = super::db::find(conn, enrolment.id).await?;
-    let (met, of) = progress.as_ref().map_or((0, 0), super::db::Progress::met);
+    crate::status::db::lock(conn, enrolment.id).await?;
+    let progress = crate::status::db::find(conn, enrolment.id).await?;
+    let (met, of) = progress
+        .as_ref()
+        .map_or((0, 0), crate::status::db::Progress::met);
     if progress.is_none_or(|p| p.status != EnrolmentStatus::ReadyForSignOff) {
         return Err(AppError::Conflict(format!(
             "Only {met} of {of} criteria are met, so {} cannot be signed off yet.",

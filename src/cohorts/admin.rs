@@ -21,7 +21,6 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
-use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -233,7 +232,7 @@ async fn record_enrolment(
     via: &str,
 ) -> sqlx::Result<()> {
     // A new enrolment starts with its stored status: not started, every criterion too.
-    crate::assessments::db::refresh(conn, enrolment).await?;
+    crate::status::db::refresh(conn, enrolment).await?;
     audit::record(
         conn,
         NewAuditEvent {
@@ -624,7 +623,7 @@ async fn apply_assignment(
         // Nothing was written; dropping the transaction ends it.
         return Ok(Err(conflicts));
     }
-    crate::assessments::db::refresh_many(&mut tx, &changed).await?;
+    crate::status::db::refresh_many(&mut tx, &changed).await?;
     for enrolment in &changed {
         audit::record(
             &mut tx,
@@ -640,56 +639,4 @@ async fn apply_assignment(
     }
     tx.commit().await?;
     Ok(Ok(changed))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct WithdrawForm {
-    #[serde(default)]
-    reason: String,
-}
-
-/// `POST /enrolments/{id}/withdraw`: ends an enrolment with a reason; its records stay.
-pub async fn withdraw(
-    State(state): State<AppState>,
-    standards: Standards,
-    ClientIp(ip): ClientIp,
-    admin: CurrentUser,
-    layout: Layout,
-    Path(id): Path<Uuid>,
-    CsrfForm(form): CsrfForm<WithdrawForm>,
-) -> AppResult<Response> {
-    let reason = form.reason.trim();
-    if reason.is_empty() {
-        let mut page =
-            crate::evidence::portfolio::page(&state, &standards, &admin, layout, id).await?;
-        page.errors
-            .add("reason", "Give the reason for withdrawing the enrolment");
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    let mut tx = state.pool.begin().await?;
-    let enrolment = db::find_visible(&mut tx, id, admin.viewer())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
-        crate::assessments::db::refresh(&mut tx, id).await?;
-        audit::record(
-            &mut tx,
-            NewAuditEvent {
-                actor: &Actor::user(&admin, ip),
-                action: "enrolment.withdrawn",
-                entity_type: "enrolment",
-                entity_id: id.to_string(),
-                detail: json!({ "reason": reason }),
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(flash::redirect(
-        &format!("/enrolments/{id}"),
-        &format!(
-            "{}'s enrolment is withdrawn; its records stay.",
-            enrolment.candidate_name
-        ),
-    ))
 }

@@ -18,5 +18,4 @@ pub fn routes() -> Routes<AppState> {
         .post("/admin/cohorts/{id}/enrolments", ADMIN, admin::enrol)
         .post("/admin/cohorts/{id}/roster", ADMIN, admin::import_roster)
         .post("/admin/cohorts/{id}/assignments", ADMIN, admin::assign)
-        .post("/enrolments/{id}/withdraw", ADMIN, admin::withdraw)
 }

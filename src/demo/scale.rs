@@ -3,7 +3,7 @@
 //! routes would take hours), but they are the rows the portal itself would write: submitted
 //! evidence carries its real declaration digest, judgements satisfy the VACSR and feedback
 //! rules, sign-offs rest on their real basis, statuses are stored by the rule in
-//! `assessments::status`, and one audit event records the whole load, in one transaction.
+//! `status::model`, and one audit event records the whole load, in one transaction.
 //!
 //! Each candidate has ten evidence items claiming the 21 criteria between them, and stands at
 //! one of ten points by the last digit of their number: not started (drafts only), awaiting
@@ -18,10 +18,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::db;
-use crate::assessments::{db as assessments_db, sign_off};
+use crate::assessments::sign_off;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::evidence::model::{DeclaredContent, DraftContent};
 use crate::state::AppState;
+use crate::status::db as status_db;
 
 /// Candidates per assessor.
 pub const PER_ASSESSOR: u32 = 1_000;
@@ -97,7 +98,7 @@ pub async fn run(state: &AppState, n: u32, password: &str) -> anyhow::Result<Out
     db::analyze_loaded_tables(&mut tx).await?;
     let ids = db::enrolment_ids(&mut tx, cohort).await?;
     for chunk in ids.chunks(500) {
-        assessments_db::refresh_many(&mut tx, chunk).await?;
+        status_db::refresh_many(&mut tx, chunk).await?;
     }
     audit::record(
         &mut tx,

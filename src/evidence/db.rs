@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::judgements::JudgementInput;
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
 use crate::identity::{Role, UserId, Viewer};
 use crate::standards::cache::Published;
@@ -462,6 +463,84 @@ pub async fn lock_newest_version(conn: &mut PgConnection, item: Uuid) -> sqlx::R
         item
     )
     .fetch_one(conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest judgement of a claim.
+#[derive(Debug, Clone)]
+pub struct LatestJudgement {
+    pub criterion_id: Uuid,
+    pub met: bool,
+    pub feedback: String,
+    pub checks: [bool; 5],
+    pub assessor_name: String,
+    pub created_at: OffsetDateTime,
+    /// How many judgements this claim has had.
+    pub count: i64,
+}
+
+/// The latest judgement of every claim of an evidence version, in criterion id order.
+pub async fn latest_judgements(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+) -> sqlx::Result<Vec<LatestJudgement>> {
+    let rows = sqlx::query!(
+        r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
+                  lj.valid as "valid!", lj.authentic as "authentic!", lj.current as "current!",
+                  lj.sufficient as "sufficient!", lj.reliable as "reliable!", u.display_name,
+                  lj.created_at as "created_at!",
+                  (select count(*) from judgement j
+                    where j.evidence_id = lj.evidence_id and j.criterion_id = lj.criterion_id) as "count!"
+             from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
+            where lj.evidence_id = $1
+            order by lj.criterion_id"#,
+        evidence
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LatestJudgement {
+            criterion_id: r.criterion_id,
+            met: r.met,
+            feedback: r.feedback,
+            checks: [r.valid, r.authentic, r.current, r.sufficient, r.reliable],
+            assessor_name: r.display_name,
+            created_at: r.created_at,
+            count: r.count,
+        })
+        .collect())
+}
+
+/// Appends an assessor's judgements of an evidence version, one per input, in their order; an
+/// input without a decision is stored as not met.
+pub async fn insert_judgements(
+    conn: &mut PgConnection,
+    evidence: Uuid,
+    assessor: Uuid,
+    inputs: &[JudgementInput],
+) -> sqlx::Result<()> {
+    let check = |i: usize| inputs.iter().map(|j| j.checks[i]).collect::<Vec<bool>>();
+    sqlx::query!(
+        "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback,
+                                valid, authentic, current, sufficient, reliable)
+         select $1, t.criterion_id, $2, t.met, t.feedback, t.valid, t.authentic, t.current, t.sufficient, t.reliable
+           from unnest($3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[])
+                with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
+          order by t.n",
+        evidence,
+        assessor,
+        &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),
+        &inputs.iter().map(|i| i.feedback.clone()).collect::<Vec<_>>(),
+        &check(0),
+        &check(1),
+        &check(2),
+        &check(3),
+        &check(4),
+    )
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -278,7 +278,7 @@ async fn write_draft(
         cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
         // And the enrolment's stored status, which the submission rewrites: before the draft's
         // audit event takes the chain's lock.
-        crate::assessments::db::lock(&mut *tx, enrolment).await?;
+        crate::status::db::lock(&mut *tx, enrolment).await?;
     }
     let (content, errors) = form.fields.draft(now.date());
     db::update_draft(&mut *tx, id, &content, now).await?;
@@ -340,7 +340,7 @@ async fn submit(
     }
     .sha256();
     db::mark_submitted(&mut *tx, id, &declaration, now).await?;
-    crate::assessments::db::refresh(&mut *tx, saving.enrolment.id).await?;
+    crate::status::db::refresh(&mut *tx, saving.enrolment.id).await?;
     audit::record(
         tx,
         NewAuditEvent {

@@ -3,18 +3,20 @@
 
 pub mod db;
 mod handlers;
+pub mod judgements;
 pub mod model;
 pub mod portfolio;
 mod upload;
 pub mod views;
 
-use crate::identity::{CANDIDATE, ON_ENROLMENTS};
+use crate::identity::{ADMIN, CANDIDATE, ON_ENROLMENTS};
 use crate::state::AppState;
 use crate::web::routes::Routes;
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/enrolments/{id}", ON_ENROLMENTS, portfolio::show)
+        .post("/enrolments/{id}/withdraw", ADMIN, portfolio::withdraw)
         .get("/enrolments/{id}/evidence/new", CANDIDATE, handlers::new)
         .post_upload("/enrolments/{id}/evidence/new", CANDIDATE, handlers::create)
         .get("/evidence/{id}", ON_ENROLMENTS, handlers::show)

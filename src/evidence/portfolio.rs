@@ -1,15 +1,19 @@
 //! The portfolio of an enrolment: every criterion with its status and the evidence claiming
-//! it, and every evidence version.
+//! it, and every evidence version. An admin withdraws an enrolment from this page.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::db::{self, VersionSummary};
 use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
-use crate::assessments::db::{self as assessments_db, Progress};
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::identity::CurrentUser;
@@ -17,6 +21,10 @@ use crate::identity::Role;
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
+use crate::status::db::{self as status_db, Progress};
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
+use crate::web::client_ip::ClientIp;
+use crate::web::flash;
 use crate::web::layout::{Layout, Section};
 
 /// `GET /enrolments/{id}`: for its candidate, assessor and IQA, and admins.
@@ -40,6 +48,57 @@ pub async fn page(
 ) -> AppResult<PortfolioPage> {
     let portfolio = Portfolio::read(state, standards, user, id).await?;
     Ok(portfolio.into_page(layout, user))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WithdrawForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /enrolments/{id}/withdraw`: ends an enrolment with a reason; its records stay.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    standards: Standards,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<WithdrawForm>,
+) -> AppResult<Response> {
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        let mut page = page(&state, &standards, &admin, layout, id).await?;
+        page.errors
+            .add("reason", "Give the reason for withdrawing the enrolment");
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let mut tx = state.pool.begin().await?;
+    let enrolment = cohorts_db::find_visible(&mut tx, id, admin.viewer())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if cohorts_db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
+        crate::status::db::refresh(&mut tx, id).await?;
+        audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::user(&admin, ip),
+                action: "enrolment.withdrawn",
+                entity_type: "enrolment",
+                entity_id: id.to_string(),
+                detail: json!({ "reason": reason }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/enrolments/{id}"),
+        &format!(
+            "{}'s enrolment is withdrawn; its records stay.",
+            enrolment.candidate_name
+        ),
+    ))
 }
 
 /// What the portfolio page is drawn from, as read for one viewer.
@@ -67,7 +126,7 @@ impl Portfolio {
             .await?
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
-        let progress = assessments_db::find(&mut conn, id).await?;
+        let progress = status_db::find(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
         Ok(Self {

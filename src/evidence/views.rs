@@ -6,17 +6,18 @@ use uuid::Uuid;
 
 use super::db::{self, Claim, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
-use crate::assessments::judging::{JudgementInput, LatestJudgement, VACSR};
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
 use crate::error::AppError;
 use crate::error::AppResult;
+use crate::evidence::db::LatestJudgement;
+use crate::evidence::judgements::{JudgementInput, VACSR};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::standards::cache::Standards;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
 use crate::web::layout::{Layout, Section};
 
 /// A criterion checkbox of the evidence form.
@@ -180,7 +181,7 @@ impl EvidenceShowPage {
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
-        let judgements = crate::assessments::db::latest_judgements(&mut conn, id).await?;
+        let judgements = crate::evidence::db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(

@@ -6,13 +6,13 @@ use askama_web::WebTemplate;
 
 use axum::extract::State;
 
-use crate::assessments::db as assessments_db;
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::cohorts::db as cohorts_db;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
 use crate::identity::Role;
 use crate::state::AppState;
+use crate::status::db as status_db;
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
 use crate::web::layout::{Layout, Section};
 use crate::web::routes::Routes;
 
@@ -61,7 +61,7 @@ pub struct HomePage {
 async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
     let mut conn = state.pool.acquire().await?;
     let cohorts = cohorts_db::list(&mut conn).await?;
-    let counts = assessments_db::counts_by_cohort(&mut conn).await?;
+    let counts = status_db::counts_by_cohort(&mut conn).await?;
     Ok(cohorts
         .into_iter()
         .map(|c| {
@@ -95,7 +95,7 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
     let mut conn = state.pool.acquire().await?;
     let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
     let ids: Vec<_> = enrolments.iter().map(|e| e.id).collect();
-    let all_progress = assessments_db::progress_of(&mut conn, &ids).await?;
+    let all_progress = status_db::progress_of(&mut conn, &ids).await?;
     let mut cards = Vec::new();
     for enrolment in enrolments {
         let Some(progress) = all_progress.iter().find(|p| p.enrolment_id == enrolment.id) else {

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CoverageRow, SignOffRow};
-use crate::assessments::status::EnrolmentStatus;
 use crate::evidence::model::AssessmentMethod;
+use crate::status::model::EnrolmentStatus;
 
 /// How many sign-offs of the enrolments this IQA assures they may review: all but those they
 /// made or are the candidate of.

@@ -15,7 +15,6 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::assessments::status::EnrolmentStatus;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::error::{AppError, AppResult};
@@ -23,6 +22,7 @@ use crate::evidence::model::AssessmentMethod;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::state::AppState;
+use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
@@ -192,7 +192,7 @@ pub async fn review(
         actions: &actions,
     };
     store_review(&mut tx, &state, &review).await?;
-    crate::assessments::db::refresh(&mut tx, target.enrolment_id).await?;
+    crate::status::db::refresh(&mut tx, target.enrolment_id).await?;
     audit_review(&mut tx, &Actor::user(&user, ip), &review).await?;
     tx.commit().await?;
     Ok(flash::redirect("/quality", decision.confirmation()))

@@ -29,14 +29,14 @@ use zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
 use super::db;
-use crate::assessments::db as assessments_db;
-use crate::assessments::status::{CriterionProgress, CriterionStatus, EnrolmentStatus};
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
+use crate::status::db as status_db;
+use crate::status::model::{CriterionProgress, CriterionStatus, EnrolmentStatus};
 use crate::web::download::content_disposition;
 
 /// Names the layout of `manifest.json`, so that readers can tell future changes apart.
@@ -308,11 +308,11 @@ impl ManifestRows {
     async fn read(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Self> {
         let audit_head = crate::crypto::hex(&crate::audit::head(&mut *conn).await?);
         let standard = db::archive_standard(&mut *conn, id).await?;
-        let progress = assessments_db::find(&mut *conn, id).await?;
+        let progress = status_db::find(&mut *conn, id).await?;
         let status = progress
             .as_ref()
             .map_or(EnrolmentStatus::NotStarted, |p| p.status);
-        let criteria = assessments_db::criteria(&mut *conn, id).await?;
+        let criteria = status_db::criteria(&mut *conn, id).await?;
 
         let versions = db::archive_versions(&mut *conn, id).await?;
         let claims = db::archive_claims(&mut *conn, id).await?;

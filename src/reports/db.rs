@@ -7,8 +7,8 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::ReportRow;
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::evidence::model::AssessmentMethod;
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
 #[derive(Debug, Clone, Copy, Default)]

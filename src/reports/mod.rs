@@ -12,13 +12,13 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::assessments::status::{CriterionStatus, EnrolmentStatus};
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
 use crate::standards::cache::Standards;
 use crate::standards::model::StandardId;
 use crate::state::AppState;
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
 use crate::web::download::content_disposition;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};

@@ -7,9 +7,9 @@ use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use uuid::Uuid;
 
 use super::{COLUMNS, ReportQuery, Selection, download, selection};
-use crate::assessments::status::CriterionStatus;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::status::model::CriterionStatus;
 
 fn failed(error: XlsxError) -> AppError {
     AppError::Internal(anyhow::anyhow!(error))

@@ -282,7 +282,7 @@ pub async fn update(
     db::update_profile(&mut tx, user.id, &name, &roles, trainee, now).await?;
     if user.name != name.as_str() {
         // Caseloads and reports are ordered by the candidate's name as stored with the status.
-        crate::assessments::db::refresh_for_candidate(&mut tx, user.id.0).await?;
+        crate::status::db::refresh_for_candidate(&mut tx, user.id.0).await?;
     }
     let roles_changed = user.roles != roles;
     if roles_changed {

@@ -8,6 +8,7 @@ mod cohorts;
 mod demo;
 mod evidence;
 mod helpers;
+mod layout;
 mod policy;
 mod serve;
 mod standards;

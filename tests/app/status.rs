@@ -9,9 +9,9 @@ use proptest::test_runner::{Config, TestRunner};
 use sqlx::PgPool;
 
 use crate::helpers::{ALL_CODES, Browser, Enrolled, TestApp};
-use attest::assessments::status::{CriterionStatus, EnrolmentStatus};
-use attest::assessments::{db as status_db, verify};
 use attest::identity::Role;
+use attest::status::model::{CriterionStatus, EnrolmentStatus};
+use attest::status::{db as status_db, verify};
 
 /// One thing a person does that can move a status.
 #[derive(Debug, Clone)]

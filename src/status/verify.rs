@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::db;
-use super::status::{EnrolmentState, Sources};
+use super::model::{EnrolmentState, Sources};
 use crate::audit::{self, Actor, NewAuditEvent};
 
 /// Enrolments compared per round trip.
