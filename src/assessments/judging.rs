@@ -7,14 +7,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::cohorts::db as cohorts_db;
+use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::db as evidence_db;
-use crate::evidence::judgements::{VACSR, parse};
+use crate::evidence::judgements::{JudgementInput, VACSR, parse};
+use crate::evidence::views::EvidenceShowPage;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
@@ -33,20 +36,58 @@ pub async fn judge(
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let evidence = evidence_db::find_visible(&mut tx, id, user.viewer())
+    let enrolment = enrolment_as_assessor(&mut tx, id, &user).await?;
+    lock_current_version(&mut tx, id, &user, &enrolment).await?;
+    let (inputs, errors) = read_judgements(&mut tx, id, &pairs).await?;
+    if !errors.is_empty() {
+        // End the transaction, and its lock on the enrolment, before the page reads.
+        drop(tx);
+        return judgements_refused(&state, &standards, &user, layout, id, (inputs, errors)).await;
+    }
+    evidence_db::insert_judgements(&mut tx, id, user.id.0, &inputs).await?;
+    crate::status::db::refresh(&mut tx, enrolment.id).await?;
+    audit_judgements(&mut tx, &Actor::user(&user, ip), id, enrolment.id, &inputs).await?;
+    tx.commit().await?;
+    let met = inputs.iter().filter(|i| i.met == Some(true)).count();
+    Ok(flash::redirect(
+        &format!("/evidence/{id}"),
+        &format!("Judgements saved: {met} of {} claims met.", inputs.len()),
+    ))
+}
+
+/// The enrolment of evidence version `id` if `user` is its assessor; otherwise not found, as
+/// for a version that does not exist.
+async fn enrolment_as_assessor(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+) -> AppResult<Enrolment> {
+    let evidence = evidence_db::find_visible(conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    let enrolment = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, user.viewer())
+    let enrolment = cohorts_db::find_visible(conn, evidence.enrolment_id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     // Only the enrolment's own assessor, and never on their own evidence.
     if enrolment.assessor_id != Some(user.id.0) || enrolment.is_candidate(user.id) {
         return Err(AppError::NotFound);
     }
+    Ok(enrolment)
+}
+
+/// Takes the enrolment's assessment lock (held until the transaction ends) and, under it,
+/// refuses unless version `id` is still a current submitted version of an enrolment that is
+/// not withdrawn.
+async fn lock_current_version(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: &CurrentUser,
+    enrolment: &Enrolment,
+) -> AppResult<()> {
     // Shares the lock a sign-off takes, and a submission too: no new version can slip in
     // between reading this one as current and writing its judgements.
-    crate::cohorts::db::lock_for_assessment(&mut tx, enrolment.id).await?;
-    let evidence = evidence_db::find_visible(&mut tx, id, user.viewer())
+    cohorts_db::lock_for_assessment(conn, enrolment.id).await?;
+    let evidence = evidence_db::find_visible(conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     if evidence.is_draft() || evidence.superseded || enrolment.is_withdrawn() {
@@ -54,50 +95,76 @@ pub async fn judge(
             "This version can no longer be judged: a newer version was submitted, or the enrolment was withdrawn.".into(),
         ));
     }
-    let claims = evidence_db::list_claims(&mut tx, id).await?;
+    Ok(())
+}
+
+/// Reads the judging form against the claims of version `id`: one judgement per claimed
+/// criterion, in the claims' order, and the form's problems.
+async fn read_judgements(
+    conn: &mut PgConnection,
+    id: Uuid,
+    pairs: &[(String, String)],
+) -> AppResult<(Vec<JudgementInput>, FormErrors)> {
+    let claims = evidence_db::list_claims(conn, id).await?;
     let claim_ids: Vec<(Uuid, String)> = claims
         .iter()
         .map(|c| (c.criterion_id, c.code.clone()))
         .collect();
-    let (inputs, errors) = parse(&claim_ids, &pairs);
-    if !errors.is_empty() {
-        drop(tx);
-        let page = crate::evidence::views::EvidenceShowPage::build(
-            &state,
-            &standards,
-            &user,
-            layout,
-            id,
-            Some((inputs, errors)),
-        )
-        .await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    evidence_db::insert_judgements(&mut tx, id, user.id.0, &inputs).await?;
-    crate::status::db::refresh(&mut tx, enrolment.id).await?;
+    Ok(parse(&claim_ids, pairs))
+}
+
+/// The evidence page of version `id` again with 422, showing the judgements as typed and
+/// their problems.
+async fn judgements_refused(
+    state: &AppState,
+    standards: &Standards,
+    user: &CurrentUser,
+    layout: Layout,
+    id: Uuid,
+    typed: (Vec<JudgementInput>, FormErrors),
+) -> AppResult<Response> {
+    let page = EvidenceShowPage::build(state, standards, user, layout, id, Some(typed)).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Records the judgements of evidence version `evidence`, of enrolment `enrolment_id`, in the
+/// audit chain.
+async fn audit_judgements(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    evidence: Uuid,
+    enrolment_id: Uuid,
+    inputs: &[JudgementInput],
+) -> sqlx::Result<()> {
     audit::record(
-        &mut tx,
+        conn,
         NewAuditEvent {
-            actor: &Actor::user(&user, ip),
+            actor,
             action: "evidence.judged",
             entity_type: "evidence",
-            entity_id: id.to_string(),
+            entity_id: evidence.to_string(),
             detail: json!({
-                "enrolment_id": enrolment.id,
-                "judgements": inputs.iter().map(|i| json!({
-                    "criterion": i.code,
-                    "met": i.met,
-                    "feedback": i.feedback,
-                    "checks": VACSR.iter().zip(i.checks).filter(|(_, c)| *c).map(|((name, _), _)| *name).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
+                "enrolment_id": enrolment_id,
+                "judgements": inputs.iter().map(judgement_detail).collect::<Vec<_>>(),
             }),
         },
     )
-    .await?;
-    tx.commit().await?;
-    let met = inputs.iter().filter(|i| i.met == Some(true)).count();
-    Ok(flash::redirect(
-        &format!("/evidence/{id}"),
-        &format!("Judgements saved: {met} of {} claims met.", inputs.len()),
-    ))
+    .await
+}
+
+/// One judgement as its audit event records it: the criterion's code, the decision, the
+/// feedback and the names of the VACSR checks ticked.
+fn judgement_detail(input: &JudgementInput) -> serde_json::Value {
+    let checks: Vec<&str> = VACSR
+        .iter()
+        .zip(input.checks)
+        .filter(|(_, ticked)| *ticked)
+        .map(|((name, _), _)| *name)
+        .collect();
+    json!({
+        "criterion": input.code,
+        "met": input.met,
+        "feedback": input.feedback,
+        "checks": checks,
+    })
 }

@@ -129,66 +129,98 @@ pub async fn load(
     next: Next,
 ) -> Response {
     let settings = &state.settings;
-    let mut set_cookies: Vec<Cookie<'static>> = Vec::new();
-
-    let mut user = None;
-    if let Some(token) = jar
-        .get(session_cookie_name(settings))
-        .map(|c| c.value().to_owned())
-    {
-        match resolve(&state, &token).await {
-            Ok(Resolved::Valid {
-                user: found,
-                rotated_cookie,
-            }) => {
-                set_cookies.extend(rotated_cookie);
-                user = Some(*found);
-            }
-            Ok(Resolved::Invalid) => {
-                set_cookies.push(removal(settings, session_cookie_name(settings)));
-            }
-            // The database is unreachable: carry on as a visitor; pages that need the
-            // database answer 503 themselves.
-            Err(error) => tracing::warn!(error = %error, "session lookup failed"),
-        }
-    }
-
-    let csrf = match &user {
+    let session = look_up_session(&state, &jar).await;
+    let (csrf, visitor_cookie) = match session.user {
         Some((current, csrf)) => {
-            request.extensions_mut().insert(current.clone());
-            csrf.clone()
+            request.extensions_mut().insert(current);
+            (csrf, None)
         }
-        None => match jar.get(csrf_cookie_name(settings)) {
-            Some(c) if c.value().len() == 64 => c.value().to_owned(),
-            _ => {
-                let token = random_token(32);
-                set_cookies.push(cookie(
-                    settings,
-                    csrf_cookie_name(settings),
-                    token.clone(),
-                    SameSite::Strict,
-                ));
-                token
-            }
-        },
+        None => visitor_csrf_token(settings, &jar),
     };
     request.extensions_mut().insert(CsrfToken(csrf));
 
     let mut response = next.run(request).await;
+    set_cookies(
+        &mut response,
+        session.cookie.as_ref(),
+        visitor_cookie.as_ref(),
+    );
+    response
+}
+
+/// What the session cookie of a request comes to.
+#[derive(Default)]
+struct SessionLookup {
+    /// The signed-in user and their session's form token; `None` for a visitor.
+    user: Option<(CurrentUser, String)>,
+    /// The session cookie to send back: a new id after rotation, or a removal of a session
+    /// that is gone.
+    cookie: Option<Cookie<'static>>,
+}
+
+/// Looks up the session of the request's cookie, if it has one.
+async fn look_up_session(state: &AppState, jar: &CookieJar) -> SessionLookup {
+    let settings = &state.settings;
+    let Some(session_cookie) = jar.get(session_cookie_name(settings)) else {
+        return SessionLookup::default();
+    };
+    match resolve(state, session_cookie.value()).await {
+        Ok(Resolved::Valid {
+            user,
+            rotated_cookie,
+        }) => SessionLookup {
+            user: Some(*user),
+            cookie: rotated_cookie,
+        },
+        Ok(Resolved::Invalid) => SessionLookup {
+            user: None,
+            cookie: Some(removal(settings, session_cookie_name(settings))),
+        },
+        // The database is unreachable: carry on as a visitor; pages that need the
+        // database answer 503 themselves.
+        Err(error) => {
+            tracing::warn!(error = %error, "session lookup failed");
+            SessionLookup::default()
+        }
+    }
+}
+
+/// The form token of a visitor who is not signed in: the one their cookie carries when it
+/// has the right length, else a new one with the cookie that will carry it.
+fn visitor_csrf_token(settings: &Settings, jar: &CookieJar) -> (String, Option<Cookie<'static>>) {
+    match jar.get(csrf_cookie_name(settings)) {
+        Some(c) if c.value().len() == 64 => (c.value().to_owned(), None),
+        _ => {
+            let token = random_token(32);
+            let new_cookie = cookie(
+                settings,
+                csrf_cookie_name(settings),
+                token.clone(),
+                SameSite::Strict,
+            );
+            (token, Some(new_cookie))
+        }
+    }
+}
+
+/// Adds a `Set-Cookie` header to `response` for the session cookie, and for the visitor's
+/// form-token cookie only when the response is an HTML page.
+fn set_cookies(
+    response: &mut Response,
+    session_cookie: Option<&Cookie<'static>>,
+    visitor_cookie: Option<&Cookie<'static>>,
+) {
     // Only pages carry forms; a visitor token on an asset would also reach shared caches.
     let is_page = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    for cookie in set_cookies
-        .into_iter()
-        .filter(|c| is_page || c.name() != csrf_cookie_name(settings))
-    {
+    let visitor_cookie = visitor_cookie.filter(|_| is_page);
+    for cookie in session_cookie.into_iter().chain(visitor_cookie) {
         if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
             response.headers_mut().append(SET_COOKIE, value);
         }
     }
-    response
 }
 
 enum Resolved {

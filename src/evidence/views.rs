@@ -172,6 +172,35 @@ impl EvidenceShowPage {
         id: Uuid,
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> AppResult<Self> {
+        let shown = ShownEvidence::read(state, standards, user, id).await?;
+        Ok(shown.into_page(layout, user, typed))
+    }
+}
+
+/// What the evidence page is drawn from, as read for one viewer.
+struct ShownEvidence {
+    evidence: Evidence,
+    enrolment: Enrolment,
+    /// The viewer is the enrolment's candidate: they see drafts and may revise.
+    is_candidate: bool,
+    claims: Vec<Claim>,
+    judgements: Vec<LatestJudgement>,
+    files: Vec<EvidenceFile>,
+    versions: Vec<VersionSummary>,
+    /// The draft revising this evidence's item; looked up only for the candidate.
+    open_draft: Option<Uuid>,
+}
+
+impl ShownEvidence {
+    /// Reads evidence `id` and its enrolment, if `user` may see them, with its claims, their
+    /// latest judgements, its files and the versions of its item `user` may see, all on one
+    /// connection.
+    async fn read(
+        state: &AppState,
+        standards: &Standards,
+        user: &CurrentUser,
+        id: Uuid,
+    ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
         let evidence = db::find_visible(&mut conn, id, user.viewer())
             .await?
@@ -181,7 +210,7 @@ impl EvidenceShowPage {
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
-        let judgements = crate::evidence::db::latest_judgements(&mut conn, id).await?;
+        let judgements = db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
@@ -197,55 +226,98 @@ impl EvidenceShowPage {
         } else {
             None
         };
-        let may_judge = enrolment.assessor_id == Some(user.id.0)
-            && !is_candidate
-            && !evidence.is_draft()
-            && !evidence.superseded
-            && !enrolment.is_withdrawn();
-        let judging = may_judge.then(|| {
-            let (inputs, errors) = typed.unwrap_or_default();
-            JudgingForm {
-                rows: claims
-                    .iter()
-                    .map(|c| {
-                        let input = inputs
-                            .iter()
-                            .find(|i| i.criterion_id == c.criterion_id)
-                            .cloned()
-                            .unwrap_or_default();
-                        (c.clone(), input)
-                    })
-                    .collect(),
-                errors,
-            }
-        });
         Ok(Self {
-            layout,
-            can_revise: is_candidate
-                && !enrolment.is_withdrawn()
-                && !evidence.is_draft()
-                && !evidence.superseded
-                && open_draft.is_none(),
-            open_draft,
-            is_candidate,
-            claims: claims
-                .into_iter()
-                .map(|claim| {
-                    let judgement = judgements
-                        .iter()
-                        .find(|j| j.criterion_id == claim.criterion_id)
-                        .cloned();
-                    ClaimRow { claim, judgement }
-                })
-                .collect(),
-            enrolment,
             evidence,
+            enrolment,
+            is_candidate,
+            claims,
+            judgements,
             files,
             versions,
-            judging,
-            vacsr: VACSR,
+            open_draft,
         })
     }
+
+    /// The page, with the judging form when `user` may judge; `typed` refills that form.
+    fn into_page(
+        self,
+        layout: Layout,
+        user: &CurrentUser,
+        typed: Option<(Vec<JudgementInput>, FormErrors)>,
+    ) -> EvidenceShowPage {
+        let judging = self
+            .may_judge(user)
+            .then(|| judging_form_for(&self.claims, typed));
+        let can_revise = self.can_revise();
+        EvidenceShowPage {
+            layout,
+            can_revise,
+            open_draft: self.open_draft,
+            is_candidate: self.is_candidate,
+            claims: claim_rows(self.claims, &self.judgements),
+            enrolment: self.enrolment,
+            evidence: self.evidence,
+            files: self.files,
+            versions: self.versions,
+            judging,
+            vacsr: VACSR,
+        }
+    }
+
+    /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
+    /// submitted, current version of an enrolment that is not withdrawn.
+    fn may_judge(&self, user: &CurrentUser) -> bool {
+        self.enrolment.assessor_id == Some(user.id.0)
+            && !self.is_candidate
+            && !self.evidence.is_draft()
+            && !self.evidence.superseded
+            && !self.enrolment.is_withdrawn()
+    }
+
+    /// The candidate may start a revision: the evidence is a submitted, current version of an
+    /// enrolment that is not withdrawn, and no revision of it is open already.
+    fn can_revise(&self) -> bool {
+        self.is_candidate
+            && !self.enrolment.is_withdrawn()
+            && !self.evidence.is_draft()
+            && !self.evidence.superseded
+            && self.open_draft.is_none()
+    }
+}
+
+/// The judging form for `claims`, each row refilled from what was `typed` for its criterion
+/// (blank when nothing was), with the errors that refused it.
+fn judging_form_for(
+    claims: &[Claim],
+    typed: Option<(Vec<JudgementInput>, FormErrors)>,
+) -> JudgingForm {
+    let (inputs, errors) = typed.unwrap_or_default();
+    let rows = claims
+        .iter()
+        .map(|c| {
+            let input = inputs
+                .iter()
+                .find(|i| i.criterion_id == c.criterion_id)
+                .cloned()
+                .unwrap_or_default();
+            (c.clone(), input)
+        })
+        .collect();
+    JudgingForm { rows, errors }
+}
+
+/// Each claim with the latest judgement of its criterion, if it has one.
+fn claim_rows(claims: Vec<Claim>, judgements: &[LatestJudgement]) -> Vec<ClaimRow> {
+    claims
+        .into_iter()
+        .map(|claim| {
+            let judgement = judgements
+                .iter()
+                .find(|j| j.criterion_id == claim.criterion_id)
+                .cloned();
+            ClaimRow { claim, judgement }
+        })
+        .collect()
 }
 
 /// A current version claiming a criterion, for the portfolio.

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::views::{RoleChoice, UserNewPage, UserShowPage, UsersIndexPage};
@@ -197,7 +199,7 @@ fn refuse(layout: Layout, user: User, field: &'static str, message: &str) -> Res
 
 /// Records an admin's change to an account.
 async fn record_user_event(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     admin: &CurrentUser,
     ip: Option<std::net::IpAddr>,
     action: &'static str,
@@ -243,74 +245,155 @@ pub async fn update(
     Path(id): Path<Uuid>,
     CsrfForm(form): CsrfForm<UserForm>,
 ) -> AppResult<Response> {
-    let mut user = load(&state, id).await?;
+    let user = load(&state, id).await?;
     let mut errors = FormErrors::default();
     let name = errors.check("name", DisplayName::parse(&form.name));
     let roles = parse_roles(&mut errors, &form.role);
-    let refuse = |mut user: User, errors: FormErrors| {
-        user.name.clone_from(&form.name);
-        user.roles.clone_from(&roles);
-        let page = show_page(layout.clone(), user, errors, None);
-        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
-    };
     let Some(name) = name else {
-        return Ok(refuse(user, errors));
+        return Ok(edit_refused(layout, user, &form.name, &roles, errors));
     };
     if !errors.is_empty() {
-        return Ok(refuse(user, errors));
+        return Ok(edit_refused(layout, user, &form.name, &roles, errors));
     }
+    let trainee = form.trainee == "yes" && roles.contains(&Role::Assessor);
+    let change = ProfileChange {
+        name,
+        roles,
+        trainee,
+    };
 
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let admins = db::lock_active_admins(&mut tx).await?;
-    let removes_admin = user.has_role(Role::Admin) && !roles.contains(&Role::Admin);
-    if removes_admin && user.id == admin.id {
-        errors.add(
-            "role-admin",
-            "You cannot remove your own admin role; another admin can.",
-        );
-        return Ok(refuse(user, errors));
+    if let Some(refusal) = lock_admins_and_check_removal(&mut tx, &admin, &user, &change).await? {
+        return Ok(edit_refused(
+            layout,
+            user,
+            &form.name,
+            &change.roles,
+            refusal,
+        ));
     }
-    if removes_admin && user.is_active && admins.len() <= 1 {
-        errors.add(
-            "role-admin",
-            "This is the last active admin; make someone else an admin first.",
-        );
-        return Ok(refuse(user, errors));
-    }
-    let trainee = form.trainee == "yes" && roles.contains(&Role::Assessor);
-    db::update_profile(&mut tx, user.id, &name, &roles, trainee, now).await?;
-    if user.name != name.as_str() {
-        // Caseloads and reports are ordered by the candidate's name as stored with the status.
-        crate::status::db::refresh_for_candidate(&mut tx, user.id.0).await?;
-    }
-    let roles_changed = user.roles != roles;
-    if roles_changed {
-        session::rotate_all_for_user(&mut tx, user.id).await?;
-    }
-    record_user_event(
-        &mut tx,
-        &admin,
-        ip,
-        if roles_changed {
-            "user.roles_changed"
-        } else {
-            "user.updated"
-        },
-        user.id,
-        json!({
-            "name": { "from": user.name, "to": name.as_str() },
-            "roles": { "from": user.roles, "to": roles },
-            "trainee_assessor": { "from": user.is_trainee_assessor, "to": trainee },
-        }),
-    )
-    .await?;
+    save_profile(&mut tx, &user, &change, now).await?;
+    audit_profile_change(&mut tx, &admin, ip, &user, &change).await?;
     tx.commit().await?;
-    user.name = name.as_str().to_owned();
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
-        &format!("Saved the changes to {}.", user.name),
+        &format!("Saved the changes to {}.", change.name.as_str()),
     ))
+}
+
+/// A change of an account's name and roles, as the edit form asks for it.
+struct ProfileChange {
+    name: DisplayName,
+    roles: Vec<Role>,
+    /// Whether the account is to be a trainee assessor: asked for, and an assessor.
+    trainee: bool,
+}
+
+impl ProfileChange {
+    /// Whether the change takes the admin role from `user`.
+    fn removes_admin(&self, user: &User) -> bool {
+        user.has_role(Role::Admin) && !self.roles.contains(&Role::Admin)
+    }
+
+    /// Whether `user`'s roles differ once the change is made.
+    fn changes_roles(&self, user: &User) -> bool {
+        user.roles != self.roles
+    }
+}
+
+/// The user page again with 422 and `errors`, showing the name and roles as the admin typed
+/// them rather than as stored.
+fn edit_refused(
+    layout: Layout,
+    mut user: User,
+    typed_name: &str,
+    roles: &[Role],
+    errors: FormErrors,
+) -> Response {
+    typed_name.clone_into(&mut user.name);
+    roles.clone_into(&mut user.roles);
+    let page = show_page(layout, user, errors, None);
+    (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+}
+
+/// Locks the active admins (until the transaction ends) and returns the form error refusing
+/// `change` if it takes the admin role where it may not: from the admin making it, or from the
+/// last active admin.
+async fn lock_admins_and_check_removal(
+    conn: &mut PgConnection,
+    admin: &CurrentUser,
+    user: &User,
+    change: &ProfileChange,
+) -> sqlx::Result<Option<FormErrors>> {
+    let admins = db::lock_active_admins(conn).await?;
+    let removes_admin = change.removes_admin(user);
+    let problem = if removes_admin && user.id == admin.id {
+        "You cannot remove your own admin role; another admin can."
+    } else if removes_admin && user.is_active && admins.len() <= 1 {
+        "This is the last active admin; make someone else an admin first."
+    } else {
+        return Ok(None);
+    };
+    let mut errors = FormErrors::default();
+    errors.add("role-admin", problem);
+    Ok(Some(errors))
+}
+
+/// Stores `change` to `user`, refreshes the stored statuses that carry the name when it
+/// changes, and has the account's sessions rotate when its roles change.
+async fn save_profile(
+    conn: &mut PgConnection,
+    user: &User,
+    change: &ProfileChange,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    db::update_profile(
+        conn,
+        user.id,
+        &change.name,
+        &change.roles,
+        change.trainee,
+        now,
+    )
+    .await?;
+    if user.name != change.name.as_str() {
+        // Caseloads and reports are ordered by the candidate's name as stored with the status.
+        crate::status::db::refresh_for_candidate(conn, user.id.0).await?;
+    }
+    if change.changes_roles(user) {
+        session::rotate_all_for_user(conn, user.id).await?;
+    }
+    Ok(())
+}
+
+/// Records `change` to `user` in the audit chain, each field from its stored value to the new
+/// one: as `user.roles_changed` when the roles change, otherwise as `user.updated`.
+async fn audit_profile_change(
+    conn: &mut PgConnection,
+    admin: &CurrentUser,
+    ip: Option<std::net::IpAddr>,
+    user: &User,
+    change: &ProfileChange,
+) -> sqlx::Result<()> {
+    let action = if change.changes_roles(user) {
+        "user.roles_changed"
+    } else {
+        "user.updated"
+    };
+    record_user_event(
+        conn,
+        admin,
+        ip,
+        action,
+        user.id,
+        json!({
+            "name": { "from": user.name, "to": change.name.as_str() },
+            "roles": { "from": user.roles, "to": change.roles },
+            "trainee_assessor": { "from": user.is_trainee_assessor, "to": change.trainee },
+        }),
+    )
+    .await
 }
 
 /// `POST /admin/users/{id}/deactivate`: the account can no longer sign in; its sessions and
