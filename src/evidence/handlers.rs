@@ -219,7 +219,11 @@ async fn save(
         }
     };
     let id = saving.id;
-    // One moment for the whole save: the draft's update and, when submitted, its submission.
+    if form.action == Action::Submit {
+        lock_for_submission(&mut tx, saving.enrolment.id).await?;
+    }
+    // One moment for the whole save, read once any wait for those locks is over: the draft's
+    // update and, when submitted, its submission.
     let now = saving.state.clock.now();
     let (content, mut errors, claims, files) = write_draft(&saving, &mut tx, &form, now).await?;
     if let Action::RemoveFile(file_id) = form.action {
@@ -257,6 +261,17 @@ async fn save(
     Ok(flash::redirect(&format!("/evidence/{id}"), &message))
 }
 
+/// Takes the locks a submission needs, before anything of the draft is written. It waits for
+/// a sign-off or judging of the same enrolment in progress, so neither rests on a version this
+/// one is about to replace (taken before the audit chain's lock, in the order a sign-off takes
+/// them); and for the enrolment's stored status, which the submission rewrites, before the
+/// draft's audit event takes the chain's lock.
+async fn lock_for_submission(tx: &mut sqlx::PgConnection, enrolment: Uuid) -> AppResult<()> {
+    cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
+    crate::status::db::lock(tx, enrolment).await?;
+    Ok(())
+}
+
 /// Writes what the form holds into the draft, with its audit event; returns the content, the
 /// problems found in it, and the draft's claims and files as now stored.
 async fn write_draft(
@@ -271,15 +286,6 @@ async fn write_draft(
     Vec<db::EvidenceFile>,
 )> {
     let (id, enrolment) = (saving.id, saving.enrolment.id);
-    if form.action == Action::Submit {
-        // A submission waits for a sign-off or judging of the same enrolment in progress, so
-        // neither rests on a version this one is about to replace. Taken before the audit
-        // chain's lock, in the order a sign-off takes them.
-        cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
-        // And the enrolment's stored status, which the submission rewrites: before the draft's
-        // audit event takes the chain's lock.
-        crate::status::db::lock(&mut *tx, enrolment).await?;
-    }
     let (content, errors) = form.fields.draft(now.date());
     db::update_draft(&mut *tx, id, &content, now).await?;
     db::replace_claims(&mut *tx, id, &form.fields.claims).await?;

@@ -124,6 +124,10 @@ impl StandardCache {
             Some((_, published)) if published.standard.id == newest => published,
             _ => Arc::new(load(&mut conn, newest).await?),
         };
+        // As in `version`: a read without criteria is not kept.
+        if published.criteria().next().is_none() {
+            return Ok(Some(published));
+        }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= KEPT && !entries.contains_key(urn) {
             entries.clear();
