@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod forms;
 pub mod home;
 pub mod identity;
+pub mod ids;
 pub mod passwords;
 pub mod quality;
 pub mod reports;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::caseload::CaseRow;
 use super::sign_off::BasisItem;
+use crate::ids::SignOffId;
 use crate::standards::model::CriterionKind;
 use crate::status::model::EnrolmentStatus;
 
@@ -136,13 +137,14 @@ pub async fn sign_off_basis(
 pub async fn standing_sign_off(
     conn: &mut PgConnection,
     enrolment: Uuid,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
+) -> sqlx::Result<Option<SignOffId>> {
+    Ok(sqlx::query_scalar!(
         r#"select sign_off_id as "sign_off_id!" from standing_sign_off where enrolment_id = $1"#,
         enrolment
     )
     .fetch_optional(conn)
-    .await
+    .await?
+    .map(SignOffId))
 }
 
 /// Locks an enrolment's row (`for update`) until the transaction ends; `false` when there is
@@ -179,7 +181,7 @@ pub struct NewSignOff<'a> {
 pub async fn insert_sign_off(
     conn: &mut PgConnection,
     sign_off: NewSignOff<'_>,
-) -> sqlx::Result<Uuid> {
+) -> sqlx::Result<SignOffId> {
     sqlx::query_scalar!(
         "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
          values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
@@ -193,6 +195,7 @@ pub async fn insert_sign_off(
     )
     .fetch_one(conn)
     .await
+    .map(SignOffId)
 }
 
 /// How many sign-offs an assessor has made in a cohort, whatever became of them.

@@ -19,6 +19,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
+use crate::ids::SignOffId;
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -204,7 +205,7 @@ async fn ensure_ready_for_sign_off(
 
 /// A sign-off just stored, with what its audit event records of it.
 struct StoredSignOff {
-    id: Uuid,
+    id: SignOffId,
     basis_sha256: [u8; 32],
     sampled: bool,
     sample_reason: String,

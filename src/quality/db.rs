@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{CoverageRow, SignOffRow};
 use crate::evidence::model::AssessmentMethod;
+use crate::ids::SignOffId;
 use crate::status::model::EnrolmentStatus;
 
 /// How many sign-offs of the enrolments this IQA assures they may review: all but those they
@@ -92,7 +93,7 @@ pub struct ReviewTarget {
 /// The sign-off to review, locking its enrolment's row until the transaction ends.
 pub async fn lock_review_target(
     conn: &mut PgConnection,
-    sign_off: Uuid,
+    sign_off: SignOffId,
 ) -> sqlx::Result<Option<ReviewTarget>> {
     sqlx::query_as!(
         ReviewTarget,
@@ -100,7 +101,7 @@ pub async fn lock_review_target(
              from sign_off s join enrolment e using (enrolment_id)
             where s.sign_off_id = $1
               for update of e"#,
-        sign_off
+        sign_off.0
     )
     .fetch_optional(conn)
     .await
@@ -110,7 +111,7 @@ pub async fn lock_review_target(
 /// nothing stored, when the sign-off has a review already.
 pub async fn insert_review(
     conn: &mut PgConnection,
-    sign_off: Uuid,
+    sign_off: SignOffId,
     iqa: Uuid,
     decision: &str,
     actions: &str,
@@ -120,7 +121,7 @@ pub async fn insert_review(
         "insert into review (sign_off_id, iqa_id, decision, actions, reviewed_at)
          values ($1, $2, $3::text::review_decision, $4, $5)
          on conflict (sign_off_id) do nothing",
-        sign_off,
+        sign_off.0,
         iqa,
         decision,
         actions,

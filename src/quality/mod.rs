@@ -4,6 +4,7 @@
 //! enrolment they are the candidate of.
 
 use crate::identity::IQA;
+use crate::ids::SignOffId;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -40,7 +41,7 @@ pub fn routes() -> Routes<AppState> {
 /// A sign-off the IQA may review.
 #[derive(Debug, Clone)]
 pub struct SignOffRow {
-    pub sign_off_id: Uuid,
+    pub sign_off_id: SignOffId,
     pub enrolment_id: Uuid,
     pub candidate_name: String,
     pub assessor_name: String,
@@ -87,18 +88,18 @@ pub struct QualityPage {
     pub total: i64,
     pub coverage: Vec<CoverageRow>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
-    pub refused: Option<(Uuid, FormErrors, String)>,
+    pub refused: Option<(SignOffId, FormErrors, String)>,
 }
 
 impl QualityPage {
-    pub fn errors_for(&self, id: &Uuid) -> Option<&FormErrors> {
+    pub fn errors_for(&self, id: &SignOffId) -> Option<&FormErrors> {
         self.refused
             .as_ref()
             .filter(|(r, ..)| r == id)
             .map(|(_, e, _)| e)
     }
 
-    pub fn typed_actions(&self, id: &Uuid) -> &str {
+    pub fn typed_actions(&self, id: &SignOffId) -> &str {
         self.refused
             .as_ref()
             .filter(|(r, ..)| r == id)
@@ -110,7 +111,7 @@ async fn page(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    refused: Option<(Uuid, FormErrors, String)>,
+    refused: Option<(SignOffId, FormErrors, String)>,
     page: usize,
 ) -> AppResult<QualityPage> {
     let mut conn = state.pool.acquire().await?;
@@ -170,7 +171,7 @@ pub async fn review(
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<SignOffId>,
     CsrfForm(form): CsrfForm<ReviewForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -202,7 +203,7 @@ pub async fn review(
 /// and neither made the sign-off nor is its candidate; otherwise not found.
 async fn lock_target_for(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: SignOffId,
     user: &CurrentUser,
 ) -> AppResult<db::ReviewTarget> {
     db::lock_review_target(conn, id)
@@ -219,7 +220,7 @@ async fn review_refused(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    refused: (Uuid, FormErrors, String),
+    refused: (SignOffId, FormErrors, String),
 ) -> AppResult<Response> {
     let page = page(state, user, layout, Some(refused), 1).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -238,7 +239,7 @@ impl Decision {
     /// The decision of the review form of sign-off `id`, whose trimmed actions are `actions`,
     /// or its problem: disagreeing needs actions, of at most 5,000 characters. The problem is
     /// named after `id` because the quality page has a review form per sign-off.
-    fn parse(decision: &str, actions: &str, id: Uuid) -> Result<Self, FormErrors> {
+    fn parse(decision: &str, actions: &str, id: SignOffId) -> Result<Self, FormErrors> {
         let (field, message) = match decision {
             "agree" => return Ok(Self::Agree),
             "disagree" if actions.is_empty() => {
@@ -284,7 +285,7 @@ impl Decision {
 
 /// An IQA's review of a sign-off, to store and audit.
 struct Review<'a> {
-    sign_off_id: Uuid,
+    sign_off_id: SignOffId,
     enrolment_id: Uuid,
     iqa_id: Uuid,
     decision: Decision,

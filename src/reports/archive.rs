@@ -33,6 +33,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
+use crate::ids::SignOffId;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -293,7 +294,7 @@ struct ManifestRows {
     standard: db::ArchiveStandard,
     status: EnrolmentStatus,
     /// The sign-off that stands, if one does.
-    standing: Option<Uuid>,
+    standing: Option<SignOffId>,
     criteria: Vec<CriterionProgress>,
     versions: Vec<db::ArchiveVersion>,
     claims: Vec<db::ArchiveClaim>,
@@ -504,7 +505,7 @@ impl FilePart {
 
 impl SignOffPart {
     /// A sign-off with its IQA review, if it has one; it stands if it is the `standing` one.
-    fn from_row(row: db::ArchiveSignOff, standing: Option<Uuid>) -> Self {
+    fn from_row(row: db::ArchiveSignOff, standing: Option<SignOffId>) -> Self {
         Self {
             sequence: row.sequence,
             signed_at: row.signed_at,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::ReportRow;
 use crate::evidence::model::AssessmentMethod;
+use crate::ids::SignOffId;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
@@ -325,7 +326,7 @@ pub async fn archive_files(
 /// A sign-off with its IQA review, if any, for the portfolio archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveSignOff {
-    pub sign_off_id: Uuid,
+    pub sign_off_id: SignOffId,
     pub sequence: i64,
     pub signed_at: OffsetDateTime,
     /// The assessor's display name.

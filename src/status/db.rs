@@ -11,6 +11,7 @@ use super::model::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
     EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
 };
+use crate::ids::SignOffId;
 use crate::standards::model::CriterionKind;
 
 /// Locks the stored status of an enrolment until the transaction ends: two changes of one
@@ -290,7 +291,7 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                 standing_sign_off: match (row.sign_off_id, row.signed_at, row.signed_by) {
                     (Some(sign_off_id), Some(signed_at), Some(signed_by)) => {
                         Some(StandingSignOff {
-                            sign_off_id,
+                            sign_off_id: SignOffId(sign_off_id),
                             signed_at,
                             signed_by,
                             verified: match (
@@ -412,7 +413,7 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         &optional_time(|s| s.oldest_awaiting_at) as &[Option<OffsetDateTime>],
         &optional_id(|s| s.next_evidence_id) as &[Option<Uuid>],
         &optional_time(|s| s.last_activity_at) as &[Option<OffsetDateTime>],
-        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.sign_off_id)) as &[Option<Uuid>],
+        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.sign_off_id.0)) as &[Option<Uuid>],
         &optional_time(|s| s.standing_sign_off.as_ref().map(|o| o.signed_at)) as &[Option<OffsetDateTime>],
         &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.signed_by)) as &[Option<Uuid>],
         &optional_time(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.0))
@@ -553,7 +554,7 @@ pub async fn stored(
             last_activity_at: r.last_activity_at,
             standing_sign_off: match (r.standing_sign_off_id, r.signed_off_at, r.signed_off_by) {
                 (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {
-                    sign_off_id,
+                    sign_off_id: SignOffId(sign_off_id),
                     signed_at,
                     signed_by,
                     verified: r.verified_at.zip(r.verified_by),
@@ -576,7 +577,7 @@ pub struct Progress {
     pub knowledge_total: i32,
     pub criteria_awaiting: i32,
     pub criteria_not_met: i32,
-    pub standing_sign_off_id: Option<Uuid>,
+    pub standing_sign_off_id: Option<SignOffId>,
     /// Each criterion's status, in criterion order.
     pub criteria_statuses: Vec<CriterionStatus>,
 }
@@ -599,7 +600,8 @@ pub async fn progress_of(
     sqlx::query_as!(
         Progress,
         r#"select enrolment_id, status as "status: EnrolmentStatus", performance_met, performance_total,
-                  knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, standing_sign_off_id,
+                  knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met,
+                  standing_sign_off_id as "standing_sign_off_id: SignOffId",
                   criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
              from enrolment_progress
             where enrolment_id = any($1)

@@ -20,6 +20,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::ids::SignOffId;
 use crate::standards::model::CriterionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -186,7 +187,7 @@ pub struct Sources {
 /// The sign-off that stands, and its countersignature if the IQA agreed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandingSignOff {
-    pub sign_off_id: Uuid,
+    pub sign_off_id: SignOffId,
     pub signed_at: OffsetDateTime,
     pub signed_by: Uuid,
     /// When and by whom it was countersigned.
