@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::caseload::CaseRow;
 use super::sign_off::BasisItem;
-use crate::ids::SignOffId;
+use crate::ids::{CohortId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::status::model::EnrolmentStatus;
 
@@ -202,13 +202,13 @@ pub async fn insert_sign_off(
 pub async fn count_assessor_sign_offs(
     conn: &mut PgConnection,
     assessor: Uuid,
-    cohort: Uuid,
+    cohort: CohortId,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
             where s.assessor_id = $1 and e.cohort_id = $2"#,
         assessor,
-        cohort
+        cohort.0
     )
     .fetch_one(conn)
     .await

@@ -21,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
+use crate::ids::CohortId;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -147,7 +148,7 @@ async fn insert_cohort(
     Ok(Some(id))
 }
 
-async fn show_page(state: &AppState, layout: Layout, id: Uuid) -> AppResult<CohortShowPage> {
+async fn show_page(state: &AppState, layout: Layout, id: CohortId) -> AppResult<CohortShowPage> {
     let mut conn = state.pool.acquire().await?;
     let cohort = db::find(&mut conn, id).await?.ok_or(AppError::NotFound)?;
     Ok(CohortShowPage {
@@ -167,7 +168,7 @@ async fn show_page(state: &AppState, layout: Layout, id: Uuid) -> AppResult<Coho
 pub async fn show(
     State(state): State<AppState>,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
 ) -> AppResult<CohortShowPage> {
     show_page(&state, layout, id).await
 }
@@ -184,7 +185,7 @@ pub async fn enrol(
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     CsrfForm(form): CsrfForm<EnrolForm>,
 ) -> AppResult<Response> {
     let page = show_page(&state, layout, id).await?;
@@ -226,7 +227,7 @@ pub async fn enrol(
 async fn record_enrolment(
     conn: &mut PgConnection,
     actor: &Actor,
-    cohort: Uuid,
+    cohort: CohortId,
     enrolment: Uuid,
     candidate: Uuid,
     via: &str,
@@ -253,7 +254,7 @@ pub async fn import_roster(
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     CsrfMultipart(mut multipart): CsrfMultipart,
 ) -> AppResult<Response> {
     let page = show_page(&state, layout, id).await?;
@@ -347,7 +348,7 @@ async fn read_roster_bytes(multipart: &mut Multipart) -> AppResult<Option<Vec<u8
 /// links and the audit trail.
 struct RosterImport<'a> {
     state: &'a AppState,
-    cohort: Uuid,
+    cohort: CohortId,
     now: OffsetDateTime,
     by: Actor,
     admin: UserId,
@@ -495,7 +496,7 @@ impl RosterImport<'_> {
 async fn imported_page(
     state: &AppState,
     layout: Layout,
-    cohort: Uuid,
+    cohort: CohortId,
     created: Vec<CreatedAccount>,
     enrolled: usize,
 ) -> AppResult<Response> {
@@ -523,7 +524,7 @@ pub async fn assign(
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     CsrfForm(form): CsrfForm<AssignForm>,
 ) -> AppResult<Response> {
     let mut page = show_page(&state, layout, id).await?;
@@ -607,7 +608,7 @@ fn listed_choice(text: &str, people: &[db::Person]) -> Result<Option<Uuid>, ()> 
 async fn apply_assignment(
     state: &AppState,
     by: &Actor,
-    cohort: Uuid,
+    cohort: CohortId,
     assignment: &Assignment<'_>,
 ) -> AppResult<Result<Vec<Uuid>, Vec<String>>> {
     let mut tx = state.pool.begin().await?;

@@ -5,6 +5,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::identity::{Role, UserId, Viewer};
+use crate::ids::CohortId;
 use crate::standards::model::StandardId;
 
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<CohortSummary>> {
 
 #[derive(Debug, Clone)]
 pub struct Cohort {
-    pub id: Uuid,
+    pub id: CohortId,
     pub name: String,
     pub standard_id: Uuid,
     pub standard_title: String,
@@ -40,14 +41,14 @@ pub struct Cohort {
     pub ends_on: Date,
 }
 
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cohort>> {
+pub async fn find(conn: &mut PgConnection, id: CohortId) -> sqlx::Result<Option<Cohort>> {
     sqlx::query_as!(
         Cohort,
         r#"select c.cohort_id as id, c.name, c.standard_id, s.title as standard_title, s.urn as standard_urn,
                   c.starts_on, c.ends_on
              from cohort c join standard s using (standard_id)
             where c.cohort_id = $1"#,
-        id
+        id.0
     )
     .fetch_optional(conn)
     .await
@@ -110,7 +111,7 @@ pub struct EnrolmentRow {
 
 pub async fn list_enrolments(
     conn: &mut PgConnection,
-    cohort: Uuid,
+    cohort: CohortId,
 ) -> sqlx::Result<Vec<EnrolmentRow>> {
     sqlx::query_as!(
         EnrolmentRow,
@@ -123,7 +124,7 @@ pub async fn list_enrolments(
              left join app_user i on i.user_id = e.iqa_id
             where e.cohort_id = $1
             order by e.withdrawn_at is not null, lower(c.display_name)"#,
-        cohort
+        cohort.0
     )
     .fetch_all(conn)
     .await
@@ -151,14 +152,17 @@ pub async fn people_with_role(conn: &mut PgConnection, role: Role) -> sqlx::Resu
 }
 
 /// Active candidates not yet enrolled in `cohort`.
-pub async fn candidates_not_in(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<Person>> {
+pub async fn candidates_not_in(
+    conn: &mut PgConnection,
+    cohort: CohortId,
+) -> sqlx::Result<Vec<Person>> {
     sqlx::query_as!(
         Person,
         r#"select user_id as id, display_name as name, email from app_user u
             where is_active and 'candidate' = any(roles)
               and not exists (select 1 from enrolment e where e.cohort_id = $1 and e.candidate_id = u.user_id)
             order by lower(display_name)"#,
-        cohort
+        cohort.0
     )
     .fetch_all(conn)
     .await
@@ -167,14 +171,14 @@ pub async fn candidates_not_in(conn: &mut PgConnection, cohort: Uuid) -> sqlx::R
 /// Enrols a candidate; `None` when they are enrolled in the cohort already.
 pub async fn enrol(
     conn: &mut PgConnection,
-    cohort: Uuid,
+    cohort: CohortId,
     candidate: Uuid,
 ) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
         "insert into enrolment (cohort_id, candidate_id) values ($1, $2)
          on conflict (cohort_id, candidate_id) do nothing
          returning enrolment_id",
-        cohort,
+        cohort.0,
         candidate
     )
     .fetch_optional(conn)
@@ -185,7 +189,7 @@ pub async fn enrol(
 /// whose candidate is the chosen assessor or IQA are left alone and returned apart.
 pub async fn assign(
     conn: &mut PgConnection,
-    cohort: Uuid,
+    cohort: CohortId,
     enrolments: &[Uuid],
     assessor: Option<Uuid>,
     iqa: Option<Uuid>,
@@ -194,7 +198,7 @@ pub async fn assign(
         "select u.display_name from enrolment e join app_user u on u.user_id = e.candidate_id
           where e.cohort_id = $1 and e.enrolment_id = any($2)
             and (e.candidate_id = $3 or e.candidate_id = $4)",
-        cohort,
+        cohort.0,
         enrolments,
         assessor,
         iqa
@@ -208,7 +212,7 @@ pub async fn assign(
         "update enrolment set assessor_id = coalesce($3, assessor_id), iqa_id = coalesce($4, iqa_id)
           where cohort_id = $1 and enrolment_id = any($2)
          returning enrolment_id",
-        cohort,
+        cohort.0,
         enrolments,
         assessor,
         iqa
@@ -222,7 +226,7 @@ pub async fn assign(
 #[derive(Debug, Clone)]
 pub struct Enrolment {
     pub id: Uuid,
-    pub cohort_id: Uuid,
+    pub cohort_id: CohortId,
     pub cohort_name: String,
     pub standard_id: StandardId,
     pub standard_title: String,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ReportRow;
 use crate::evidence::model::AssessmentMethod;
-use crate::ids::SignOffId;
+use crate::ids::{CohortId, SignOffId};
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
@@ -30,7 +30,7 @@ pub struct Group {
 }
 
 /// The cohort's enrolments counted by assessor and status, assessors by name.
-pub async fn groups(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<Group>> {
+pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<Vec<Group>> {
     sqlx::query_as!(
         Group,
         r#"select k.assessor_id, a.display_name as "assessor_name?",
@@ -40,7 +40,7 @@ pub async fn groups(conn: &mut PgConnection, cohort: Uuid) -> sqlx::Result<Vec<G
             where k.cohort_id = $1 and k.enrolments > 0
             group by k.assessor_id, a.display_name, k.status
             order by lower(a.display_name), k.assessor_id"#,
-        cohort
+        cohort.0
     )
     .fetch_all(conn)
     .await
@@ -63,7 +63,7 @@ pub async fn criteria(
 /// `limit` enrolments of the cohort from `offset` on, as `filter` keeps and orders them.
 pub async fn rows(
     conn: &mut PgConnection,
-    cohort: Uuid,
+    cohort: CohortId,
     filter: Filter,
     limit: usize,
     offset: usize,
@@ -95,7 +95,7 @@ pub async fn rows(
                      left join app_user sa on sa.user_id = p.signed_off_by
                      left join app_user ri on ri.user_id = p.verified_by
                     order by "# + $order + r#""#,
-                cohort,
+                cohort.0,
                 filter.assessor,
                 status,
                 limit,

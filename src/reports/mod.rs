@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
+use crate::ids::CohortId;
 use crate::standards::cache::Standards;
 use crate::standards::model::StandardId;
 use crate::state::AppState;
@@ -124,7 +125,7 @@ impl ReportQuery {
 /// with the audit head they are true at.
 pub(crate) async fn selection(
     state: &AppState,
-    id: Uuid,
+    id: CohortId,
     query: &ReportQuery,
 ) -> AppResult<Selection> {
     let mut tx = state.pool.begin().await?;
@@ -218,7 +219,7 @@ pub async fn page(
     State(state): State<AppState>,
     standards: Standards,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
     let filter = query.filter();
@@ -249,7 +250,7 @@ impl PageReading {
     async fn read(
         state: &AppState,
         standards: &Standards,
-        id: Uuid,
+        id: CohortId,
         filter: db::Filter,
         page: Option<usize>,
     ) -> AppResult<Self> {
@@ -413,7 +414,7 @@ pub fn iso_date(at: &Option<OffsetDateTime>) -> String {
 /// `GET /admin/cohorts/{id}/report.csv`: the same rows, every criterion a column.
 pub async fn csv(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
     let selection = selection(&state, id, &query).await?;

@@ -4,10 +4,10 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
-use uuid::Uuid;
 
 use super::{COLUMNS, ReportQuery, Selection, download, selection};
 use crate::error::{AppError, AppResult};
+use crate::ids::CohortId;
 use crate::state::AppState;
 use crate::status::model::CriterionStatus;
 
@@ -36,7 +36,7 @@ fn row(index: usize) -> u32 {
 /// `GET /admin/cohorts/{id}/report.xlsx`.
 pub async fn xlsx(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
     let selection = selection(&state, id, &query).await?;
