@@ -41,3 +41,7 @@ id_type!(
     /// Identifies a cohort.
     CohortId
 );
+id_type!(
+    /// Identifies a candidate's enrolment in a cohort.
+    EnrolmentId
+);

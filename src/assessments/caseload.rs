@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::db;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
+use crate::ids::EnrolmentId;
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::layout::{Layout, Section};
@@ -19,7 +20,7 @@ use crate::web::paging::{PageLinks, Paging};
 /// One enrolment of the caseload.
 #[derive(Debug, Clone)]
 pub struct CaseRow {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub candidate_name: String,
     pub cohort_id: Uuid,
     pub cohort_name: String,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::caseload::CaseRow;
 use super::sign_off::BasisItem;
-use crate::ids::{CohortId, SignOffId};
+use crate::ids::{CohortId, EnrolmentId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::status::model::EnrolmentStatus;
 
@@ -90,7 +90,7 @@ pub async fn caseload_page(
 /// evidence version it was made on, in criterion order: what a sign-off rests on.
 pub async fn sign_off_basis(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<BasisItem>> {
     let rows = sqlx::query!(
         r#"
@@ -114,7 +114,7 @@ pub async fn sign_off_basis(
          where en.enrolment_id = $1
          order by c.kind, c.position
         "#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await?;
@@ -136,11 +136,11 @@ pub async fn sign_off_basis(
 /// The sign-off that stands for an enrolment: the newest, unless an IQA disagreed with it.
 pub async fn standing_sign_off(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Option<SignOffId>> {
     Ok(sqlx::query_scalar!(
         r#"select sign_off_id as "sign_off_id!" from standing_sign_off where enrolment_id = $1"#,
-        enrolment
+        enrolment.0
     )
     .fetch_optional(conn)
     .await?
@@ -151,11 +151,11 @@ pub async fn standing_sign_off(
 /// no such enrolment.
 pub async fn lock_enrolment_for_update(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<bool> {
     let found = sqlx::query!(
         "select enrolment_id from enrolment where enrolment_id = $1 for update",
-        enrolment
+        enrolment.0
     )
     .fetch_optional(conn)
     .await?;
@@ -165,7 +165,7 @@ pub async fn lock_enrolment_for_update(
 /// A sign-off to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSignOff<'a> {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub assessor_id: Uuid,
     pub signed_at: OffsetDateTime,
     /// What the sign-off rests on, stored as its JSON.
@@ -185,7 +185,7 @@ pub async fn insert_sign_off(
     sqlx::query_scalar!(
         "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
          values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
-        sign_off.enrolment_id,
+        sign_off.enrolment_id.0,
         sign_off.assessor_id,
         sign_off.signed_at,
         json!(sign_off.basis),

@@ -19,6 +19,7 @@ use crate::evidence::judgements::{JudgementInput, VACSR, parse};
 use crate::evidence::views::EvidenceShowPage;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
+use crate::ids::EnrolmentId;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -133,7 +134,7 @@ async fn audit_judgements(
     conn: &mut PgConnection,
     actor: &Actor,
     evidence: Uuid,
-    enrolment_id: Uuid,
+    enrolment_id: EnrolmentId,
     inputs: &[JudgementInput],
 ) -> sqlx::Result<()> {
     audit::record(

@@ -19,7 +19,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -72,7 +72,7 @@ pub struct SignOffPage {
 /// The enrolment if `user` is its assessor (and not its candidate).
 async fn as_assessor(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EnrolmentId,
     user: &CurrentUser,
 ) -> AppResult<Enrolment> {
     cohorts_db::find_visible(conn, id, user.viewer())
@@ -85,7 +85,7 @@ async fn page(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    id: Uuid,
+    id: EnrolmentId,
     errors: FormErrors,
 ) -> AppResult<SignOffPage> {
     let mut conn = state.pool.acquire().await?;
@@ -107,7 +107,7 @@ pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EnrolmentId>,
 ) -> AppResult<SignOffPage> {
     page(&state, &user, layout, id, FormErrors::default()).await
 }
@@ -124,7 +124,7 @@ pub async fn sign(
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EnrolmentId>,
     CsrfForm(form): CsrfForm<SignOffForm>,
 ) -> AppResult<Response> {
     if form.declaration != "yes" {
@@ -148,7 +148,7 @@ async fn declaration_unconfirmed(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    id: Uuid,
+    id: EnrolmentId,
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
     errors.add("declaration", "Confirm the declaration to sign off");
@@ -160,7 +160,7 @@ async fn declaration_unconfirmed(
 /// withdrawn and no sign-off stands for it. The first lock a sign-off takes.
 async fn lock_unsigned_enrolment(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EnrolmentId,
     user: &CurrentUser,
 ) -> AppResult<Enrolment> {
     // One sign-off at a time per enrolment: the second of two racing requests waits here and
@@ -255,7 +255,7 @@ async fn store_sign_off(
 async fn audit_sign_off(
     conn: &mut PgConnection,
     actor: &Actor,
-    enrolment_id: Uuid,
+    enrolment_id: EnrolmentId,
     sign_off: &StoredSignOff,
 ) -> sqlx::Result<()> {
     audit::record(

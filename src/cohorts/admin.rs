@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
-use crate::ids::CohortId;
+use crate::ids::{CohortId, EnrolmentId};
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -209,7 +209,7 @@ pub async fn enrol(
                 &mut tx,
                 &Actor::user(&admin, ip),
                 id,
-                enrolment,
+                EnrolmentId(enrolment),
                 *candidate,
                 "picked",
             )
@@ -228,7 +228,7 @@ async fn record_enrolment(
     conn: &mut PgConnection,
     actor: &Actor,
     cohort: CohortId,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
     candidate: Uuid,
     via: &str,
 ) -> sqlx::Result<()> {
@@ -482,8 +482,15 @@ impl RosterImport<'_> {
     ) -> AppResult<Result<(), RosterError>> {
         match db::enrol(conn, self.cohort, candidate).await? {
             Some(enrolment) => {
-                record_enrolment(conn, &self.by, self.cohort, enrolment, candidate, "roster")
-                    .await?;
+                record_enrolment(
+                    conn,
+                    &self.by,
+                    self.cohort,
+                    EnrolmentId(enrolment),
+                    candidate,
+                    "roster",
+                )
+                .await?;
                 Ok(Ok(()))
             }
             None => Ok(Err(RosterError::already_enrolled(row))),

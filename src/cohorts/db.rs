@@ -5,7 +5,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::identity::{Role, UserId, Viewer};
-use crate::ids::CohortId;
+use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::model::StandardId;
 
 #[derive(Debug, Clone)]
@@ -225,7 +225,7 @@ pub async fn assign(
 /// An enrolment with the people on it, for those who may see it.
 #[derive(Debug, Clone)]
 pub struct Enrolment {
-    pub id: Uuid,
+    pub id: EnrolmentId,
     pub cohort_id: CohortId,
     pub cohort_name: String,
     pub standard_id: StandardId,
@@ -255,7 +255,7 @@ impl Enrolment {
 /// anyone else the answer is the same as for an enrolment that does not exist.
 pub async fn find_visible(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EnrolmentId,
     viewer: Viewer<'_>,
 ) -> sqlx::Result<Option<Enrolment>> {
     sqlx::query_as!(
@@ -272,7 +272,7 @@ pub async fn find_visible(
              left join app_user i on i.user_id = e.iqa_id
             where e.enrolment_id = $1
               and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
-        id,
+        id.0,
         viewer.id.0,
         viewer.has_role(Role::Admin)
     )
@@ -324,10 +324,13 @@ pub async fn withdraw(
 
 /// Takes a shared lock on an enrolment: judging and submitting hold it together, a sign-off
 /// (which takes it exclusively) waits for them, and they for it.
-pub async fn lock_for_assessment(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> {
+pub async fn lock_for_assessment(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "select enrolment_id from enrolment where enrolment_id = $1 for share",
-        enrolment
+        enrolment.0
     )
     .fetch_optional(conn)
     .await?;

@@ -21,6 +21,7 @@ use super::db;
 use crate::assessments::sign_off;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::evidence::model::{DeclaredContent, DraftContent};
+use crate::ids::EnrolmentId;
 use crate::state::AppState;
 use crate::status::db as status_db;
 
@@ -201,7 +202,7 @@ async fn sign_offs(conn: &mut PgConnection, now: OffsetDateTime) -> sqlx::Result
     let mut digests = Vec::with_capacity(chosen.len());
     let mut sampled = Vec::with_capacity(chosen.len());
     for (enrolment, assessor, k) in chosen {
-        let basis = crate::assessments::db::sign_off_basis(conn, enrolment).await?;
+        let basis = crate::assessments::db::sign_off_basis(conn, EnrolmentId(enrolment)).await?;
         ids.push(enrolment);
         assessors.push(assessor);
         digests.push(sign_off::basis_sha256(&basis).to_vec());

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::judgements::JudgementInput;
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
 use crate::identity::{Role, UserId, Viewer};
+use crate::ids::EnrolmentId;
 use crate::standards::cache::Published;
 use crate::standards::model::{CriterionId, CriterionKind};
 
@@ -19,7 +20,7 @@ pub struct Evidence {
     pub id: Uuid,
     pub item_id: Uuid,
     pub version: i32,
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub candidate_id: Uuid,
     pub state: EvidenceState,
     pub title: String,
@@ -89,7 +90,7 @@ pub async fn lock_own_draft(
 /// A new draft: the first version of a new item, or version `version` of `item`.
 pub async fn insert_draft(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
     item: Uuid,
     version: i32,
 ) -> sqlx::Result<Uuid> {
@@ -98,7 +99,7 @@ pub async fn insert_draft(
         Uuid::now_v7(),
         item,
         version,
-        enrolment
+        enrolment.0
     )
     .fetch_one(conn)
     .await
@@ -343,7 +344,7 @@ impl VersionSummary {
 /// codes of `standard`, the enrolment's standard version.
 pub async fn list_for_enrolment(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
     include_drafts: bool,
     only_item: Option<Uuid>,
     standard: &Published,
@@ -358,7 +359,7 @@ pub async fn list_for_enrolment(
              left join current_evidence cv using (evidence_id)
             where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
               and ($3::uuid is null or ev.item_id = $3)"#,
-        enrolment,
+        enrolment.0,
         include_drafts,
         only_item
     )
@@ -431,7 +432,7 @@ pub struct CriterionChoice {
 
 pub async fn criteria_for_enrolment(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<CriterionChoice>> {
     sqlx::query_as!(
         CriterionChoice,
@@ -439,7 +440,7 @@ pub async fn criteria_for_enrolment(
              from enrolment en join cohort co using (cohort_id) join criterion c on c.standard_id = co.standard_id
             where en.enrolment_id = $1
             order by c.kind, c.position"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await

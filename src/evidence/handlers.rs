@@ -22,6 +22,7 @@ use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
+use crate::ids::EnrolmentId;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -42,7 +43,7 @@ async fn own_enrolment(
     id: Uuid,
 ) -> AppResult<cohorts_db::Enrolment> {
     let mut conn = state.pool.acquire().await?;
-    cohorts_db::find_visible(&mut conn, id, user.viewer())
+    cohorts_db::find_visible(&mut conn, EnrolmentId(id), user.viewer())
         .await?
         .filter(|e| e.is_candidate(user.id) && !e.is_withdrawn())
         .ok_or(AppError::NotFound)
@@ -167,7 +168,7 @@ pub async fn update(
             _ => AppError::NotFound,
         });
     };
-    let enrolment = cohorts_db::find_visible(&mut tx, enrolment_id, user.viewer())
+    let enrolment = cohorts_db::find_visible(&mut tx, EnrolmentId(enrolment_id), user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     let evidence = db::find_visible(&mut tx, id, user.viewer())
@@ -266,7 +267,7 @@ async fn save(
 /// one is about to replace (taken before the audit chain's lock, in the order a sign-off takes
 /// them); and for the enrolment's stored status, which the submission rewrites, before the
 /// draft's audit event takes the chain's lock.
-async fn lock_for_submission(tx: &mut sqlx::PgConnection, enrolment: Uuid) -> AppResult<()> {
+async fn lock_for_submission(tx: &mut sqlx::PgConnection, enrolment: EnrolmentId) -> AppResult<()> {
     cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
     crate::status::db::lock(tx, enrolment).await?;
     Ok(())

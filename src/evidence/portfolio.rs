@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::db::{self, VersionSummary};
 use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
@@ -18,6 +17,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::identity::CurrentUser;
 use crate::identity::Role;
+use crate::ids::EnrolmentId;
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub async fn show(
     standards: Standards,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EnrolmentId>,
 ) -> AppResult<PortfolioPage> {
     page(&state, &standards, &user, layout, id).await
 }
@@ -44,7 +44,7 @@ pub async fn page(
     standards: &Standards,
     user: &CurrentUser,
     layout: Layout,
-    id: Uuid,
+    id: EnrolmentId,
 ) -> AppResult<PortfolioPage> {
     let portfolio = Portfolio::read(state, standards, user, id).await?;
     Ok(portfolio.into_page(layout, user))
@@ -63,7 +63,7 @@ pub async fn withdraw(
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EnrolmentId>,
     CsrfForm(form): CsrfForm<WithdrawForm>,
 ) -> AppResult<Response> {
     let reason = form.reason.trim();
@@ -77,7 +77,7 @@ pub async fn withdraw(
     let enrolment = cohorts_db::find_visible(&mut tx, id, admin.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    if cohorts_db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
+    if cohorts_db::withdraw(&mut tx, id.0, reason, state.clock.now()).await? {
         crate::status::db::refresh(&mut tx, id).await?;
         audit::record(
             &mut tx,
@@ -119,7 +119,7 @@ impl Portfolio {
         state: &AppState,
         standards: &Standards,
         user: &CurrentUser,
-        id: Uuid,
+        id: EnrolmentId,
     ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
         let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())

@@ -29,7 +29,7 @@ pub struct RolePanel {
 
 /// One of the candidate's enrolments with its progress in words and numbers.
 pub struct EnrolmentCard {
-    pub id: uuid::Uuid,
+    pub id: crate::ids::EnrolmentId,
     pub standard_title: String,
     pub cohort_name: String,
     pub progress: String,
@@ -94,7 +94,7 @@ async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
 async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<EnrolmentCard>> {
     let mut conn = state.pool.acquire().await?;
     let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
-    let ids: Vec<_> = enrolments.iter().map(|e| e.id).collect();
+    let ids: Vec<_> = enrolments.iter().map(|e| e.id.0).collect();
     let all_progress = status_db::progress_of(&mut conn, &ids).await?;
     let mut cards = Vec::new();
     for enrolment in enrolments {

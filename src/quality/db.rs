@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{CoverageRow, SignOffRow};
 use crate::evidence::model::AssessmentMethod;
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use crate::status::model::EnrolmentStatus;
 
 /// How many sign-offs of the enrolments this IQA assures they may review: all but those they
@@ -84,7 +84,7 @@ pub async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<Co
 /// A sign-off to review: its enrolment, and the people who may or may not review it.
 #[derive(Debug, Clone)]
 pub struct ReviewTarget {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub assessor_id: Uuid,
     pub iqa_id: Option<Uuid>,
     pub candidate_id: Uuid,

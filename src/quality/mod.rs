@@ -4,7 +4,7 @@
 //! enrolment they are the candidate of.
 
 use crate::identity::IQA;
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -42,7 +42,7 @@ pub fn routes() -> Routes<AppState> {
 #[derive(Debug, Clone)]
 pub struct SignOffRow {
     pub sign_off_id: SignOffId,
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub candidate_name: String,
     pub assessor_name: String,
     pub cohort_name: String,
@@ -286,7 +286,7 @@ impl Decision {
 /// An IQA's review of a sign-off, to store and audit.
 struct Review<'a> {
     sign_off_id: SignOffId,
-    enrolment_id: Uuid,
+    enrolment_id: EnrolmentId,
     iqa_id: Uuid,
     decision: Decision,
     /// What the assessor must do; trimmed, and empty when the IQA agrees without any.

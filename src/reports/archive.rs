@@ -33,7 +33,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -58,7 +58,7 @@ pub struct Manifest {
 
 #[derive(Debug, Serialize)]
 pub struct EnrolmentPart {
-    pub id: Uuid,
+    pub id: EnrolmentId,
     pub cohort: String,
     pub candidate: Person,
     pub assessor: Option<String>,
@@ -306,7 +306,7 @@ struct ManifestRows {
 impl ManifestRows {
     /// Reads each part of enrolment `id`'s manifest on `conn`, which holds the snapshot that
     /// makes them agree.
-    async fn read(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Self> {
+    async fn read(conn: &mut PgConnection, id: EnrolmentId) -> sqlx::Result<Self> {
         let audit_head = crate::crypto::hex(&crate::audit::head(&mut *conn).await?);
         let standard = db::archive_standard(&mut *conn, id).await?;
         let progress = status_db::find(&mut *conn, id).await?;
@@ -532,7 +532,7 @@ impl SignOffPart {
 pub async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EnrolmentId>,
 ) -> AppResult<Response> {
     let generated_at = state.clock.now();
     let manifest = read_manifest(&state.pool, &user, id, generated_at).await?;
@@ -547,7 +547,7 @@ pub async fn download(
 async fn read_manifest(
     pool: &PgPool,
     user: &CurrentUser,
-    id: Uuid,
+    id: EnrolmentId,
     generated_at: OffsetDateTime,
 ) -> AppResult<Manifest> {
     let mut tx = pool.begin().await?;
@@ -605,7 +605,11 @@ impl ArchiveContents {
 /// Writes the archive on a task of its own, so that the response can start at once, and
 /// returns the channel its bytes come out of. A failure part-way is logged and ends the body
 /// with an error, which cuts the download short.
-fn spawn_archive_writer(pool: PgPool, contents: ArchiveContents, enrolment: Uuid) -> ByteReceiver {
+fn spawn_archive_writer(
+    pool: PgPool,
+    contents: ArchiveContents,
+    enrolment: EnrolmentId,
+) -> ByteReceiver {
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(2);
     tokio::spawn(async move {
         let written = write_archive(&pool, &contents, &sender).await;

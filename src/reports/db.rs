@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ReportRow;
 use crate::evidence::model::AssessmentMethod;
-use crate::ids::{CohortId, SignOffId};
+use crate::ids::{CohortId, EnrolmentId, SignOffId};
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
@@ -108,7 +108,7 @@ pub async fn rows(
     macro_rules! row {
         ($r:ident) => {
             ReportRow {
-                enrolment_id: $r.enrolment_id,
+                enrolment_id: EnrolmentId($r.enrolment_id),
                 candidate: $r.candidate,
                 email: $r.email,
                 assessor: $r.assessor,
@@ -160,7 +160,7 @@ pub struct ArchiveStandard {
 /// The standard of the enrolment `enrolment`, with its candidate's email.
 pub async fn archive_standard(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<ArchiveStandard> {
     sqlx::query_as!(
         ArchiveStandard,
@@ -171,7 +171,7 @@ pub async fn archive_standard(
              join standard s using (standard_id)
              join app_user u on u.user_id = e.candidate_id
             where e.enrolment_id = $1"#,
-        enrolment
+        enrolment.0
     )
     .fetch_one(conn)
     .await
@@ -199,7 +199,7 @@ pub struct ArchiveVersion {
 /// each piece's versions oldest first.
 pub async fn archive_versions(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<ArchiveVersion>> {
     sqlx::query_as!(
         ArchiveVersion,
@@ -214,7 +214,7 @@ pub async fn archive_versions(
                             where f.item_id = e.item_id) first on true
             where e.enrolment_id = $1 and e.state = 'submitted'
             order by first.started_at, e.item_id, e.version"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await
@@ -232,7 +232,7 @@ pub struct ArchiveClaim {
 /// The claims of an enrolment's submitted evidence versions, in criterion order.
 pub async fn archive_claims(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<ArchiveClaim>> {
     sqlx::query_as!(
         ArchiveClaim,
@@ -242,7 +242,7 @@ pub async fn archive_claims(
              join evidence e using (evidence_id)
             where e.enrolment_id = $1 and e.state = 'submitted'
             order by c.kind, c.position"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await
@@ -271,7 +271,7 @@ pub struct ArchiveJudgement {
 /// first.
 pub async fn archive_judgements(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<ArchiveJudgement>> {
     sqlx::query_as!(
         ArchiveJudgement,
@@ -283,7 +283,7 @@ pub async fn archive_judgements(
              join app_user u on u.user_id = j.assessor_id
             where e.enrolment_id = $1
             order by c.kind, c.position, j.created_at, j.judgement_id"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await
@@ -306,7 +306,7 @@ pub struct ArchiveFile {
 /// The files of an enrolment's submitted evidence versions, in the order they were added.
 pub async fn archive_files(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<ArchiveFile>> {
     sqlx::query_as!(
         ArchiveFile,
@@ -317,7 +317,7 @@ pub async fn archive_files(
              join evidence e using (evidence_id)
             where e.enrolment_id = $1 and e.state = 'submitted'
             order by f.created_at, f.evidence_file_id"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await
@@ -346,7 +346,7 @@ pub struct ArchiveSignOff {
 /// Every sign-off of an enrolment, in sequence, each with its review.
 pub async fn archive_sign_offs(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<ArchiveSignOff>> {
     sqlx::query_as!(
         ArchiveSignOff,
@@ -360,7 +360,7 @@ pub async fn archive_sign_offs(
              left join app_user i on i.user_id = r.iqa_id
             where s.enrolment_id = $1
             order by s.sequence"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
-use crate::ids::CohortId;
+use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::cache::Standards;
 use crate::standards::model::StandardId;
 use crate::state::AppState;
@@ -47,7 +47,7 @@ const PAGE_SIZE: usize = 100;
 /// One enrolment of the report.
 #[derive(Debug, Clone)]
 pub struct ReportRow {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub candidate: String,
     pub email: String,
     pub assessor: Option<String>,

@@ -11,16 +11,16 @@ use super::model::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
     EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
 };
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 /// Locks the stored status of an enrolment until the transaction ends: two changes of one
 /// enrolment then recompute one after the other, the second seeing the first. Take it before
 /// the audit chain's lock (so before [`crate::audit::record`]).
-pub async fn lock(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> {
+pub async fn lock(conn: &mut PgConnection, enrolment: EnrolmentId) -> sqlx::Result<()> {
     sqlx::query!(
         "select enrolment_id from enrolment_progress where enrolment_id = $1 for no key update",
-        enrolment
+        enrolment.0
     )
     .fetch_optional(conn)
     .await?;
@@ -28,8 +28,8 @@ pub async fn lock(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> 
 }
 
 /// Recomputes the status of one enrolment from its records and stores it, under its lock.
-pub async fn refresh(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<()> {
-    refresh_many(conn, &[enrolment]).await?;
+pub async fn refresh(conn: &mut PgConnection, enrolment: EnrolmentId) -> sqlx::Result<()> {
+    refresh_many(conn, &[enrolment.0]).await?;
     Ok(())
 }
 
@@ -275,10 +275,10 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
     for row in rows {
         if all
             .last()
-            .is_none_or(|s| s.enrolment_id != row.enrolment_id)
+            .is_none_or(|s| s.enrolment_id.0 != row.enrolment_id)
         {
             all.push(Sources {
-                enrolment_id: row.enrolment_id,
+                enrolment_id: EnrolmentId(row.enrolment_id),
                 cohort_id: row.cohort_id,
                 candidate_id: row.candidate_id,
                 assessor_id: row.assessor_id,
@@ -351,7 +351,7 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         |f: fn(&EnrolmentState) -> Option<Uuid>| states.iter().map(f).collect::<Vec<_>>();
     let optional_time =
         |f: fn(&EnrolmentState) -> Option<OffsetDateTime>| states.iter().map(f).collect::<Vec<_>>();
-    let ids: Vec<Uuid> = states.iter().map(|s| s.enrolment_id).collect();
+    let ids: Vec<Uuid> = states.iter().map(|s| s.enrolment_id.0).collect();
     sqlx::query!(
         r#"insert into enrolment_progress
                (enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_sort_name,
@@ -442,7 +442,7 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
 
     let criteria: Vec<(Uuid, &CriterionState)> = states
         .iter()
-        .flat_map(|s| s.criteria.iter().map(move |c| (s.enrolment_id, c)))
+        .flat_map(|s| s.criteria.iter().map(move |c| (s.enrolment_id.0, c)))
         .collect();
     let pick =
         |f: fn(&CriterionState) -> i32| criteria.iter().map(|(_, c)| f(c)).collect::<Vec<i32>>();
@@ -532,7 +532,7 @@ pub async fn stored(
         .into_iter()
         .map(|r| EnrolmentState {
             criteria: by_enrolment.remove(&r.enrolment_id).unwrap_or_default(),
-            enrolment_id: r.enrolment_id,
+            enrolment_id: EnrolmentId(r.enrolment_id),
             cohort_id: r.cohort_id,
             candidate_id: r.candidate_id,
             assessor_id: r.assessor_id,
@@ -569,7 +569,7 @@ pub async fn stored(
 /// An enrolment's stored status and figures, as pages show them.
 #[derive(Debug, Clone)]
 pub struct Progress {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub status: EnrolmentStatus,
     pub performance_met: i32,
     pub performance_total: i32,
@@ -613,14 +613,17 @@ pub async fn progress_of(
 }
 
 /// The stored progress of one enrolment.
-pub async fn find(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Option<Progress>> {
-    Ok(progress_of(conn, &[enrolment]).await?.pop())
+pub async fn find(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<Option<Progress>> {
+    Ok(progress_of(conn, &[enrolment.0]).await?.pop())
 }
 
 /// The criteria of an enrolment with their stored statuses, in criterion order.
 pub async fn criteria(
     conn: &mut PgConnection,
-    enrolment: Uuid,
+    enrolment: EnrolmentId,
 ) -> sqlx::Result<Vec<CriterionProgress>> {
     sqlx::query_as!(
         CriterionProgress,
@@ -629,7 +632,7 @@ pub async fn criteria(
              from enrolment_criterion_status s join criterion c using (criterion_id)
             where s.enrolment_id = $1
             order by c.kind, c.position"#,
-        enrolment
+        enrolment.0
     )
     .fetch_all(conn)
     .await

@@ -20,7 +20,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ids::SignOffId;
+use crate::ids::{EnrolmentId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -167,7 +167,7 @@ pub struct CriterionSource {
 /// Everything the status of one enrolment rests on, as read from its records.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub cohort_id: Uuid,
     pub candidate_id: Uuid,
     pub assessor_id: Option<Uuid>,
@@ -208,7 +208,7 @@ pub struct CriterionState {
 /// The stored status of one enrolment with the figures pages list and sort by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentState {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     pub cohort_id: Uuid,
     pub candidate_id: Uuid,
     pub assessor_id: Option<Uuid>,

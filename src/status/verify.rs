@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::db;
 use super::model::{EnrolmentState, Sources};
 use crate::audit::{self, Actor, NewAuditEvent};
+use crate::ids::EnrolmentId;
 
 /// Enrolments compared per round trip.
 const BATCH: i64 = 500;
@@ -16,7 +17,7 @@ const BATCH: i64 = 500;
 /// One stored value that differs from the recomputed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
-    pub enrolment_id: Uuid,
+    pub enrolment_id: EnrolmentId,
     /// The criterion's id, or empty for a field of the enrolment.
     pub criterion: String,
     pub field: &'static str,
@@ -82,7 +83,7 @@ pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
             if differences.is_empty() {
                 continue;
             }
-            outcome.wrong.push(state.enrolment_id);
+            outcome.wrong.push(state.enrolment_id.0);
             for (criterion, field, stored, computed) in differences {
                 if outcome.mismatches.len() < Outcome::SHOWN {
                     outcome.mismatches.push(Mismatch {

@@ -524,7 +524,7 @@ impl TestApp {
     /// portal does.
     pub async fn store_status(&self, enrolment: uuid::Uuid) {
         let mut conn = self.pool.acquire().await.expect("connection");
-        attest::status::db::refresh(&mut conn, enrolment)
+        attest::status::db::refresh(&mut conn, attest::ids::EnrolmentId(enrolment))
             .await
             .expect("status stored");
     }

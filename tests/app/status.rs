@@ -463,7 +463,11 @@ async fn verify_names_exactly_the_row_changed_by_plain_sql_and_repair_fixes_it(p
             mismatch.criterion.as_str(),
             mismatch.field
         ),
-        (enrolled.enrolment, pc3.to_string().as_str(), "criterion")
+        (
+            attest::ids::EnrolmentId(enrolled.enrolment),
+            pc3.to_string().as_str(),
+            "criterion"
+        )
     );
     assert!(mismatch.stored.starts_with("met "), "{}", mismatch.stored);
     assert!(
