@@ -45,3 +45,7 @@ id_type!(
     /// Identifies a candidate's enrolment in a cohort.
     EnrolmentId
 );
+id_type!(
+    /// Identifies one version of a piece of evidence (each version is its own record).
+    EvidenceId
+);

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::db;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
-use crate::ids::EnrolmentId;
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::layout::{Layout, Section};
@@ -26,7 +26,7 @@ pub struct CaseRow {
     pub cohort_name: String,
     pub awaiting: i64,
     pub oldest_waiting: Option<OffsetDateTime>,
-    pub next_evidence: Option<Uuid>,
+    pub next_evidence: Option<EvidenceId>,
     pub status: EnrolmentStatus,
     /// What the IQA asked for when they disagreed with the last sign-off.
     pub iqa_actions: Option<String>,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::caseload::CaseRow;
 use super::sign_off::BasisItem;
-use crate::ids::{CohortId, EnrolmentId, SignOffId};
+use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::status::model::EnrolmentStatus;
 
@@ -68,7 +68,7 @@ pub async fn caseload_page(
            )
            select p.enrolment_id, p.candidate_name, p.cohort_id, co.name as cohort_name,
                   p.claims_awaiting::bigint as "awaiting!", p.oldest_awaiting_at as oldest_waiting,
-                  p.next_evidence_id as next_evidence, p.status as "status: EnrolmentStatus",
+                  p.next_evidence_id as "next_evidence: EvidenceId", p.status as "status: EnrolmentStatus",
                   case when p.iqa_disagreed
                        then (select ls.actions from latest_sign_off ls
                               where ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree')

@@ -19,7 +19,7 @@ use crate::evidence::judgements::{JudgementInput, VACSR, parse};
 use crate::evidence::views::EvidenceShowPage;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
-use crate::ids::EnrolmentId;
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -45,9 +45,16 @@ pub async fn judge(
         drop(tx);
         return judgements_refused(&state, &standards, &user, layout, id, (inputs, errors)).await;
     }
-    evidence_db::insert_judgements(&mut tx, id, user.id.0, &inputs).await?;
+    evidence_db::insert_judgements(&mut tx, EvidenceId(id), user.id.0, &inputs).await?;
     crate::status::db::refresh(&mut tx, enrolment.id).await?;
-    audit_judgements(&mut tx, &Actor::user(&user, ip), id, enrolment.id, &inputs).await?;
+    audit_judgements(
+        &mut tx,
+        &Actor::user(&user, ip),
+        EvidenceId(id),
+        enrolment.id,
+        &inputs,
+    )
+    .await?;
     tx.commit().await?;
     let met = inputs.iter().filter(|i| i.met == Some(true)).count();
     Ok(flash::redirect(
@@ -133,7 +140,7 @@ async fn judgements_refused(
 async fn audit_judgements(
     conn: &mut PgConnection,
     actor: &Actor,
-    evidence: Uuid,
+    evidence: EvidenceId,
     enrolment_id: EnrolmentId,
     inputs: &[JudgementInput],
 ) -> sqlx::Result<()> {

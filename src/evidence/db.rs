@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::judgements::JudgementInput;
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
 use crate::identity::{Role, UserId, Viewer};
-use crate::ids::EnrolmentId;
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::standards::cache::Published;
 use crate::standards::model::{CriterionId, CriterionKind};
 
@@ -205,13 +205,13 @@ pub async fn list_files(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<E
 
 pub async fn insert_file(
     conn: &mut PgConnection,
-    evidence: Uuid,
+    evidence: EvidenceId,
     blob: Uuid,
     file_name: &str,
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar!(
         "insert into evidence_file (evidence_id, blob_id, file_name) values ($1, $2, $3) returning evidence_file_id",
-        evidence,
+        evidence.0,
         blob,
         file_name
     )
@@ -222,12 +222,12 @@ pub async fn insert_file(
 /// Removes a file from a draft; the stored bytes stay while anything else refers to them.
 pub async fn delete_file(
     conn: &mut PgConnection,
-    evidence: Uuid,
+    evidence: EvidenceId,
     file: Uuid,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
         "delete from evidence_file where evidence_id = $1 and evidence_file_id = $2 returning file_name",
-        evidence,
+        evidence.0,
         file
     )
     .fetch_optional(conn)
@@ -484,7 +484,7 @@ pub struct LatestJudgement {
 /// The latest judgement of every claim of an evidence version, in criterion id order.
 pub async fn latest_judgements(
     conn: &mut PgConnection,
-    evidence: Uuid,
+    evidence: EvidenceId,
 ) -> sqlx::Result<Vec<LatestJudgement>> {
     let rows = sqlx::query!(
         r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
@@ -496,7 +496,7 @@ pub async fn latest_judgements(
              from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
             where lj.evidence_id = $1
             order by lj.criterion_id"#,
-        evidence
+        evidence.0
     )
     .fetch_all(conn)
     .await?;
@@ -518,7 +518,7 @@ pub async fn latest_judgements(
 /// input without a decision is stored as not met.
 pub async fn insert_judgements(
     conn: &mut PgConnection,
-    evidence: Uuid,
+    evidence: EvidenceId,
     assessor: Uuid,
     inputs: &[JudgementInput],
 ) -> sqlx::Result<()> {
@@ -530,7 +530,7 @@ pub async fn insert_judgements(
            from unnest($3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::bool[])
                 with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
           order by t.n",
-        evidence,
+        evidence.0,
         assessor,
         &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
         &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),

@@ -22,7 +22,7 @@ use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
-use crate::ids::EnrolmentId;
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -211,14 +211,15 @@ async fn save(
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
     let limits = limits(saving.state);
-    let form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
-        Ok(form) => form,
-        Err(refusal) => {
-            // Nothing of this request is kept.
-            tx.rollback().await?;
-            return refused_upload(&saving, layout, refusal).await;
-        }
-    };
+    let form =
+        match upload::read_form(&mut tx, &mut multipart, EvidenceId(saving.id), limits).await? {
+            Ok(form) => form,
+            Err(refusal) => {
+                // Nothing of this request is kept.
+                tx.rollback().await?;
+                return refused_upload(&saving, layout, refusal).await;
+            }
+        };
     let id = saving.id;
     if form.action == Action::Submit {
         lock_for_submission(&mut tx, saving.enrolment.id).await?;
@@ -450,7 +451,7 @@ async fn take_file_off(
     id: Uuid,
     file_id: Uuid,
 ) -> AppResult<String> {
-    let name = db::delete_file(&mut *tx, id, file_id)
+    let name = db::delete_file(&mut *tx, EvidenceId(id), file_id)
         .await?
         .ok_or(AppError::NotFound)?;
     audit::record(

@@ -17,7 +17,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::identity::CurrentUser;
 use crate::identity::Role;
-use crate::ids::EnrolmentId;
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
@@ -211,7 +211,7 @@ fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<Cur
         .iter()
         .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
         .map(|v| CurrentClaim {
-            evidence_id: v.id,
+            evidence_id: EvidenceId(v.id),
             title: v.title.clone(),
             version: v.version,
         })

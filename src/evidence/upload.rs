@@ -12,6 +12,7 @@ use super::db;
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
 use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
 use crate::error::AppError;
+use crate::ids::EvidenceId;
 
 /// What the form asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,7 @@ fn mib(bytes: u64) -> u64 {
 pub async fn read_form(
     conn: &mut PgConnection,
     multipart: &mut Multipart,
-    evidence: Uuid,
+    evidence: EvidenceId,
     limits: Limits,
 ) -> Result<Result<ReadForm, Refusal>, AppError> {
     let mut fields = EvidenceFields::default();
@@ -77,7 +78,7 @@ pub async fn read_form(
     let mut added = Vec::new();
     let mut rejected: Vec<String> = Vec::new();
     let mut too_large: Option<String> = None;
-    let mut total = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
+    let mut total = u64::try_from(db::attached_bytes(conn, evidence.0).await?).unwrap_or(0);
 
     let mut parts = 0usize;
     while let Some(mut field) = next_field(multipart).await? {

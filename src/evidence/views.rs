@@ -14,6 +14,7 @@ use crate::evidence::db::LatestJudgement;
 use crate::evidence::judgements::{JudgementInput, VACSR};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
+use crate::ids::EvidenceId;
 use crate::standards::cache::Standards;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
@@ -210,7 +211,7 @@ impl ShownEvidence {
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
-        let judgements = db::latest_judgements(&mut conn, id).await?;
+        let judgements = db::latest_judgements(&mut conn, EvidenceId(id)).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
@@ -323,7 +324,7 @@ fn claim_rows(claims: Vec<Claim>, judgements: &[LatestJudgement]) -> Vec<ClaimRo
 /// A current version claiming a criterion, for the portfolio.
 #[derive(Debug, Clone)]
 pub struct CurrentClaim {
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     pub title: String,
     pub version: i32,
 }

@@ -33,7 +33,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
-use crate::ids::{EnrolmentId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -97,7 +97,7 @@ pub struct CriterionPart {
 pub struct EvidencePart {
     /// 1, 2, …: the piece of evidence, in the order the candidate began them.
     pub item: i64,
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     pub version: i32,
     /// A later version of the same piece has been submitted; this one no longer counts.
     pub superseded: bool,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ReportRow;
 use crate::evidence::model::AssessmentMethod;
-use crate::ids::{CohortId, EnrolmentId, SignOffId};
+use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
@@ -180,7 +180,7 @@ pub async fn archive_standard(
 /// A submitted evidence version, for the portfolio archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveVersion {
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     pub version: i32,
     pub title: String,
     pub statement: String,
@@ -223,7 +223,7 @@ pub async fn archive_versions(
 /// A claim of a submitted evidence version, for the portfolio archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveClaim {
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     /// The criterion's code.
     pub code: String,
     pub note: String,
@@ -252,7 +252,7 @@ pub async fn archive_claims(
 #[derive(Debug, Clone)]
 pub struct ArchiveJudgement {
     pub judgement_id: Uuid,
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     /// The criterion's code.
     pub code: String,
     pub met: bool,
@@ -292,7 +292,7 @@ pub async fn archive_judgements(
 /// A file of a submitted evidence version, for the portfolio archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveFile {
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     pub file_name: String,
     /// When the file was added to the evidence.
     pub created_at: OffsetDateTime,

@@ -11,7 +11,7 @@ use super::model::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
     EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
 };
-use crate::ids::{EnrolmentId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 /// Locks the stored status of an enrolment until the transaction ends: two changes of one
@@ -332,7 +332,7 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
             sources.criteria.last_mut(),
         ) {
             criterion.claims.push(ClaimSource {
-                evidence_id,
+                evidence_id: EvidenceId(evidence_id),
                 submitted_at,
                 judgement: row.met,
             });
@@ -411,7 +411,7 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         &column(|s| s.criteria_not_met),
         &column(|s| s.claims_awaiting),
         &optional_time(|s| s.oldest_awaiting_at) as &[Option<OffsetDateTime>],
-        &optional_id(|s| s.next_evidence_id) as &[Option<Uuid>],
+        &optional_id(|s| s.next_evidence_id.map(|e| e.0)) as &[Option<Uuid>],
         &optional_time(|s| s.last_activity_at) as &[Option<OffsetDateTime>],
         &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.sign_off_id.0)) as &[Option<Uuid>],
         &optional_time(|s| s.standing_sign_off.as_ref().map(|o| o.signed_at)) as &[Option<OffsetDateTime>],
@@ -550,7 +550,7 @@ pub async fn stored(
             criteria_not_met: r.criteria_not_met,
             claims_awaiting: r.claims_awaiting,
             oldest_awaiting_at: r.oldest_awaiting_at,
-            next_evidence_id: r.next_evidence_id,
+            next_evidence_id: r.next_evidence_id.map(EvidenceId),
             last_activity_at: r.last_activity_at,
             standing_sign_off: match (r.standing_sign_off_id, r.signed_off_at, r.signed_off_by) {
                 (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {

@@ -20,7 +20,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ids::{EnrolmentId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -151,7 +151,7 @@ pub struct CriterionProgress {
 /// submitted, and the claim's latest judgement.
 #[derive(Debug, Clone)]
 pub struct ClaimSource {
-    pub evidence_id: Uuid,
+    pub evidence_id: EvidenceId,
     pub submitted_at: OffsetDateTime,
     pub judgement: ClaimJudgement,
 }
@@ -227,7 +227,7 @@ pub struct EnrolmentState {
     pub criteria_not_met: i32,
     pub claims_awaiting: i32,
     pub oldest_awaiting_at: Option<OffsetDateTime>,
-    pub next_evidence_id: Option<Uuid>,
+    pub next_evidence_id: Option<EvidenceId>,
     pub last_activity_at: Option<OffsetDateTime>,
     pub standing_sign_off: Option<StandingSignOff>,
     /// Each criterion's status, in criterion order, as kept with the enrolment's row.
@@ -247,7 +247,7 @@ impl Sources {
     pub fn evaluate(&self) -> EnrolmentState {
         let mut criteria = Vec::with_capacity(self.criteria.len());
         // The oldest unjudged claim over all criteria: (submitted at, version).
-        let mut next: Option<(OffsetDateTime, Uuid)> = None;
+        let mut next: Option<(OffsetDateTime, EvidenceId)> = None;
         for criterion in &self.criteria {
             let judgements: Vec<ClaimJudgement> =
                 criterion.claims.iter().map(|c| c.judgement).collect();
