@@ -221,36 +221,23 @@ pub async fn set_attempt_outcome(
     Ok(())
 }
 
-/// How many sign-in attempts from `ip` after `since` failed.
-pub async fn count_failed_attempts_from_address(
+/// How many sign-in attempts from `ip` after `since` failed, and how many are still pending.
+pub async fn attempts_from_address(
     conn: &mut PgConnection,
     ip: IpAddr,
     since: OffsetDateTime,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(
-        r#"select count(*) as "n!" from login_attempt
-                where client_ip = $1::text::inet and outcome = 'failed' and attempted_at > $2"#,
+) -> sqlx::Result<(i64, i64)> {
+    let counts = sqlx::query!(
+        r#"select count(*) filter (where outcome = 'failed') as "failed!",
+                  count(*) filter (where outcome = 'pending') as "pending!"
+             from login_attempt
+            where client_ip = $1::text::inet and attempted_at > $2"#,
         ip.to_string(),
         since
     )
     .fetch_one(conn)
-    .await
-}
-
-/// How many sign-in attempts from `ip` after `since` are still pending.
-pub async fn count_pending_attempts_from_address(
-    conn: &mut PgConnection,
-    ip: IpAddr,
-    since: OffsetDateTime,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(
-        r#"select count(*) as "n!" from login_attempt
-                where client_ip = $1::text::inet and outcome = 'pending' and attempted_at > $2"#,
-        ip.to_string(),
-        since
-    )
-    .fetch_one(conn)
-    .await
+    .await?;
+    Ok((counts.failed, counts.pending))
 }
 
 /// When the failed and pending sign-in attempts on this email key were made, oldest first:

@@ -77,12 +77,10 @@ pub async fn check(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<Refusal>> {
     if let Some(ip) = ip {
-        let failures =
-            db::count_failed_attempts_from_address(conn, ip, now - ADDRESS_WINDOW).await?;
         // Attempts not yet settled count too, against a limit a class signing in together
         // stays under, so a burst of parallel guesses cannot get round the address limit.
-        let in_flight =
-            db::count_pending_attempts_from_address(conn, ip, now - ADDRESS_WINDOW).await?;
+        let (failures, in_flight) =
+            db::attempts_from_address(conn, ip, now - ADDRESS_WINDOW).await?;
         if failures >= ADDRESS_FAILURES || failures + in_flight >= ADDRESS_ATTEMPTS_IN_FLIGHT {
             return Ok(Some(Refusal::Address));
         }

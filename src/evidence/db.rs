@@ -374,16 +374,20 @@ pub async fn list_for_enrolment(
             .and_modify(|at| *at = (*at).min(row.created_at))
             .or_insert(row.created_at);
     }
-    let order: Vec<CriterionId> = standard.criteria().map(|c| c.id).collect();
+    // Each criterion's place in the standard and its code.
+    let criteria: HashMap<CriterionId, (usize, &str)> = standard
+        .criteria()
+        .enumerate()
+        .map(|(place, c)| (c.id, (place, c.code.as_str())))
+        .collect();
     let mut versions: Vec<(OffsetDateTime, VersionSummary)> = rows
         .into_iter()
         .map(|row| {
             let mut claimed = row.claimed;
-            claimed.sort_by_key(|id| order.iter().position(|o| o == id));
+            claimed.sort_by_key(|id| criteria.get(id).map(|(place, _)| *place));
             let claims = claimed
                 .iter()
-                .filter_map(|id| standard.criteria().find(|c| c.id == *id))
-                .map(|c| c.code.clone())
+                .filter_map(|id| criteria.get(id).map(|(_, code)| (*code).to_owned()))
                 .collect();
             (
                 begun[&row.item_id],

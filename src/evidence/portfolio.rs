@@ -178,29 +178,30 @@ impl Portfolio {
 
     /// Every criterion of the standard, in its order, with its stored status and the current
     /// evidence versions claiming it.
+    /// A criterion is not started when nothing is stored for it: statuses are stored by
+    /// position, so they are used only when there is one for each criterion.
     fn criteria(&self) -> Vec<PortfolioCriterion> {
-        self.standard
-            .criteria()
+        let criteria: Vec<&Criterion> = self.standard.criteria().collect();
+        let stored = self
+            .progress
+            .as_ref()
+            .map(|p| p.criteria_statuses.as_slice())
+            .filter(|statuses| statuses.len() == criteria.len())
+            .unwrap_or_default();
+        criteria
+            .into_iter()
             .enumerate()
             .map(|(n, criterion)| PortfolioCriterion {
                 kind: criterion.kind,
                 code: criterion.code.clone(),
                 text: criterion.text.clone(),
-                status: self.status_of(n),
+                status: stored
+                    .get(n)
+                    .copied()
+                    .unwrap_or(CriterionStatus::NotStarted),
                 evidence: current_claims(&self.versions, criterion),
             })
             .collect()
-    }
-
-    /// The stored status of the `n`th criterion in the standard's order; not started when
-    /// nothing is stored for it. Statuses are stored by position, so they are used only when
-    /// there is one for each criterion.
-    fn status_of(&self, n: usize) -> CriterionStatus {
-        self.progress
-            .as_ref()
-            .filter(|p| p.criteria_statuses.len() == self.standard.criteria().count())
-            .and_then(|p| p.criteria_statuses.get(n).copied())
-            .unwrap_or(CriterionStatus::NotStarted)
     }
 }
 

@@ -46,20 +46,6 @@ pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<V
     .await
 }
 
-/// The criteria codes and texts of a cohort's standard, in order: the matrix's columns.
-pub async fn criteria(
-    conn: &mut PgConnection,
-    standard: Uuid,
-) -> sqlx::Result<Vec<super::Criterion>> {
-    sqlx::query_as!(
-        super::Criterion,
-        "select code, text from criterion where standard_id = $1 order by kind, position",
-        standard
-    )
-    .fetch_all(conn)
-    .await
-}
-
 /// `limit` enrolments of the cohort from `offset` on, as `filter` keeps and orders them.
 pub async fn rows(
     conn: &mut PgConnection,

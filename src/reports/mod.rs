@@ -2,6 +2,8 @@
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
 use crate::identity::{ADMIN, ON_ENROLMENTS};
+use std::sync::Arc;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -16,7 +18,7 @@ use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
 use crate::ids::{CohortId, EnrolmentId};
-use crate::standards::cache::Standards;
+use crate::standards::cache::{Published, Standards};
 use crate::standards::model::StandardId;
 use crate::state::AppState;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
@@ -125,6 +127,7 @@ impl ReportQuery {
 /// with the audit head they are true at.
 pub(crate) async fn selection(
     state: &AppState,
+    standards: &Standards,
     id: CohortId,
     query: &ReportQuery,
 ) -> AppResult<Selection> {
@@ -133,29 +136,25 @@ pub(crate) async fn selection(
     let cohort = cohorts_db::find(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let criteria = db::criteria(&mut tx, cohort.standard_id).await?;
+    let standard = standards
+        .version(&mut tx, StandardId(cohort.standard_id))
+        .await?;
     let head = crate::audit::head(&mut tx).await?;
     let kept = db::rows(&mut tx, id, query.filter(), usize::MAX, 0).await?;
     tx.commit().await?;
     Ok(Selection {
         cohort,
-        criteria,
+        standard,
         head,
         kept,
     })
 }
 
-/// A criterion of the cohort's standard.
-pub struct Criterion {
-    pub code: String,
-    pub text: String,
-}
-
 /// What a report, and each of its exports, shows.
 pub(crate) struct Selection {
     pub cohort: Cohort,
-    /// The standard's criteria, in order: the matrix's columns.
-    pub criteria: Vec<Criterion>,
+    /// The cohort's standard version: its criteria, in order, are the matrix's columns.
+    pub standard: Arc<Published>,
     /// The audit head the rows are true at.
     pub head: [u8; 32],
     /// The enrolments the filters keep, in the order asked for.
@@ -164,7 +163,7 @@ pub(crate) struct Selection {
 
 impl Selection {
     pub fn codes(&self) -> Vec<String> {
-        self.criteria.iter().map(|c| c.code.clone()).collect()
+        self.standard.criteria().map(|c| c.code.clone()).collect()
     }
 }
 
@@ -414,10 +413,11 @@ pub fn iso_date(at: &Option<OffsetDateTime>) -> String {
 /// `GET /admin/cohorts/{id}/report.csv`: the same rows, every criterion a column.
 pub async fn csv(
     State(state): State<AppState>,
+    standards: Standards,
     Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
-    let selection = selection(&state, id, &query).await?;
+    let selection = selection(&state, &standards, id, &query).await?;
     let body = csv_body(&selection)?;
     Ok(download(
         body,

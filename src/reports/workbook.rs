@@ -8,6 +8,7 @@ use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 use super::{COLUMNS, ReportQuery, Selection, download, selection};
 use crate::error::{AppError, AppResult};
 use crate::ids::CohortId;
+use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::status::model::CriterionStatus;
 
@@ -36,10 +37,11 @@ fn row(index: usize) -> u32 {
 /// `GET /admin/cohorts/{id}/report.xlsx`.
 pub async fn xlsx(
     State(state): State<AppState>,
+    standards: Standards,
     Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<Response> {
-    let selection = selection(&state, id, &query).await?;
+    let selection = selection(&state, &standards, id, &query).await?;
     let generated = state.clock.now();
     // Building a workbook of thousands of rows is CPU work: off the threads serving requests.
     let (selection, body) = tokio::task::spawn_blocking(move || {
@@ -63,7 +65,7 @@ pub async fn xlsx(
 fn build(selection: &Selection, generated: time::OffsetDateTime) -> Result<Vec<u8>, AppError> {
     let Selection {
         cohort,
-        criteria,
+        standard,
         head,
         kept,
         ..
@@ -79,7 +81,7 @@ fn build(selection: &Selection, generated: time::OffsetDateTime) -> Result<Vec<u
     for (i, title) in COLUMNS
         .iter()
         .copied()
-        .chain(criteria.iter().map(|c| c.code.as_str()))
+        .chain(standard.criteria().map(|c| c.code.as_str()))
         .enumerate()
     {
         sheet
@@ -120,7 +122,7 @@ fn build(selection: &Selection, generated: time::OffsetDateTime) -> Result<Vec<u
         .write_string_with_format(0, 1, "text", &bold)
         .map_err(failed)?;
     sheet.set_column_width(1, 100).map_err(failed)?;
-    for (i, criterion) in criteria.iter().enumerate() {
+    for (i, criterion) in standard.criteria().enumerate() {
         sheet
             .write_string(row(i + 1), 0, &criterion.code)
             .map_err(failed)?;

@@ -42,10 +42,7 @@ impl Published {
         today: Date,
         render: impl FnOnce() -> Result<String, E>,
     ) -> Result<(Bytes, String), E> {
-        let mut kept = self
-            .anonymous_page
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut kept = lock(&self.anonymous_page);
         if let Some((day, page, etag)) = kept.as_ref()
             && *day == today
         {
@@ -61,16 +58,17 @@ impl Published {
     }
 }
 
-struct Entry {
-    checked_at: OffsetDateTime,
-    published: Arc<Published>,
+/// When a URN was last looked up, and the version that was its newest then.
+struct Checked {
+    at: OffsetDateTime,
+    newest: StandardId,
 }
 
-/// The newest version of each standard asked for, by URN, and every version asked for by id.
+/// Every standard version asked for, by id, and the newest version of each URN asked for.
 #[derive(Default)]
 pub struct StandardCache {
-    entries: Mutex<HashMap<String, Entry>>,
     versions: Mutex<HashMap<StandardId, Arc<Published>>>,
+    newest: Mutex<HashMap<String, Checked>>,
 }
 
 /// The standards held in memory, as handlers take them: the app puts one in every request's
@@ -98,7 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Standards {
     }
 }
 
-/// URNs kept at most; beyond it the cache starts afresh (URNs come from addresses people type).
+/// Versions, and URNs, kept at most.
 const KEPT: usize = 64;
 
 impl StandardCache {
@@ -110,35 +108,19 @@ impl StandardCache {
         urn: &str,
         now: OffsetDateTime,
     ) -> sqlx::Result<Option<Arc<Published>>> {
-        let kept = self.get(urn);
-        if let Some((checked_at, published)) = &kept
-            && now - *checked_at < RECHECK
-        {
-            return Ok(Some(published.clone()));
+        let checked = lock(&self.newest)
+            .get(urn)
+            .filter(|c| now - c.at < RECHECK)
+            .map(|c| c.newest);
+        if let Some(published) = checked.and_then(|id| self.kept(id)) {
+            return Ok(Some(published));
         }
         let mut conn = pool.acquire().await?;
         let Some(newest) = db::latest_id_by_urn(&mut conn, urn).await? else {
             return Ok(None);
         };
-        let published = match kept {
-            Some((_, published)) if published.standard.id == newest => published,
-            _ => Arc::new(load(&mut conn, newest).await?),
-        };
-        // As in `version`: a read without criteria is not kept.
-        if published.criteria().next().is_none() {
-            return Ok(Some(published));
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= KEPT && !entries.contains_key(urn) {
-            entries.clear();
-        }
-        entries.insert(
-            urn.to_owned(),
-            Entry {
-                checked_at: now,
-                published: published.clone(),
-            },
-        );
+        let published = self.version(&mut conn, newest).await?;
+        keep(&self.newest, urn.to_owned(), Checked { at: now, newest });
         Ok(Some(published))
     }
 
@@ -149,34 +131,35 @@ impl StandardCache {
         conn: &mut PgConnection,
         id: StandardId,
     ) -> sqlx::Result<Arc<Published>> {
-        if let Some(published) = self
-            .versions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
-            return Ok(published.clone());
+        if let Some(published) = self.kept(id) {
+            return Ok(published);
         }
         let published = Arc::new(load(conn, id).await?);
         // A version is stored with its criteria in one transaction; one read without them is
         // not kept, so it cannot stand for the version for the life of the process.
-        if published.criteria().next().is_none() {
-            return Ok(published);
+        if published.criteria().next().is_some() {
+            keep(&self.versions, id, published.clone());
         }
-        let mut versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
-        if versions.len() >= KEPT {
-            versions.clear();
-        }
-        versions.insert(id, published.clone());
         Ok(published)
     }
 
-    fn get(&self, urn: &str) -> Option<(OffsetDateTime, Arc<Published>)> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(urn)
-            .map(|e| (e.checked_at, e.published.clone()))
+    fn kept(&self, id: StandardId) -> Option<Arc<Published>> {
+        lock(&self.versions).get(&id).cloned()
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Keeps `value` under `key`, starting afresh once [`KEPT`] keys are kept (URNs come from
+/// addresses people type).
+fn keep<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut map = lock(map);
+    if map.len() >= KEPT && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
 }
 
 async fn load(conn: &mut PgConnection, id: StandardId) -> sqlx::Result<Published> {
