@@ -3,35 +3,42 @@
 //! `standards::model`.) Read from a `uuid` column an id converts at the query (`From<Uuid>`);
 //! bound to one, it passes its `Uuid` (`.0`).
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+/// Declares an id type: a `Uuid` of its own, stored and serialised as the bare `Uuid`,
+/// displayed as it, and read from a `uuid` column with `From`.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            sqlx::Type,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::sqlx::Type,
         )]
         #[sqlx(transparent)]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(pub ::uuid::Uuid);
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(id: Uuid) -> Self {
+        impl From<::uuid::Uuid> for $name {
+            fn from(id: ::uuid::Uuid) -> Self {
                 Self(id)
             }
         }
     };
 }
+pub(crate) use id_type;
 
 id_type!(
     /// Identifies an assessor's sign-off of an enrolment.

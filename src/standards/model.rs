@@ -2,17 +2,15 @@
 
 use serde::Serialize;
 use time::{Date, Month};
-use uuid::Uuid;
 
-/// Identifies one stored version of a standard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
-#[sqlx(transparent)]
-pub struct StandardId(pub Uuid);
-
-/// Identifies one criterion of one stored standard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
-#[sqlx(transparent)]
-pub struct CriterionId(pub Uuid);
+crate::ids::id_type!(
+    /// Identifies one stored version of a standard.
+    StandardId
+);
+crate::ids::id_type!(
+    /// Identifies one criterion of one stored standard.
+    CriterionId
+);
 
 /// What a criterion asks of a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -177,7 +175,7 @@ mod tests {
     #[test]
     fn a_standard_is_overdue_only_after_its_review_date() {
         let mut standard = Standard {
-            id: StandardId(Uuid::nil()),
+            id: StandardId(uuid::Uuid::nil()),
             urn: "X".into(),
             version: "1".into(),
             title: "T".into(),
