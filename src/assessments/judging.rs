@@ -18,7 +18,7 @@ use crate::evidence::db as evidence_db;
 use crate::evidence::judgements::{JudgementInput, VACSR, parse};
 use crate::evidence::views::EvidenceShowPage;
 use crate::forms::FormErrors;
-use crate::identity::CurrentUser;
+use crate::identity::{CurrentUser, Viewer};
 use crate::ids::{EnrolmentId, EvidenceId};
 use crate::standards::cache::Standards;
 use crate::state::AppState;
@@ -37,24 +37,16 @@ pub async fn judge(
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let enrolment = enrolment_as_assessor(&mut tx, id, &user).await?;
-    lock_current_version(&mut tx, id, &user, &enrolment).await?;
-    let (inputs, errors) = read_judgements(&mut tx, id, &pairs).await?;
-    if !errors.is_empty() {
-        // End the transaction, and its lock on the enrolment, before the page reads.
-        drop(tx);
-        return judgements_refused(&state, &standards, &user, layout, id, (inputs, errors)).await;
-    }
-    evidence_db::insert_judgements(&mut tx, EvidenceId(id), user.id.0, &inputs).await?;
-    crate::status::db::refresh(&mut tx, enrolment.id).await?;
-    audit_judgements(
-        &mut tx,
-        &Actor::user(&user, ip),
-        EvidenceId(id),
-        enrolment.id,
-        &inputs,
-    )
-    .await?;
+    let by = Actor::user(&user, ip);
+    let read = |claims: &[(Uuid, String)]| parse(claims, &pairs);
+    let inputs = match judge_version(&mut tx, user.viewer(), &by, id, read).await? {
+        Ok(inputs) => inputs,
+        Err(typed) => {
+            // End the transaction, and its lock on the enrolment, before the page reads.
+            drop(tx);
+            return judgements_refused(&state, &standards, &user, layout, id, typed).await;
+        }
+    };
     tx.commit().await?;
     let met = inputs.iter().filter(|i| i.met == Some(true)).count();
     Ok(flash::redirect(
@@ -63,17 +55,45 @@ pub async fn judge(
     ))
 }
 
+/// Judges evidence version `id` as `who`, its enrolment's assessor, in the caller's
+/// transaction: `read` makes one judgement of each claim (criterion id, code) of the version,
+/// with the problems found. Stores them with the enrolment's status and the audit event, or
+/// returns them with their problems (nothing written).
+pub async fn judge_version(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    id: Uuid,
+    read: impl FnOnce(&[(Uuid, String)]) -> (Vec<JudgementInput>, FormErrors),
+) -> AppResult<Result<Vec<JudgementInput>, (Vec<JudgementInput>, FormErrors)>> {
+    let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
+    lock_current_version(&mut *conn, id, who, &enrolment).await?;
+    let claims = evidence_db::list_claims(&mut *conn, id).await?;
+    let claim_ids: Vec<(Uuid, String)> = claims
+        .into_iter()
+        .map(|c| (c.criterion_id, c.code))
+        .collect();
+    let (inputs, errors) = read(&claim_ids);
+    if !errors.is_empty() {
+        return Ok(Err((inputs, errors)));
+    }
+    evidence_db::insert_judgements(&mut *conn, EvidenceId(id), who.id.0, &inputs).await?;
+    crate::status::db::refresh(&mut *conn, enrolment.id).await?;
+    audit_judgements(conn, by, EvidenceId(id), enrolment.id, &inputs).await?;
+    Ok(Ok(inputs))
+}
+
 /// The enrolment of evidence version `id` if `user` is its assessor; otherwise not found, as
 /// for a version that does not exist.
 async fn enrolment_as_assessor(
     conn: &mut PgConnection,
     id: Uuid,
-    user: &CurrentUser,
+    user: Viewer<'_>,
 ) -> AppResult<Enrolment> {
-    let evidence = evidence_db::find_visible(conn, id, user.viewer())
+    let evidence = evidence_db::find_visible(conn, id, user)
         .await?
         .ok_or(AppError::NotFound)?;
-    let enrolment = cohorts_db::find_visible(conn, evidence.enrolment_id, user.viewer())
+    let enrolment = cohorts_db::find_visible(conn, evidence.enrolment_id, user)
         .await?
         .ok_or(AppError::NotFound)?;
     // Only the enrolment's own assessor, and never on their own evidence.
@@ -89,13 +109,13 @@ async fn enrolment_as_assessor(
 async fn lock_current_version(
     conn: &mut PgConnection,
     id: Uuid,
-    user: &CurrentUser,
+    user: Viewer<'_>,
     enrolment: &Enrolment,
 ) -> AppResult<()> {
     // Shares the lock a sign-off takes, and a submission too: no new version can slip in
     // between reading this one as current and writing its judgements.
     cohorts_db::lock_for_assessment(conn, enrolment.id).await?;
-    let evidence = evidence_db::find_visible(conn, id, user.viewer())
+    let evidence = evidence_db::find_visible(conn, id, user)
         .await?
         .ok_or(AppError::NotFound)?;
     if evidence.is_draft() || evidence.superseded || enrolment.is_withdrawn() {
@@ -104,21 +124,6 @@ async fn lock_current_version(
         ));
     }
     Ok(())
-}
-
-/// Reads the judging form against the claims of version `id`: one judgement per claimed
-/// criterion, in the claims' order, and the form's problems.
-async fn read_judgements(
-    conn: &mut PgConnection,
-    id: Uuid,
-    pairs: &[(String, String)],
-) -> AppResult<(Vec<JudgementInput>, FormErrors)> {
-    let claims = evidence_db::list_claims(conn, id).await?;
-    let claim_ids: Vec<(Uuid, String)> = claims
-        .iter()
-        .map(|c| (c.criterion_id, c.code.clone()))
-        .collect();
-    Ok(parse(&claim_ids, pairs))
 }
 
 /// The evidence page of version `id` again with 422, showing the judgements as typed and

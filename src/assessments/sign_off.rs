@@ -11,14 +11,16 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::clock::Clock;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
-use crate::identity::CurrentUser;
+use crate::identity::{CurrentUser, Viewer};
 use crate::ids::{EnrolmentId, SignOffId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
@@ -73,9 +75,9 @@ pub struct SignOffPage {
 async fn as_assessor(
     conn: &mut PgConnection,
     id: EnrolmentId,
-    user: &CurrentUser,
+    user: Viewer<'_>,
 ) -> AppResult<Enrolment> {
-    cohorts_db::find_visible(conn, id, user.viewer())
+    cohorts_db::find_visible(conn, id, user)
         .await?
         .filter(|e| e.assessor_id == Some(user.id.0) && !e.is_candidate(user.id))
         .ok_or(AppError::NotFound)
@@ -89,7 +91,7 @@ async fn page(
     errors: FormErrors,
 ) -> AppResult<SignOffPage> {
     let mut conn = state.pool.acquire().await?;
-    let enrolment = as_assessor(&mut conn, id, user).await?;
+    let enrolment = as_assessor(&mut conn, id, user.viewer()).await?;
     let basis = super::db::sign_off_basis(&mut conn, id).await?;
     Ok(SignOffPage {
         layout,
@@ -131,16 +133,41 @@ pub async fn sign(
         return declaration_unconfirmed(&state, &user, layout, id).await;
     }
     let mut tx = state.pool.begin().await?;
-    let enrolment = lock_unsigned_enrolment(&mut tx, id, &user).await?;
-    ensure_ready_for_sign_off(&mut tx, &enrolment).await?;
-    let sign_off = store_sign_off(&mut tx, &state, &enrolment, user.id.0).await?;
-    crate::status::db::refresh(&mut tx, id).await?;
-    audit_sign_off(&mut tx, &Actor::user(&user, ip), id, &sign_off).await?;
+    let by = Actor::user(&user, ip);
+    let percent = state.settings.iqa_sample_percent;
+    let enrolment = sign_off(&mut tx, user.viewer(), &by, id, percent, &state.clock).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/enrolments/{id}"),
         &format!("{} is signed off as competent.", enrolment.candidate_name),
     ))
+}
+
+/// Signs off enrolment `id` as competent, as `who`, its assessor, in the caller's transaction:
+/// refused unless no sign-off stands and its stored status is ready for one. Stores the basis,
+/// decides whether it is sampled for IQA review (`sample_percent` at random, beyond the rules),
+/// and writes the enrolment's status and the audit event. Returns the enrolment.
+pub async fn sign_off(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    id: EnrolmentId,
+    sample_percent: u8,
+    clock: &Clock,
+) -> AppResult<Enrolment> {
+    let enrolment = lock_unsigned_enrolment(&mut *conn, id, who).await?;
+    ensure_ready_for_sign_off(&mut *conn, &enrolment).await?;
+    let sign_off = store_sign_off(
+        &mut *conn,
+        &enrolment,
+        who.id.0,
+        sample_percent,
+        clock.now(),
+    )
+    .await?;
+    crate::status::db::refresh(&mut *conn, id).await?;
+    audit_sign_off(conn, by, id, &sign_off).await?;
+    Ok(enrolment)
 }
 
 /// The sign-off page again, with 422 and the problem: the declaration was not confirmed.
@@ -161,7 +188,7 @@ async fn declaration_unconfirmed(
 async fn lock_unsigned_enrolment(
     conn: &mut PgConnection,
     id: EnrolmentId,
-    user: &CurrentUser,
+    user: Viewer<'_>,
 ) -> AppResult<Enrolment> {
     // One sign-off at a time per enrolment: the second of two racing requests waits here and
     // then finds the first one's sign-off.
@@ -215,20 +242,14 @@ struct StoredSignOff {
 /// deciding whether it is sampled for IQA review.
 async fn store_sign_off(
     conn: &mut PgConnection,
-    state: &AppState,
     enrolment: &Enrolment,
     assessor_id: Uuid,
+    sample_percent: u8,
+    now: OffsetDateTime,
 ) -> sqlx::Result<StoredSignOff> {
     let basis = super::db::sign_off_basis(conn, enrolment.id).await?;
     let digest = basis_sha256(&basis);
-    let (sampled, reason) = sampling(
-        conn,
-        enrolment,
-        assessor_id,
-        state.settings.iqa_sample_percent,
-    )
-    .await?;
-    let now = state.clock.now();
+    let (sampled, reason) = sampling(conn, enrolment, assessor_id, sample_percent).await?;
     let id = super::db::insert_sign_off(
         conn,
         super::db::NewSignOff {

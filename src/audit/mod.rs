@@ -51,9 +51,14 @@ pub struct Actor {
 impl Actor {
     /// A signed-in person acting through the portal from `ip`.
     pub fn user(user: &crate::identity::CurrentUser, ip: Option<IpAddr>) -> Self {
+        Self::person(user.id, &user.email, ip)
+    }
+
+    /// The person with account `id` and address `email`, acting from `ip` (if known).
+    pub fn person(id: crate::identity::UserId, email: &str, ip: Option<IpAddr>) -> Self {
         Self {
-            user_id: Some(user.id.0),
-            label: user.email.clone(),
+            user_id: Some(id.0),
+            label: email.to_owned(),
             ip,
         }
     }

@@ -71,13 +71,15 @@ pub async fn create(
         page.form = form;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
+    let mut tx = state.pool.begin().await?;
     let by = Actor::user(&admin, ip);
-    let Some(id) = insert_cohort(&state, &by, standard, &cohort).await? else {
+    let Some(id) = create_cohort(&mut tx, &by, standard, &cohort).await? else {
         page.errors
             .add("name", "A cohort with this name already exists");
         page.form = form;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
+    tx.commit().await?;
     Ok(flash::redirect(
         &format!("/admin/cohorts/{id}"),
         &format!("Created the cohort {}.", cohort.name),
@@ -107,16 +109,16 @@ fn check_new_cohort(form: &CohortForm, page: &mut CohortsIndexPage) -> Option<(N
     }
 }
 
-/// Inserts the cohort with its audit event in one transaction; `None` when the name is taken.
-async fn insert_cohort(
-    state: &AppState,
+/// Creates the cohort with its audit event, in the caller's transaction; `None` when the name
+/// is taken.
+pub async fn create_cohort(
+    conn: &mut PgConnection,
     by: &Actor,
     standard: Uuid,
     cohort: &NewCohort,
-) -> AppResult<Option<Uuid>> {
-    let mut tx = state.pool.begin().await?;
+) -> AppResult<Option<CohortId>> {
     let inserted = db::insert(
-        &mut tx,
+        &mut *conn,
         standard,
         &cohort.name,
         cohort.starts_on,
@@ -129,7 +131,7 @@ async fn insert_cohort(
         Err(CohortInsertError::Database(e)) => return Err(e.into()),
     };
     audit::record(
-        &mut tx,
+        conn,
         NewAuditEvent {
             actor: by,
             action: "cohort.created",
@@ -144,7 +146,6 @@ async fn insert_cohort(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(id))
 }
 
@@ -201,26 +202,32 @@ pub async fn enrol(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let mut tx = state.pool.begin().await?;
-    let mut enrolled = 0;
-    for candidate in &chosen {
-        if let Some(enrolment) = db::enrol(&mut tx, id, *candidate).await? {
-            enrolled += 1;
-            record_enrolment(
-                &mut tx,
-                &Actor::user(&admin, ip),
-                id,
-                EnrolmentId(enrolment),
-                *candidate,
-                "picked",
-            )
-            .await?;
-        }
-    }
+    let by = Actor::user(&admin, ip);
+    let enrolled = enrol_candidates(&mut tx, &by, id, &chosen, "picked").await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/admin/cohorts/{id}"),
         &format!("Enrolled {enrolled} candidate(s)."),
     ))
+}
+
+/// Enrols `candidates` in `cohort`, each with its stored status and audit event saying how it
+/// was made (`via`), in the caller's transaction; returns how many were not enrolled already.
+pub async fn enrol_candidates(
+    conn: &mut PgConnection,
+    by: &Actor,
+    cohort: CohortId,
+    candidates: &[Uuid],
+    via: &str,
+) -> sqlx::Result<usize> {
+    let mut enrolled = 0;
+    for candidate in candidates {
+        if let Some(enrolment) = db::enrol(&mut *conn, cohort, *candidate).await? {
+            enrolled += 1;
+            record_enrolment(&mut *conn, by, cohort, enrolment, *candidate, via).await?;
+        }
+    }
+    Ok(enrolled)
 }
 
 /// Stores a new enrolment's status and writes its audit event, saying how it was made (`via`).
@@ -482,15 +489,8 @@ impl RosterImport<'_> {
     ) -> AppResult<Result<(), RosterError>> {
         match db::enrol(conn, self.cohort, candidate).await? {
             Some(enrolment) => {
-                record_enrolment(
-                    conn,
-                    &self.by,
-                    self.cohort,
-                    EnrolmentId(enrolment),
-                    candidate,
-                    "roster",
-                )
-                .await?;
+                record_enrolment(conn, &self.by, self.cohort, enrolment, candidate, "roster")
+                    .await?;
                 Ok(Ok(()))
             }
             None => Ok(Err(RosterError::already_enrolled(row))),
@@ -538,12 +538,16 @@ pub async fn assign(
     let Some(assignment) = check_assignment(&form, &mut page) else {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
+    let mut tx = state.pool.begin().await?;
     let by = Actor::user(&admin, ip);
-    match apply_assignment(&state, &by, id, &assignment).await? {
-        Ok(changed) => Ok(flash::redirect(
-            &format!("/admin/cohorts/{id}"),
-            &format!("Updated {} enrolment(s).", changed.len()),
-        )),
+    match assign_staff(&mut tx, &by, id, &assignment).await? {
+        Ok(changed) => {
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/admin/cohorts/{id}"),
+                &format!("Updated {} enrolment(s).", changed.len()),
+            ))
+        }
         Err(conflicts) => {
             page.errors.add(
                 "assessor",
@@ -558,10 +562,10 @@ pub async fn assign(
 }
 
 /// What an assignment form asks for, once checked against the page's lists.
-struct Assignment<'f> {
-    enrolments: &'f [Uuid],
-    assessor: Option<Uuid>,
-    iqa: Option<Uuid>,
+pub struct Assignment<'f> {
+    pub enrolments: &'f [Uuid],
+    pub assessor: Option<Uuid>,
+    pub iqa: Option<Uuid>,
 }
 
 /// Checks the assignment form against the assessors and IQAs the page offers; when the form is
@@ -609,18 +613,17 @@ fn listed_choice(text: &str, people: &[db::Person]) -> Result<Option<Uuid>, ()> 
         .ok_or(())
 }
 
-/// Gives the enrolments their assessor and/or IQA in one transaction, refreshing their stored
-/// status and auditing each; refused with the candidates' names when any of them would assess
-/// or quality-assure their own enrolment.
-async fn apply_assignment(
-    state: &AppState,
+/// Gives the enrolments their assessor and/or IQA in the caller's transaction, refreshing
+/// their stored status and auditing each; refused with the candidates' names (and nothing
+/// written) when any of them would assess or quality-assure their own enrolment.
+pub async fn assign_staff(
+    conn: &mut PgConnection,
     by: &Actor,
     cohort: CohortId,
     assignment: &Assignment<'_>,
-) -> AppResult<Result<Vec<Uuid>, Vec<String>>> {
-    let mut tx = state.pool.begin().await?;
+) -> sqlx::Result<Result<Vec<Uuid>, Vec<String>>> {
     let (changed, conflicts) = db::assign(
-        &mut tx,
+        &mut *conn,
         cohort,
         assignment.enrolments,
         assignment.assessor,
@@ -628,13 +631,12 @@ async fn apply_assignment(
     )
     .await?;
     if !conflicts.is_empty() {
-        // Nothing was written; dropping the transaction ends it.
         return Ok(Err(conflicts));
     }
-    crate::status::db::refresh_many(&mut tx, &changed).await?;
+    crate::status::db::refresh_many(&mut *conn, &changed).await?;
     for enrolment in &changed {
         audit::record(
-            &mut tx,
+            &mut *conn,
             NewAuditEvent {
                 actor: by,
                 action: "enrolment.assigned",
@@ -645,6 +647,5 @@ async fn apply_assignment(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(Ok(changed))
 }

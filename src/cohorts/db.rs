@@ -69,7 +69,7 @@ pub async fn insert(
     name: &str,
     starts_on: Date,
     ends_on: Date,
-) -> Result<Uuid, CohortInsertError> {
+) -> Result<CohortId, CohortInsertError> {
     sqlx::query_scalar!(
         "insert into cohort (standard_id, name, starts_on, ends_on) values ($1, $2, $3, $4) returning cohort_id",
         standard_id,
@@ -79,6 +79,7 @@ pub async fn insert(
     )
     .fetch_one(conn)
     .await
+    .map(CohortId)
     .map_err(|e| match &e {
         sqlx::Error::Database(db) if db.constraint() == Some("cohort_name_key") => CohortInsertError::NameTaken,
         _ => CohortInsertError::Database(e),
@@ -173,8 +174,8 @@ pub async fn enrol(
     conn: &mut PgConnection,
     cohort: CohortId,
     candidate: Uuid,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
+) -> sqlx::Result<Option<EnrolmentId>> {
+    let id = sqlx::query_scalar!(
         "insert into enrolment (cohort_id, candidate_id) values ($1, $2)
          on conflict (cohort_id, candidate_id) do nothing
          returning enrolment_id",
@@ -182,7 +183,8 @@ pub async fn enrol(
         candidate
     )
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(id.map(EnrolmentId))
 }
 
 /// Sets the assessor and IQA of enrolments of `cohort`; returns the ids changed. Enrolments

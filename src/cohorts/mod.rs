@@ -6,6 +6,8 @@ pub mod db;
 pub mod model;
 mod views;
 
+pub use admin::{Assignment, assign_staff, create_cohort, enrol_candidates};
+
 use crate::identity::ADMIN;
 use crate::state::AppState;
 use crate::web::routes::Routes;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::UserId;
+use crate::ids::EnrolmentId;
 
 /// Whether a cohort of this name exists.
 pub async fn cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
@@ -38,9 +39,9 @@ pub async fn newest_demo_standard(conn: &mut PgConnection) -> sqlx::Result<Uuid>
 pub async fn enrolments_by_candidate(
     conn: &mut PgConnection,
     cohort: Uuid,
-) -> sqlx::Result<HashMap<UserId, Uuid>> {
+) -> sqlx::Result<HashMap<UserId, EnrolmentId>> {
     let rows = sqlx::query!(
-        r#"select candidate_id as "candidate: UserId", enrolment_id from enrolment where cohort_id = $1"#,
+        r#"select candidate_id as "candidate: UserId", enrolment_id as "enrolment_id: EnrolmentId" from enrolment where cohort_id = $1"#,
         cohort
     )
     .fetch_all(conn)

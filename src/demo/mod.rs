@@ -1,28 +1,31 @@
 //! `attest demo`: a cohort on TECIT50761 with a candidate at every status, for a newcomer to
-//! click through. Everything after the accounts is done through the portal's own routes, as
-//! its users would do it (forms, uploads, judgements, sign-offs, reviews), so the demo data
-//! passes every rule and leaves the same audit trail as real use.
+//! click through. Every step is taken through the same domain functions the portal's forms
+//! call (the cohort, enrolments, evidence with its files, judgements, sign-offs, reviews), as
+//! the person who would take it, so the demo data passes every rule and leaves the same audit
+//! trail as real use.
 
 mod db;
 pub mod scale;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, bail};
-use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, StatusCode, header};
-use serde_json::json;
-use tower::ServiceExt;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::accounts::model::{DisplayName, Email};
-use crate::audit::{self, Actor, NewAuditEvent};
-use crate::auth::session;
-use crate::identity::{Role, UserId};
+use crate::assessments::{judging, sign_off};
+use crate::audit::Actor;
+use crate::cohorts::{self, model::NewCohort};
+use crate::evidence::actions::{self, Draft, Revision};
+use crate::evidence::judgements::JudgementInput;
+use crate::evidence::model::EvidenceFields;
+use crate::forms::FormErrors;
+use crate::identity::{Role, UserId, Viewer};
+use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
+use crate::quality::{self, ReviewForm};
 use crate::state::AppState;
+use crate::users::{self, ProfileChange};
 
 /// The name the demo cohort goes by; its presence means the demo has been made.
 pub const COHORT: &str = "Lead DevOps — demo cohort";
@@ -281,155 +284,76 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
         return Ok(Outcome::AlreadyThere);
     }
     let users = create_accounts(state).await?;
-    let router = crate::app(state.clone());
     let person = |account: &Account| Person {
-        router: router.clone(),
-        state: state.clone(),
-        user: users[account.email],
-        cookie: String::new(),
+        id: users[account.email],
+        roles: [account.role],
+        actor: Actor::person(users[account.email], account.email, None),
     };
-
-    let mut admin = person(&ADMIN);
-    admin.sign_in().await?;
-    admin
-        .post_form(
-            &format!("/admin/users/{}", users[TOM.email].0),
-            &[("name", TOM.name), ("role", "assessor"), ("trainee", "yes")],
-        )
-        .await?;
-    let standard = db::newest_demo_standard(&mut *state.pool.acquire().await?).await?;
-    let standard_id = standard.to_string();
-    let location = admin
-        .post_form(
-            "/admin/cohorts",
-            &[
-                ("name", COHORT),
-                ("standard_id", &standard_id),
-                ("starts_on", "2026-09-01"),
-                ("ends_on", "2027-07-31"),
-            ],
-        )
-        .await?;
-    let cohort = location.trim_start_matches("/admin/cohorts/").to_owned();
-    let ids: Vec<String> = CANDIDATES
+    let admin = person(&ADMIN);
+    let mut tx = state.pool.begin().await?;
+    make_trainee(&mut tx, &admin, users[TOM.email], state.clock.now()).await?;
+    let standard = db::newest_demo_standard(&mut tx).await?;
+    let new_cohort = NewCohort::parse(COHORT, "2026-09-01", "2027-07-31").map_err(refused)?;
+    let cohort = cohorts::create_cohort(&mut tx, &admin.actor, standard, &new_cohort)
+        .await?
+        .context("a cohort of the demo's name exists")?;
+    let candidates: Vec<Uuid> = CANDIDATES
         .iter()
-        .map(|c| users[c.account.email].0.to_string())
+        .map(|c| users[c.account.email].0)
         .collect();
-    let mut fields: Vec<(&str, &str)> = ids.iter().map(|id| ("candidate", id.as_str())).collect();
-    admin
-        .post_form(&format!("/admin/cohorts/{cohort}/enrolments"), &fields)
-        .await?;
-    let cohort_id: Uuid = cohort.parse().context("the cohort's address")?;
-    let enrolments =
-        db::enrolments_by_candidate(&mut *state.pool.acquire().await?, cohort_id).await?;
-    let grace = users[GRACE.email].0.to_string();
+    cohorts::enrol_candidates(&mut tx, &admin.actor, cohort, &candidates, "picked").await?;
+    let enrolments = db::enrolments_by_candidate(&mut tx, cohort.0).await?;
     for trainee in [false, true] {
         let assessor = if trainee { &TOM } else { &PRIYA };
-        let assessor = users[assessor.email].0.to_string();
-        let chosen: Vec<String> = CANDIDATES
+        let chosen: Vec<Uuid> = CANDIDATES
             .iter()
             .filter(|c| c.by_trainee == trainee)
-            .map(|c| enrolments[&users[c.account.email]].to_string())
+            .map(|c| enrolments[&users[c.account.email]].0)
             .collect();
-        fields = chosen.iter().map(|e| ("enrolment", e.as_str())).collect();
-        fields.push(("assessor", &assessor));
-        fields.push(("iqa", &grace));
-        admin
-            .post_form(&format!("/admin/cohorts/{cohort}/assignments"), &fields)
-            .await?;
+        let assignment = cohorts::Assignment {
+            enrolments: &chosen,
+            assessor: Some(users[assessor.email].0),
+            iqa: Some(users[GRACE.email].0),
+        };
+        cohorts::assign_staff(&mut tx, &admin.actor, cohort, &assignment)
+            .await?
+            .map_err(|names| anyhow::anyhow!("cannot assign {}", names.join(", ")))?;
     }
+    let criteria = db::criteria_by_code(&mut tx, standard).await?;
+    tx.commit().await?;
 
-    let criteria = db::criteria_by_code(&mut *state.pool.acquire().await?, standard).await?;
-    let mut assessors = [person(&PRIYA), person(&TOM)];
-    for a in &mut assessors {
-        a.sign_in().await?;
-    }
-    let mut iqa = person(&GRACE);
-    iqa.sign_in().await?;
+    let people = People {
+        state,
+        assessors: [person(&PRIYA), person(&TOM)],
+        iqa: person(&GRACE),
+        criteria: &criteria,
+    };
     for c in &CANDIDATES {
         let enrolment = enrolments[&users[c.account.email]];
-        let mut candidate = person(&c.account);
-        candidate.sign_in().await?;
-        let assessor = &assessors[usize::from(c.by_trainee)];
-        play(c.stage, &candidate, assessor, &iqa, enrolment, &criteria).await?;
+        let candidate = person(&c.account);
+        people.play(c, &candidate, enrolment).await?;
     }
     Ok(Outcome::Created)
 }
 
-/// Takes one candidate to their stage.
-async fn play(
-    stage: Stage,
-    candidate: &Person,
-    assessor: &Person,
-    iqa: &Person,
-    enrolment: Uuid,
-    criteria: &HashMap<String, Uuid>,
+/// Makes the demo's second assessor a trainee, as an admin would on their account page.
+async fn make_trainee(
+    conn: &mut PgConnection,
+    admin: &Person,
+    id: UserId,
+    now: time::OffsetDateTime,
 ) -> anyhow::Result<()> {
-    let new = format!("/enrolments/{enrolment}/evidence/new");
-    let submitted = match stage {
-        Stage::NotStarted => 0,
-        Stage::Drafting => {
-            candidate
-                .evidence(&new, &PIECES[0], criteria, "save")
-                .await?;
-            0
-        }
-        Stage::Awaiting => 2,
-        Stage::Mixed | Stage::PartlyMet => 3,
-        Stage::Revised | Stage::Ready | Stage::Competent | Stage::Verified => 5,
+    let user = crate::accounts::db::find(&mut *conn, id)
+        .await?
+        .context("the trainee's account")?;
+    let change = ProfileChange {
+        name: DisplayName::parse(&user.name).map_err(anyhow::Error::msg)?,
+        roles: user.roles.clone(),
+        trainee: true,
     };
-    let mut evidence = Vec::new();
-    for piece in &PIECES[..submitted] {
-        evidence.push(candidate.evidence(&new, piece, criteria, "submit").await?);
-    }
-    let judged = match stage {
-        Stage::Awaiting => 0,
-        Stage::Mixed => 2,
-        _ => evidence.len(),
-    };
-    for (n, (piece, id)) in PIECES.iter().zip(&evidence).enumerate().take(judged) {
-        // Daniel's second piece and Ella's last fall short on one criterion.
-        let short = match stage {
-            Stage::Mixed if n == 1 => Some("K6"),
-            Stage::Revised if n == 4 => Some("K12"),
-            _ => None,
-        };
-        assessor.judge(id, piece, criteria, short).await?;
-    }
-    if stage == Stage::Revised {
-        let last = evidence.last().context("Ella's last piece")?;
-        let draft = candidate
-            .post_form(&format!("/evidence/{last}/revise"), &[])
-            .await?;
-        let revised = Piece {
-            statement: "Integrating the fraud-scoring service changed how three teams release. \
-                I reflect on what went well, what did not, and what I would do differently.\n\n\
-                As my assessor asked, I have added how I now apply continuous improvement: a \
-                retrospective after every integration, with one change we try and measure the next time.",
-            ..PIECES[4]
-        };
-        candidate
-            .evidence(&draft, &revised, criteria, "submit")
-            .await?;
-    }
-    if matches!(stage, Stage::Competent | Stage::Verified) {
-        assessor
-            .post_form(
-                &format!("/enrolments/{enrolment}/sign-off"),
-                &[("declaration", "yes")],
-            )
-            .await?;
-    }
-    if stage == Stage::Verified {
-        let sign_off =
-            db::newest_sign_off(&mut *iqa.state.pool.acquire().await?, enrolment).await?;
-        iqa.post_form(
-            &format!("/sign-offs/{sign_off}/review"),
-            &[("decision", "agree")],
-        )
-        .await?;
-    }
-    Ok(())
+    users::change_profile(conn, &admin.actor, &user, &change, now)
+        .await?
+        .map_err(refused)
 }
 
 /// The demo accounts, each with [`PASSWORD`], created as `attest user add` would.
@@ -456,212 +380,246 @@ async fn create_accounts(state: &AppState) -> anyhow::Result<HashMap<&'static st
     Ok(users)
 }
 
-/// Someone using the portal: their session cookie, and the routes they go through.
+/// Someone in the demo: their account and role, and how the audit trail names them.
 struct Person {
-    router: Router,
-    state: AppState,
-    user: UserId,
-    cookie: String,
+    id: UserId,
+    roles: [Role; 1],
+    actor: Actor,
 }
 
 impl Person {
-    /// A session for this person, recorded as a sign-in by the demo (no password is typed).
-    async fn sign_in(&mut self) -> anyhow::Result<()> {
-        let mut tx = self.state.pool.begin().await?;
-        let cookie = session::start(
-            &mut tx,
-            &self.state.settings,
-            self.user,
-            self.state.clock.now(),
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            NewAuditEvent {
-                actor: &Actor::cli(),
-                action: "auth.login_succeeded",
-                entity_type: "user",
-                entity_id: self.user.to_string(),
-                detail: json!({ "via": "demo" }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        self.cookie = format!("{}={}", cookie.name(), cookie.value());
+    fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            id: self.id,
+            roles: &self.roles,
+        }
+    }
+}
+
+/// The people who act on every candidate's work, and the criteria they claim and judge.
+struct People<'a> {
+    state: &'a AppState,
+    /// Priya, then Tom (the trainee).
+    assessors: [Person; 2],
+    iqa: Person,
+    criteria: &'a HashMap<String, Uuid>,
+}
+
+impl People<'_> {
+    /// Takes one candidate to their stage, each step in its own transaction as a request
+    /// of the portal would make it.
+    async fn play(
+        &self,
+        c: &Candidate,
+        candidate: &Person,
+        enrolment: EnrolmentId,
+    ) -> anyhow::Result<()> {
+        let stage = c.stage;
+        let assessor = &self.assessors[usize::from(c.by_trainee)];
+        let submitted = match stage {
+            Stage::NotStarted => 0,
+            Stage::Drafting => {
+                self.write_evidence(candidate, enrolment, &PIECES[0], false)
+                    .await?;
+                0
+            }
+            Stage::Awaiting => 2,
+            Stage::Mixed | Stage::PartlyMet => 3,
+            Stage::Revised | Stage::Ready | Stage::Competent | Stage::Verified => 5,
+        };
+        let mut evidence = Vec::new();
+        for piece in &PIECES[..submitted] {
+            evidence.push(
+                self.write_evidence(candidate, enrolment, piece, true)
+                    .await?,
+            );
+        }
+        let judged = match stage {
+            Stage::Awaiting => 0,
+            Stage::Mixed => 2,
+            _ => evidence.len(),
+        };
+        for (n, id) in evidence.iter().enumerate().take(judged) {
+            // Daniel's second piece and Ella's last fall short on one criterion.
+            let short = match stage {
+                Stage::Mixed if n == 1 => Some("K6"),
+                Stage::Revised if n == 4 => Some("K12"),
+                _ => None,
+            };
+            self.judge(assessor, *id, short).await?;
+        }
+        if stage == Stage::Revised {
+            let last = evidence.last().context("Ella's last piece")?;
+            self.revise(candidate, enrolment, *last).await?;
+        }
+        if matches!(stage, Stage::Competent | Stage::Verified) {
+            let mut tx = self.state.pool.begin().await?;
+            let percent = self.state.settings.iqa_sample_percent;
+            let clock = &self.state.clock;
+            sign_off::sign_off(
+                &mut tx,
+                assessor.viewer(),
+                &assessor.actor,
+                enrolment,
+                percent,
+                clock,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        if stage == Stage::Verified {
+            let mut tx = self.state.pool.begin().await?;
+            let id = SignOffId(db::newest_sign_off(&mut tx, enrolment.0).await?);
+            let agree = ReviewForm {
+                decision: "agree".into(),
+                actions: String::new(),
+            };
+            let iqa = &self.iqa;
+            quality::review_sign_off(
+                &mut tx,
+                iqa.viewer(),
+                &iqa.actor,
+                id,
+                &agree,
+                &self.state.clock,
+            )
+            .await?
+            .map_err(|(errors, _)| refused(errors))?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 
-    async fn send(
+    /// A new piece of evidence with its file, saved as a draft or submitted; returns its id.
+    async fn write_evidence(
         &self,
-        method: Method,
-        uri: &str,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> anyhow::Result<(StatusCode, Option<String>, String)> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::COOKIE, &self.cookie)
-            .header("sec-fetch-site", "same-origin");
-        if let Some(content_type) = content_type {
-            request = request.header(header::CONTENT_TYPE, content_type);
-        }
-        let mut request = request.body(Body::from(body))?;
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))));
-        let response = self.router.clone().oneshot(request).await?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .map(str::to_owned);
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
-        Ok((
-            status,
-            location,
-            String::from_utf8_lossy(&body).into_owned(),
-        ))
-    }
-
-    /// The form token of this person's pages.
-    async fn form_token(&self) -> anyhow::Result<String> {
-        let (_, _, page) = self.send(Method::GET, "/account", None, Vec::new()).await?;
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = page.find(marker).context("a form token on /account")? + marker.len();
-        let end = page[start..].find('"').context("the end of the token")?;
-        Ok(page[start..start + end].to_owned())
-    }
-
-    /// Posts a form as the page would; the portal must answer with a redirect, whose
-    /// address is returned.
-    async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
-        let token = self.form_token().await?;
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("csrf_token", &token)
-            .extend_pairs(fields)
-            .finish();
-        let answer = self
-            .send(
-                Method::POST,
-                uri,
-                Some("application/x-www-form-urlencoded"),
-                body.into_bytes(),
-            )
-            .await?;
-        redirected(uri, answer)
-    }
-
-    /// Creates (or, for a revision's draft address, completes) a piece of evidence with its
-    /// file, and saves or submits it; returns the evidence id.
-    async fn evidence(
-        &self,
-        uri: &str,
+        candidate: &Person,
+        enrolment: EnrolmentId,
         piece: &Piece,
-        criteria: &HashMap<String, Uuid>,
-        action: &str,
-    ) -> anyhow::Result<String> {
-        let uri = if uri.starts_with("/evidence/") {
-            format!("{}/edit", uri.trim_end_matches("/edit"))
+        submit: bool,
+    ) -> anyhow::Result<Uuid> {
+        let mut tx = self.state.pool.begin().await?;
+        let id = actions::start_draft(&mut tx, enrolment).await?;
+        let limit = self.state.settings.max_file_bytes;
+        actions::attach_file(
+            &mut tx,
+            EvidenceId(id),
+            piece.file_name,
+            file_for(piece),
+            limit,
+        )
+        .await?;
+        let draft = Draft {
+            by: &candidate.actor,
+            enrolment,
+            id,
+            existing: None,
+        };
+        let fields = self.fields(piece);
+        let added = [piece.file_name.to_owned()];
+        if submit {
+            actions::submit_draft(&mut tx, &draft, &fields, &added, &self.state.clock)
+                .await?
+                .map_err(refused)?;
         } else {
-            uri.to_owned()
-        };
-        let token = self.form_token().await?;
-        let boundary = "attest-demo-boundary-51c0";
-        let mut body = Vec::new();
-        let mut text = |name: &str, value: &str| {
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                    .as_bytes(),
-            );
-        };
-        text("csrf_token", &token);
-        text("title", piece.title);
-        text("method", piece.method);
-        text("activity_on", piece.activity_on);
-        text("statement", piece.statement);
-        for code in piece.codes {
-            text("claim", &criteria[*code].to_string());
+            let now = self.state.clock.now();
+            actions::save_draft(&mut tx, &draft, &fields, &added, now).await?;
         }
-        text("declaration", "yes");
-        text("action", action);
-        let is_revision = uri.ends_with("/edit");
-        if !is_revision {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
-                     Content-Type: application/octet-stream\r\n\r\n",
-                    piece.file_name
-                )
-                .as_bytes(),
-            );
-            body.extend_from_slice(&file_for(piece));
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let answer = self
-            .send(
-                Method::POST,
-                &uri,
-                Some(&format!("multipart/form-data; boundary={boundary}")),
-                body,
-            )
-            .await?;
-        let location = redirected(&uri, answer)?;
-        Ok(location
-            .trim_start_matches("/evidence/")
-            .trim_end_matches("/edit")
-            .to_owned())
+        tx.commit().await?;
+        Ok(id)
     }
 
-    /// Judges every claim of a piece met, with all five checks, except `short`.
-    async fn judge(
-        &self,
-        evidence: &str,
-        piece: &Piece,
-        criteria: &HashMap<String, Uuid>,
-        short: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for code in piece.codes {
-            let id = criteria[*code];
-            if short == Some(*code) {
-                fields.push((format!("decision-{id}"), "not_met".into()));
-                fields.push((
-                    format!("feedback-{id}"),
-                    "Good account of what happened. Please add how you apply continuous \
-                     improvement afterwards: what you measure and what you changed as a result."
-                        .into(),
-                ));
-            } else {
-                fields.push((format!("decision-{id}"), "met".into()));
-                for check in ["valid", "authentic", "current", "sufficient", "reliable"] {
-                    fields.push((format!("check-{id}"), check.into()));
-                }
-            }
+    /// The evidence form of a piece, as the candidate fills it in, with the declaration.
+    fn fields(&self, piece: &Piece) -> EvidenceFields {
+        EvidenceFields {
+            title: piece.title.into(),
+            statement: piece.statement.into(),
+            method: piece.method.into(),
+            activity_on: piece.activity_on.into(),
+            claims: piece
+                .codes
+                .iter()
+                .map(|code| (self.criteria[*code], String::new()))
+                .collect(),
+            declaration: true,
         }
-        let borrowed: Vec<(&str, &str)> = fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        self.post_form(&format!("/evidence/{evidence}/judgements"), &borrowed)
-            .await?;
+    }
+
+    /// Ella revises her last piece as her assessor asked, and submits version 2.
+    async fn revise(
+        &self,
+        candidate: &Person,
+        enrolment: EnrolmentId,
+        evidence: Uuid,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.state.pool.begin().await?;
+        let who = candidate.viewer();
+        let Revision::Started { draft: id, .. } =
+            actions::revise(&mut tx, who, &candidate.actor, evidence).await?
+        else {
+            bail!("Ella's last piece could not be revised");
+        };
+        let existing = crate::evidence::db::find_visible(&mut tx, id, who)
+            .await?
+            .context("Ella's revision")?;
+        let draft = Draft {
+            by: &candidate.actor,
+            enrolment,
+            id,
+            existing: Some(&existing),
+        };
+        let revised = Piece {
+            statement: "Integrating the fraud-scoring service changed how three teams release. \
+                I reflect on what went well, what did not, and what I would do differently.\n\n\
+                As my assessor asked, I have added how I now apply continuous improvement: a \
+                retrospective after every integration, with one change we try and measure the next time.",
+            ..PIECES[4]
+        };
+        let fields = self.fields(&revised);
+        actions::submit_draft(&mut tx, &draft, &fields, &[], &self.state.clock)
+            .await?
+            .map_err(refused)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Judges every claim of evidence version `id` met, with all five checks, except `short`.
+    async fn judge(&self, assessor: &Person, id: Uuid, short: Option<&str>) -> anyhow::Result<()> {
+        let read = |claims: &[(Uuid, String)]| {
+            let inputs = claims
+                .iter()
+                .map(|(criterion_id, code)| {
+                    let met = short != Some(code.as_str());
+                    JudgementInput {
+                        criterion_id: *criterion_id,
+                        code: code.clone(),
+                        met: Some(met),
+                        feedback: if met {
+                            String::new()
+                        } else {
+                            "Good account of what happened. Please add how you apply continuous \
+                             improvement afterwards: what you measure and what you changed as a result."
+                                .into()
+                        },
+                        checks: [met; 5],
+                    }
+                })
+                .collect();
+            (inputs, FormErrors::default())
+        };
+        let mut tx = self.state.pool.begin().await?;
+        judging::judge_version(&mut tx, assessor.viewer(), &assessor.actor, id, read)
+            .await?
+            .map_err(|(_, errors)| refused(errors))?;
+        tx.commit().await?;
         Ok(())
     }
 }
 
-fn redirected(
-    uri: &str,
-    (status, location, body): (StatusCode, Option<String>, String),
-) -> anyhow::Result<String> {
-    match (status, location) {
-        (StatusCode::SEE_OTHER, Some(location)) => Ok(location),
-        _ => {
-            let excerpt: String = body.chars().take(400).collect();
-            bail!("{uri} answered {status}: {excerpt}")
-        }
-    }
+/// A form's problems, as an error of the demo: its data broke a rule it should keep.
+#[expect(clippy::needless_pass_by_value, reason = "used as map_err(refused)")]
+fn refused(errors: FormErrors) -> anyhow::Error {
+    anyhow::anyhow!("the demo's data was refused: {errors:?}")
 }
 
 /// A small file for a piece of evidence: a one-page PDF or a text file, by its name.

@@ -7,18 +7,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::actions::{self, Draft, Revision};
 use super::db::{self, Evidence};
-use super::model::{DeclaredContent, DraftContent, EvidenceFields};
+use super::model::EvidenceFields;
 use super::upload::{self, Action, Limits, Refusal};
 use super::views::{EvidenceFormPage, EvidenceShowPage};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::EmptyForm;
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
 use crate::cohorts::db as cohorts_db;
-use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
@@ -81,7 +80,7 @@ pub async fn create(
     let mut tx = state.pool.begin().await?;
     // Its audit event is written with the draft's content, after the upload: the chain's lock
     // is held from an append to the commit, and must not wait on a slow client.
-    let id = db::insert_draft(&mut tx, enrolment.id, Uuid::now_v7(), 1).await?;
+    let id = actions::start_draft(&mut tx, enrolment.id).await?;
     let saving = Saving {
         state: &state,
         user: &user,
@@ -197,12 +196,6 @@ struct Saving<'a> {
     existing: Option<Evidence>,
 }
 
-impl Saving<'_> {
-    fn actor(&self) -> Actor {
-        Actor::user(self.user, self.ip)
-    }
-}
-
 /// Reads the form into the draft, then saves it, takes a file off it or submits it.
 async fn save(
     saving: Saving<'_>,
@@ -221,37 +214,51 @@ async fn save(
             }
         };
     let id = saving.id;
-    if form.action == Action::Submit {
-        lock_for_submission(&mut tx, saving.enrolment.id).await?;
-    }
-    // One moment for the whole save, read once any wait for those locks is over: the draft's
-    // update and, when submitted, its submission.
-    let now = saving.state.clock.now();
-    let (content, mut errors, claims, files) = write_draft(&saving, &mut tx, &form, now).await?;
-    if let Action::RemoveFile(file_id) = form.action {
-        // The Remove buttons sit inside the evidence form: what was typed is saved first.
-        let name = take_file_off(&mut tx, saving.user, saving.ip, id, file_id).await?;
-        tx.commit().await?;
-        let message = format!("Removed “{name}”; the rest of the draft is saved.");
-        return Ok(flash::redirect(&format!("/evidence/{id}/edit"), &message));
-    }
-    if form.action == Action::Submit {
-        let declared = form.fields.declaration;
-        content.check_submission(claims.len(), files.len(), declared, &mut errors);
-    }
-    if !errors.is_empty() {
-        tx.commit().await?;
-        return refused_fields(&saving, layout, &form.fields, errors).await;
-    }
-    if form.action == Action::SaveDraft {
-        tx.commit().await?;
-        return Ok(flash::redirect(
-            &format!("/evidence/{id}/edit"),
-            "Draft saved.",
-        ));
-    }
-    let version = submit(&saving, &mut tx, &content, &claims, &files, now).await?;
+    let by = Actor::user(saving.user, saving.ip);
+    let draft = Draft {
+        by: &by,
+        enrolment: saving.enrolment.id,
+        id,
+        existing: saving.existing.as_ref(),
+    };
+    let (fields, added) = (&form.fields, &form.added[..]);
+    let errors = match form.action {
+        Action::Submit => {
+            match actions::submit_draft(&mut tx, &draft, fields, added, &saving.state.clock).await?
+            {
+                Ok(version) => {
+                    tx.commit().await?;
+                    return Ok(submitted(id, version));
+                }
+                Err(errors) => errors,
+            }
+        }
+        Action::RemoveFile(file_id) => {
+            // The Remove buttons sit inside the evidence form: what was typed is saved first.
+            let now = saving.state.clock.now();
+            actions::save_draft(&mut tx, &draft, fields, added, now).await?;
+            let name = actions::remove_file(&mut tx, &by, id, file_id).await?;
+            tx.commit().await?;
+            let message = format!("Removed “{name}”; the rest of the draft is saved.");
+            return Ok(flash::redirect(&format!("/evidence/{id}/edit"), &message));
+        }
+        Action::SaveDraft => {
+            let now = saving.state.clock.now();
+            actions::save_draft(&mut tx, &draft, fields, added, now).await?
+        }
+    };
     tx.commit().await?;
+    if !errors.is_empty() {
+        return refused_fields(&saving, layout, fields, errors).await;
+    }
+    Ok(flash::redirect(
+        &format!("/evidence/{id}/edit"),
+        "Draft saved.",
+    ))
+}
+
+/// Where a submission leads: the evidence, saying what the new version replaces.
+fn submitted(id: Uuid, version: i32) -> Response {
     let message = if version > 1 {
         format!(
             "Version {version} submitted. It replaces version {} for assessment.",
@@ -260,114 +267,7 @@ async fn save(
     } else {
         "Evidence submitted for assessment.".to_owned()
     };
-    Ok(flash::redirect(&format!("/evidence/{id}"), &message))
-}
-
-/// Takes the locks a submission needs, before anything of the draft is written. It waits for
-/// a sign-off or judging of the same enrolment in progress, so neither rests on a version this
-/// one is about to replace (taken before the audit chain's lock, in the order a sign-off takes
-/// them); and for the enrolment's stored status, which the submission rewrites, before the
-/// draft's audit event takes the chain's lock.
-async fn lock_for_submission(tx: &mut sqlx::PgConnection, enrolment: EnrolmentId) -> AppResult<()> {
-    cohorts_db::lock_for_assessment(&mut *tx, enrolment).await?;
-    crate::status::db::lock(tx, enrolment).await?;
-    Ok(())
-}
-
-/// Writes what the form holds into the draft, with its audit event; returns the content, the
-/// problems found in it, and the draft's claims and files as now stored.
-async fn write_draft(
-    saving: &Saving<'_>,
-    tx: &mut sqlx::PgConnection,
-    form: &upload::ReadForm,
-    now: OffsetDateTime,
-) -> AppResult<(
-    DraftContent,
-    FormErrors,
-    Vec<db::Claim>,
-    Vec<db::EvidenceFile>,
-)> {
-    let (id, enrolment) = (saving.id, saving.enrolment.id);
-    let (content, errors) = form.fields.draft(now.date());
-    db::update_draft(&mut *tx, id, &content, now).await?;
-    db::replace_claims(&mut *tx, id, &form.fields.claims).await?;
-    let claims = db::list_claims(&mut *tx, id).await?;
-    let files = db::list_files(&mut *tx, id).await?;
-    audit::record(
-        tx,
-        NewAuditEvent {
-            actor: &saving.actor(),
-            action: if saving.existing.is_some() {
-                "evidence.draft_saved"
-            } else {
-                "evidence.draft_created"
-            },
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({
-                "enrolment_id": enrolment,
-                "title": content.title,
-                "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
-                "files_added": form.added,
-            }),
-        },
-    )
-    .await?;
-    Ok((content, errors, claims, files))
-}
-
-/// Submits the saved draft: its declaration's digest, the enrolment's status recomputed, and
-/// the audit event. Returns the version submitted.
-async fn submit(
-    saving: &Saving<'_>,
-    tx: &mut sqlx::PgConnection,
-    content: &DraftContent,
-    claims: &[db::Claim],
-    files: &[db::EvidenceFile],
-    now: OffsetDateTime,
-) -> AppResult<i32> {
-    let id = saving.id;
-    let (item_id, version) = match &saving.existing {
-        Some(e) => (e.item_id, e.version),
-        None => db::item_and_version(&mut *tx, id).await?,
-    };
-    let claim_list: Vec<(String, String)> = claims
-        .iter()
-        .map(|c| (c.code.clone(), c.note.clone()))
-        .collect();
-    let file_list: Vec<(String, String)> = files
-        .iter()
-        .map(|f| (hex(&f.sha256), f.file_name.clone()))
-        .collect();
-    let declaration = DeclaredContent {
-        item_id,
-        version,
-        content,
-        claims: &claim_list,
-        files: &file_list,
-    }
-    .sha256();
-    db::mark_submitted(&mut *tx, id, &declaration, now).await?;
-    crate::status::db::refresh(&mut *tx, saving.enrolment.id).await?;
-    audit::record(
-        tx,
-        NewAuditEvent {
-            actor: &saving.actor(),
-            action: "evidence.submitted",
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({
-                "item_id": item_id,
-                "version": version,
-                "declaration": "This evidence is my own work",
-                "declaration_sha256": hex(&declaration),
-                "claims": claim_list.iter().map(|(code, _)| code).collect::<Vec<_>>(),
-                "files": file_list,
-            }),
-        },
-    )
-    .await?;
-    Ok(version)
+    flash::redirect(&format!("/evidence/{id}"), &message)
 }
 
 /// The form again after an upload was refused: 413 or 422, with what was typed and why.
@@ -443,31 +343,6 @@ pub async fn show(
     EvidenceShowPage::build(&state, &standards, &user, layout, id, None).await
 }
 
-/// Takes one file off a (locked) draft, with its audit event; returns the file's name.
-async fn take_file_off(
-    tx: &mut sqlx::PgConnection,
-    user: &CurrentUser,
-    ip: Option<std::net::IpAddr>,
-    id: Uuid,
-    file_id: Uuid,
-) -> AppResult<String> {
-    let name = db::delete_file(&mut *tx, EvidenceId(id), file_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    audit::record(
-        tx,
-        NewAuditEvent {
-            actor: &Actor::user(user, ip),
-            action: "evidence.file_removed",
-            entity_type: "evidence",
-            entity_id: id.to_string(),
-            detail: json!({ "file_id": file_id, "file_name": name }),
-        },
-    )
-    .await?;
-    Ok(name)
-}
-
 /// `POST /evidence/{id}/files/{file_id}/delete`: takes one file off a draft.
 pub async fn remove_file(
     State(state): State<AppState>,
@@ -480,7 +355,7 @@ pub async fn remove_file(
     if db::lock_own_draft(&mut tx, id, user.id).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    let name = take_file_off(&mut tx, &user, ip, id, file_id).await?;
+    let name = actions::remove_file(&mut tx, &Actor::user(&user, ip), id, file_id).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/evidence/{id}/edit"),
@@ -529,53 +404,31 @@ pub async fn revise(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let evidence = db::find_visible(&mut tx, id, user.viewer())
-        .await?
-        .filter(|e| e.candidate_id == user.id.0)
-        .ok_or(AppError::NotFound)?;
-    let active = cohorts_db::find_visible(&mut tx, evidence.enrolment_id, user.viewer())
-        .await?
-        .is_some_and(|e| !e.is_withdrawn());
-    if !active {
-        return Err(AppError::NotFound);
-    }
-    // Serialise revisions of one item: lock its newest version.
-    db::lock_newest_version(&mut tx, evidence.item_id).await?;
-    if let Some(draft) = db::open_draft_of_item(&mut tx, evidence.item_id).await? {
-        return Ok(flash::redirect(
-            &format!("/evidence/{draft}/edit"),
-            "You are already revising this evidence.",
-        ));
-    }
-    if evidence.is_draft() {
-        return Ok(flash::redirect(
-            &format!("/evidence/{id}/edit"),
-            "This is a draft; edit it directly.",
-        ));
-    }
-    let Some(draft) = db::start_revision(&mut tx, &evidence).await? else {
-        return Err(AppError::Conflict(
-            "A newer version of this evidence exists; revise that one.".into(),
-        ));
+    let by = Actor::user(&user, ip);
+    let (draft, from_version) = match actions::revise(&mut tx, user.viewer(), &by, id).await? {
+        Revision::Started {
+            draft,
+            from_version,
+        } => (draft, from_version),
+        Revision::AlreadyOpen(draft) => {
+            return Ok(flash::redirect(
+                &format!("/evidence/{draft}/edit"),
+                "You are already revising this evidence.",
+            ));
+        }
+        Revision::IsDraft => {
+            return Ok(flash::redirect(
+                &format!("/evidence/{id}/edit"),
+                "This is a draft; edit it directly.",
+            ));
+        }
     };
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &Actor::user(&user, ip),
-            action: "evidence.revision_started",
-            entity_type: "evidence",
-            entity_id: draft.to_string(),
-            detail: json!({ "item_id": evidence.item_id, "from_version": evidence.version, "version": evidence.version + 1 }),
-        },
-    )
-    .await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/evidence/{draft}/edit"),
         &format!(
-            "Version {} is a draft copy of version {}. Change what you need, then submit it.",
-            evidence.version + 1,
-            evidence.version
+            "Version {} is a draft copy of version {from_version}. Change what you need, then submit it.",
+            from_version + 1,
         ),
     ))
 }

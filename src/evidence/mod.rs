@@ -1,6 +1,7 @@
 //! The candidate's evidence: drafts with files and criteria claims, submission with the
 //! declaration, versions, downloads, and the portfolio that brings them together.
 
+pub mod actions;
 pub mod db;
 mod handlers;
 pub mod judgements;

@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::forms::FormErrors;
-use crate::identity::CurrentUser;
+use crate::identity::{CurrentUser, Viewer};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -159,10 +160,12 @@ pub struct PageQuery {
 
 #[derive(Debug, Deserialize)]
 pub struct ReviewForm {
+    /// `agree` or `disagree`.
     #[serde(default)]
-    decision: String,
+    pub decision: String,
+    /// What the assessor must do; required to disagree.
     #[serde(default)]
-    actions: String,
+    pub actions: String,
 }
 
 /// `POST /sign-offs/{id}/review`.
@@ -175,28 +178,49 @@ pub async fn review(
     CsrfForm(form): CsrfForm<ReviewForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let target = lock_target_for(&mut tx, id, &user).await?;
-    let actions = form.actions.trim().to_owned();
-    let decision = match Decision::parse(&form.decision, &actions, id) {
+    let by = Actor::user(&user, ip);
+    let reviewed = review_sign_off(&mut tx, user.viewer(), &by, id, &form, &state.clock).await?;
+    let decision = match reviewed {
         Ok(decision) => decision,
-        Err(errors) => {
+        Err((errors, actions)) => {
             // End the transaction, and its lock on the enrolment, before the page reads.
             drop(tx);
             return review_refused(&state, &user, layout, (id, errors, actions)).await;
         }
     };
+    tx.commit().await?;
+    Ok(flash::redirect("/quality", decision.confirmation()))
+}
+
+/// Reviews sign-off `id` as `who`, its enrolment's IQA, in the caller's transaction: agree
+/// (countersign) or disagree (withdraw it, with actions for the assessor). Stores the review
+/// with the enrolment's status and the audit event, or returns the form's problems and the
+/// actions as typed (nothing written).
+pub async fn review_sign_off(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    id: SignOffId,
+    form: &ReviewForm,
+    clock: &Clock,
+) -> AppResult<Result<Decision, (FormErrors, String)>> {
+    let target = lock_target_for(&mut *conn, id, who).await?;
+    let actions = form.actions.trim().to_owned();
+    let decision = match Decision::parse(&form.decision, &actions, id) {
+        Ok(decision) => decision,
+        Err(errors) => return Ok(Err((errors, actions))),
+    };
     let review = Review {
         sign_off_id: id,
         enrolment_id: target.enrolment_id,
-        iqa_id: user.id.0,
+        iqa_id: who.id.0,
         decision,
         actions: &actions,
     };
-    store_review(&mut tx, &state, &review).await?;
-    crate::status::db::refresh(&mut tx, target.enrolment_id).await?;
-    audit_review(&mut tx, &Actor::user(&user, ip), &review).await?;
-    tx.commit().await?;
-    Ok(flash::redirect("/quality", decision.confirmation()))
+    store_review(&mut *conn, &review, clock.now()).await?;
+    crate::status::db::refresh(&mut *conn, target.enrolment_id).await?;
+    audit_review(conn, by, &review).await?;
+    Ok(Ok(decision))
 }
 
 /// Sign-off `id`'s review target, its enrolment's row locked, if `user` is the enrolment's IQA
@@ -204,7 +228,7 @@ pub async fn review(
 async fn lock_target_for(
     conn: &mut PgConnection,
     id: SignOffId,
-    user: &CurrentUser,
+    user: Viewer<'_>,
 ) -> AppResult<db::ReviewTarget> {
     db::lock_review_target(conn, id)
         .await?
@@ -228,7 +252,7 @@ async fn review_refused(
 
 /// What an IQA decided of a sign-off.
 #[derive(Debug, Clone, Copy)]
-enum Decision {
+pub enum Decision {
     /// Countersigned: the enrolment is verified.
     Agree,
     /// The sign-off is withdrawn, with actions for its assessor.
@@ -297,8 +321,8 @@ struct Review<'a> {
 /// withdrew it or a newer one replaced it) or has a review already.
 async fn store_review(
     conn: &mut PgConnection,
-    state: &AppState,
     review: &Review<'_>,
+    now: OffsetDateTime,
 ) -> AppResult<()> {
     let standing = crate::assessments::db::standing_sign_off(conn, review.enrolment_id).await?;
     if standing != Some(review.sign_off_id) {
@@ -312,7 +336,7 @@ async fn store_review(
         review.iqa_id,
         review.decision.as_str(),
         review.actions,
-        state.clock.now(),
+        now,
     )
     .await?;
     if !inserted {

@@ -200,8 +200,7 @@ fn refuse(layout: Layout, user: User, field: &'static str, message: &str) -> Res
 /// Records an admin's change to an account.
 async fn record_user_event(
     conn: &mut PgConnection,
-    admin: &CurrentUser,
-    ip: Option<std::net::IpAddr>,
+    admin: &Actor,
     action: &'static str,
     user: UserId,
     detail: serde_json::Value,
@@ -209,7 +208,7 @@ async fn record_user_event(
     audit::record(
         conn,
         NewAuditEvent {
-            actor: &Actor::user(admin, ip),
+            actor: admin,
             action,
             entity_type: "user",
             entity_id: user.to_string(),
@@ -262,9 +261,10 @@ pub async fn update(
         trainee,
     };
 
-    let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    if let Some(refusal) = lock_admins_and_check_removal(&mut tx, &admin, &user, &change).await? {
+    let by = Actor::user(&admin, ip);
+    let changed = change_profile(&mut tx, &by, &user, &change, state.clock.now()).await?;
+    if let Err(refusal) = changed {
         return Ok(edit_refused(
             layout,
             user,
@@ -273,8 +273,6 @@ pub async fn update(
             refusal,
         ));
     }
-    save_profile(&mut tx, &user, &change, now).await?;
-    audit_profile_change(&mut tx, &admin, ip, &user, &change).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
@@ -283,11 +281,28 @@ pub async fn update(
 }
 
 /// A change of an account's name and roles, as the edit form asks for it.
-struct ProfileChange {
-    name: DisplayName,
-    roles: Vec<Role>,
+pub struct ProfileChange {
+    pub name: DisplayName,
+    pub roles: Vec<Role>,
     /// Whether the account is to be a trainee assessor: asked for, and an assessor.
-    trainee: bool,
+    pub trainee: bool,
+}
+
+/// Makes `change` to `user` on behalf of admin `by`, with its audit event, in the caller's
+/// transaction; refused with the form's problem when it takes the admin role where it may not.
+pub async fn change_profile(
+    conn: &mut PgConnection,
+    by: &Actor,
+    user: &User,
+    change: &ProfileChange,
+    now: OffsetDateTime,
+) -> sqlx::Result<Result<(), FormErrors>> {
+    if let Some(refusal) = lock_admins_and_check_removal(conn, by, user, change).await? {
+        return Ok(Err(refusal));
+    }
+    save_profile(conn, user, change, now).await?;
+    audit_profile_change(conn, by, user, change).await?;
+    Ok(Ok(()))
 }
 
 impl ProfileChange {
@@ -322,13 +337,13 @@ fn edit_refused(
 /// last active admin.
 async fn lock_admins_and_check_removal(
     conn: &mut PgConnection,
-    admin: &CurrentUser,
+    admin: &Actor,
     user: &User,
     change: &ProfileChange,
 ) -> sqlx::Result<Option<FormErrors>> {
     let admins = db::lock_active_admins(conn).await?;
     let removes_admin = change.removes_admin(user);
-    let problem = if removes_admin && user.id == admin.id {
+    let problem = if removes_admin && admin.user_id == Some(user.id.0) {
         "You cannot remove your own admin role; another admin can."
     } else if removes_admin && user.is_active && admins.len() <= 1 {
         "This is the last active admin; make someone else an admin first."
@@ -371,8 +386,7 @@ async fn save_profile(
 /// one: as `user.roles_changed` when the roles change, otherwise as `user.updated`.
 async fn audit_profile_change(
     conn: &mut PgConnection,
-    admin: &CurrentUser,
-    ip: Option<std::net::IpAddr>,
+    admin: &Actor,
     user: &User,
     change: &ProfileChange,
 ) -> sqlx::Result<()> {
@@ -384,7 +398,6 @@ async fn audit_profile_change(
     record_user_event(
         conn,
         admin,
-        ip,
         action,
         user.id,
         json!({
@@ -431,8 +444,7 @@ pub async fn deactivate(
     links::retire_for_user(&mut tx, user.id, now).await?;
     record_user_event(
         &mut tx,
-        &admin,
-        ip,
+        &Actor::user(&admin, ip),
         "user.deactivated",
         user.id,
         json!({ "sessions_ended": ended }),
@@ -456,7 +468,14 @@ pub async fn reactivate(
     let user = load(&state, id).await?;
     let mut tx = state.pool.begin().await?;
     db::set_active(&mut tx, user.id, true, state.clock.now()).await?;
-    record_user_event(&mut tx, &admin, ip, "user.reactivated", user.id, json!({})).await?;
+    record_user_event(
+        &mut tx,
+        &Actor::user(&admin, ip),
+        "user.reactivated",
+        user.id,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
@@ -502,8 +521,7 @@ pub async fn issue_access_link(
     .await?;
     record_user_event(
         &mut tx,
-        &admin,
-        ip,
+        &Actor::user(&admin, ip),
         "user.access_link_issued",
         user.id,
         json!({ "purpose": purpose, "expires_at": link.expires_at.unix_timestamp() }),

@@ -5,6 +5,8 @@ mod account;
 mod admin;
 mod views;
 
+pub use admin::{ProfileChange, change_profile};
+
 use crate::identity::{ADMIN, Access};
 use crate::state::AppState;
 use crate::web::routes::Routes;

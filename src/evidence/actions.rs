@@ -1,0 +1,294 @@
+//! What a candidate does with their evidence, each in the caller's transaction with its audit
+//! event: start a draft, write into it, attach and remove files, submit it, and start a
+//! revision of submitted evidence. The handlers read forms into these; `attest demo` calls
+//! them directly.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::db::{self, Evidence};
+use super::model::{DeclaredContent, DraftContent, EvidenceFields};
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter};
+use crate::clock::Clock;
+use crate::cohorts::db as cohorts_db;
+use crate::crypto::hex;
+use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
+use crate::identity::Viewer;
+use crate::ids::{EnrolmentId, EvidenceId};
+
+/// A draft being written: by whom, of which enrolment, and the draft as it was.
+pub struct Draft<'a> {
+    pub by: &'a Actor,
+    pub enrolment: EnrolmentId,
+    /// The draft, locked or just made in the caller's transaction.
+    pub id: Uuid,
+    /// The draft as it was, or `None` when the caller's transaction made it.
+    pub existing: Option<&'a Evidence>,
+}
+
+/// Makes a new, empty draft (version 1 of a new item) of `enrolment`; its audit event is
+/// written with its content by [`save_draft`].
+pub async fn start_draft(conn: &mut PgConnection, enrolment: EnrolmentId) -> sqlx::Result<Uuid> {
+    db::insert_draft(conn, enrolment, Uuid::now_v7(), 1).await
+}
+
+/// Stores `bytes` as the file `name` of draft `evidence`; returns the file's id. Refused, with
+/// the reason in words, when the file is empty, of a type not accepted, or over `limit` bytes.
+pub async fn attach_file(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+    name: &str,
+    bytes: Vec<u8>,
+    limit: u64,
+) -> AppResult<Uuid> {
+    let mut writer = BlobWriter::new(limit);
+    let mut source = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.into())]);
+    let written = writer.write_stream(&mut *conn, &mut source).await;
+    let blob = match written {
+        Ok(()) => writer.finish(&mut *conn, name).await,
+        Err(crate::blobs::StreamError::Blob(e)) => Err(e),
+        Err(crate::blobs::StreamError::Source(never)) => match never {},
+    };
+    let refused = |message: String| Err(AppError::BadRequest(message));
+    match blob {
+        Ok(blob) => Ok(db::insert_file(conn, evidence, blob.blob_id, name).await?),
+        Err(BlobError::Database(e)) => Err(e.into()),
+        Err(BlobError::Empty) => refused(format!("“{name}” is empty.")),
+        Err(BlobError::TypeNotAllowed) => refused(format!(
+            "“{name}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
+        )),
+        Err(BlobError::TooLarge { limit }) => {
+            refused(format!("“{name}” is larger than {limit} bytes."))
+        }
+    }
+}
+
+/// Takes one file off a (locked) draft, with its audit event; returns the file's name.
+pub async fn remove_file(
+    conn: &mut PgConnection,
+    by: &Actor,
+    id: Uuid,
+    file_id: Uuid,
+) -> AppResult<String> {
+    let name = db::delete_file(&mut *conn, EvidenceId(id), file_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: by,
+            action: "evidence.file_removed",
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({ "file_id": file_id, "file_name": name }),
+        },
+    )
+    .await?;
+    Ok(name)
+}
+
+/// Writes `fields` into the draft, with its audit event naming the files `added` to it; returns
+/// the problems found in them (the draft is saved all the same).
+pub async fn save_draft(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+    fields: &EvidenceFields,
+    added: &[String],
+    now: OffsetDateTime,
+) -> AppResult<FormErrors> {
+    let (_, errors, _, _) = write_draft(conn, draft, fields, added, now).await?;
+    Ok(errors)
+}
+
+/// Writes `fields` into the draft and submits it with the declaration; returns the version
+/// submitted, or the problems that stop it (the draft is saved all the same).
+pub async fn submit_draft(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+    fields: &EvidenceFields,
+    added: &[String],
+    clock: &Clock,
+) -> AppResult<Result<i32, FormErrors>> {
+    lock_for_submission(&mut *conn, draft.enrolment).await?;
+    // One moment for the whole save, read once any wait for those locks is over: the draft's
+    // update and its submission.
+    let now = clock.now();
+    let (content, mut errors, claims, files) = write_draft(conn, draft, fields, added, now).await?;
+    content.check_submission(claims.len(), files.len(), fields.declaration, &mut errors);
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    Ok(Ok(
+        submit(conn, draft, &content, &claims, &files, now).await?
+    ))
+}
+
+/// Takes the locks a submission needs, before anything of the draft is written. It waits for
+/// a sign-off or judging of the same enrolment in progress, so neither rests on a version this
+/// one is about to replace (taken before the audit chain's lock, in the order a sign-off takes
+/// them); and for the enrolment's stored status, which the submission rewrites, before the
+/// draft's audit event takes the chain's lock.
+async fn lock_for_submission(conn: &mut PgConnection, enrolment: EnrolmentId) -> AppResult<()> {
+    cohorts_db::lock_for_assessment(&mut *conn, enrolment).await?;
+    crate::status::db::lock(conn, enrolment).await?;
+    Ok(())
+}
+
+/// Writes what the form holds into the draft, with its audit event; returns the content, the
+/// problems found in it, and the draft's claims and files as now stored.
+async fn write_draft(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+    fields: &EvidenceFields,
+    added: &[String],
+    now: OffsetDateTime,
+) -> AppResult<(
+    DraftContent,
+    FormErrors,
+    Vec<db::Claim>,
+    Vec<db::EvidenceFile>,
+)> {
+    let id = draft.id;
+    let (content, errors) = fields.draft(now.date());
+    db::update_draft(&mut *conn, id, &content, now).await?;
+    db::replace_claims(&mut *conn, id, &fields.claims).await?;
+    let claims = db::list_claims(&mut *conn, id).await?;
+    let files = db::list_files(&mut *conn, id).await?;
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: draft.by,
+            action: if draft.existing.is_some() {
+                "evidence.draft_saved"
+            } else {
+                "evidence.draft_created"
+            },
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({
+                "enrolment_id": draft.enrolment,
+                "title": content.title,
+                "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
+                "files_added": added,
+            }),
+        },
+    )
+    .await?;
+    Ok((content, errors, claims, files))
+}
+
+/// Submits the saved draft: its declaration's digest, the enrolment's status recomputed, and
+/// the audit event. Returns the version submitted.
+async fn submit(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+    content: &DraftContent,
+    claims: &[db::Claim],
+    files: &[db::EvidenceFile],
+    now: OffsetDateTime,
+) -> AppResult<i32> {
+    let id = draft.id;
+    let (item_id, version) = match draft.existing {
+        Some(e) => (e.item_id, e.version),
+        None => db::item_and_version(&mut *conn, id).await?,
+    };
+    let claim_list: Vec<(String, String)> = claims
+        .iter()
+        .map(|c| (c.code.clone(), c.note.clone()))
+        .collect();
+    let file_list: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (hex(&f.sha256), f.file_name.clone()))
+        .collect();
+    let declaration = DeclaredContent {
+        item_id,
+        version,
+        content,
+        claims: &claim_list,
+        files: &file_list,
+    }
+    .sha256();
+    db::mark_submitted(&mut *conn, id, &declaration, now).await?;
+    crate::status::db::refresh(&mut *conn, draft.enrolment).await?;
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: draft.by,
+            action: "evidence.submitted",
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({
+                "item_id": item_id,
+                "version": version,
+                "declaration": "This evidence is my own work",
+                "declaration_sha256": hex(&declaration),
+                "claims": claim_list.iter().map(|(code, _)| code).collect::<Vec<_>>(),
+                "files": file_list,
+            }),
+        },
+    )
+    .await?;
+    Ok(version)
+}
+
+/// What asking to revise submitted evidence came to.
+pub enum Revision {
+    /// A new draft version, copied from `from_version`.
+    Started { draft: Uuid, from_version: i32 },
+    /// The item has an open draft already: revise that one.
+    AlreadyOpen(Uuid),
+    /// The evidence is a draft itself: edit it directly.
+    IsDraft,
+}
+
+/// Starts a new draft version of evidence `id`, which must be the candidate `who`'s, on an
+/// enrolment not withdrawn; anything else is not found.
+pub async fn revise(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    id: Uuid,
+) -> AppResult<Revision> {
+    let evidence = db::find_visible(&mut *conn, id, who)
+        .await?
+        .filter(|e| e.candidate_id == who.id.0)
+        .ok_or(AppError::NotFound)?;
+    let active = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
+        .await?
+        .is_some_and(|e| !e.is_withdrawn());
+    if !active {
+        return Err(AppError::NotFound);
+    }
+    // Serialise revisions of one item: lock its newest version.
+    db::lock_newest_version(&mut *conn, evidence.item_id).await?;
+    if let Some(draft) = db::open_draft_of_item(&mut *conn, evidence.item_id).await? {
+        return Ok(Revision::AlreadyOpen(draft));
+    }
+    if evidence.is_draft() {
+        return Ok(Revision::IsDraft);
+    }
+    let Some(draft) = db::start_revision(&mut *conn, &evidence).await? else {
+        return Err(AppError::Conflict(
+            "A newer version of this evidence exists; revise that one.".into(),
+        ));
+    };
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: by,
+            action: "evidence.revision_started",
+            entity_type: "evidence",
+            entity_id: draft.to_string(),
+            detail: json!({ "item_id": evidence.item_id, "from_version": evidence.version, "version": evidence.version + 1 }),
+        },
+    )
+    .await?;
+    Ok(Revision::Started {
+        draft,
+        from_version: evidence.version,
+    })
+}
