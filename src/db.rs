@@ -6,9 +6,12 @@ use std::str::FromStr;
 use anyhow::Context;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
+
+/// How long a pooled connection may sit idle before it is checked again as it is handed out.
+const IDLE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The schema, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -35,6 +38,18 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(args.db_max_connections)
         .acquire_timeout(args.db_acquire_timeout)
+        // A connection handed out again within moments of its last use is known to be alive
+        // (sqlx checks it as it comes back): checking it once more would cost a round trip of
+        // every request. One idle for longer, as after a database restart, is still checked.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_CHECK_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         // Every query here serves a page; JIT compilation costs tens of milliseconds up front and
         // is set off by cost estimates that grow with unrelated cohorts, so it only adds latency.
         // And the data of a page is in memory (or on SSD): an index lookup costs about what a
