@@ -56,3 +56,19 @@ id_type!(
     /// Identifies one version of a piece of evidence (each version is its own record).
     EvidenceId
 );
+id_type!(
+    /// Identifies a piece of evidence across its versions (what its versions share).
+    ItemId
+);
+id_type!(
+    /// Identifies a file attached to one evidence version.
+    FileId
+);
+id_type!(
+    /// Identifies stored file content, which any number of attached files may share.
+    BlobId
+);
+id_type!(
+    /// Identifies an assessor's judgement of one claim of an evidence version.
+    JudgementId
+);

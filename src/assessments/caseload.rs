@@ -6,12 +6,11 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::db;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
-use crate::ids::{EnrolmentId, EvidenceId};
+use crate::ids::{CohortId, EnrolmentId, EvidenceId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::layout::{Layout, Section};
@@ -22,7 +21,7 @@ use crate::web::paging::{PageLinks, Paging};
 pub struct CaseRow {
     pub enrolment_id: EnrolmentId,
     pub candidate_name: String,
-    pub cohort_id: Uuid,
+    pub cohort_id: CohortId,
     pub cohort_name: String,
     pub awaiting: i64,
     pub oldest_waiting: Option<OffsetDateTime>,
@@ -87,22 +86,15 @@ const STATUSES: [EnrolmentStatus; 5] = [
     EnrolmentStatus::Verified,
 ];
 
-/// `GET /caseload`.
-pub async fn show(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    layout: Layout,
-    Query(query): Query<CaseloadQuery>,
-) -> AppResult<CaseloadPage> {
-    let mut conn = state.pool.acquire().await?;
-    let groups = db::caseload_groups(&mut conn, user.id.0).await?;
-    let cohort = groups
-        .iter()
-        .find(|g| g.cohort_id.to_string() == query.cohort)
-        .map(|g| g.cohort_id);
-    let status = STATUSES.into_iter().find(|s| s.as_str() == query.status);
+/// The choices of the caseload's filters: each cohort of the caseload once, and every status,
+/// with the chosen ones selected.
+fn filter_choices(
+    groups: &[db::CaseloadGroup],
+    cohort: Option<CohortId>,
+    status: Option<EnrolmentStatus>,
+) -> (Vec<Choice>, Vec<Choice>) {
     let mut cohorts: Vec<Choice> = Vec::new();
-    for group in &groups {
+    for group in groups {
         if !cohorts
             .iter()
             .any(|c| c.value == group.cohort_id.to_string())
@@ -122,6 +114,24 @@ pub async fn show(
             selected: status == Some(s),
         })
         .collect();
+    (cohorts, statuses)
+}
+
+/// `GET /caseload`.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Query(query): Query<CaseloadQuery>,
+) -> AppResult<CaseloadPage> {
+    let mut conn = state.pool.acquire().await?;
+    let groups = db::caseload_groups(&mut conn, user.id).await?;
+    let cohort = groups
+        .iter()
+        .find(|g| g.cohort_id.to_string() == query.cohort)
+        .map(|g| g.cohort_id);
+    let status = STATUSES.into_iter().find(|s| s.as_str() == query.status);
+    let (cohorts, statuses) = filter_choices(&groups, cohort, status);
     let kept = groups.iter().filter(|g| {
         cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)
     });
@@ -133,7 +143,7 @@ pub async fn show(
     let paging = Paging::new(query.page, PAGE_SIZE, total);
     let shown = db::caseload_page(
         &mut conn,
-        user.id.0,
+        user.id,
         cohort,
         status,
         PAGE_SIZE,

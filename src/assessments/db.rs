@@ -3,18 +3,18 @@
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::caseload::CaseRow;
 use super::sign_off::BasisItem;
-use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
+use crate::identity::UserId;
+use crate::ids::{CohortId, EnrolmentId, EvidenceId, JudgementId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::status::model::EnrolmentStatus;
 
 /// The active enrolments of an assessor's caseload in one cohort at one status.
 #[derive(Debug, Clone)]
 pub struct CaseloadGroup {
-    pub cohort_id: Uuid,
+    pub cohort_id: CohortId,
     pub cohort_name: String,
     pub status: EnrolmentStatus,
     pub enrolments: i64,
@@ -24,7 +24,7 @@ pub struct CaseloadGroup {
 /// The assessor's caseload counted by cohort and status, cohorts by name.
 pub async fn caseload_groups(
     conn: &mut PgConnection,
-    assessor: Uuid,
+    assessor: UserId,
 ) -> sqlx::Result<Vec<CaseloadGroup>> {
     sqlx::query_as!(
         CaseloadGroup,
@@ -34,7 +34,7 @@ pub async fn caseload_groups(
              join cohort co using (cohort_id)
             where k.assessor_id = $1 and not k.withdrawn and k.enrolments > 0
             order by lower(co.name), co.cohort_id"#,
-        assessor
+        assessor.0
     )
     .fetch_all(conn)
     .await
@@ -43,8 +43,8 @@ pub async fn caseload_groups(
 /// One page of the assessor's active enrolments, longest-waiting first, then by name.
 pub async fn caseload_page(
     conn: &mut PgConnection,
-    assessor: Uuid,
-    cohort: Option<Uuid>,
+    assessor: UserId,
+    cohort: Option<CohortId>,
     status: Option<EnrolmentStatus>,
     limit: usize,
     offset: usize,
@@ -76,8 +76,8 @@ pub async fn caseload_page(
              from page p
              join cohort co on co.cohort_id = p.cohort_id
             order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id"#,
-        assessor,
-        cohort,
+        assessor.0,
+        cohort.map(|c| c.0),
         status.map(EnrolmentStatus::as_str),
         limit,
         offset
@@ -102,7 +102,8 @@ pub async fn sign_off_basis(
              order by lj.criterion_id, lj.created_at, lj.judgement_id
         )
         select c.code, c.text, c.kind as "kind: CriterionKind", c.position,
-               m.judgement_id as "judgement_id?", e.evidence_id as "evidence_id?", e.title as "title?",
+               m.judgement_id as "judgement_id?: JudgementId", e.evidence_id as "evidence_id?: EvidenceId",
+               e.title as "title?",
                e.version as "version?", encode(e.declaration_sha256, 'hex') as declaration,
                array(select encode(b.sha256, 'hex') from evidence_file f join blob b using (blob_id)
                       where f.evidence_id = e.evidence_id order by f.created_at, f.evidence_file_id) as "files!"
@@ -166,7 +167,7 @@ pub async fn lock_enrolment_for_update(
 #[derive(Debug, Clone, Copy)]
 pub struct NewSignOff<'a> {
     pub enrolment_id: EnrolmentId,
-    pub assessor_id: Uuid,
+    pub assessor_id: UserId,
     pub signed_at: OffsetDateTime,
     /// What the sign-off rests on, stored as its JSON.
     pub basis: &'a [BasisItem],
@@ -186,7 +187,7 @@ pub async fn insert_sign_off(
         "insert into sign_off (enrolment_id, assessor_id, signed_at, basis, basis_sha256, sampled, sample_reason)
          values ($1, $2, $3, $4, $5, $6, $7) returning sign_off_id",
         sign_off.enrolment_id.0,
-        sign_off.assessor_id,
+        sign_off.assessor_id.0,
         sign_off.signed_at,
         json!(sign_off.basis),
         sign_off.basis_sha256,
@@ -201,13 +202,13 @@ pub async fn insert_sign_off(
 /// How many sign-offs an assessor has made in a cohort, whatever became of them.
 pub async fn count_assessor_sign_offs(
     conn: &mut PgConnection,
-    assessor: Uuid,
+    assessor: UserId,
     cohort: CohortId,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
             where s.assessor_id = $1 and e.cohort_id = $2"#,
-        assessor,
+        assessor.0,
         cohort.0
     )
     .fetch_one(conn)
@@ -215,10 +216,10 @@ pub async fn count_assessor_sign_offs(
 }
 
 /// Whether a user is a trainee assessor.
-pub async fn is_trainee_assessor(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<bool> {
+pub async fn is_trainee_assessor(conn: &mut PgConnection, user: UserId) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         "select is_trainee_assessor from app_user where user_id = $1",
-        user
+        user.0
     )
     .fetch_one(conn)
     .await

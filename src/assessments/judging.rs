@@ -33,7 +33,7 @@ pub async fn judge(
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -63,7 +63,7 @@ pub async fn judge_version(
     conn: &mut PgConnection,
     who: Viewer<'_>,
     by: &Actor,
-    id: Uuid,
+    id: EvidenceId,
     read: impl FnOnce(&[(Uuid, String)]) -> (Vec<JudgementInput>, FormErrors),
 ) -> AppResult<Result<Vec<JudgementInput>, (Vec<JudgementInput>, FormErrors)>> {
     let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
@@ -77,9 +77,9 @@ pub async fn judge_version(
     if !errors.is_empty() {
         return Ok(Err((inputs, errors)));
     }
-    evidence_db::insert_judgements(&mut *conn, EvidenceId(id), who.id.0, &inputs).await?;
+    evidence_db::insert_judgements(&mut *conn, id, who.id, &inputs).await?;
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
-    audit_judgements(conn, by, EvidenceId(id), enrolment.id, &inputs).await?;
+    audit_judgements(conn, by, id, enrolment.id, &inputs).await?;
     Ok(Ok(inputs))
 }
 
@@ -87,7 +87,7 @@ pub async fn judge_version(
 /// for a version that does not exist.
 async fn enrolment_as_assessor(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     user: Viewer<'_>,
 ) -> AppResult<Enrolment> {
     let evidence = evidence_db::find_visible(conn, id, user)
@@ -97,7 +97,7 @@ async fn enrolment_as_assessor(
         .await?
         .ok_or(AppError::NotFound)?;
     // Only the enrolment's own assessor, and never on their own evidence.
-    if enrolment.assessor_id != Some(user.id.0) || enrolment.is_candidate(user.id) {
+    if enrolment.assessor_id != Some(user.id) || enrolment.is_candidate(user.id) {
         return Err(AppError::NotFound);
     }
     Ok(enrolment)
@@ -108,7 +108,7 @@ async fn enrolment_as_assessor(
 /// not withdrawn.
 async fn lock_current_version(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     user: Viewer<'_>,
     enrolment: &Enrolment,
 ) -> AppResult<()> {
@@ -133,7 +133,7 @@ async fn judgements_refused(
     standards: &Standards,
     user: &CurrentUser,
     layout: Layout,
-    id: Uuid,
+    id: EvidenceId,
     typed: (Vec<JudgementInput>, FormErrors),
 ) -> AppResult<Response> {
     let page = EvidenceShowPage::build(state, standards, user, layout, id, Some(typed)).await?;

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
@@ -20,8 +19,8 @@ use crate::clock::Clock;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
-use crate::identity::{CurrentUser, Viewer};
-use crate::ids::{EnrolmentId, SignOffId};
+use crate::identity::{CurrentUser, UserId, Viewer};
+use crate::ids::{EnrolmentId, EvidenceId, JudgementId, SignOffId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -39,8 +38,8 @@ pub struct BasisItem {
     #[serde(skip)]
     pub text: String,
     /// `None` while the criterion is not met.
-    pub judgement_id: Option<Uuid>,
-    pub evidence_id: Option<Uuid>,
+    pub judgement_id: Option<JudgementId>,
+    pub evidence_id: Option<EvidenceId>,
     pub evidence_title: Option<String>,
     pub evidence_version: Option<i32>,
     pub declaration_sha256: Option<String>,
@@ -79,7 +78,7 @@ async fn as_assessor(
 ) -> AppResult<Enrolment> {
     cohorts_db::find_visible(conn, id, user)
         .await?
-        .filter(|e| e.assessor_id == Some(user.id.0) && !e.is_candidate(user.id))
+        .filter(|e| e.assessor_id == Some(user.id) && !e.is_candidate(user.id))
         .ok_or(AppError::NotFound)
 }
 
@@ -157,14 +156,8 @@ pub async fn sign_off(
 ) -> AppResult<Enrolment> {
     let enrolment = lock_unsigned_enrolment(&mut *conn, id, who).await?;
     ensure_ready_for_sign_off(&mut *conn, &enrolment).await?;
-    let sign_off = store_sign_off(
-        &mut *conn,
-        &enrolment,
-        who.id.0,
-        sample_percent,
-        clock.now(),
-    )
-    .await?;
+    let sign_off =
+        store_sign_off(&mut *conn, &enrolment, who.id, sample_percent, clock.now()).await?;
     crate::status::db::refresh(&mut *conn, id).await?;
     audit_sign_off(conn, by, id, &sign_off).await?;
     Ok(enrolment)
@@ -243,7 +236,7 @@ struct StoredSignOff {
 async fn store_sign_off(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
-    assessor_id: Uuid,
+    assessor_id: UserId,
     sample_percent: u8,
     now: OffsetDateTime,
 ) -> sqlx::Result<StoredSignOff> {
@@ -304,7 +297,7 @@ async fn audit_sign_off(
 async fn sampling(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
-    assessor: Uuid,
+    assessor: UserId,
     percent: u8,
 ) -> sqlx::Result<(bool, String)> {
     let earlier = super::db::count_assessor_sign_offs(conn, assessor, enrolment.cohort_id).await?;

@@ -3,18 +3,19 @@
 
 use futures_util::Stream;
 use sqlx::PgConnection;
-use uuid::Uuid;
+
+use crate::ids::BlobId;
 
 /// Stores chunk `seq` (counted from 0) of the file being written as `blob_id`.
 pub async fn insert_chunk(
     conn: &mut PgConnection,
-    blob_id: Uuid,
+    blob_id: BlobId,
     seq: i32,
     data: Vec<u8>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
-        blob_id,
+        blob_id.0,
         seq,
         data
     )
@@ -27,16 +28,16 @@ pub async fn insert_chunk(
 /// or `None` (and nothing stored) when a file with the same SHA-256 is stored already.
 pub async fn insert_blob(
     conn: &mut PgConnection,
-    blob_id: Uuid,
+    blob_id: BlobId,
     sha256: &[u8],
     size: i64,
     content_type: &str,
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<BlobId>> {
     sqlx::query_scalar!(
-        "insert into blob (blob_id, sha256, size_bytes, content_type) values ($1, $2, $3, $4)
+        r#"insert into blob (blob_id, sha256, size_bytes, content_type) values ($1, $2, $3, $4)
              on conflict (sha256) do nothing
-             returning blob_id",
-        blob_id,
+             returning blob_id as "blob_id: BlobId""#,
+        blob_id.0,
         sha256,
         size,
         content_type
@@ -46,28 +47,31 @@ pub async fn insert_blob(
 }
 
 /// Deletes the chunks written for `blob_id`.
-pub async fn delete_chunks(conn: &mut PgConnection, blob_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("delete from blob_chunk where blob_id = $1", blob_id)
+pub async fn delete_chunks(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<()> {
+    sqlx::query!("delete from blob_chunk where blob_id = $1", blob_id.0)
         .execute(conn)
         .await?;
     Ok(())
 }
 
 /// The id of the stored file with this SHA-256 (an error when there is none).
-pub async fn blob_id_by_sha256(conn: &mut PgConnection, sha256: &[u8]) -> sqlx::Result<Uuid> {
-    sqlx::query_scalar!("select blob_id from blob where sha256 = $1", sha256)
-        .fetch_one(conn)
-        .await
+pub async fn blob_id_by_sha256(conn: &mut PgConnection, sha256: &[u8]) -> sqlx::Result<BlobId> {
+    sqlx::query_scalar!(
+        r#"select blob_id as "blob_id: BlobId" from blob where sha256 = $1"#,
+        sha256
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// The bytes of each chunk of the file `blob_id`, in order, streamed one chunk at a time.
 pub fn chunks(
     conn: &mut PgConnection,
-    blob_id: Uuid,
+    blob_id: BlobId,
 ) -> impl Stream<Item = sqlx::Result<Vec<u8>>> + '_ {
     sqlx::query_scalar!(
         "select data from blob_chunk where blob_id = $1 order by seq",
-        blob_id
+        blob_id.0
     )
     .fetch(conn)
 }

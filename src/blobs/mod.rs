@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::ids::BlobId;
+
 /// Bytes a chunk row holds.
 pub const CHUNK_SIZE: usize = 1024 * 1024;
 /// Bytes kept from the start of a file to tell its type.
@@ -143,7 +145,7 @@ fn is_plain_text(head: &[u8]) -> bool {
 /// A file stored by [`BlobWriter::finish`].
 #[derive(Debug, Clone)]
 pub struct StoredBlob {
-    pub blob_id: Uuid,
+    pub blob_id: BlobId,
     pub sha256: [u8; 32],
     pub size: u64,
     pub file_type: FileType,
@@ -179,7 +181,7 @@ impl<E> From<sqlx::Error> for StreamError<E> {
 
 /// Writes one file into the caller's transaction as its bytes arrive.
 pub struct BlobWriter {
-    blob_id: Uuid,
+    blob_id: BlobId,
     seq: i32,
     hasher: Sha256,
     size: u64,
@@ -192,7 +194,7 @@ impl BlobWriter {
     /// A writer for a file of at most `limit` bytes.
     pub fn new(limit: u64) -> Self {
         Self {
-            blob_id: Uuid::now_v7(),
+            blob_id: BlobId(Uuid::now_v7()),
             seq: 0,
             hasher: Sha256::new(),
             size: 0,
@@ -326,7 +328,7 @@ impl BlobWriter {
 /// away ends the query and frees the connection.
 pub fn read(
     pool: PgPool,
-    blob_id: Uuid,
+    blob_id: BlobId,
 ) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, sqlx::Error>>(2);
     tokio::spawn(async move {

@@ -22,6 +22,7 @@ use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
 use crate::ids::{CohortId, EnrolmentId};
+use crate::standards::model::StandardId;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -88,9 +89,13 @@ pub async fn create(
 
 /// Checks the new-cohort form, and its standard against those the page offers; when the form
 /// is refused, the page's errors say why.
-fn check_new_cohort(form: &CohortForm, page: &mut CohortsIndexPage) -> Option<(NewCohort, Uuid)> {
+fn check_new_cohort(
+    form: &CohortForm,
+    page: &mut CohortsIndexPage,
+) -> Option<(NewCohort, StandardId)> {
     let standard = Uuid::parse_str(&form.standard_id)
         .ok()
+        .map(StandardId)
         .filter(|id| page.standards.iter().any(|(s, _)| s == id));
     let parsed = NewCohort::parse(&form.name, &form.starts_on, &form.ends_on);
     match (parsed, standard) {
@@ -114,7 +119,7 @@ fn check_new_cohort(form: &CohortForm, page: &mut CohortsIndexPage) -> Option<(N
 pub async fn create_cohort(
     conn: &mut PgConnection,
     by: &Actor,
-    standard: Uuid,
+    standard: StandardId,
     cohort: &NewCohort,
 ) -> AppResult<Option<CohortId>> {
     let inserted = db::insert(
@@ -177,7 +182,7 @@ pub async fn show(
 #[derive(Debug, Deserialize)]
 pub struct EnrolForm {
     #[serde(default)]
-    candidate: Vec<Uuid>,
+    candidate: Vec<UserId>,
 }
 
 /// `POST /admin/cohorts/{id}/enrolments`: enrols the chosen candidates.
@@ -190,7 +195,7 @@ pub async fn enrol(
     CsrfForm(form): CsrfForm<EnrolForm>,
 ) -> AppResult<Response> {
     let page = show_page(&state, layout, id).await?;
-    let chosen: Vec<Uuid> = form
+    let chosen: Vec<UserId> = form
         .candidate
         .into_iter()
         .filter(|c| page.candidates.iter().any(|p| p.id == *c))
@@ -217,7 +222,7 @@ pub async fn enrol_candidates(
     conn: &mut PgConnection,
     by: &Actor,
     cohort: CohortId,
-    candidates: &[Uuid],
+    candidates: &[UserId],
     via: &str,
 ) -> sqlx::Result<usize> {
     let mut enrolled = 0;
@@ -236,7 +241,7 @@ async fn record_enrolment(
     actor: &Actor,
     cohort: CohortId,
     enrolment: EnrolmentId,
-    candidate: Uuid,
+    candidate: UserId,
     via: &str,
 ) -> sqlx::Result<()> {
     // A new enrolment starts with its stored status: not started, every criterion too.
@@ -364,9 +369,9 @@ struct RosterImport<'a> {
 /// The candidate a roster row names, or why the row cannot be enrolled.
 enum RowCandidate {
     /// An active candidate who has an account already.
-    Existing(Uuid),
+    Existing(UserId),
     /// A candidate account made for the row, and its invitation to show this once.
-    Created(Uuid, CreatedAccount),
+    Created(UserId, CreatedAccount),
     /// The email address belongs to someone who is not an active candidate.
     Refused(RosterError),
     /// Someone else made an account for the email address while the file was applied.
@@ -425,7 +430,7 @@ impl RosterImport<'_> {
                 let error = RosterError::not_an_active_candidate(row);
                 Ok(RowCandidate::Refused(error))
             }
-            Some(user) => Ok(RowCandidate::Existing(user.id.0)),
+            Some(user) => Ok(RowCandidate::Existing(user.id)),
             None => self.create_candidate(conn, row).await,
         }
     }
@@ -476,7 +481,7 @@ impl RosterImport<'_> {
             email: row.email.as_str().to_owned(),
             link: link.url,
         };
-        Ok(RowCandidate::Created(user.0, account))
+        Ok(RowCandidate::Created(user, account))
     }
 
     /// Enrols the row's candidate and records the enrolment; a problem when they are enrolled
@@ -485,7 +490,7 @@ impl RosterImport<'_> {
         &self,
         conn: &mut PgConnection,
         row: &RosterRow,
-        candidate: Uuid,
+        candidate: UserId,
     ) -> AppResult<Result<(), RosterError>> {
         match db::enrol(conn, self.cohort, candidate).await? {
             Some(enrolment) => {
@@ -564,8 +569,8 @@ pub async fn assign(
 /// What an assignment form asks for, once checked against the page's lists.
 pub struct Assignment<'f> {
     pub enrolments: &'f [Uuid],
-    pub assessor: Option<Uuid>,
-    pub iqa: Option<Uuid>,
+    pub assessor: Option<UserId>,
+    pub iqa: Option<UserId>,
 }
 
 /// Checks the assignment form against the assessors and IQAs the page offers; when the form is
@@ -602,12 +607,13 @@ fn check_assignment<'f>(form: &'f AssignForm, page: &mut CohortShowPage) -> Opti
 
 /// Reads a person picked from a list: `Ok(None)` when nobody is picked, `Err(())` when the
 /// pick is not one of `people`.
-fn listed_choice(text: &str, people: &[db::Person]) -> Result<Option<Uuid>, ()> {
+fn listed_choice(text: &str, people: &[db::Person]) -> Result<Option<UserId>, ()> {
     if text.is_empty() {
         return Ok(None);
     }
     Uuid::parse_str(text)
         .ok()
+        .map(UserId)
         .filter(|id| people.iter().any(|p| p.id == *id))
         .map(Some)
         .ok_or(())

@@ -10,7 +10,7 @@ use crate::standards::model::StandardId;
 
 #[derive(Debug, Clone)]
 pub struct CohortSummary {
-    pub id: Uuid,
+    pub id: CohortId,
     pub name: String,
     pub standard_title: String,
     pub starts_on: Date,
@@ -34,7 +34,7 @@ pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<CohortSummary>> {
 pub struct Cohort {
     pub id: CohortId,
     pub name: String,
-    pub standard_id: Uuid,
+    pub standard_id: StandardId,
     pub standard_title: String,
     pub standard_urn: String,
     pub starts_on: Date,
@@ -65,14 +65,14 @@ pub enum CohortInsertError {
 
 pub async fn insert(
     conn: &mut PgConnection,
-    standard_id: Uuid,
+    standard_id: StandardId,
     name: &str,
     starts_on: Date,
     ends_on: Date,
 ) -> Result<CohortId, CohortInsertError> {
     sqlx::query_scalar!(
         "insert into cohort (standard_id, name, starts_on, ends_on) values ($1, $2, $3, $4) returning cohort_id",
-        standard_id,
+        standard_id.0,
         name,
         starts_on,
         ends_on
@@ -87,9 +87,9 @@ pub async fn insert(
 }
 
 /// The standards a cohort can be on: the newest version of each.
-pub async fn standards(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
+pub async fn standards(conn: &mut PgConnection) -> sqlx::Result<Vec<(StandardId, String)>> {
     let rows = sqlx::query!(
-        "select distinct on (urn) standard_id, title, urn from standard order by urn, created_at desc"
+        r#"select distinct on (urn) standard_id as "standard_id: StandardId", title, urn from standard order by urn, created_at desc"#
     )
     .fetch_all(conn)
     .await?;
@@ -102,7 +102,7 @@ pub async fn standards(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, Strin
 /// One enrolment of a cohort, as the cohort page lists it.
 #[derive(Debug, Clone)]
 pub struct EnrolmentRow {
-    pub id: Uuid,
+    pub id: EnrolmentId,
     pub candidate_name: String,
     pub candidate_email: String,
     pub assessor_name: Option<String>,
@@ -134,7 +134,7 @@ pub async fn list_enrolments(
 /// An account that can be picked for a role.
 #[derive(Debug, Clone)]
 pub struct Person {
-    pub id: Uuid,
+    pub id: UserId,
     pub name: String,
     pub email: String,
 }
@@ -173,14 +173,14 @@ pub async fn candidates_not_in(
 pub async fn enrol(
     conn: &mut PgConnection,
     cohort: CohortId,
-    candidate: Uuid,
+    candidate: UserId,
 ) -> sqlx::Result<Option<EnrolmentId>> {
     let id = sqlx::query_scalar!(
         "insert into enrolment (cohort_id, candidate_id) values ($1, $2)
          on conflict (cohort_id, candidate_id) do nothing
          returning enrolment_id",
         cohort.0,
-        candidate
+        candidate.0
     )
     .fetch_optional(conn)
     .await?;
@@ -193,8 +193,8 @@ pub async fn assign(
     conn: &mut PgConnection,
     cohort: CohortId,
     enrolments: &[Uuid],
-    assessor: Option<Uuid>,
-    iqa: Option<Uuid>,
+    assessor: Option<UserId>,
+    iqa: Option<UserId>,
 ) -> sqlx::Result<(Vec<Uuid>, Vec<String>)> {
     let conflicts = sqlx::query_scalar!(
         "select u.display_name from enrolment e join app_user u on u.user_id = e.candidate_id
@@ -202,8 +202,8 @@ pub async fn assign(
             and (e.candidate_id = $3 or e.candidate_id = $4)",
         cohort.0,
         enrolments,
-        assessor,
-        iqa
+        assessor.map(|id| id.0),
+        iqa.map(|id| id.0)
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -216,8 +216,8 @@ pub async fn assign(
          returning enrolment_id",
         cohort.0,
         enrolments,
-        assessor,
-        iqa
+        assessor.map(|id| id.0),
+        iqa.map(|id| id.0)
     )
     .fetch_all(conn)
     .await?;
@@ -233,11 +233,11 @@ pub struct Enrolment {
     pub standard_id: StandardId,
     pub standard_title: String,
     pub standard_urn: String,
-    pub candidate_id: Uuid,
+    pub candidate_id: UserId,
     pub candidate_name: String,
-    pub assessor_id: Option<Uuid>,
+    pub assessor_id: Option<UserId>,
     pub assessor_name: Option<String>,
-    pub iqa_id: Option<Uuid>,
+    pub iqa_id: Option<UserId>,
     pub iqa_name: Option<String>,
     pub withdrawn_at: Option<OffsetDateTime>,
     pub withdrawn_reason: Option<String>,
@@ -245,7 +245,7 @@ pub struct Enrolment {
 
 impl Enrolment {
     pub fn is_candidate(&self, user: UserId) -> bool {
-        self.candidate_id == user.0
+        self.candidate_id == user
     }
 
     pub fn is_withdrawn(&self) -> bool {
@@ -264,7 +264,8 @@ pub async fn find_visible(
         Enrolment,
         r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
                   s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
-                  e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
+                  e.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
+                  e.iqa_id as "iqa_id: UserId", i.display_name as "iqa_name?",
                   e.withdrawn_at, e.withdrawn_reason
              from enrolment e
              join cohort co using (cohort_id)
@@ -285,13 +286,14 @@ pub async fn find_visible(
 /// The candidate's own enrolments, newest cohort first.
 pub async fn list_for_candidate(
     conn: &mut PgConnection,
-    candidate: Uuid,
+    candidate: UserId,
 ) -> sqlx::Result<Vec<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
         r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
                   s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
-                  e.assessor_id, a.display_name as "assessor_name?", e.iqa_id, i.display_name as "iqa_name?",
+                  e.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
+                  e.iqa_id as "iqa_id: UserId", i.display_name as "iqa_name?",
                   e.withdrawn_at, e.withdrawn_reason
              from enrolment e
              join cohort co using (cohort_id)
@@ -301,7 +303,7 @@ pub async fn list_for_candidate(
              left join app_user i on i.user_id = e.iqa_id
             where e.candidate_id = $1
             order by co.starts_on desc"#,
-        candidate
+        candidate.0
     )
     .fetch_all(conn)
     .await
@@ -309,13 +311,13 @@ pub async fn list_for_candidate(
 
 pub async fn withdraw(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EnrolmentId,
     reason: &str,
     now: OffsetDateTime,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         "update enrolment set withdrawn_at = $2, withdrawn_reason = $3 where enrolment_id = $1 and withdrawn_at is null",
-        id,
+        id.0,
         now,
         reason
     )

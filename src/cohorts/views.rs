@@ -2,12 +2,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use uuid::Uuid;
 
 use super::admin::CohortForm;
 use super::db::{Cohort, CohortSummary, EnrolmentRow, Person};
 use super::model::RosterError;
 use crate::forms::FormErrors;
+use crate::standards::model::StandardId;
 use crate::web::layout::Layout;
 
 #[derive(Template, WebTemplate)]
@@ -15,7 +15,7 @@ use crate::web::layout::Layout;
 pub struct CohortsIndexPage {
     pub layout: Layout,
     pub cohorts: Vec<CohortSummary>,
-    pub standards: Vec<(Uuid, String)>,
+    pub standards: Vec<(StandardId, String)>,
     pub form: CohortForm,
     pub errors: FormErrors,
 }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::UserId;
-use crate::ids::EnrolmentId;
+use crate::ids::{CohortId, EnrolmentId, ItemId, SignOffId};
+use crate::standards::model::StandardId;
 
 /// Whether a cohort of this name exists.
 pub async fn cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
@@ -27,9 +28,9 @@ pub async fn cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<
 }
 
 /// The newest version of the standard TECIT50761, which the demo cohort is on.
-pub async fn newest_demo_standard(conn: &mut PgConnection) -> sqlx::Result<Uuid> {
+pub async fn newest_demo_standard(conn: &mut PgConnection) -> sqlx::Result<StandardId> {
     sqlx::query_scalar!(
-        "select standard_id from standard where urn = 'TECIT50761' order by created_at desc limit 1"
+        r#"select standard_id as "standard_id: StandardId" from standard where urn = 'TECIT50761' order by created_at desc limit 1"#
     )
     .fetch_one(conn)
     .await
@@ -38,11 +39,11 @@ pub async fn newest_demo_standard(conn: &mut PgConnection) -> sqlx::Result<Uuid>
 /// The enrolments of a cohort, by candidate.
 pub async fn enrolments_by_candidate(
     conn: &mut PgConnection,
-    cohort: Uuid,
+    cohort: CohortId,
 ) -> sqlx::Result<HashMap<UserId, EnrolmentId>> {
     let rows = sqlx::query!(
         r#"select candidate_id as "candidate: UserId", enrolment_id as "enrolment_id: EnrolmentId" from enrolment where cohort_id = $1"#,
-        cohort
+        cohort.0
     )
     .fetch_all(conn)
     .await?;
@@ -55,11 +56,11 @@ pub async fn enrolments_by_candidate(
 /// The criteria of a standard, by code.
 pub async fn criteria_by_code(
     conn: &mut PgConnection,
-    standard: Uuid,
+    standard: StandardId,
 ) -> sqlx::Result<HashMap<String, Uuid>> {
     let rows = sqlx::query!(
         "select code, criterion_id from criterion where standard_id = $1",
-        standard
+        standard.0
     )
     .fetch_all(conn)
     .await?;
@@ -67,10 +68,13 @@ pub async fn criteria_by_code(
 }
 
 /// The newest sign-off of an enrolment.
-pub async fn newest_sign_off(conn: &mut PgConnection, enrolment: Uuid) -> sqlx::Result<Uuid> {
+pub async fn newest_sign_off(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<SignOffId> {
     sqlx::query_scalar!(
-        "select sign_off_id from sign_off where enrolment_id = $1 order by sequence desc limit 1",
-        enrolment
+        r#"select sign_off_id as "sign_off_id: SignOffId" from sign_off where enrolment_id = $1 order by sequence desc limit 1"#,
+        enrolment.0
     )
     .fetch_one(conn)
     .await
@@ -238,7 +242,7 @@ pub async fn insert_draft_claims(
 /// activity date, and the codes of its claims in the standard's order.
 pub type DraftVersion = (
     Uuid,
-    Uuid,
+    ItemId,
     i32,
     String,
     String,

@@ -22,7 +22,7 @@ use crate::evidence::judgements::JudgementInput;
 use crate::evidence::model::EvidenceFields;
 use crate::forms::FormErrors;
 use crate::identity::{Role, UserId, Viewer};
-use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId};
 use crate::quality::{self, ReviewForm};
 use crate::state::AppState;
 use crate::users::{self, ProfileChange};
@@ -297,12 +297,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
     let cohort = cohorts::create_cohort(&mut tx, &admin.actor, standard, &new_cohort)
         .await?
         .context("a cohort of the demo's name exists")?;
-    let candidates: Vec<Uuid> = CANDIDATES
-        .iter()
-        .map(|c| users[c.account.email].0)
-        .collect();
+    let candidates: Vec<UserId> = CANDIDATES.iter().map(|c| users[c.account.email]).collect();
     cohorts::enrol_candidates(&mut tx, &admin.actor, cohort, &candidates, "picked").await?;
-    let enrolments = db::enrolments_by_candidate(&mut tx, cohort.0).await?;
+    let enrolments = db::enrolments_by_candidate(&mut tx, cohort).await?;
     for trainee in [false, true] {
         let assessor = if trainee { &TOM } else { &PRIYA };
         let chosen: Vec<Uuid> = CANDIDATES
@@ -312,8 +309,8 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
             .collect();
         let assignment = cohorts::Assignment {
             enrolments: &chosen,
-            assessor: Some(users[assessor.email].0),
-            iqa: Some(users[GRACE.email].0),
+            assessor: Some(users[assessor.email]),
+            iqa: Some(users[GRACE.email]),
         };
         cohorts::assign_staff(&mut tx, &admin.actor, cohort, &assignment)
             .await?
@@ -469,7 +466,7 @@ impl People<'_> {
         }
         if stage == Stage::Verified {
             let mut tx = self.state.pool.begin().await?;
-            let id = SignOffId(db::newest_sign_off(&mut tx, enrolment.0).await?);
+            let id = db::newest_sign_off(&mut tx, enrolment).await?;
             let agree = ReviewForm {
                 decision: "agree".into(),
                 actions: String::new(),
@@ -497,18 +494,11 @@ impl People<'_> {
         enrolment: EnrolmentId,
         piece: &Piece,
         submit: bool,
-    ) -> anyhow::Result<Uuid> {
+    ) -> anyhow::Result<EvidenceId> {
         let mut tx = self.state.pool.begin().await?;
         let id = actions::start_draft(&mut tx, enrolment).await?;
         let limit = self.state.settings.max_file_bytes;
-        actions::attach_file(
-            &mut tx,
-            EvidenceId(id),
-            piece.file_name,
-            file_for(piece),
-            limit,
-        )
-        .await?;
+        actions::attach_file(&mut tx, id, piece.file_name, file_for(piece), limit).await?;
         let draft = Draft {
             by: &candidate.actor,
             enrolment,
@@ -550,7 +540,7 @@ impl People<'_> {
         &self,
         candidate: &Person,
         enrolment: EnrolmentId,
-        evidence: Uuid,
+        evidence: EvidenceId,
     ) -> anyhow::Result<()> {
         let mut tx = self.state.pool.begin().await?;
         let who = candidate.viewer();
@@ -584,7 +574,12 @@ impl People<'_> {
     }
 
     /// Judges every claim of evidence version `id` met, with all five checks, except `short`.
-    async fn judge(&self, assessor: &Person, id: Uuid, short: Option<&str>) -> anyhow::Result<()> {
+    async fn judge(
+        &self,
+        assessor: &Person,
+        id: EvidenceId,
+        short: Option<&str>,
+    ) -> anyhow::Result<()> {
         let read = |claims: &[(Uuid, String)]| {
             let inputs = claims
                 .iter()

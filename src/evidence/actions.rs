@@ -18,22 +18,25 @@ use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::Viewer;
-use crate::ids::{EnrolmentId, EvidenceId};
+use crate::ids::{EnrolmentId, EvidenceId, FileId, ItemId};
 
 /// A draft being written: by whom, of which enrolment, and the draft as it was.
 pub struct Draft<'a> {
     pub by: &'a Actor,
     pub enrolment: EnrolmentId,
     /// The draft, locked or just made in the caller's transaction.
-    pub id: Uuid,
+    pub id: EvidenceId,
     /// The draft as it was, or `None` when the caller's transaction made it.
     pub existing: Option<&'a Evidence>,
 }
 
 /// Makes a new, empty draft (version 1 of a new item) of `enrolment`; its audit event is
 /// written with its content by [`save_draft`].
-pub async fn start_draft(conn: &mut PgConnection, enrolment: EnrolmentId) -> sqlx::Result<Uuid> {
-    db::insert_draft(conn, enrolment, Uuid::now_v7(), 1).await
+pub async fn start_draft(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<EvidenceId> {
+    db::insert_draft(conn, enrolment, ItemId(Uuid::now_v7()), 1).await
 }
 
 /// Stores `bytes` as the file `name` of draft `evidence`; returns the file's id. Refused, with
@@ -44,7 +47,7 @@ pub async fn attach_file(
     name: &str,
     bytes: Vec<u8>,
     limit: u64,
-) -> AppResult<Uuid> {
+) -> AppResult<FileId> {
     let mut writer = BlobWriter::new(limit);
     let mut source = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.into())]);
     let written = writer.write_stream(&mut *conn, &mut source).await;
@@ -71,10 +74,10 @@ pub async fn attach_file(
 pub async fn remove_file(
     conn: &mut PgConnection,
     by: &Actor,
-    id: Uuid,
-    file_id: Uuid,
+    id: EvidenceId,
+    file_id: FileId,
 ) -> AppResult<String> {
-    let name = db::delete_file(&mut *conn, EvidenceId(id), file_id)
+    let name = db::delete_file(&mut *conn, id, file_id)
         .await?
         .ok_or(AppError::NotFound)?;
     audit::record(
@@ -238,9 +241,12 @@ async fn submit(
 /// What asking to revise submitted evidence came to.
 pub enum Revision {
     /// A new draft version, copied from `from_version`.
-    Started { draft: Uuid, from_version: i32 },
+    Started {
+        draft: EvidenceId,
+        from_version: i32,
+    },
     /// The item has an open draft already: revise that one.
-    AlreadyOpen(Uuid),
+    AlreadyOpen(EvidenceId),
     /// The evidence is a draft itself: edit it directly.
     IsDraft,
 }
@@ -251,11 +257,11 @@ pub async fn revise(
     conn: &mut PgConnection,
     who: Viewer<'_>,
     by: &Actor,
-    id: Uuid,
+    id: EvidenceId,
 ) -> AppResult<Revision> {
     let evidence = db::find_visible(&mut *conn, id, who)
         .await?
-        .filter(|e| e.candidate_id == who.id.0)
+        .filter(|e| e.candidate_id == who.id)
         .ok_or(AppError::NotFound)?;
     let active = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
         .await?

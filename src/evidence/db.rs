@@ -10,18 +10,18 @@ use uuid::Uuid;
 use super::judgements::JudgementInput;
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
 use crate::identity::{Role, UserId, Viewer};
-use crate::ids::{EnrolmentId, EvidenceId};
+use crate::ids::{BlobId, EnrolmentId, EvidenceId, FileId, ItemId};
 use crate::standards::cache::Published;
 use crate::standards::model::{CriterionId, CriterionKind};
 
 /// One evidence version, for those who may see it.
 #[derive(Debug, Clone)]
 pub struct Evidence {
-    pub id: Uuid,
-    pub item_id: Uuid,
+    pub id: EvidenceId,
+    pub item_id: ItemId,
     pub version: i32,
     pub enrolment_id: EnrolmentId,
-    pub candidate_id: Uuid,
+    pub candidate_id: UserId,
     pub state: EvidenceState,
     pub title: String,
     pub statement: String,
@@ -44,7 +44,7 @@ impl Evidence {
 /// that does not exist.
 pub async fn find_visible(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     viewer: Viewer<'_>,
 ) -> sqlx::Result<Option<Evidence>> {
     sqlx::query_as!(
@@ -59,7 +59,7 @@ pub async fn find_visible(
             where ev.evidence_id = $1
               and ($2 = en.candidate_id
                    or (ev.state = 'submitted' and ($2 in (en.assessor_id, en.iqa_id) or $3)))"#,
-        id,
+        id.0,
         viewer.id.0,
         viewer.has_role(Role::Admin)
     )
@@ -71,15 +71,15 @@ pub async fn find_visible(
 /// theirs or no longer a draft.
 pub async fn lock_own_draft(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     candidate: UserId,
-) -> sqlx::Result<Option<(Uuid, Uuid, i32)>> {
+) -> sqlx::Result<Option<(EnrolmentId, ItemId, i32)>> {
     let row = sqlx::query!(
-        r#"select ev.enrolment_id, ev.item_id, ev.version
+        r#"select ev.enrolment_id as "enrolment_id: EnrolmentId", ev.item_id as "item_id: ItemId", ev.version
              from evidence ev join enrolment en using (enrolment_id)
             where ev.evidence_id = $1 and en.candidate_id = $2 and ev.state = 'draft' and en.withdrawn_at is null
               for update of ev"#,
-        id,
+        id.0,
         candidate.0
     )
     .fetch_optional(conn)
@@ -91,13 +91,13 @@ pub async fn lock_own_draft(
 pub async fn insert_draft(
     conn: &mut PgConnection,
     enrolment: EnrolmentId,
-    item: Uuid,
+    item: ItemId,
     version: i32,
-) -> sqlx::Result<Uuid> {
+) -> sqlx::Result<EvidenceId> {
     sqlx::query_scalar!(
-        "insert into evidence (evidence_id, item_id, version, enrolment_id) values ($1, $2, $3, $4) returning evidence_id",
+        r#"insert into evidence (evidence_id, item_id, version, enrolment_id) values ($1, $2, $3, $4) returning evidence_id as "evidence_id: EvidenceId""#,
         Uuid::now_v7(),
-        item,
+        item.0,
         version,
         enrolment.0
     )
@@ -107,14 +107,14 @@ pub async fn insert_draft(
 
 pub async fn update_draft(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     content: &DraftContent,
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "update evidence set title = $2, statement = $3, method = $4, activity_on = $5, updated_at = $6
           where evidence_id = $1 and state = 'draft'",
-        id,
+        id.0,
         content.title,
         content.statement,
         content.method as Option<AssessmentMethod>,
@@ -130,10 +130,10 @@ pub async fn update_draft(
 /// enrolment's standard.
 pub async fn replace_claims(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     claims: &[(Uuid, String)],
 ) -> sqlx::Result<()> {
-    sqlx::query!("delete from evidence_claim where evidence_id = $1", id)
+    sqlx::query!("delete from evidence_claim where evidence_id = $1", id.0)
         .execute(&mut *conn)
         .await?;
     let criteria: Vec<Uuid> = claims.iter().map(|(c, _)| *c).collect();
@@ -147,7 +147,7 @@ pub async fn replace_claims(
              join enrolment en on en.cohort_id = co.cohort_id
              join evidence ev on ev.enrolment_id = en.enrolment_id and ev.evidence_id = $1
            on conflict do nothing"#,
-        id,
+        id.0,
         &criteria,
         &notes
     )
@@ -166,14 +166,14 @@ pub struct Claim {
     pub note: String,
 }
 
-pub async fn list_claims(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<Claim>> {
+pub async fn list_claims(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Result<Vec<Claim>> {
     sqlx::query_as!(
         Claim,
         r#"select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text, cl.note
              from evidence_claim cl join criterion c using (criterion_id)
             where cl.evidence_id = $1
             order by c.kind, c.position"#,
-        id
+        id.0
     )
     .fetch_all(conn)
     .await
@@ -182,22 +182,25 @@ pub async fn list_claims(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<
 /// A file of an evidence version.
 #[derive(Debug, Clone)]
 pub struct EvidenceFile {
-    pub id: Uuid,
-    pub blob_id: Uuid,
+    pub id: FileId,
+    pub blob_id: BlobId,
     pub file_name: String,
     pub content_type: String,
     pub size_bytes: i64,
     pub sha256: Vec<u8>,
 }
 
-pub async fn list_files(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<EvidenceFile>> {
+pub async fn list_files(
+    conn: &mut PgConnection,
+    id: EvidenceId,
+) -> sqlx::Result<Vec<EvidenceFile>> {
     sqlx::query_as!(
         EvidenceFile,
         r#"select f.evidence_file_id as id, f.blob_id, f.file_name, b.content_type, b.size_bytes, b.sha256
              from evidence_file f join blob b using (blob_id)
             where f.evidence_id = $1
             order by f.created_at, f.evidence_file_id"#,
-        id
+        id.0
     )
     .fetch_all(conn)
     .await
@@ -206,13 +209,13 @@ pub async fn list_files(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Vec<E
 pub async fn insert_file(
     conn: &mut PgConnection,
     evidence: EvidenceId,
-    blob: Uuid,
+    blob: BlobId,
     file_name: &str,
-) -> sqlx::Result<Uuid> {
+) -> sqlx::Result<FileId> {
     sqlx::query_scalar!(
-        "insert into evidence_file (evidence_id, blob_id, file_name) values ($1, $2, $3) returning evidence_file_id",
+        r#"insert into evidence_file (evidence_id, blob_id, file_name) values ($1, $2, $3) returning evidence_file_id as "evidence_file_id: FileId""#,
         evidence.0,
-        blob,
+        blob.0,
         file_name
     )
     .fetch_one(conn)
@@ -223,12 +226,12 @@ pub async fn insert_file(
 pub async fn delete_file(
     conn: &mut PgConnection,
     evidence: EvidenceId,
-    file: Uuid,
+    file: FileId,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
         "delete from evidence_file where evidence_id = $1 and evidence_file_id = $2 returning file_name",
         evidence.0,
-        file
+        file.0
     )
     .fetch_optional(conn)
     .await
@@ -236,14 +239,14 @@ pub async fn delete_file(
 
 pub async fn mark_submitted(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: EvidenceId,
     declaration: &[u8; 32],
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "update evidence set state = 'submitted', submitted_at = $2, declaration_sha256 = $3, updated_at = $2
           where evidence_id = $1 and state = 'draft'",
-        id,
+        id.0,
         now,
         &declaration[..]
     )
@@ -252,10 +255,10 @@ pub async fn mark_submitted(
     Ok(())
 }
 
-pub async fn delete_draft(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+pub async fn delete_draft(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from evidence where evidence_id = $1 and state = 'draft'",
-        id
+        id.0
     )
     .execute(conn)
     .await?;
@@ -267,10 +270,10 @@ pub async fn delete_draft(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()>
 pub async fn start_revision(
     conn: &mut PgConnection,
     from: &Evidence,
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<EvidenceId>> {
     let newest: i32 = sqlx::query_scalar!(
         r#"select max(version) as "v!" from evidence where item_id = $1"#,
-        from.item_id
+        from.item_id.0
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -282,24 +285,24 @@ pub async fn start_revision(
         "update evidence set (title, statement, method, activity_on) =
                 (select title, statement, method, activity_on from evidence where evidence_id = $2)
           where evidence_id = $1",
-        id,
-        from.id
+        id.0,
+        from.id.0
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
         "insert into evidence_claim (evidence_id, criterion_id, note)
          select $1, criterion_id, note from evidence_claim where evidence_id = $2",
-        id,
-        from.id
+        id.0,
+        from.id.0
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
         "insert into evidence_file (evidence_id, blob_id, file_name, created_at)
          select $1, blob_id, file_name, created_at from evidence_file where evidence_id = $2",
-        id,
-        from.id
+        id.0,
+        from.id.0
     )
     .execute(conn)
     .await?;
@@ -307,10 +310,13 @@ pub async fn start_revision(
 }
 
 /// The newest draft of an item, if one is being written.
-pub async fn open_draft_of_item(conn: &mut PgConnection, item: Uuid) -> sqlx::Result<Option<Uuid>> {
+pub async fn open_draft_of_item(
+    conn: &mut PgConnection,
+    item: ItemId,
+) -> sqlx::Result<Option<EvidenceId>> {
     sqlx::query_scalar!(
-        "select evidence_id from evidence where item_id = $1 and state = 'draft'",
-        item
+        r#"select evidence_id as "evidence_id: EvidenceId" from evidence where item_id = $1 and state = 'draft'"#,
+        item.0
     )
     .fetch_optional(conn)
     .await
@@ -319,8 +325,8 @@ pub async fn open_draft_of_item(conn: &mut PgConnection, item: Uuid) -> sqlx::Re
 /// A version of an item, for the history.
 #[derive(Debug, Clone)]
 pub struct VersionSummary {
-    pub id: Uuid,
-    pub item_id: Uuid,
+    pub id: EvidenceId,
+    pub item_id: ItemId,
     pub version: i32,
     pub title: String,
     pub state: EvidenceState,
@@ -346,11 +352,11 @@ pub async fn list_for_enrolment(
     conn: &mut PgConnection,
     enrolment: EnrolmentId,
     include_drafts: bool,
-    only_item: Option<Uuid>,
+    only_item: Option<ItemId>,
     standard: &Published,
 ) -> sqlx::Result<Vec<VersionSummary>> {
     let rows = sqlx::query!(
-        r#"select ev.evidence_id, ev.item_id, ev.version, ev.title, ev.state as "state: EvidenceState",
+        r#"select ev.evidence_id as "evidence_id: EvidenceId", ev.item_id as "item_id: ItemId", ev.version, ev.title, ev.state as "state: EvidenceState",
                   ev.method as "method: AssessmentMethod", ev.submitted_at, ev.created_at,
                   (ev.state = 'submitted' and cv.evidence_id is null) as "superseded!",
                   array(select cl.criterion_id from evidence_claim cl
@@ -361,13 +367,13 @@ pub async fn list_for_enrolment(
               and ($3::uuid is null or ev.item_id = $3)"#,
         enrolment.0,
         include_drafts,
-        only_item
+        only_item.map(|item| item.0)
     )
     .fetch_all(conn)
     .await?;
     // An item is as old as its first version; every version of an item is in the list when
     // its first is (a draft is only ever an item's newest version).
-    let mut begun: HashMap<Uuid, OffsetDateTime> = HashMap::new();
+    let mut begun: HashMap<ItemId, OffsetDateTime> = HashMap::new();
     for row in &rows {
         begun
             .entry(row.item_id)
@@ -416,10 +422,10 @@ pub async fn list_for_enrolment(
 }
 
 /// Bytes already attached to a draft, for the per-evidence limit.
-pub async fn attached_bytes(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
+pub async fn attached_bytes(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"select coalesce(sum(b.size_bytes), 0)::bigint as "n!" from evidence_file f join blob b using (blob_id) where f.evidence_id = $1"#,
-        id
+        id.0
     )
     .fetch_one(conn)
     .await
@@ -451,10 +457,13 @@ pub async fn criteria_for_enrolment(
 }
 
 /// The item and version of an evidence version.
-pub async fn item_and_version(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<(Uuid, i32)> {
+pub async fn item_and_version(
+    conn: &mut PgConnection,
+    id: EvidenceId,
+) -> sqlx::Result<(ItemId, i32)> {
     let row = sqlx::query!(
-        "select item_id, version from evidence where evidence_id = $1",
-        id
+        r#"select item_id as "item_id: ItemId", version from evidence where evidence_id = $1"#,
+        id.0
     )
     .fetch_one(conn)
     .await?;
@@ -462,10 +471,10 @@ pub async fn item_and_version(conn: &mut PgConnection, id: Uuid) -> sqlx::Result
 }
 
 /// Locks the newest version of an item, so that revisions of one item take turns.
-pub async fn lock_newest_version(conn: &mut PgConnection, item: Uuid) -> sqlx::Result<()> {
+pub async fn lock_newest_version(conn: &mut PgConnection, item: ItemId) -> sqlx::Result<()> {
     sqlx::query!(
         "select evidence_id from evidence where item_id = $1 order by version desc limit 1 for update",
-        item
+        item.0
     )
     .fetch_one(conn)
     .await?;
@@ -523,7 +532,7 @@ pub async fn latest_judgements(
 pub async fn insert_judgements(
     conn: &mut PgConnection,
     evidence: EvidenceId,
-    assessor: Uuid,
+    assessor: UserId,
     inputs: &[JudgementInput],
 ) -> sqlx::Result<()> {
     let check = |i: usize| inputs.iter().map(|j| j.checks[i]).collect::<Vec<bool>>();
@@ -535,7 +544,7 @@ pub async fn insert_judgements(
                 with ordinality as t(criterion_id, met, feedback, valid, authentic, current, sufficient, reliable, n)
           order by t.n",
         evidence.0,
-        assessor,
+        assessor.0,
         &inputs.iter().map(|i| i.criterion_id).collect::<Vec<_>>(),
         &inputs.iter().map(|i| i.met == Some(true)).collect::<Vec<_>>(),
         &inputs.iter().map(|i| i.feedback.clone()).collect::<Vec<_>>(),

@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::actions::{self, Draft, Revision};
 use super::db::{self, Evidence};
@@ -21,7 +20,7 @@ use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
-use crate::ids::{EnrolmentId, EvidenceId};
+use crate::ids::{EnrolmentId, EvidenceId, FileId};
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
@@ -39,10 +38,10 @@ fn limits(state: &AppState) -> Limits {
 async fn own_enrolment(
     state: &AppState,
     user: &CurrentUser,
-    id: Uuid,
+    id: EnrolmentId,
 ) -> AppResult<cohorts_db::Enrolment> {
     let mut conn = state.pool.acquire().await?;
-    cohorts_db::find_visible(&mut conn, EnrolmentId(id), user.viewer())
+    cohorts_db::find_visible(&mut conn, id, user.viewer())
         .await?
         .filter(|e| e.is_candidate(user.id) && !e.is_withdrawn())
         .ok_or(AppError::NotFound)
@@ -53,7 +52,7 @@ pub async fn new(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
-    Path(enrolment_id): Path<Uuid>,
+    Path(enrolment_id): Path<EnrolmentId>,
 ) -> AppResult<EvidenceFormPage> {
     let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
     EvidenceFormPage::build(
@@ -73,7 +72,7 @@ pub async fn create(
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
-    Path(enrolment_id): Path<Uuid>,
+    Path(enrolment_id): Path<EnrolmentId>,
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
     let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
@@ -97,13 +96,13 @@ pub async fn edit(
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
 ) -> AppResult<EvidenceFormPage> {
     let mut conn = state.pool.acquire().await?;
     let evidence = db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    if evidence.candidate_id != user.id.0 {
+    if evidence.candidate_id != user.id {
         return Err(AppError::NotFound);
     }
     if !evidence.is_draft() {
@@ -155,7 +154,7 @@ pub async fn update(
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -163,11 +162,11 @@ pub async fn update(
         // Not theirs (404), or theirs and submitted (409).
         let evidence = db::find_visible(&mut tx, id, user.viewer()).await?;
         return Err(match evidence {
-            Some(e) if e.candidate_id == user.id.0 && !e.is_draft() => submitted_is_final(),
+            Some(e) if e.candidate_id == user.id && !e.is_draft() => submitted_is_final(),
             _ => AppError::NotFound,
         });
     };
-    let enrolment = cohorts_db::find_visible(&mut tx, EnrolmentId(enrolment_id), user.viewer())
+    let enrolment = cohorts_db::find_visible(&mut tx, enrolment_id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
     let evidence = db::find_visible(&mut tx, id, user.viewer())
@@ -191,7 +190,7 @@ struct Saving<'a> {
     ip: Option<std::net::IpAddr>,
     enrolment: &'a cohorts_db::Enrolment,
     /// The draft, locked or just made in the transaction.
-    id: Uuid,
+    id: EvidenceId,
     /// The draft as it was, or `None` when this request made it.
     existing: Option<Evidence>,
 }
@@ -204,15 +203,14 @@ async fn save(
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
     let limits = limits(saving.state);
-    let form =
-        match upload::read_form(&mut tx, &mut multipart, EvidenceId(saving.id), limits).await? {
-            Ok(form) => form,
-            Err(refusal) => {
-                // Nothing of this request is kept.
-                tx.rollback().await?;
-                return refused_upload(&saving, layout, refusal).await;
-            }
-        };
+    let form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
+        Ok(form) => form,
+        Err(refusal) => {
+            // Nothing of this request is kept.
+            tx.rollback().await?;
+            return refused_upload(&saving, layout, refusal).await;
+        }
+    };
     let id = saving.id;
     let by = Actor::user(saving.user, saving.ip);
     let draft = Draft {
@@ -258,7 +256,7 @@ async fn save(
 }
 
 /// Where a submission leads: the evidence, saying what the new version replaces.
-fn submitted(id: Uuid, version: i32) -> Response {
+fn submitted(id: EvidenceId, version: i32) -> Response {
     let message = if version > 1 {
         format!(
             "Version {version} submitted. It replaces version {} for assessment.",
@@ -338,7 +336,7 @@ pub async fn show(
     standards: Standards,
     user: CurrentUser,
     layout: Layout,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
 ) -> AppResult<EvidenceShowPage> {
     EvidenceShowPage::build(&state, &standards, &user, layout, id, None).await
 }
@@ -348,7 +346,7 @@ pub async fn remove_file(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path((id, file_id)): Path<(Uuid, Uuid)>,
+    Path((id, file_id)): Path<(EvidenceId, FileId)>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -368,7 +366,7 @@ pub async fn delete(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -400,7 +398,7 @@ pub async fn revise(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<EvidenceId>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
@@ -443,7 +441,7 @@ pub struct DownloadQuery {
 pub async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path((id, file_id)): Path<(Uuid, Uuid)>,
+    Path((id, file_id)): Path<(EvidenceId, FileId)>,
     Query(query): Query<DownloadQuery>,
 ) -> AppResult<Response> {
     let file = {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::forms::FormErrors;
 use crate::forms::parse_date;
+use crate::ids::ItemId;
 
 /// How the evidence was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -207,7 +208,7 @@ fn is_direction_mark(c: char) -> bool {
 /// What the candidate declares as their own work, bound to the exact content: SHA-256 over
 /// the canonical JSON of the version's text, claims and the hashes of its files.
 pub struct DeclaredContent<'a> {
-    pub item_id: Uuid,
+    pub item_id: ItemId,
     pub version: i32,
     pub content: &'a DraftContent,
     /// (criterion code, note), in criterion order.
@@ -309,7 +310,7 @@ mod tests {
         let files = [("ab".to_owned(), "x.pdf".to_owned())];
         let declared = |content: &DraftContent, files: &[(String, String)]| {
             DeclaredContent {
-                item_id: Uuid::nil(),
+                item_id: ItemId(Uuid::nil()),
                 version: 1,
                 content,
                 claims: &claims,

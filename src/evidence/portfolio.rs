@@ -17,7 +17,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::identity::CurrentUser;
 use crate::identity::Role;
-use crate::ids::{EnrolmentId, EvidenceId};
+use crate::ids::EnrolmentId;
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
@@ -77,7 +77,7 @@ pub async fn withdraw(
     let enrolment = cohorts_db::find_visible(&mut tx, id, admin.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    if cohorts_db::withdraw(&mut tx, id.0, reason, state.clock.now()).await? {
+    if cohorts_db::withdraw(&mut tx, id, reason, state.clock.now()).await? {
         crate::status::db::refresh(&mut tx, id).await?;
         audit::record(
             &mut tx,
@@ -167,7 +167,7 @@ impl Portfolio {
             status,
             can_add: self.is_candidate && !enrolment.is_withdrawn(),
             can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
-            can_sign_off: enrolment.assessor_id == Some(user.id.0)
+            can_sign_off: enrolment.assessor_id == Some(user.id)
                 && status == EnrolmentStatus::ReadyForSignOff,
             errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,
@@ -212,7 +212,7 @@ fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<Cur
         .iter()
         .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
         .map(|v| CurrentClaim {
-            evidence_id: EvidenceId(v.id),
+            evidence_id: v.id,
             title: v.title.clone(),
             version: v.version,
         })

@@ -12,7 +12,7 @@ use super::db;
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
 use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
 use crate::error::AppError;
-use crate::ids::EvidenceId;
+use crate::ids::{EvidenceId, FileId};
 
 /// What the form asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Action {
     SaveDraft,
     Submit,
     /// Save the draft as typed, then take this file off it.
-    RemoveFile(Uuid),
+    RemoveFile(FileId),
 }
 
 /// The form as read, with the files that were stored.
@@ -78,7 +78,7 @@ pub async fn read_form(
     let mut added = Vec::new();
     let mut rejected: Vec<String> = Vec::new();
     let mut too_large: Option<String> = None;
-    let mut total = u64::try_from(db::attached_bytes(conn, evidence.0).await?).unwrap_or(0);
+    let mut total = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
 
     let mut parts = 0usize;
     while let Some(mut field) = next_field(multipart).await? {
@@ -152,7 +152,7 @@ pub async fn read_form(
             "declaration" => fields.declaration = value == "yes",
             "action" => {
                 action = match value.strip_prefix("remove:").map(Uuid::parse_str) {
-                    Some(Ok(file)) => Action::RemoveFile(file),
+                    Some(Ok(file)) => Action::RemoveFile(FileId(file)),
                     _ if value == "submit" => Action::Submit,
                     _ => Action::SaveDraft,
                 }

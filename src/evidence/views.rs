@@ -158,7 +158,7 @@ pub struct EvidenceShowPage {
     pub versions: Vec<VersionSummary>,
     pub is_candidate: bool,
     pub can_revise: bool,
-    pub open_draft: Option<Uuid>,
+    pub open_draft: Option<EvidenceId>,
     pub judging: Option<JudgingForm>,
     pub vacsr: [(&'static str, &'static str); 5],
 }
@@ -170,7 +170,7 @@ impl EvidenceShowPage {
         standards: &Standards,
         user: &CurrentUser,
         layout: Layout,
-        id: Uuid,
+        id: EvidenceId,
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> AppResult<Self> {
         let shown = ShownEvidence::read(state, standards, user, id).await?;
@@ -189,7 +189,7 @@ struct ShownEvidence {
     files: Vec<EvidenceFile>,
     versions: Vec<VersionSummary>,
     /// The draft revising this evidence's item; looked up only for the candidate.
-    open_draft: Option<Uuid>,
+    open_draft: Option<EvidenceId>,
 }
 
 impl ShownEvidence {
@@ -200,7 +200,7 @@ impl ShownEvidence {
         state: &AppState,
         standards: &Standards,
         user: &CurrentUser,
-        id: Uuid,
+        id: EvidenceId,
     ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
         let evidence = db::find_visible(&mut conn, id, user.viewer())
@@ -211,7 +211,7 @@ impl ShownEvidence {
             .ok_or(AppError::NotFound)?;
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
-        let judgements = db::latest_judgements(&mut conn, EvidenceId(id)).await?;
+        let judgements = db::latest_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
@@ -268,7 +268,7 @@ impl ShownEvidence {
     /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
     /// submitted, current version of an enrolment that is not withdrawn.
     fn may_judge(&self, user: &CurrentUser) -> bool {
-        self.enrolment.assessor_id == Some(user.id.0)
+        self.enrolment.assessor_id == Some(user.id)
             && !self.is_candidate
             && !self.evidence.is_draft()
             && !self.evidence.superseded

@@ -39,7 +39,7 @@ pub struct EnrolmentCard {
 
 /// A cohort with its headline figures, for admins.
 pub struct CohortFigures {
-    pub id: uuid::Uuid,
+    pub id: crate::ids::CohortId,
     pub name: String,
     pub enrolled: usize,
     pub in_progress: usize,
@@ -93,7 +93,7 @@ async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
 
 async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<EnrolmentCard>> {
     let mut conn = state.pool.acquire().await?;
-    let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id.0).await?;
+    let enrolments = cohorts_db::list_for_candidate(&mut conn, user.id).await?;
     let ids: Vec<_> = enrolments.iter().map(|e| e.id.0).collect();
     let all_progress = status_db::progress_of(&mut conn, &ids).await?;
     let mut cards = Vec::new();

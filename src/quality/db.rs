@@ -3,20 +3,20 @@
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{CoverageRow, SignOffRow};
 use crate::evidence::model::AssessmentMethod;
+use crate::identity::UserId;
 use crate::ids::{EnrolmentId, SignOffId};
 use crate::status::model::EnrolmentStatus;
 
 /// How many sign-offs of the enrolments this IQA assures they may review: all but those they
 /// made or are the candidate of.
-pub async fn count_reviewable(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<i64> {
+pub async fn count_reviewable(conn: &mut PgConnection, iqa: UserId) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from sign_off s join enrolment e using (enrolment_id)
             where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1"#,
-        iqa
+        iqa.0
     )
     .fetch_one(conn)
     .await
@@ -26,7 +26,7 @@ pub async fn count_reviewable(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Resul
 /// unreviewed others, then reviewed ones, newest first within each.
 pub async fn reviewable_page(
     conn: &mut PgConnection,
-    iqa: Uuid,
+    iqa: UserId,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<SignOffRow>> {
@@ -46,7 +46,7 @@ pub async fn reviewable_page(
             where e.iqa_id = $1 and s.assessor_id <> $1 and e.candidate_id <> $1
             order by r.review_id is not null, not s.sampled, s.signed_at desc, s.sign_off_id
             limit $2 offset $3"#,
-        iqa,
+        iqa.0,
         limit,
         offset
     )
@@ -56,7 +56,7 @@ pub async fn reviewable_page(
 
 /// Coverage per assessor × assessment method × criterion kind, over the sign-offs of the
 /// enrolments this IQA assures.
-pub async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<CoverageRow>> {
+pub async fn coverage(conn: &mut PgConnection, iqa: UserId) -> sqlx::Result<Vec<CoverageRow>> {
     sqlx::query_as!(
         CoverageRow,
         r#"select a.display_name as assessor_name, ev.method as "method: AssessmentMethod",
@@ -75,7 +75,7 @@ pub async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<Co
             where e.iqa_id = $1
             group by a.display_name, ev.method
             order by lower(a.display_name), ev.method"#,
-        iqa
+        iqa.0
     )
     .fetch_all(conn)
     .await
@@ -85,9 +85,9 @@ pub async fn coverage(conn: &mut PgConnection, iqa: Uuid) -> sqlx::Result<Vec<Co
 #[derive(Debug, Clone)]
 pub struct ReviewTarget {
     pub enrolment_id: EnrolmentId,
-    pub assessor_id: Uuid,
-    pub iqa_id: Option<Uuid>,
-    pub candidate_id: Uuid,
+    pub assessor_id: UserId,
+    pub iqa_id: Option<UserId>,
+    pub candidate_id: UserId,
 }
 
 /// The sign-off to review, locking its enrolment's row until the transaction ends.
@@ -97,7 +97,7 @@ pub async fn lock_review_target(
 ) -> sqlx::Result<Option<ReviewTarget>> {
     sqlx::query_as!(
         ReviewTarget,
-        r#"select s.enrolment_id, s.assessor_id, e.iqa_id, e.candidate_id
+        r#"select s.enrolment_id, s.assessor_id, e.iqa_id as "iqa_id: UserId", e.candidate_id
              from sign_off s join enrolment e using (enrolment_id)
             where s.sign_off_id = $1
               for update of e"#,
@@ -112,7 +112,7 @@ pub async fn lock_review_target(
 pub async fn insert_review(
     conn: &mut PgConnection,
     sign_off: SignOffId,
-    iqa: Uuid,
+    iqa: UserId,
     decision: &str,
     actions: &str,
     reviewed_at: OffsetDateTime,
@@ -122,7 +122,7 @@ pub async fn insert_review(
          values ($1, $2, $3::text::review_decision, $4, $5)
          on conflict (sign_off_id) do nothing",
         sign_off.0,
-        iqa,
+        iqa.0,
         decision,
         actions,
         reviewed_at

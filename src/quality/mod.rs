@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
@@ -22,7 +21,7 @@ use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::forms::FormErrors;
-use crate::identity::{CurrentUser, Viewer};
+use crate::identity::{CurrentUser, UserId, Viewer};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -118,16 +117,16 @@ async fn page(
     let mut conn = state.pool.acquire().await?;
     // The sign-offs of the enrolments this IQA assures, except their own: unreviewed sampled
     // first, then unreviewed others, then reviewed ones, newest first within each.
-    let total = db::count_reviewable(&mut conn, user.id.0).await?;
+    let total = db::count_reviewable(&mut conn, user.id).await?;
     let paging = Paging::new(Some(page), PAGE_SIZE, usize::try_from(total).unwrap_or(0));
     let rows = db::reviewable_page(
         &mut conn,
-        user.id.0,
+        user.id,
         i64::try_from(PAGE_SIZE).unwrap_or(i64::MAX),
         i64::try_from(paging.offset()).unwrap_or(i64::MAX),
     )
     .await?;
-    let coverage = db::coverage(&mut conn, user.id.0).await?;
+    let coverage = db::coverage(&mut conn, user.id).await?;
     let pages = paging.links(rows.len(), |page| format!("/quality?page={page}"));
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
@@ -213,7 +212,7 @@ pub async fn review_sign_off(
     let review = Review {
         sign_off_id: id,
         enrolment_id: target.enrolment_id,
-        iqa_id: who.id.0,
+        iqa_id: who.id,
         decision,
         actions: &actions,
     };
@@ -233,7 +232,7 @@ async fn lock_target_for(
     db::lock_review_target(conn, id)
         .await?
         .filter(|t| {
-            t.iqa_id == Some(user.id.0) && t.assessor_id != user.id.0 && t.candidate_id != user.id.0
+            t.iqa_id == Some(user.id) && t.assessor_id != user.id && t.candidate_id != user.id
         })
         .ok_or(AppError::NotFound)
 }
@@ -311,7 +310,7 @@ impl Decision {
 struct Review<'a> {
     sign_off_id: SignOffId,
     enrolment_id: EnrolmentId,
-    iqa_id: Uuid,
+    iqa_id: UserId,
     decision: Decision,
     /// What the assessor must do; trimmed, and empty when the IQA agrees without any.
     actions: &'a str,

@@ -24,7 +24,6 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 use zip::write::{SimpleFileOptions, StreamWriter, ZipWriter};
 use zip::{CompressionMethod, DateTime};
 
@@ -33,7 +32,7 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
-use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
+use crate::ids::{BlobId, EnrolmentId, EvidenceId, JudgementId, SignOffId};
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -122,7 +121,7 @@ pub struct ClaimPart {
 
 #[derive(Debug, Serialize)]
 pub struct JudgementPart {
-    pub judgement_id: Uuid,
+    pub judgement_id: JudgementId,
     pub criterion: String,
     pub met: bool,
     pub valid: bool,
@@ -145,7 +144,7 @@ pub struct FilePart {
     pub size_bytes: i64,
     pub sha256: String,
     #[serde(skip)]
-    blob_id: Uuid,
+    blob_id: BlobId,
     #[serde(skip)]
     added_at: OffsetDateTime,
 }

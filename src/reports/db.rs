@@ -4,17 +4,17 @@
 
 use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
-use uuid::Uuid;
 
 use super::ReportRow;
 use crate::evidence::model::AssessmentMethod;
-use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
+use crate::identity::UserId;
+use crate::ids::{BlobId, CohortId, EnrolmentId, EvidenceId, JudgementId, SignOffId};
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter {
-    pub assessor: Option<Uuid>,
+    pub assessor: Option<UserId>,
     pub status: Option<EnrolmentStatus>,
     /// Most criteria met first, rather than by name.
     pub by_progress: bool,
@@ -23,7 +23,7 @@ pub struct Filter {
 /// A cohort's enrolments with one assessor at one status.
 #[derive(Debug, Clone)]
 pub struct Group {
-    pub assessor_id: Option<Uuid>,
+    pub assessor_id: Option<UserId>,
     pub assessor_name: Option<String>,
     pub status: EnrolmentStatus,
     pub enrolments: i64,
@@ -33,7 +33,7 @@ pub struct Group {
 pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<Vec<Group>> {
     sqlx::query_as!(
         Group,
-        r#"select k.assessor_id, a.display_name as "assessor_name?",
+        r#"select k.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
                   k.status as "status: EnrolmentStatus", sum(k.enrolments)::bigint as "enrolments!"
              from enrolment_count k
              left join app_user a on a.user_id = k.assessor_id
@@ -62,8 +62,9 @@ pub async fn rows(
     macro_rules! page {
         ($order:literal) => {
             sqlx::query!(
-                r#"select p.enrolment_id, c.display_name as candidate, c.email, a.display_name as "assessor?",
-                          p.assessor_id, i.display_name as "iqa?", p.last_activity_at,
+                r#"select p.enrolment_id as "enrolment_id: EnrolmentId", c.display_name as candidate, c.email,
+                          a.display_name as "assessor?", p.assessor_id as "assessor_id: UserId",
+                          i.display_name as "iqa?", p.last_activity_at,
                           p.signed_off_at, sa.display_name as "signed_off_by?",
                           p.verified_at, ri.display_name as "verified_by?",
                           p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
@@ -82,7 +83,7 @@ pub async fn rows(
                      left join app_user ri on ri.user_id = p.verified_by
                     order by "# + $order + r#""#,
                 cohort.0,
-                filter.assessor,
+                filter.assessor.map(|a| a.0),
                 status,
                 limit,
                 offset
@@ -94,7 +95,7 @@ pub async fn rows(
     macro_rules! row {
         ($r:ident) => {
             ReportRow {
-                enrolment_id: EnrolmentId($r.enrolment_id),
+                enrolment_id: $r.enrolment_id,
                 candidate: $r.candidate,
                 email: $r.email,
                 assessor: $r.assessor,
@@ -237,7 +238,7 @@ pub async fn archive_claims(
 /// An assessor's judgement of a criterion on an evidence version, for the portfolio archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveJudgement {
-    pub judgement_id: Uuid,
+    pub judgement_id: JudgementId,
     pub evidence_id: EvidenceId,
     /// The criterion's code.
     pub code: String,
@@ -282,7 +283,7 @@ pub struct ArchiveFile {
     pub file_name: String,
     /// When the file was added to the evidence.
     pub created_at: OffsetDateTime,
-    pub blob_id: Uuid,
+    pub blob_id: BlobId,
     pub size_bytes: i64,
     pub content_type: String,
     /// SHA-256 of the stored bytes, in hex.

@@ -1,7 +1,7 @@
 //! Cohort reports: one row per enrolment with its status and progress, a matrix of enrolments
 //! × criteria, a summary with a chart drawn on the server, and the same data as CSV.
 
-use crate::identity::{ADMIN, ON_ENROLMENTS};
+use crate::identity::{ADMIN, ON_ENROLMENTS, UserId};
 use std::sync::Arc;
 
 use askama::Template;
@@ -53,7 +53,7 @@ pub struct ReportRow {
     pub candidate: String,
     pub email: String,
     pub assessor: Option<String>,
-    pub assessor_id: Option<Uuid>,
+    pub assessor_id: Option<UserId>,
     pub iqa: Option<String>,
     pub last_activity: Option<OffsetDateTime>,
     pub signed_off_at: Option<OffsetDateTime>,
@@ -105,7 +105,7 @@ impl ReportQuery {
     /// The filter asked for; values that name no assessor or status are ignored.
     fn filter(&self) -> db::Filter {
         db::Filter {
-            assessor: Uuid::parse_str(&self.assessor).ok(),
+            assessor: Uuid::parse_str(&self.assessor).ok().map(UserId),
             status: STATUSES.into_iter().find(|s| s.as_str() == self.status),
             by_progress: self.sort == "progress",
         }
@@ -136,9 +136,7 @@ pub(crate) async fn selection(
     let cohort = cohorts_db::find(&mut tx, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let standard = standards
-        .version(&mut tx, StandardId(cohort.standard_id))
-        .await?;
+    let standard = standards.version(&mut tx, cohort.standard_id).await?;
     let head = crate::audit::head(&mut tx).await?;
     let kept = db::rows(&mut tx, id, query.filter(), usize::MAX, 0).await?;
     tx.commit().await?;
@@ -303,9 +301,9 @@ impl PageReading {
 async fn criterion_codes(
     standards: &Standards,
     conn: &mut PgConnection,
-    standard_id: Uuid,
+    standard_id: StandardId,
 ) -> sqlx::Result<Vec<String>> {
-    let standard = standards.version(conn, StandardId(standard_id)).await?;
+    let standard = standards.version(conn, standard_id).await?;
     Ok(standard.criteria().map(|c| c.code.clone()).collect())
 }
 

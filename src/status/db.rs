@@ -11,7 +11,8 @@ use super::model::{
     ClaimSource, CriterionProgress, CriterionSource, CriterionState, CriterionStatus,
     EnrolmentState, EnrolmentStatus, Sources, StandingSignOff,
 };
-use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
+use crate::identity::UserId;
+use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 /// Locks the stored status of an enrolment until the transaction ends: two changes of one
@@ -44,7 +45,8 @@ pub async fn refresh_many(
     ids.sort_unstable();
     ids.dedup();
     let before = sqlx::query!(
-        r#"select cohort_id, assessor_id, status as "status: EnrolmentStatus", withdrawn, claims_awaiting
+        r#"select cohort_id as "cohort_id: CohortId", assessor_id as "assessor_id: UserId",
+                  status as "status: EnrolmentStatus", withdrawn, claims_awaiting
              from enrolment_progress where enrolment_id = any($1)
             order by enrolment_id for no key update"#,
         &ids
@@ -85,8 +87,8 @@ pub async fn refresh_many(
 /// A group of the cohort counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct CountGroup {
-    cohort_id: Uuid,
-    assessor_id: Option<Uuid>,
+    cohort_id: CohortId,
+    assessor_id: Option<UserId>,
     status: &'static str,
     withdrawn: bool,
 }
@@ -98,8 +100,8 @@ struct CountChanges(std::collections::BTreeMap<CountGroup, (i64, i64)>);
 impl CountChanges {
     fn add(
         &mut self,
-        cohort_id: Uuid,
-        assessor_id: Option<Uuid>,
+        cohort_id: CohortId,
+        assessor_id: Option<UserId>,
         status: EnrolmentStatus,
         withdrawn: bool,
         change: (i64, i64),
@@ -132,8 +134,11 @@ impl CountChanges {
              on conflict (cohort_id, assessor_id, status, withdrawn) do update
                 set enrolments = enrolment_count.enrolments + excluded.enrolments,
                     claims_awaiting = enrolment_count.claims_awaiting + excluded.claims_awaiting",
-            &changed.iter().map(|(g, _)| g.cohort_id).collect::<Vec<_>>(),
-            &changed.iter().map(|(g, _)| g.assessor_id).collect::<Vec<_>>() as &[Option<Uuid>],
+            &changed.iter().map(|(g, _)| g.cohort_id.0).collect::<Vec<_>>(),
+            &changed
+                .iter()
+                .map(|(g, _)| g.assessor_id.map(|a| a.0))
+                .collect::<Vec<_>>() as &[Option<Uuid>],
             &changed.iter().map(|(g, _)| g.status.to_owned()).collect::<Vec<_>>(),
             &changed.iter().map(|(g, _)| g.withdrawn).collect::<Vec<_>>(),
             &changed.iter().map(|(_, (e, _))| clamp(*e)).collect::<Vec<_>>(),
@@ -148,8 +153,8 @@ impl CountChanges {
 /// A cohort count that differs from what the stored rows give.
 #[derive(Debug, Clone)]
 pub struct CountDifference {
-    pub cohort_id: Uuid,
-    pub assessor_id: Option<Uuid>,
+    pub cohort_id: CohortId,
+    pub assessor_id: Option<UserId>,
     pub status: String,
     pub withdrawn: bool,
     /// (enrolments, claims waiting) as stored in the count.
@@ -166,7 +171,8 @@ pub async fn count_differences(conn: &mut PgConnection) -> sqlx::Result<Vec<Coun
                       sum(claims_awaiting) as claims
                  from enrolment_progress group by cohort_id, assessor_id, status, withdrawn
            )
-           select coalesce(k.cohort_id, c.cohort_id) as "cohort_id!", coalesce(k.assessor_id, c.assessor_id) as assessor_id,
+           select coalesce(k.cohort_id, c.cohort_id) as "cohort_id!: CohortId",
+                  coalesce(k.assessor_id, c.assessor_id) as "assessor_id: UserId",
                   coalesce(k.status, c.status)::text as "status!", coalesce(k.withdrawn, c.withdrawn) as "withdrawn!",
                   coalesce(k.enrolments, 0)::bigint as "kept_enrolments!", coalesce(k.claims_awaiting, 0)::bigint as "kept_claims!",
                   coalesce(c.enrolments, 0)::bigint as "counted_enrolments!", coalesce(c.claims, 0)::bigint as "counted_claims!"
@@ -211,10 +217,10 @@ pub async fn recount(conn: &mut PgConnection) -> sqlx::Result<()> {
 }
 
 /// Recomputes the enrolments of a candidate, whose name orders caseloads and reports.
-pub async fn refresh_for_candidate(conn: &mut PgConnection, candidate: Uuid) -> sqlx::Result<()> {
+pub async fn refresh_for_candidate(conn: &mut PgConnection, candidate: UserId) -> sqlx::Result<()> {
     let ids = sqlx::query_scalar!(
         "select enrolment_id from enrolment where candidate_id = $1",
-        candidate
+        candidate.0
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -248,15 +254,17 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                  left join standing_sign_off ss on ss.enrolment_id = e.enrolment_id
                 where e.enrolment_id = any($1)
            )
-           select h.enrolment_id as "enrolment_id!", h.cohort_id as "cohort_id!", h.candidate_id as "candidate_id!",
-                  h.assessor_id, h.iqa_id, h.withdrawn as "withdrawn!", h.candidate_name as "candidate_name!",
+           select h.enrolment_id as "enrolment_id!: EnrolmentId", h.cohort_id as "cohort_id!: CohortId",
+                  h.candidate_id as "candidate_id!: UserId", h.assessor_id as "assessor_id: UserId",
+                  h.iqa_id as "iqa_id: UserId", h.withdrawn as "withdrawn!", h.candidate_name as "candidate_name!",
                   h.candidate_sort_name as "candidate_sort_name!",
                   h.anything_submitted as "anything_submitted!", h.iqa_disagreed as "iqa_disagreed!",
-                  h.sign_off_id as "sign_off_id?", h.signed_at as "signed_at?", h.signed_by as "signed_by?",
-                  h.reviewed_at as "reviewed_at?", h.reviewer_id as "reviewer_id?", h.decision as "decision?",
+                  h.sign_off_id as "sign_off_id?: SignOffId", h.signed_at as "signed_at?",
+                  h.signed_by as "signed_by?: UserId", h.reviewed_at as "reviewed_at?",
+                  h.reviewer_id as "reviewer_id?: UserId", h.decision as "decision?",
                   h.last_activity_at,
                   c.criterion_id as "criterion_id?", c.kind as "kind?: CriterionKind",
-                  cl.evidence_id as "evidence_id?", cl.submitted_at as "submitted_at?", lj.met as "met?"
+                  cl.evidence_id as "evidence_id?: EvidenceId", cl.submitted_at as "submitted_at?", lj.met as "met?"
              from head h
              join cohort co using (cohort_id)
              left join criterion c on c.standard_id = co.standard_id
@@ -275,10 +283,10 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
     for row in rows {
         if all
             .last()
-            .is_none_or(|s| s.enrolment_id.0 != row.enrolment_id)
+            .is_none_or(|s| s.enrolment_id != row.enrolment_id)
         {
             all.push(Sources {
-                enrolment_id: EnrolmentId(row.enrolment_id),
+                enrolment_id: row.enrolment_id,
                 cohort_id: row.cohort_id,
                 candidate_id: row.candidate_id,
                 assessor_id: row.assessor_id,
@@ -291,7 +299,7 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                 standing_sign_off: match (row.sign_off_id, row.signed_at, row.signed_by) {
                     (Some(sign_off_id), Some(signed_at), Some(signed_by)) => {
                         Some(StandingSignOff {
-                            sign_off_id: SignOffId(sign_off_id),
+                            sign_off_id,
                             signed_at,
                             signed_by,
                             verified: match (
@@ -332,7 +340,7 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
             sources.criteria.last_mut(),
         ) {
             criterion.claims.push(ClaimSource {
-                evidence_id: EvidenceId(evidence_id),
+                evidence_id,
                 submitted_at,
                 judgement: row.met,
             });
@@ -390,10 +398,10 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
                verified_by = excluded.verified_by,
                criteria_statuses = excluded.criteria_statuses, computed_at = excluded.computed_at"#,
         &ids,
-        &states.iter().map(|s| s.cohort_id).collect::<Vec<_>>(),
-        &states.iter().map(|s| s.candidate_id).collect::<Vec<_>>(),
-        &optional_id(|s| s.assessor_id) as &[Option<Uuid>],
-        &optional_id(|s| s.iqa_id) as &[Option<Uuid>],
+        &states.iter().map(|s| s.cohort_id.0).collect::<Vec<_>>(),
+        &states.iter().map(|s| s.candidate_id.0).collect::<Vec<_>>(),
+        &optional_id(|s| s.assessor_id.map(|a| a.0)) as &[Option<Uuid>],
+        &optional_id(|s| s.iqa_id.map(|i| i.0)) as &[Option<Uuid>],
         &states.iter().map(|s| s.withdrawn).collect::<Vec<_>>(),
         &states
             .iter()
@@ -415,10 +423,10 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
         &optional_time(|s| s.last_activity_at) as &[Option<OffsetDateTime>],
         &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.sign_off_id.0)) as &[Option<Uuid>],
         &optional_time(|s| s.standing_sign_off.as_ref().map(|o| o.signed_at)) as &[Option<OffsetDateTime>],
-        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.signed_by)) as &[Option<Uuid>],
+        &optional_id(|s| s.standing_sign_off.as_ref().map(|o| o.signed_by.0)) as &[Option<Uuid>],
         &optional_time(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.0))
             as &[Option<OffsetDateTime>],
-        &optional_id(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.1))
+        &optional_id(|s| s.standing_sign_off.as_ref().and_then(|o| o.verified).map(|v| v.1.0))
             as &[Option<Uuid>],
         // One text per enrolment (a two-dimensional array cannot be ragged): "met,awaiting,…".
         &states
@@ -491,11 +499,13 @@ pub async fn stored(
     enrolments: &[Uuid],
 ) -> sqlx::Result<Vec<EnrolmentState>> {
     let rows = sqlx::query!(
-        r#"select enrolment_id, cohort_id, candidate_id, assessor_id, iqa_id, withdrawn, candidate_name,
+        r#"select enrolment_id, cohort_id as "cohort_id: CohortId", candidate_id as "candidate_id: UserId",
+                  assessor_id as "assessor_id: UserId", iqa_id as "iqa_id: UserId", withdrawn, candidate_name,
                   candidate_sort_name, iqa_disagreed, status as "status: EnrolmentStatus", performance_met, performance_total,
                   knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met, claims_awaiting,
-                  oldest_awaiting_at, next_evidence_id, last_activity_at, standing_sign_off_id,
-                  signed_off_at, signed_off_by, verified_at, verified_by,
+                  oldest_awaiting_at, next_evidence_id as "next_evidence_id: EvidenceId", last_activity_at,
+                  standing_sign_off_id as "standing_sign_off_id: SignOffId",
+                  signed_off_at, signed_off_by as "signed_off_by: UserId", verified_at, verified_by as "verified_by: UserId",
                   criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
              from enrolment_progress
             where enrolment_id = any($1)
@@ -550,11 +560,11 @@ pub async fn stored(
             criteria_not_met: r.criteria_not_met,
             claims_awaiting: r.claims_awaiting,
             oldest_awaiting_at: r.oldest_awaiting_at,
-            next_evidence_id: r.next_evidence_id.map(EvidenceId),
+            next_evidence_id: r.next_evidence_id,
             last_activity_at: r.last_activity_at,
             standing_sign_off: match (r.standing_sign_off_id, r.signed_off_at, r.signed_off_by) {
                 (Some(sign_off_id), Some(signed_at), Some(signed_by)) => Some(StandingSignOff {
-                    sign_off_id: SignOffId(sign_off_id),
+                    sign_off_id,
                     signed_at,
                     signed_by,
                     verified: r.verified_at.zip(r.verified_by),
@@ -668,7 +678,7 @@ pub async fn without_stored_status(conn: &mut PgConnection) -> sqlx::Result<Vec<
 /// How many active enrolments of each cohort stand at each status.
 #[derive(Debug, Clone)]
 pub struct StatusCount {
-    pub cohort_id: Uuid,
+    pub cohort_id: CohortId,
     pub status: EnrolmentStatus,
     pub count: i64,
 }

@@ -20,7 +20,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ids::{EnrolmentId, EvidenceId, SignOffId};
+use crate::identity::UserId;
+use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -168,10 +169,10 @@ pub struct CriterionSource {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub enrolment_id: EnrolmentId,
-    pub cohort_id: Uuid,
-    pub candidate_id: Uuid,
-    pub assessor_id: Option<Uuid>,
-    pub iqa_id: Option<Uuid>,
+    pub cohort_id: CohortId,
+    pub candidate_id: UserId,
+    pub assessor_id: Option<UserId>,
+    pub iqa_id: Option<UserId>,
     pub candidate_name: String,
     pub candidate_sort_name: String,
     pub withdrawn: bool,
@@ -189,9 +190,9 @@ pub struct Sources {
 pub struct StandingSignOff {
     pub sign_off_id: SignOffId,
     pub signed_at: OffsetDateTime,
-    pub signed_by: Uuid,
+    pub signed_by: UserId,
     /// When and by whom it was countersigned.
-    pub verified: Option<(OffsetDateTime, Uuid)>,
+    pub verified: Option<(OffsetDateTime, UserId)>,
 }
 
 /// The stored status of one criterion of an enrolment.
@@ -209,10 +210,10 @@ pub struct CriterionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentState {
     pub enrolment_id: EnrolmentId,
-    pub cohort_id: Uuid,
-    pub candidate_id: Uuid,
-    pub assessor_id: Option<Uuid>,
-    pub iqa_id: Option<Uuid>,
+    pub cohort_id: CohortId,
+    pub candidate_id: UserId,
+    pub assessor_id: Option<UserId>,
+    pub iqa_id: Option<UserId>,
     pub withdrawn: bool,
     /// The candidate's name as pages show it, and as lists sort it.
     pub candidate_name: String,

@@ -117,36 +117,13 @@ pub async fn create(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
     }
 
-    let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let id = match db::insert(&mut tx, &email, &name, &roles, None).await {
-        Ok(id) => id,
-        Err(InsertError::EmailTaken) => {
-            errors.add("email", "An account with this email address already exists");
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
-        }
-        Err(InsertError::Database(e)) => return Err(e.into()),
+    let by = Actor::user(&admin, ip);
+    let invited = invite(&mut tx, &state, &by, (&email, &name, &roles)).await?;
+    let Ok((id, link)) = invited else {
+        errors.add("email", "An account with this email address already exists");
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
     };
-    let link = links::issue(
-        &mut tx,
-        &state.settings.base_url,
-        Purpose::Invitation,
-        Some(id),
-        Some(admin.id),
-        now,
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        NewAuditEvent {
-            actor: &Actor::user(&admin, ip),
-            action: "user.created",
-            entity_type: "user",
-            entity_id: id.to_string(),
-            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "admin" }),
-        },
-    )
-    .await?;
     tx.commit().await?;
 
     let user = db::find(&mut *state.pool.acquire().await?, id)
@@ -162,6 +139,45 @@ pub async fn create(
         ),
     )
         .into_response())
+}
+
+/// Creates an account with `roles` and no password, and an invitation link to set one, with
+/// the audit event, in the caller's transaction; `Err(())` when the email address is taken.
+async fn invite(
+    conn: &mut PgConnection,
+    state: &AppState,
+    by: &Actor,
+    (email, name, roles): (&Email, &DisplayName, &[Role]),
+) -> AppResult<Result<(UserId, IssuedLink), ()>> {
+    let id = match db::insert(&mut *conn, email, name, roles, None).await {
+        Ok(id) => id,
+        Err(InsertError::EmailTaken) => return Ok(Err(())),
+        Err(InsertError::Database(e)) => return Err(e.into()),
+    };
+    let admin = by.user_id.map(UserId);
+    let now = state.clock.now();
+    let base_url = &state.settings.base_url;
+    let link = links::issue(
+        &mut *conn,
+        base_url,
+        Purpose::Invitation,
+        Some(id),
+        admin,
+        now,
+    )
+    .await?;
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: by,
+            action: "user.created",
+            entity_type: "user",
+            entity_id: id.to_string(),
+            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "admin" }),
+        },
+    )
+    .await?;
+    Ok(Ok((id, link)))
 }
 
 fn show_page(
@@ -374,7 +390,7 @@ async fn save_profile(
     .await?;
     if user.name != change.name.as_str() {
         // Caseloads and reports are ordered by the candidate's name as stored with the status.
-        crate::status::db::refresh_for_candidate(conn, user.id.0).await?;
+        crate::status::db::refresh_for_candidate(conn, user.id).await?;
     }
     if change.changes_roles(user) {
         session::rotate_all_for_user(conn, user.id).await?;
