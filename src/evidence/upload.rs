@@ -71,15 +71,9 @@ pub async fn read_form(
     evidence: EvidenceId,
     limits: Limits,
 ) -> Result<Result<ReadForm, Refusal>, AppError> {
-    let mut fields = EvidenceFields::default();
-    let mut notes: HashMap<Uuid, String> = HashMap::new();
-    let mut claimed: Vec<Uuid> = Vec::new();
-    let mut action = Action::SaveDraft;
-    let mut added = Vec::new();
-    let mut rejected: Vec<String> = Vec::new();
-    let mut too_large: Option<String> = None;
-    let mut total = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
-
+    let mut text = TextParts::default();
+    let attached = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
+    let mut files = FileParts::new(attached);
     let mut parts = 0usize;
     while let Some(mut field) = next_field(multipart).await? {
         parts += 1;
@@ -88,106 +82,161 @@ pub async fn read_form(
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
-            // A file input left empty still sends a part, with no name and no bytes.
-            let chosen = field.file_name().is_some_and(|n| !n.is_empty());
-            let file_name = field.file_name().map(clean_file_name);
-            if too_large.is_some() || !rejected.is_empty() {
-                // The request will be refused: read past the bytes without keeping them.
-                drain(&mut field).await?;
-                continue;
-            }
-            let remaining = limits.evidence_bytes.saturating_sub(total);
-            let mut writer = BlobWriter::new(limits.file_bytes.min(remaining));
-            let outcome = match writer.write_stream(conn, &mut field).await {
-                Ok(()) => Ok(()),
-                Err(StreamError::Source(e)) => return Err(bad_upload(e)),
-                Err(StreamError::Blob(e)) => {
-                    drain(&mut field).await?;
-                    Err(e)
-                }
-            };
-            let display = file_name.clone().unwrap_or_else(|| "file".to_owned());
-            match outcome {
-                Err(BlobError::TooLarge { .. }) => {
-                    too_large = Some(if writer.size() > limits.file_bytes {
-                        format!(
-                            "“{display}” is larger than {} MiB, the most one file may be.",
-                            mib(limits.file_bytes)
-                        )
-                    } else {
-                        format!(
-                            "The files of one piece of evidence may add up to at most {} MiB.",
-                            mib(limits.evidence_bytes)
-                        )
-                    });
-                }
-                Err(BlobError::Database(e)) => return Err(e.into()),
-                Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
-                Ok(()) if writer.size() == 0 && !chosen => {}
-                Ok(()) => {
-                    let size = writer.size();
-                    match writer.finish(conn, &display).await {
-                        Ok(blob) => {
-                            total += size;
-                            db::insert_file(conn, evidence, blob.blob_id, &display).await?;
-                            added.push(display);
-                        }
-                        Err(BlobError::Empty) => rejected.push(format!("“{display}” is empty.")),
-                        Err(BlobError::TypeNotAllowed) => rejected.push(format!(
-                            "“{display}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
-                        )),
-                        Err(BlobError::Database(e)) => return Err(e.into()),
-                        Err(e @ BlobError::TooLarge { .. }) => return Err(AppError::Internal(anyhow::anyhow!(e))),
-                    }
-                }
-            }
-            continue;
-        }
-        let value = read_text(&mut field, STATEMENT_MAX_BYTES + 1024).await?;
-        match name.as_str() {
-            "title" => fields.title = value,
-            "statement" => fields.statement = value,
-            "method" => fields.method = value,
-            "activity_on" => fields.activity_on = value,
-            "declaration" => fields.declaration = value == "yes",
-            "action" => {
-                action = match value.strip_prefix("remove:").map(Uuid::parse_str) {
-                    Some(Ok(file)) => Action::RemoveFile(FileId(file)),
-                    _ if value == "submit" => Action::Submit,
-                    _ => Action::SaveDraft,
-                }
-            }
-            "claim" => claimed.extend(Uuid::parse_str(&value).ok()),
-            other => {
-                if let Some(id) = other
-                    .strip_prefix("note-")
-                    .and_then(|id| Uuid::parse_str(id).ok())
-                {
-                    notes.insert(id, value.trim().chars().take(500).collect());
-                }
-            }
+            files.store(conn, &mut field, evidence, limits).await?;
+        } else {
+            let value = read_text(&mut field, STATEMENT_MAX_BYTES + 1024).await?;
+            text.set(&name, value);
         }
     }
-    claimed.dedup();
-    fields.claims = claimed
-        .into_iter()
-        .map(|id| (id, notes.remove(&id).unwrap_or_default()))
-        .collect();
-
-    if let Some(message) = too_large {
+    let (fields, action) = text.finish();
+    if let Some(message) = files.too_large {
         return Ok(Err(Refusal::TooLarge { fields, message }));
     }
-    if !rejected.is_empty() {
+    if !files.rejected.is_empty() {
         return Ok(Err(Refusal::Rejected {
             fields,
-            messages: rejected,
+            messages: files.rejected,
         }));
     }
     Ok(Ok(ReadForm {
         fields,
         action,
-        added,
+        added: files.added,
     }))
+}
+
+/// The form's text parts as read so far.
+#[derive(Default)]
+struct TextParts {
+    fields: EvidenceFields,
+    notes: HashMap<Uuid, String>,
+    claimed: Vec<Uuid>,
+    action: Option<Action>,
+}
+
+impl TextParts {
+    fn set(&mut self, name: &str, value: String) {
+        match name {
+            "title" => self.fields.title = value,
+            "statement" => self.fields.statement = value,
+            "method" => self.fields.method = value,
+            "activity_on" => self.fields.activity_on = value,
+            "declaration" => self.fields.declaration = value == "yes",
+            "action" => {
+                self.action = Some(match value.strip_prefix("remove:").map(Uuid::parse_str) {
+                    Some(Ok(file)) => Action::RemoveFile(FileId(file)),
+                    _ if value == "submit" => Action::Submit,
+                    _ => Action::SaveDraft,
+                });
+            }
+            "claim" => self.claimed.extend(Uuid::parse_str(&value).ok()),
+            other => {
+                if let Some(id) = other
+                    .strip_prefix("note-")
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                {
+                    self.notes
+                        .insert(id, value.trim().chars().take(500).collect());
+                }
+            }
+        }
+    }
+
+    /// The fields, each claim with its note, and the action asked for.
+    fn finish(mut self) -> (EvidenceFields, Action) {
+        self.claimed.dedup();
+        self.fields.claims = self
+            .claimed
+            .into_iter()
+            .map(|id| (id, self.notes.remove(&id).unwrap_or_default()))
+            .collect();
+        (self.fields, self.action.unwrap_or(Action::SaveDraft))
+    }
+}
+
+/// The form's files as stored so far, and why the request will be refused, if it will.
+struct FileParts {
+    /// Bytes attached to the draft, before this request and by it.
+    total: u64,
+    added: Vec<String>,
+    rejected: Vec<String>,
+    too_large: Option<String>,
+}
+
+impl FileParts {
+    fn new(attached: u64) -> Self {
+        Self {
+            total: attached,
+            added: Vec::new(),
+            rejected: Vec::new(),
+            too_large: None,
+        }
+    }
+
+    /// Streams one file part into storage and attaches it to `evidence`; or, once the request
+    /// is to be refused, reads past its bytes without keeping them.
+    async fn store(
+        &mut self,
+        conn: &mut PgConnection,
+        field: &mut Field<'_>,
+        evidence: EvidenceId,
+        limits: Limits,
+    ) -> Result<(), AppError> {
+        // A file input left empty still sends a part, with no name and no bytes.
+        let chosen = field.file_name().is_some_and(|n| !n.is_empty());
+        let file_name = field.file_name().map(clean_file_name);
+        if self.too_large.is_some() || !self.rejected.is_empty() {
+            return drain(field).await;
+        }
+        let remaining = limits.evidence_bytes.saturating_sub(self.total);
+        let mut writer = BlobWriter::new(limits.file_bytes.min(remaining));
+        let outcome = match writer.write_stream(conn, field).await {
+            Ok(()) => Ok(()),
+            Err(StreamError::Source(e)) => return Err(bad_upload(e)),
+            Err(StreamError::Blob(e)) => {
+                drain(field).await?;
+                Err(e)
+            }
+        };
+        let display = file_name.unwrap_or_else(|| "file".to_owned());
+        match outcome {
+            Err(BlobError::TooLarge { .. }) => {
+                self.too_large = Some(if writer.size() > limits.file_bytes {
+                    format!(
+                        "“{display}” is larger than {} MiB, the most one file may be.",
+                        mib(limits.file_bytes)
+                    )
+                } else {
+                    format!(
+                        "The files of one piece of evidence may add up to at most {} MiB.",
+                        mib(limits.evidence_bytes)
+                    )
+                });
+            }
+            Err(BlobError::Database(e)) => return Err(e.into()),
+            Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
+            Ok(()) if writer.size() == 0 && !chosen => {}
+            Ok(()) => {
+                let size = writer.size();
+                match writer.finish(conn, &display).await {
+                    Ok(blob) => {
+                        self.total += size;
+                        db::insert_file(conn, evidence, blob.blob_id, &display).await?;
+                        self.added.push(display);
+                    }
+                    Err(BlobError::Empty) => self.rejected.push(format!("“{display}” is empty.")),
+                    Err(BlobError::TypeNotAllowed) => self.rejected.push(format!(
+                        "“{display}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
+                    )),
+                    Err(BlobError::Database(e)) => return Err(e.into()),
+                    Err(e @ BlobError::TooLarge { .. }) => {
+                        return Err(AppError::Internal(anyhow::anyhow!(e)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<Field<'a>>, AppError> {
