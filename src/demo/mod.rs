@@ -1,8 +1,8 @@
 //! `attest demo`: a cohort on TECIT50761 with a candidate at every status, for a newcomer to
 //! click through. Every step is taken through the same domain functions the portal's forms
 //! call (the cohort, enrolments, evidence with its files, judgements, sign-offs, reviews), as
-//! the person who would take it, so the demo data passes every rule and leaves the same audit
-//! trail as real use.
+//! the person who would take it, so the demo data passes every rule and each change has the
+//! audit event it would have in real use (nobody signs in, so there are no sign-in events).
 
 mod db;
 pub mod scale;
@@ -549,6 +549,13 @@ impl People<'_> {
         else {
             bail!("Ella's last piece could not be revised");
         };
+        tx.commit().await?;
+        // The submission is a request of its own, as in the portal: its locks come before the
+        // audit chain's, which the revision's event took.
+        let mut tx = self.state.pool.begin().await?;
+        crate::evidence::db::lock_own_draft(&mut tx, id, candidate.id)
+            .await?
+            .context("Ella's draft")?;
         let existing = crate::evidence::db::find_visible(&mut tx, id, who)
             .await?
             .context("Ella's revision")?;
