@@ -17,7 +17,7 @@ use crate::accounts::model::{DisplayName, Email};
 use crate::assessments::{judging, sign_off};
 use crate::audit::Actor;
 use crate::cohorts::{self, model::NewCohort};
-use crate::evidence::actions::{self, Draft, Revision};
+use crate::evidence::actions::{self, Draft, Limits, Revision};
 use crate::evidence::judgements::JudgementInput;
 use crate::evidence::model::EvidenceFields;
 use crate::forms::FormErrors;
@@ -497,8 +497,8 @@ impl People<'_> {
     ) -> anyhow::Result<EvidenceId> {
         let mut tx = self.state.pool.begin().await?;
         let id = actions::start_draft(&mut tx, enrolment).await?;
-        let limit = self.state.settings.max_file_bytes;
-        actions::attach_file(&mut tx, id, piece.file_name, file_for(piece), limit).await?;
+        let limits = Limits::of(&self.state.settings);
+        actions::attach_file(&mut tx, id, piece.file_name, file_for(piece), limits).await?;
         let draft = Draft {
             by: &candidate.actor,
             enrolment,

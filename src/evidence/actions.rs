@@ -14,6 +14,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter};
 use crate::clock::Clock;
 use crate::cohorts::db as cohorts_db;
+use crate::config::Settings;
 use crate::crypto::hex;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
@@ -39,34 +40,75 @@ pub async fn start_draft(
     db::insert_draft(conn, enrolment, ItemId(Uuid::now_v7()), 1).await
 }
 
-/// Stores `bytes` as the file `name` of draft `evidence`; returns the file's id. Refused, with
-/// the reason in words, when the file is empty, of a type not accepted, or over `limit` bytes.
+/// How large the files of one piece of evidence may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// One file.
+    pub file_bytes: u64,
+    /// All files of one version together.
+    pub evidence_bytes: u64,
+}
+
+impl Limits {
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            file_bytes: settings.max_file_bytes,
+            evidence_bytes: settings.max_evidence_bytes,
+        }
+    }
+
+    /// The most bytes a new file may have, when `attached` bytes are on the draft already.
+    pub fn next_file(self, attached: u64) -> u64 {
+        self.file_bytes
+            .min(self.evidence_bytes.saturating_sub(attached))
+    }
+
+    /// Why storage refused the file `name`, of which `size` bytes were read, in words for the
+    /// candidate.
+    pub fn refusal(self, name: &str, error: &BlobError, size: u64) -> String {
+        let mib = |bytes: u64| bytes / (1024 * 1024);
+        match error {
+            BlobError::TooLarge { .. } if size > self.file_bytes => format!(
+                "“{name}” is larger than {} MiB, the most one file may be.",
+                mib(self.file_bytes)
+            ),
+            BlobError::TooLarge { .. } => format!(
+                "The files of one piece of evidence may add up to at most {} MiB.",
+                mib(self.evidence_bytes)
+            ),
+            BlobError::Empty => format!("“{name}” is empty."),
+            BlobError::TypeNotAllowed => {
+                format!("“{name}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}.")
+            }
+            BlobError::Database(_) => format!("“{name}” could not be stored."),
+        }
+    }
+}
+
+/// Stores `bytes` as the file `name` of draft `evidence`, within `limits` with the files it
+/// has already; returns the file's id. Refused, with the reason in words, when the file is
+/// empty, of a type not accepted, or too large.
 pub async fn attach_file(
     conn: &mut PgConnection,
     evidence: EvidenceId,
     name: &str,
     bytes: Vec<u8>,
-    limit: u64,
+    limits: Limits,
 ) -> AppResult<FileId> {
-    let mut writer = BlobWriter::new(limit);
+    let attached = u64::try_from(db::attached_bytes(&mut *conn, evidence).await?).unwrap_or(0);
+    let mut writer = BlobWriter::new(limits.next_file(attached));
     let mut source = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.into())]);
     let written = writer.write_stream(&mut *conn, &mut source).await;
+    let size = writer.size();
     let blob = match written {
         Ok(()) => writer.finish(&mut *conn, name).await,
         Err(crate::blobs::StreamError::Blob(e)) => Err(e),
         Err(crate::blobs::StreamError::Source(never)) => match never {},
     };
-    let refused = |message: String| Err(AppError::BadRequest(message));
     match blob {
         Ok(blob) => Ok(db::insert_file(conn, evidence, blob.blob_id, name).await?),
         Err(BlobError::Database(e)) => Err(e.into()),
-        Err(BlobError::Empty) => refused(format!("“{name}” is empty.")),
-        Err(BlobError::TypeNotAllowed) => refused(format!(
-            "“{name}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
-        )),
-        Err(BlobError::TooLarge { limit }) => {
-            refused(format!("“{name}” is larger than {limit} bytes."))
-        }
+        Err(e) => Err(AppError::BadRequest(limits.refusal(name, &e, size))),
     }
 }
 

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::actions::{self, Draft, Revision};
+use super::actions::{self, Draft, Limits, Revision};
 use super::db::{self, Evidence};
 use super::model::EvidenceFields;
-use super::upload::{self, Action, Limits, Refusal};
+use super::upload::{self, Action, Refusal};
 use super::views::{EvidenceFormPage, EvidenceShowPage};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::EmptyForm;
@@ -26,13 +26,6 @@ use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::Layout;
-
-fn limits(state: &AppState) -> Limits {
-    Limits {
-        file_bytes: state.settings.max_file_bytes,
-        evidence_bytes: state.settings.max_evidence_bytes,
-    }
-}
 
 /// The candidate's own, active enrolment; anything else is "not found".
 async fn own_enrolment(
@@ -202,7 +195,7 @@ async fn save(
     layout: Layout,
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
-    let limits = limits(saving.state);
+    let limits = Limits::of(&saving.state.settings);
     let form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
         Ok(form) => form,
         Err(refusal) => {

@@ -8,9 +8,10 @@ use axum::extract::multipart::Field;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::actions::Limits;
 use super::db;
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
-use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
+use crate::blobs::{BlobError, BlobWriter, StreamError};
 use crate::error::AppError;
 use crate::ids::{EvidenceId, FileId};
 
@@ -51,17 +52,6 @@ pub enum Refusal {
 const MAX_PARTS: usize = 2_000;
 /// The most bytes read past a refused file before the connection is given up.
 const MAX_DRAIN_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Limits of one request.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub file_bytes: u64,
-    pub evidence_bytes: u64,
-}
-
-fn mib(bytes: u64) -> u64 {
-    bytes / (1024 * 1024)
-}
 
 /// Reads the rest of the multipart form (after its token) into `evidence`, a draft locked by
 /// the caller.
@@ -188,8 +178,7 @@ impl FileParts {
         if self.too_large.is_some() || !self.rejected.is_empty() {
             return drain(field).await;
         }
-        let remaining = limits.evidence_bytes.saturating_sub(self.total);
-        let mut writer = BlobWriter::new(limits.file_bytes.min(remaining));
+        let mut writer = BlobWriter::new(limits.next_file(self.total));
         let outcome = match writer.write_stream(conn, field).await {
             Ok(()) => Ok(()),
             Err(StreamError::Source(e)) => return Err(bad_upload(e)),
@@ -199,41 +188,23 @@ impl FileParts {
             }
         };
         let display = file_name.unwrap_or_else(|| "file".to_owned());
-        match outcome {
-            Err(BlobError::TooLarge { .. }) => {
-                self.too_large = Some(if writer.size() > limits.file_bytes {
-                    format!(
-                        "“{display}” is larger than {} MiB, the most one file may be.",
-                        mib(limits.file_bytes)
-                    )
-                } else {
-                    format!(
-                        "The files of one piece of evidence may add up to at most {} MiB.",
-                        mib(limits.evidence_bytes)
-                    )
-                });
+        let size = writer.size();
+        let stored = match outcome {
+            Ok(()) if size == 0 && !chosen => return Ok(()),
+            Ok(()) => writer.finish(conn, &display).await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(blob) => {
+                self.total += size;
+                db::insert_file(conn, evidence, blob.blob_id, &display).await?;
+                self.added.push(display);
             }
             Err(BlobError::Database(e)) => return Err(e.into()),
-            Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
-            Ok(()) if writer.size() == 0 && !chosen => {}
-            Ok(()) => {
-                let size = writer.size();
-                match writer.finish(conn, &display).await {
-                    Ok(blob) => {
-                        self.total += size;
-                        db::insert_file(conn, evidence, blob.blob_id, &display).await?;
-                        self.added.push(display);
-                    }
-                    Err(BlobError::Empty) => self.rejected.push(format!("“{display}” is empty.")),
-                    Err(BlobError::TypeNotAllowed) => self.rejected.push(format!(
-                        "“{display}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}."
-                    )),
-                    Err(BlobError::Database(e)) => return Err(e.into()),
-                    Err(e @ BlobError::TooLarge { .. }) => {
-                        return Err(AppError::Internal(anyhow::anyhow!(e)));
-                    }
-                }
+            Err(e @ BlobError::TooLarge { .. }) => {
+                self.too_large = Some(limits.refusal(&display, &e, size));
             }
+            Err(e) => self.rejected.push(limits.refusal(&display, &e, size)),
         }
         Ok(())
     }
