@@ -3,6 +3,10 @@
 //! revision of submitted evidence. The handlers read forms into these; `attest demo` calls
 //! them directly.
 
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use futures_util::Stream;
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -11,7 +15,7 @@ use uuid::Uuid;
 use super::db::{self, Evidence};
 use super::model::{DeclaredContent, DraftContent, EvidenceFields};
 use crate::audit::{self, Actor, NewAuditEvent};
-use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter};
+use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
 use crate::clock::Clock;
 use crate::cohorts::db as cohorts_db;
 use crate::config::Settings;
@@ -64,10 +68,10 @@ impl Limits {
     }
 
     /// Why storage refused the file `name`, of which `size` bytes were read, in words for the
-    /// candidate.
-    pub fn refusal(self, name: &str, error: &BlobError, size: u64) -> String {
+    /// candidate; a failure of the database is no refusal and is passed on.
+    pub fn refusal(self, name: &str, error: BlobError, size: u64) -> Result<String, sqlx::Error> {
         let mib = |bytes: u64| bytes / (1024 * 1024);
-        match error {
+        Ok(match error {
             BlobError::TooLarge { .. } if size > self.file_bytes => format!(
                 "“{name}” is larger than {} MiB, the most one file may be.",
                 mib(self.file_bytes)
@@ -80,9 +84,39 @@ impl Limits {
             BlobError::TypeNotAllowed => {
                 format!("“{name}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}.")
             }
-            BlobError::Database(_) => format!("“{name}” could not be stored."),
-        }
+            BlobError::Database(e) => return Err(e),
+        })
     }
+}
+
+/// Streams `source` into storage as the file `name` of draft `evidence`, at most `limit`
+/// bytes, and attaches it. Returns the bytes read with the file's id, or why storage refused
+/// it; fails only when the source does.
+pub async fn store_file<S, E>(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+    name: &str,
+    source: &mut S,
+    limit: u64,
+) -> Result<(u64, Result<FileId, BlobError>), E>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut writer = BlobWriter::new(limit);
+    let written = writer.write_stream(&mut *conn, source).await;
+    let size = writer.size();
+    let blob = match written {
+        Ok(()) => writer.finish(&mut *conn, name).await,
+        Err(StreamError::Blob(e)) => Err(e),
+        Err(StreamError::Source(e)) => return Err(e),
+    };
+    let file = match blob {
+        Ok(blob) => db::insert_file(conn, evidence, blob.blob_id, name)
+            .await
+            .map_err(BlobError::Database),
+        Err(e) => Err(e),
+    };
+    Ok((size, file))
 }
 
 /// Stores `bytes` as the file `name` of draft `evidence`, within `limits` with the files it
@@ -96,32 +130,29 @@ pub async fn attach_file(
     limits: Limits,
 ) -> AppResult<FileId> {
     let attached = u64::try_from(db::attached_bytes(&mut *conn, evidence).await?).unwrap_or(0);
-    let mut writer = BlobWriter::new(limits.next_file(attached));
-    let mut source = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.into())]);
-    let written = writer.write_stream(&mut *conn, &mut source).await;
-    let size = writer.size();
-    let blob = match written {
-        Ok(()) => writer.finish(&mut *conn, name).await,
-        Err(crate::blobs::StreamError::Blob(e)) => Err(e),
-        Err(crate::blobs::StreamError::Source(never)) => match never {},
+    let mut source = futures_util::stream::iter([Ok::<_, Infallible>(Bytes::from(bytes))]);
+    let limit = limits.next_file(attached);
+    let (size, file) = match store_file(conn, evidence, name, &mut source, limit).await {
+        Ok(stored) => stored,
+        Err(never) => match never {},
     };
-    match blob {
-        Ok(blob) => Ok(db::insert_file(conn, evidence, blob.blob_id, name).await?),
-        Err(BlobError::Database(e)) => Err(e.into()),
-        Err(e) => Err(AppError::BadRequest(limits.refusal(name, &e, size))),
+    match file {
+        Ok(id) => Ok(id),
+        Err(e) => Err(AppError::BadRequest(limits.refusal(name, e, size)?)),
     }
 }
 
-/// Takes one file off a (locked) draft, with its audit event; returns the file's name.
+/// Takes one file off a (locked) draft, with its audit event; returns the file's name, or
+/// `None` when the draft has no such file.
 pub async fn remove_file(
     conn: &mut PgConnection,
     by: &Actor,
     id: EvidenceId,
     file_id: FileId,
-) -> AppResult<String> {
-    let name = db::delete_file(&mut *conn, id, file_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+) -> AppResult<Option<String>> {
+    let Some(name) = db::delete_file(&mut *conn, id, file_id).await? else {
+        return Ok(None);
+    };
     audit::record(
         conn,
         NewAuditEvent {
@@ -133,7 +164,7 @@ pub async fn remove_file(
         },
     )
     .await?;
-    Ok(name)
+    Ok(Some(name))
 }
 
 /// Writes `fields` into the draft, with its audit event naming the files `added` to it; returns

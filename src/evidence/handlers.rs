@@ -228,9 +228,14 @@ async fn save(
             // The Remove buttons sit inside the evidence form: what was typed is saved first.
             let now = saving.state.clock.now();
             actions::save_draft(&mut tx, &draft, fields, added, now).await?;
-            let name = actions::remove_file(&mut tx, &by, id, file_id).await?;
+            // A Remove button of a page older than the draft may name a file gone already:
+            // what this request typed and uploaded is kept all the same.
+            let removed = actions::remove_file(&mut tx, &by, id, file_id).await?;
             tx.commit().await?;
-            let message = format!("Removed “{name}”; the rest of the draft is saved.");
+            let message = match removed {
+                Some(name) => format!("Removed “{name}”; the rest of the draft is saved."),
+                None => "That file was removed already; the rest of the draft is saved.".into(),
+            };
             return Ok(flash::redirect(&format!("/evidence/{id}/edit"), &message));
         }
         Action::SaveDraft => {
@@ -346,7 +351,9 @@ pub async fn remove_file(
     if db::lock_own_draft(&mut tx, id, user.id).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    let name = actions::remove_file(&mut tx, &Actor::user(&user, ip), id, file_id).await?;
+    let name = actions::remove_file(&mut tx, &Actor::user(&user, ip), id, file_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/evidence/{id}/edit"),

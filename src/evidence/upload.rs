@@ -8,10 +8,10 @@ use axum::extract::multipart::Field;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::actions::Limits;
+use super::actions::{Limits, store_file};
 use super::db;
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
-use crate::blobs::{BlobError, BlobWriter, StreamError};
+use crate::blobs::BlobError;
 use crate::error::AppError;
 use crate::ids::{EvidenceId, FileId};
 
@@ -178,33 +178,28 @@ impl FileParts {
         if self.too_large.is_some() || !self.rejected.is_empty() {
             return drain(field).await;
         }
-        let mut writer = BlobWriter::new(limits.next_file(self.total));
-        let outcome = match writer.write_stream(conn, field).await {
-            Ok(()) => Ok(()),
-            Err(StreamError::Source(e)) => return Err(bad_upload(e)),
-            Err(StreamError::Blob(e)) => {
-                drain(field).await?;
-                Err(e)
-            }
-        };
         let display = file_name.unwrap_or_else(|| "file".to_owned());
-        let size = writer.size();
-        let stored = match outcome {
-            Ok(()) if size == 0 && !chosen => return Ok(()),
-            Ok(()) => writer.finish(conn, &display).await,
-            Err(e) => Err(e),
-        };
-        match stored {
-            Ok(blob) => {
+        let limit = limits.next_file(self.total);
+        let (size, file) = store_file(conn, evidence, &display, field, limit)
+            .await
+            .map_err(bad_upload)?;
+        match file {
+            Ok(_) => {
                 self.total += size;
-                db::insert_file(conn, evidence, blob.blob_id, &display).await?;
                 self.added.push(display);
             }
-            Err(BlobError::Database(e)) => return Err(e.into()),
-            Err(e @ BlobError::TooLarge { .. }) => {
-                self.too_large = Some(limits.refusal(&display, &e, size));
+            Err(BlobError::Empty) if !chosen => {}
+            Err(error) => {
+                // Whatever the refused file still had to send is read past.
+                drain(field).await?;
+                let too_large = matches!(error, BlobError::TooLarge { .. });
+                let message = limits.refusal(&display, error, size)?;
+                if too_large {
+                    self.too_large = Some(message);
+                } else {
+                    self.rejected.push(message);
+                }
             }
-            Err(e) => self.rejected.push(limits.refusal(&display, &e, size)),
         }
         Ok(())
     }

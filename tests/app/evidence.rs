@@ -727,6 +727,22 @@ async fn a_file_can_be_removed_from_a_draft_and_a_draft_deleted(pool: PgPool) {
         edit.attr("#title", "value").as_deref(),
         Some("Typed before removing")
     );
+    // The same Remove button again, from a page left open: the file is gone already, and what
+    // was typed and uploaded with it is kept.
+    browser
+        .post_multipart(
+            &format!("/evidence/{id}/edit"),
+            &[("title", "Typed on an old page"), ("action", &remove)],
+            &[("file", "c.txt", b"third\n")],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    let edit = browser.get(&format!("/evidence/{id}/edit")).await;
+    assert_eq!(edit.texts("#attached-files .file-name"), ["c.txt"]);
+    assert_eq!(
+        edit.attr("#title", "value").as_deref(),
+        Some("Typed on an old page")
+    );
     browser
         .post_form(&format!("/evidence/{id}/delete"), &[])
         .await
