@@ -148,21 +148,6 @@ pub async fn standing_sign_off(
     .map(SignOffId))
 }
 
-/// Locks an enrolment's row (`for update`) until the transaction ends; `false` when there is
-/// no such enrolment.
-pub async fn lock_enrolment_for_update(
-    conn: &mut PgConnection,
-    enrolment: EnrolmentId,
-) -> sqlx::Result<bool> {
-    let found = sqlx::query!(
-        "select enrolment_id from enrolment where enrolment_id = $1 for update",
-        enrolment.0
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(found.is_some())
-}
-
 /// A sign-off to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSignOff<'a> {

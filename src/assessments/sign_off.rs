@@ -134,7 +134,7 @@ pub async fn sign(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let percent = state.settings.iqa_sample_percent;
-    let enrolment = sign_off(&mut tx, user.viewer(), &by, id, percent, &state.clock).await?;
+    let (enrolment, _) = sign_off(&mut tx, user.viewer(), &by, id, percent, &state.clock).await?;
     tx.commit().await?;
     Ok(flash::redirect(
         &format!("/enrolments/{id}"),
@@ -145,7 +145,8 @@ pub async fn sign(
 /// Signs off enrolment `id` as competent, as `who`, its assessor, in the caller's transaction:
 /// refused unless no sign-off stands and its stored status is ready for one. Stores the basis,
 /// decides whether it is sampled for IQA review (`sample_percent` at random, beyond the rules),
-/// and writes the enrolment's status and the audit event. Returns the enrolment.
+/// and writes the enrolment's status and the audit event. Returns the enrolment and the
+/// sign-off's id.
 pub async fn sign_off(
     conn: &mut PgConnection,
     who: Viewer<'_>,
@@ -153,14 +154,14 @@ pub async fn sign_off(
     id: EnrolmentId,
     sample_percent: u8,
     clock: &Clock,
-) -> AppResult<Enrolment> {
+) -> AppResult<(Enrolment, SignOffId)> {
     let enrolment = lock_unsigned_enrolment(&mut *conn, id, who).await?;
     ensure_ready_for_sign_off(&mut *conn, &enrolment).await?;
     let sign_off =
         store_sign_off(&mut *conn, &enrolment, who.id, sample_percent, clock.now()).await?;
     crate::status::db::refresh(&mut *conn, id).await?;
     audit_sign_off(conn, by, id, &sign_off).await?;
-    Ok(enrolment)
+    Ok((enrolment, sign_off.id))
 }
 
 /// The sign-off page again, with 422 and the problem: the declaration was not confirmed.
@@ -185,7 +186,7 @@ async fn lock_unsigned_enrolment(
 ) -> AppResult<Enrolment> {
     // One sign-off at a time per enrolment: the second of two racing requests waits here and
     // then finds the first one's sign-off.
-    if !super::db::lock_enrolment_for_update(conn, id).await? {
+    if !cohorts_db::lock_for_sign_off(conn, id).await? {
         return Err(AppError::NotFound);
     }
     let enrolment = as_assessor(conn, id, user).await?;

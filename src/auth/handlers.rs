@@ -229,11 +229,7 @@ impl<'a> SignIn<'a> {
         audit::record(
             &mut tx,
             NewAuditEvent {
-                actor: &Actor {
-                    user_id: Some(user.id.0),
-                    label: user.email.clone(),
-                    ip: self.ip,
-                },
+                actor: &Actor::person(user.id, &user.email, self.ip),
                 action: "auth.login_succeeded",
                 entity_type: "user",
                 entity_id: user.id.to_string(),
@@ -448,11 +444,7 @@ async fn record_first_admin_created(
     audit::record(
         conn,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(id.0),
-                label: email.as_str().to_owned(),
-                ip,
-            },
+            actor: &Actor::person(id, email.as_str(), ip),
             action: "user.created",
             entity_type: "user",
             entity_id: id.to_string(),
@@ -616,11 +608,7 @@ async fn record_password_changed(
     audit::record(
         conn,
         NewAuditEvent {
-            actor: &Actor {
-                user_id: Some(user.id.0),
-                label: user.email.clone(),
-                ip,
-            },
+            actor: &Actor::person(user.id, &user.email, ip),
             action: "user.password_changed",
             entity_type: "user",
             entity_id: user.id.to_string(),

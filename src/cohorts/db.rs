@@ -327,7 +327,7 @@ pub async fn withdraw(
 }
 
 /// Takes a shared lock on an enrolment: judging and submitting hold it together, a sign-off
-/// (which takes it exclusively) waits for them, and they for it.
+/// (which takes it exclusively, [`lock_for_sign_off`]) waits for them, and they for it.
 pub async fn lock_for_assessment(
     conn: &mut PgConnection,
     enrolment: EnrolmentId,
@@ -339,4 +339,19 @@ pub async fn lock_for_assessment(
     .fetch_optional(conn)
     .await?;
     Ok(())
+}
+
+/// Takes the enrolment's lock exclusively, as a sign-off does (see [`lock_for_assessment`]);
+/// `false` when there is no such enrolment.
+pub async fn lock_for_sign_off(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<bool> {
+    let found = sqlx::query!(
+        "select enrolment_id from enrolment where enrolment_id = $1 for update",
+        enrolment.0
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
 }

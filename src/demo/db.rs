@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::UserId;
-use crate::ids::{CohortId, EnrolmentId, ItemId, SignOffId};
+use crate::ids::{CohortId, EnrolmentId, ItemId};
 use crate::standards::model::StandardId;
 
 /// Whether a cohort of this name exists.
@@ -22,15 +22,6 @@ pub async fn cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<
     sqlx::query_scalar!(
         r#"select exists(select 1 from cohort where name = $1) as "exists!""#,
         name
-    )
-    .fetch_one(conn)
-    .await
-}
-
-/// The newest version of the standard TECIT50761, which the demo cohort is on.
-pub async fn newest_demo_standard(conn: &mut PgConnection) -> sqlx::Result<StandardId> {
-    sqlx::query_scalar!(
-        r#"select standard_id as "standard_id: StandardId" from standard where urn = 'TECIT50761' order by created_at desc limit 1"#
     )
     .fetch_one(conn)
     .await
@@ -67,19 +58,6 @@ pub async fn criteria_by_code(
     Ok(rows.into_iter().map(|r| (r.code, r.criterion_id)).collect())
 }
 
-/// The newest sign-off of an enrolment.
-pub async fn newest_sign_off(
-    conn: &mut PgConnection,
-    enrolment: EnrolmentId,
-) -> sqlx::Result<SignOffId> {
-    sqlx::query_scalar!(
-        r#"select sign_off_id as "sign_off_id: SignOffId" from sign_off where enrolment_id = $1 order by sequence desc limit 1"#,
-        enrolment.0
-    )
-    .fetch_one(conn)
-    .await
-}
-
 /// Takes the advisory lock of `name` until the transaction ends: another transaction asking
 /// for it waits until then.
 pub async fn lock_name(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
@@ -87,17 +65,6 @@ pub async fn lock_name(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> 
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Whether a cohort of this name exists: [`cohort_exists`] as the scale load asks it. The two
-/// texts differ by a space, and each has its own committed sqlx offline data.
-pub async fn scale_cohort_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(
-        r#"select exists (select 1 from cohort where name = $1) as "exists!""#,
-        name
-    )
-    .fetch_one(conn)
-    .await
 }
 
 /// The scale accounts, all with the password hash `hash`: candidate k named `names[k - 1]`,

@@ -292,7 +292,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<Outcome> {
     let admin = person(&ADMIN);
     let mut tx = state.pool.begin().await?;
     make_trainee(&mut tx, &admin, users[TOM.email], state.clock.now()).await?;
-    let standard = db::newest_demo_standard(&mut tx).await?;
+    let standard = crate::standards::db::latest_id_by_urn(&mut tx, "TECIT50761")
+        .await?
+        .context("the standard TECIT50761 is loaded")?;
     let new_cohort = NewCohort::parse(COHORT, "2026-09-01", "2027-07-31").map_err(refused)?;
     let cohort = cohorts::create_cohort(&mut tx, &admin.actor, standard, &new_cohort)
         .await?
@@ -449,11 +451,12 @@ impl People<'_> {
             let last = evidence.last().context("Ella's last piece")?;
             self.revise(candidate, enrolment, *last).await?;
         }
+        let mut signed = None;
         if matches!(stage, Stage::Competent | Stage::Verified) {
             let mut tx = self.state.pool.begin().await?;
             let percent = self.state.settings.iqa_sample_percent;
             let clock = &self.state.clock;
-            sign_off::sign_off(
+            let (_, id) = sign_off::sign_off(
                 &mut tx,
                 assessor.viewer(),
                 &assessor.actor,
@@ -463,10 +466,10 @@ impl People<'_> {
             )
             .await?;
             tx.commit().await?;
+            signed = Some(id);
         }
-        if stage == Stage::Verified {
+        if let (Stage::Verified, Some(id)) = (stage, signed) {
             let mut tx = self.state.pool.begin().await?;
-            let id = db::newest_sign_off(&mut tx, enrolment).await?;
             let agree = ReviewForm {
                 decision: "agree".into(),
                 actions: String::new(),

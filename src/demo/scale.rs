@@ -75,7 +75,7 @@ pub async fn run(state: &AppState, n: u32, password: &str) -> anyhow::Result<Out
     let mut tx = state.pool.begin().await?;
     // Two runs at once: the second waits here, then finds the cohort.
     db::lock_name(&mut tx, &name).await?;
-    if db::scale_cohort_exists(&mut tx, &name).await? {
+    if db::cohort_exists(&mut tx, &name).await? {
         return Ok(Outcome::AlreadyThere);
     }
     // One hash for every scale account: hashing ten thousand passwords would take minutes,

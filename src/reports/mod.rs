@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -19,7 +18,6 @@ use crate::cohorts::db::{self as cohorts_db, Cohort};
 use crate::error::{AppError, AppResult};
 use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::cache::{Published, Standards};
-use crate::standards::model::StandardId;
 use crate::state::AppState;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 use crate::web::download::content_disposition;
@@ -159,12 +157,6 @@ pub(crate) struct Selection {
     pub kept: Vec<ReportRow>,
 }
 
-impl Selection {
-    pub fn codes(&self) -> Vec<String> {
-        self.standard.criteria().map(|c| c.code.clone()).collect()
-    }
-}
-
 /// A bar of the summary chart.
 #[derive(Debug, Clone)]
 pub struct Bar {
@@ -255,7 +247,10 @@ impl PageReading {
         let cohort = cohorts_db::find(&mut conn, id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let codes = criterion_codes(standards, &mut conn, cohort.standard_id).await?;
+        let codes = standards
+            .version(&mut conn, cohort.standard_id)
+            .await?
+            .codes();
         let groups = db::groups(&mut conn, id).await?;
         let summary = Summary::of(&groups, filter);
         let paging = Paging::new(page, PAGE_SIZE, summary.total);
@@ -294,17 +289,6 @@ impl PageReading {
             assessors: assessor_choices(&self.groups, filter),
         }
     }
-}
-
-/// The codes of the criteria of standard `standard_id`, in order, from the standards held in
-/// memory.
-async fn criterion_codes(
-    standards: &Standards,
-    conn: &mut PgConnection,
-    standard_id: StandardId,
-) -> sqlx::Result<Vec<String>> {
-    let standard = standards.version(conn, standard_id).await?;
-    Ok(standard.criteria().map(|c| c.code.clone()).collect())
 }
 
 /// The summary above the report: the chart and the figures, over the enrolments the filter
@@ -448,7 +432,7 @@ fn csv_body(selection: &Selection) -> AppResult<Vec<u8>> {
 /// The CSV's header: the [`COLUMNS`], then each criterion's code.
 fn csv_header(selection: &Selection) -> Vec<String> {
     let mut header: Vec<String> = COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-    header.extend(selection.codes());
+    header.extend(selection.standard.codes());
     header
 }
 

@@ -36,6 +36,11 @@ impl Published {
         self.performance.iter().chain(&self.knowledge)
     }
 
+    /// The codes of every criterion, in the standard's order.
+    pub fn codes(&self) -> Vec<String> {
+        self.criteria().map(|c| c.code.clone()).collect()
+    }
+
     /// The page for visitors on `today`, rendered by `render` when none is kept for that day.
     pub fn anonymous_page<E>(
         &self,
