@@ -16,7 +16,6 @@ use super::views::{CohortShowPage, CohortsIndexPage, CreatedAccount};
 use crate::accounts::db as users_db;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
-use crate::auth::links::{self, Purpose};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
@@ -24,6 +23,7 @@ use crate::identity::{Role, UserId};
 use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::model::StandardId;
 use crate::state::AppState;
+use crate::users::{self, Invitation};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
@@ -279,7 +279,6 @@ pub async fn import_roster(
         cohort: id,
         now: state.clock.now(),
         by: Actor::user(&admin, ip),
-        admin: admin.id,
     };
     match import.apply(&rows).await? {
         Ok(created) => imported_page(&state, page.layout, id, created, rows.len()).await,
@@ -363,7 +362,6 @@ struct RosterImport<'a> {
     cohort: CohortId,
     now: OffsetDateTime,
     by: Actor,
-    admin: UserId,
 }
 
 /// The candidate a roster row names, or why the row cannot be enrolled.
@@ -441,41 +439,19 @@ impl RosterImport<'_> {
         conn: &mut PgConnection,
         row: &RosterRow,
     ) -> AppResult<RowCandidate> {
-        let inserted =
-            users_db::insert(conn, &row.email, &row.name, &[Role::Candidate], None).await;
-        let user = match inserted {
-            Ok(user) => user,
-            Err(users_db::InsertError::EmailTaken) => {
-                let error = RosterError::account_made_meanwhile(row);
-                return Ok(RowCandidate::Raced(error));
-            }
-            Err(users_db::InsertError::Database(e)) => return Err(e.into()),
+        let account = Invitation {
+            email: &row.email,
+            name: &row.name,
+            roles: &[Role::Candidate],
+            via: "roster",
         };
-        let link = links::issue(
-            conn,
-            &self.state.settings.base_url,
-            Purpose::Invitation,
-            Some(user),
-            Some(self.admin),
-            self.now,
-        )
-        .await?;
-        audit::record(
-            conn,
-            NewAuditEvent {
-                actor: &self.by,
-                action: "user.created",
-                entity_type: "user",
-                entity_id: user.to_string(),
-                detail: json!({
-                    "email": row.email.as_str(),
-                    "name": row.name.as_str(),
-                    "roles": ["candidate"],
-                    "via": "roster"
-                }),
-            },
-        )
-        .await?;
+        let base_url = &self.state.settings.base_url;
+        let invited = users::invite(conn, &self.by, account, base_url, self.now).await?;
+        let Ok((user, link)) = invited else {
+            return Ok(RowCandidate::Raced(RosterError::account_made_meanwhile(
+                row,
+            )));
+        };
         let account = CreatedAccount {
             name: row.name.as_str().to_owned(),
             email: row.email.as_str().to_owned(),

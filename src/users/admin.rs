@@ -119,7 +119,14 @@ pub async fn create(
 
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&admin, ip);
-    let invited = invite(&mut tx, &state, &by, (&email, &name, &roles)).await?;
+    let account = Invitation {
+        email: &email,
+        name: &name,
+        roles: &roles,
+        via: "admin",
+    };
+    let base_url = &state.settings.base_url;
+    let invited = invite(&mut tx, &by, account, base_url, state.clock.now()).await?;
     let Ok((id, link)) = invited else {
         errors.add("email", "An account with this email address already exists");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(errors)).into_response());
@@ -141,22 +148,36 @@ pub async fn create(
         .into_response())
 }
 
-/// Creates an account with `roles` and no password, and an invitation link to set one, with
-/// the audit event, in the caller's transaction; `Err(())` when the email address is taken.
-async fn invite(
+/// An account to create, with no password, and invite to set one.
+pub struct Invitation<'a> {
+    pub email: &'a Email,
+    pub name: &'a DisplayName,
+    pub roles: &'a [Role],
+    /// How it was asked for, as the audit event records it: `admin`, `roster`.
+    pub via: &'static str,
+}
+
+/// Creates the account and an invitation link (made at `base_url`, `now`) with the audit
+/// event, in the caller's transaction; `Err(())` when the email address is taken.
+pub async fn invite(
     conn: &mut PgConnection,
-    state: &AppState,
     by: &Actor,
-    (email, name, roles): (&Email, &DisplayName, &[Role]),
+    account: Invitation<'_>,
+    base_url: &str,
+    now: OffsetDateTime,
 ) -> AppResult<Result<(UserId, IssuedLink), ()>> {
+    let Invitation {
+        email,
+        name,
+        roles,
+        via,
+    } = account;
     let id = match db::insert(&mut *conn, email, name, roles, None).await {
         Ok(id) => id,
         Err(InsertError::EmailTaken) => return Ok(Err(())),
         Err(InsertError::Database(e)) => return Err(e.into()),
     };
     let admin = by.user_id.map(UserId);
-    let now = state.clock.now();
-    let base_url = &state.settings.base_url;
     let link = links::issue(
         &mut *conn,
         base_url,
@@ -173,7 +194,7 @@ async fn invite(
             action: "user.created",
             entity_type: "user",
             entity_id: id.to_string(),
-            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": "admin" }),
+            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": via }),
         },
     )
     .await?;

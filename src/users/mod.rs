@@ -5,7 +5,7 @@ mod account;
 mod admin;
 mod views;
 
-pub use admin::{ProfileChange, change_profile};
+pub use admin::{Invitation, ProfileChange, change_profile, invite};
 
 use crate::identity::{ADMIN, Access};
 use crate::state::AppState;
