@@ -13,6 +13,7 @@ use crate::identity::CurrentUser;
 use crate::ids::{CohortId, EnrolmentId, EvidenceId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
+use crate::web::choice::Choice;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};
 
@@ -21,7 +22,6 @@ use crate::web::paging::{PageLinks, Paging};
 pub struct CaseRow {
     pub enrolment_id: EnrolmentId,
     pub candidate_name: String,
-    pub cohort_id: CohortId,
     pub cohort_name: String,
     pub awaiting: i64,
     pub oldest_waiting: Option<OffsetDateTime>,
@@ -58,14 +58,6 @@ pub struct CaseloadQuery {
     page: Option<usize>,
 }
 
-/// A filter option.
-#[derive(Debug, Clone)]
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "assessments/caseload.html")]
 pub struct CaseloadPage {
@@ -78,13 +70,12 @@ pub struct CaseloadPage {
     pub total_awaiting: i64,
 }
 
-const STATUSES: [EnrolmentStatus; 5] = [
-    EnrolmentStatus::NotStarted,
-    EnrolmentStatus::InProgress,
-    EnrolmentStatus::ReadyForSignOff,
-    EnrolmentStatus::Competent,
-    EnrolmentStatus::Verified,
-];
+/// The statuses a caseload filters by: its enrolments are never withdrawn.
+fn statuses() -> impl Iterator<Item = EnrolmentStatus> {
+    EnrolmentStatus::ALL
+        .into_iter()
+        .filter(|s| *s != EnrolmentStatus::Withdrawn)
+}
 
 /// The choices of the caseload's filters: each cohort of the caseload once, and every status,
 /// with the chosen ones selected.
@@ -106,8 +97,7 @@ fn filter_choices(
             });
         }
     }
-    let statuses = STATUSES
-        .into_iter()
+    let statuses = statuses()
         .map(|s| Choice {
             value: s.as_str().to_owned(),
             label: s.label().to_owned(),
@@ -130,7 +120,7 @@ pub async fn show(
         .iter()
         .find(|g| g.cohort_id.to_string() == query.cohort)
         .map(|g| g.cohort_id);
-    let status = STATUSES.into_iter().find(|s| s.as_str() == query.status);
+    let status = EnrolmentStatus::parse(&query.status).filter(|s| statuses().any(|c| c == *s));
     let (cohorts, statuses) = filter_choices(&groups, cohort, status);
     let kept = groups.iter().filter(|g| {
         cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)

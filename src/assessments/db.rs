@@ -66,7 +66,7 @@ pub async fn caseload_page(
                 order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id
                 limit $4 offset $5
            )
-           select p.enrolment_id, p.candidate_name, p.cohort_id, co.name as cohort_name,
+           select p.enrolment_id, p.candidate_name, co.name as cohort_name,
                   p.claims_awaiting::bigint as "awaiting!", p.oldest_awaiting_at as oldest_waiting,
                   p.next_evidence_id as "next_evidence: EvidenceId", p.status as "status: EnrolmentStatus",
                   case when p.iqa_disagreed

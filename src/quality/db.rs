@@ -34,7 +34,7 @@ pub async fn reviewable_page(
         SignOffRow,
         r#"select s.sign_off_id, s.enrolment_id, c.display_name as candidate_name, a.display_name as assessor_name,
                   co.name as cohort_name, s.signed_at, s.sampled, s.sample_reason,
-                  r.decision::text as decision, coalesce(r.actions, '') as "actions!", r.reviewed_at as "reviewed_at?",
+                  r.decision::text as decision, coalesce(r.actions, '') as "actions!",
                   p.status as "status: EnrolmentStatus"
              from sign_off s
              join enrolment e using (enrolment_id)

@@ -51,7 +51,6 @@ pub struct SignOffRow {
     pub sample_reason: String,
     pub decision: Option<String>,
     pub actions: String,
-    pub reviewed_at: Option<OffsetDateTime>,
     /// Where the enrolment stands now.
     pub status: EnrolmentStatus,
 }

@@ -63,7 +63,7 @@ pub async fn rows(
         ($order:literal) => {
             sqlx::query!(
                 r#"select p.enrolment_id as "enrolment_id: EnrolmentId", c.display_name as candidate, c.email,
-                          a.display_name as "assessor?", p.assessor_id as "assessor_id: UserId",
+                          a.display_name as "assessor?",
                           i.display_name as "iqa?", p.last_activity_at,
                           p.signed_off_at, sa.display_name as "signed_off_by?",
                           p.verified_at, ri.display_name as "verified_by?",
@@ -99,7 +99,6 @@ pub async fn rows(
                 candidate: $r.candidate,
                 email: $r.email,
                 assessor: $r.assessor,
-                assessor_id: $r.assessor_id,
                 iqa: $r.iqa,
                 last_activity: $r.last_activity_at,
                 signed_off_at: $r.signed_off_at,

@@ -20,6 +20,7 @@ use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::cache::{Published, Standards};
 use crate::state::AppState;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
+use crate::web::choice::Choice;
 use crate::web::download::content_disposition;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};
@@ -51,7 +52,6 @@ pub struct ReportRow {
     pub candidate: String,
     pub email: String,
     pub assessor: Option<String>,
-    pub assessor_id: Option<UserId>,
     pub iqa: Option<String>,
     pub last_activity: Option<OffsetDateTime>,
     pub signed_off_at: Option<OffsetDateTime>,
@@ -104,7 +104,7 @@ impl ReportQuery {
     fn filter(&self) -> db::Filter {
         db::Filter {
             assessor: Uuid::parse_str(&self.assessor).ok().map(UserId),
-            status: STATUSES.into_iter().find(|s| s.as_str() == self.status),
+            status: EnrolmentStatus::parse(&self.status),
             by_progress: self.sort == "progress",
         }
     }
@@ -167,14 +167,6 @@ pub struct Bar {
     pub width: usize,
 }
 
-/// A filter option.
-#[derive(Debug, Clone)]
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "reports/cohort.html")]
 pub struct ReportPage {
@@ -193,15 +185,6 @@ pub struct ReportPage {
     pub xlsx_link: String,
     pub pages: PageLinks,
 }
-
-const STATUSES: [EnrolmentStatus; 6] = [
-    EnrolmentStatus::NotStarted,
-    EnrolmentStatus::InProgress,
-    EnrolmentStatus::ReadyForSignOff,
-    EnrolmentStatus::Competent,
-    EnrolmentStatus::Verified,
-    EnrolmentStatus::Withdrawn,
-];
 
 /// `GET /admin/cohorts/{id}/report`.
 pub async fn page(
@@ -304,7 +287,7 @@ impl Summary {
     /// Counts the enrolments of `groups` that `filter` keeps at each status.
     fn of(groups: &[db::Group], filter: db::Filter) -> Self {
         let count = |status: EnrolmentStatus| kept_at(groups, filter, status);
-        let counts: Vec<usize> = STATUSES.iter().map(|s| count(*s)).collect();
+        let counts: Vec<usize> = EnrolmentStatus::ALL.iter().map(|s| count(*s)).collect();
         let total: usize = counts.iter().sum();
         let percent = |n: usize| (n * 100).checked_div(total).unwrap_or(0);
         let verified = count(EnrolmentStatus::Verified);
@@ -331,10 +314,10 @@ fn kept_at(groups: &[db::Group], filter: db::Filter, status: EnrolmentStatus) ->
         .sum()
 }
 
-/// A bar for each of [`STATUSES`] from its count, the longest 300 wide.
+/// A bar for each of [`EnrolmentStatus::ALL`] from its count, the longest 300 wide.
 fn bars(counts: &[usize]) -> Vec<Bar> {
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    STATUSES
+    EnrolmentStatus::ALL
         .iter()
         .zip(counts)
         .enumerate()
@@ -365,9 +348,9 @@ fn assessor_choices(groups: &[db::Group], filter: db::Filter) -> Vec<Choice> {
     assessors
 }
 
-/// Each of [`STATUSES`], the one `filter` keeps selected.
+/// Each status, the one `filter` keeps selected.
 fn status_choices(filter: db::Filter) -> Vec<Choice> {
-    STATUSES
+    EnrolmentStatus::ALL
         .iter()
         .map(|s| Choice {
             value: s.as_str().into(),

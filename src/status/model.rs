@@ -85,6 +85,21 @@ pub enum EnrolmentStatus {
 }
 
 impl EnrolmentStatus {
+    /// Every status, in the order an enrolment moves through them.
+    pub const ALL: [Self; 6] = [
+        Self::NotStarted,
+        Self::InProgress,
+        Self::ReadyForSignOff,
+        Self::Competent,
+        Self::Verified,
+        Self::Withdrawn,
+    ];
+
+    /// The status named `text` as [`Self::as_str`] writes it (a filter's value).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotStarted => "not_started",

@@ -2,6 +2,7 @@
 //! flash messages, static assets and the health probes. No domain logic lives here.
 
 pub mod assets;
+pub mod choice;
 pub mod client_ip;
 pub mod download;
 pub mod flash;
