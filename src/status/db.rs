@@ -238,19 +238,23 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                select e.enrolment_id, e.cohort_id, e.candidate_id, e.assessor_id, e.iqa_id,
                       e.withdrawn_at is not null as withdrawn, u.display_name as candidate_name,
                       lower(u.display_name) as candidate_sort_name,
-                      exists (select 1 from evidence ev
-                               where ev.enrolment_id = e.enrolment_id and ev.state = 'submitted') as anything_submitted,
+                      coalesce(act.anything_submitted, false) as anything_submitted,
                       ss.sign_off_id, ss.signed_at, ss.assessor_id as signed_by, ss.reviewed_at, ss.reviewer_id,
                       ss.decision::text as decision,
                       exists (select 1 from latest_sign_off ls
                                where ls.enrolment_id = e.enrolment_id and ls.decision = 'disagree') as iqa_disagreed,
-                      greatest((select max(ev.submitted_at) from evidence ev where ev.enrolment_id = e.enrolment_id),
-                               (select max(newest.at) from evidence ev
-                                 cross join lateral (select max(j.created_at) as at from judgement j
-                                                      where j.evidence_id = ev.evidence_id) newest
-                                 where ev.enrolment_id = e.enrolment_id)) as last_activity_at
+                      act.last_activity_at
                  from enrolment e
                  join app_user u on u.user_id = e.candidate_id
+                 -- The enrolment's evidence, read once: whether any is submitted, and the
+                 -- newest submission or judgement of it.
+                 left join lateral (
+                      select bool_or(ev.state = 'submitted') as anything_submitted,
+                             greatest(max(ev.submitted_at), max(newest.at)) as last_activity_at
+                        from evidence ev
+                       cross join lateral (select max(j.created_at) as at from judgement j
+                                            where j.evidence_id = ev.evidence_id) newest
+                       where ev.enrolment_id = e.enrolment_id) act on true
                  left join standing_sign_off ss on ss.enrolment_id = e.enrolment_id
                 where e.enrolment_id = any($1)
            )
