@@ -27,7 +27,7 @@ use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
-use crate::web::paging::Paging;
+use crate::web::paging::{PageLinks, Paging};
 use crate::web::routes::Routes;
 
 pub mod db;
@@ -81,10 +81,8 @@ impl CoverageRow {
 pub struct QualityPage {
     pub layout: Layout,
     pub rows: Vec<SignOffRow>,
-    /// Links to the previous and next pages of sign-offs.
-    pub previous: Option<String>,
-    pub next: Option<String>,
-    pub total: i64,
+    /// Where this page of sign-offs stands, and the links either side.
+    pub pages: PageLinks,
     pub coverage: Vec<CoverageRow>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
     pub refused: Option<(SignOffId, FormErrors, String)>,
@@ -129,9 +127,7 @@ async fn page(
     let pages = paging.links(rows.len(), |page| format!("/quality?page={page}"));
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
-        previous: pages.previous,
-        next: pages.next,
-        total,
+        pages,
         rows,
         coverage,
         refused,
