@@ -30,6 +30,9 @@ use crate::{AppState, app, db};
 
 /// How often expired sessions are swept away.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+/// How soon after its commit a change's audit event is in the chain, at most (plus the time
+/// sealing takes).
+const AUDIT_SEAL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -105,6 +108,7 @@ async fn serve(
 
     offer_first_admin_setup(&state).await?;
     let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
+    let sealer = tokio::spawn(seal_audit_events(pool.clone()));
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
     axum::serve(
@@ -114,6 +118,11 @@ async fn serve(
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeper.abort();
+    sealer.abort();
+    // What the last requests recorded is in the chain before the process ends.
+    if let Err(error) = seal_once(&pool).await {
+        tracing::warn!(error = %error, "sealing the audit trail on the way out failed");
+    }
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -245,6 +254,23 @@ async fn sweep_expired_sessions(state: AppState) {
             Err(error) => tracing::warn!(error = %error, "sweeping expired sessions failed"),
         }
     }
+}
+
+/// Links the audit events that changes have written into the chain, a moment after they are
+/// committed. Sealers of other processes on the same database take turns with this one.
+async fn seal_audit_events(pool: PgPool) {
+    let mut interval = tokio::time::interval(AUDIT_SEAL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = seal_once(&pool).await {
+            tracing::warn!(error = %error, "sealing the audit trail failed");
+        }
+    }
+}
+
+async fn seal_once(pool: &PgPool) -> sqlx::Result<u64> {
+    crate::audit::seal_pending(&mut *pool.acquire().await?).await
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and drains in-flight requests.
@@ -416,6 +442,12 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
                 report.events,
                 crate::crypto::hex(&report.head)
             );
+            if report.pending > 0 {
+                println!(
+                    "{} newer events were still waiting to be sealed into it.",
+                    report.pending
+                );
+            }
             Ok(())
         }
         Some((id, reason)) => bail!("the audit trail is broken at event {id}: {reason}"),
@@ -465,16 +497,11 @@ async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<
 /// status get one.
 async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
     let pool = db::open(database).await?;
-    let mut tx = pool.begin().await?;
-    let sealed = crate::audit::seal_legacy_events(&mut tx)
+    let sealed = crate::audit::seal_pending(&mut *pool.acquire().await?)
         .await
         .context("sealing the audit trail failed")?;
-    tx.commit().await?;
     if sealed > 0 {
-        tracing::info!(
-            audit.sealed = sealed,
-            "sealed audit events written before the hash chain"
-        );
+        tracing::info!(audit.sealed = sealed, "sealed waiting audit events");
     }
     let filled = crate::status::verify::fill_missing(&pool)
         .await

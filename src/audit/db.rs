@@ -1,5 +1,5 @@
-//! Queries of the audit trail. The chain is kept by the parent module (the lock before the
-//! head is read, the hashes, sealing); these are only its statements.
+//! Queries of the audit trail. The chain is kept by the parent module (the sealer's lock, the
+//! hashes, their order); these are only its statements.
 
 use futures_util::Stream;
 use serde_json::Value;
@@ -60,27 +60,23 @@ pub async fn advisory_xact_lock(conn: &mut PgConnection, key: i64) -> sqlx::Resu
     Ok(())
 }
 
-/// The hash of the newest event: `None` when there is no event, `Some(None)` when the newest
-/// event has no hash yet.
-pub async fn newest_hash(conn: &mut PgConnection) -> sqlx::Result<Option<Option<Vec<u8>>>> {
-    sqlx::query_scalar!("select hash from audit_event order by audit_event_id desc limit 1")
-        .fetch_optional(conn)
-        .await
+/// The hash and place of the newest sealed event, `None` when none is sealed.
+pub async fn newest_sealed(conn: &mut PgConnection) -> sqlx::Result<Option<(Vec<u8>, i64)>> {
+    let row = sqlx::query!(
+        r#"select hash as "hash!", chain_seq as "chain_seq!" from audit_event
+            where chain_seq is not null order by chain_seq desc limit 1"#
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.hash, r.chain_seq)))
 }
 
-/// Inserts an event with the fields its hash covers, the hash of the event before it and its
-/// own hash.
-pub async fn insert_event(
-    conn: &mut PgConnection,
-    fields: &EventFields<'_>,
-    prev_hash: &[u8],
-    hash: &[u8],
-) -> sqlx::Result<()> {
+/// Inserts an event, unsealed: the sealer gives it its place in the chain.
+pub async fn insert_event(conn: &mut PgConnection, fields: &EventFields<'_>) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
-        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail,
-                                 prev_hash, hash)
-        values ($1, $2, $3, $4, $5, $6, $7::text::inet, $8, $9, $10)
+        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail)
+        values ($1, $2, $3, $4, $5, $6, $7::text::inet, $8)
         "#,
         fields.occurred_at,
         fields.actor_user_id,
@@ -90,22 +86,46 @@ pub async fn insert_event(
         fields.entity_id,
         fields.client_ip,
         fields.detail,
-        prev_hash,
-        hash,
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// How many events have no hash: those written before the chain existed.
+/// How many events wait for the sealer.
 pub async fn count_unsealed(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where hash is null"#)
         .fetch_one(conn)
         .await
 }
 
-/// Every event with the columns its hash covers, oldest first, streamed one row at a time.
+/// Whether any event waits for the sealer: a look at a small index, cheap to ask often.
+pub async fn any_unsealed(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(r#"select exists (select 1 from audit_event where hash is null) as "any!""#)
+        .fetch_one(conn)
+        .await
+}
+
+/// Up to `limit` events that wait for the sealer, in the order they were written.
+pub async fn unsealed_events(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as!(
+        StoredEvent,
+        r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
+                  host(client_ip) as client_ip, detail, prev_hash, hash
+             from audit_event where hash is null
+            order by audit_event_id
+            limit $1"#,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Every sealed event with the columns its hash covers, in chain order, streamed one row at a
+/// time.
 pub fn stored_events(
     conn: &mut PgConnection,
 ) -> impl Stream<Item = sqlx::Result<StoredEvent>> + '_ {
@@ -113,24 +133,29 @@ pub fn stored_events(
         StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
                   host(client_ip) as client_ip, detail, prev_hash, hash
-             from audit_event order by audit_event_id"#
+             from audit_event where chain_seq is not null order by chain_seq"#
     )
     .fetch(conn)
 }
 
-/// Gives the event `audit_event_id` its place in the chain: after the event whose hash is
-/// `prev_hash`, with its own `hash`.
-pub async fn seal_event(
+/// Gives each event of `ids` its place in the chain: the same place in `seqs`, `prev_hashes`
+/// and `hashes`.
+pub async fn seal_events(
     conn: &mut PgConnection,
-    audit_event_id: i64,
-    prev_hash: &[u8],
-    hash: &[u8],
+    ids: &[i64],
+    seqs: &[i64],
+    prev_hashes: &[Vec<u8>],
+    hashes: &[Vec<u8>],
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "update audit_event set prev_hash = $2, hash = $3 where audit_event_id = $1",
-        audit_event_id,
-        prev_hash,
-        hash
+        "update audit_event e
+            set chain_seq = s.seq, prev_hash = s.prev_hash, hash = s.hash
+           from unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) as s(id, seq, prev_hash, hash)
+          where e.audit_event_id = s.id",
+        ids,
+        seqs,
+        prev_hashes,
+        hashes
     )
     .execute(conn)
     .await?;

@@ -1,11 +1,14 @@
 //! The audit trail: an append-only, hash-chained record of every change, written in the same
 //! transaction as the change itself so that one never exists without the other.
 //!
-//! Each event stores the hash of the event before it and its own
-//! `hash = SHA-256(prev_hash || canonical JSON of the event)`. Appends take a transaction-scoped
-//! advisory lock before reading the head, so concurrent requests queue for the head and the
-//! chain never forks. [`verify`] recomputes the chain and names the first event that does not
-//! fit: a changed event fails its own hash, a removed one breaks the link of the next.
+//! A change inserts its event unsealed, taking no lock, so writers never queue behind each
+//! other for the trail. [`seal_pending`] then links the events that have become visible into
+//! the chain, one sealer at a time (a transaction-scoped advisory lock): each sealed event
+//! stores its place (`chain_seq`), the hash of the event before it and its own
+//! `hash = SHA-256(prev_hash || canonical JSON of the event as stored)`. `attest serve` seals
+//! every few milliseconds and when it stops; every command seals when it opens the database.
+//! [`verify`] recomputes the chain and names the first event that does not fit: a changed
+//! event fails its own hash, a removed one breaks the link of the next.
 
 mod db;
 pub mod pages;
@@ -15,7 +18,7 @@ use std::net::IpAddr;
 
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -33,7 +36,7 @@ pub fn routes() -> Routes<AppState> {
     )
 }
 
-/// The advisory lock key that serialises appends to the chain.
+/// The advisory lock key that lets one sealer at a time extend the chain.
 const CHAIN_LOCK: i64 = 0x0A77_E57A;
 /// The `prev_hash` of the first event.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -160,29 +163,15 @@ fn now_micros() -> OffsetDateTime {
         .unwrap_or(now)
 }
 
-/// The hash of the newest event, waiting for and then holding the chain's lock until the
-/// transaction ends.
-async fn lock_head(conn: &mut PgConnection) -> sqlx::Result<Vec<u8>> {
-    db::advisory_xact_lock(conn, CHAIN_LOCK).await?;
-    match db::newest_hash(conn).await? {
-        None => Ok(GENESIS.to_vec()),
-        Some(Some(hash)) => Ok(hash),
-        // Never start a second chain: older events are sealed when the database is opened.
-        Some(None) => Err(sqlx::Error::Protocol(
-            "the newest audit event has no hash; it must be sealed first".into(),
-        )),
-    }
-}
-
-/// The hash of the newest event: what a report or export was made against.
+/// The hash of the newest sealed event: what a report or export was made against.
 pub async fn head(conn: &mut PgConnection) -> sqlx::Result<[u8; 32]> {
-    let head = db::newest_hash(conn).await?.flatten();
-    Ok(head.as_deref().map_or(GENESIS, to_array))
+    let head = db::newest_sealed(conn).await?;
+    Ok(head.map_or(GENESIS, |(hash, _)| to_array(&hash)))
 }
 
-/// Appends an event. Call it with the transaction that makes the change.
+/// Appends an event, unsealed. Call it with the transaction that makes the change: the event
+/// exists exactly when the change does.
 pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::Result<()> {
-    let prev_hash = lock_head(conn).await?;
     let client_ip = event.actor.ip.map(|ip| ip.to_string());
     let fields = EventFields {
         occurred_at: now_micros(),
@@ -194,28 +183,39 @@ pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::
         client_ip: client_ip.as_deref(),
         detail: &event.detail,
     };
-    let hash = fields.hash(&prev_hash);
-    db::insert_event(conn, &fields, &prev_hash, &hash).await
+    db::insert_event(conn, &fields).await
 }
 
-/// Gives events written before the chain existed their place in it, oldest first.
-pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
-    if db::count_unsealed(conn).await? == 0 {
-        return Ok(0);
-    }
-    db::advisory_xact_lock(conn, CHAIN_LOCK).await?;
-    let rows: Vec<StoredEvent> = db::stored_events(conn).try_collect().await?;
-    let mut prev = GENESIS.to_vec();
+/// How many events one sealing transaction links at most.
+const SEAL_BATCH: i64 = 1_000;
+
+/// Links every event that waits into the chain, in the order the events were written, and
+/// returns how many. Events are hashed as stored, so the hash is what [`verify`] recomputes.
+/// Runs its own transactions; while another sealer works, it waits for it.
+pub async fn seal_pending(conn: &mut PgConnection) -> sqlx::Result<u64> {
     let mut sealed = 0;
-    for row in rows.into_iter().map(StoredEvent::normalised) {
-        if let Some(hash) = row.hash {
-            prev = hash;
-            continue;
+    while db::any_unsealed(conn).await? {
+        let mut tx = conn.begin().await?;
+        db::advisory_xact_lock(&mut tx, CHAIN_LOCK).await?;
+        let (mut prev, mut seq) = db::newest_sealed(&mut tx)
+            .await?
+            .unwrap_or((GENESIS.to_vec(), 0));
+        let events = db::unsealed_events(&mut tx, SEAL_BATCH).await?;
+        let mut ids = Vec::with_capacity(events.len());
+        let mut seqs = Vec::with_capacity(events.len());
+        let mut prev_hashes = Vec::with_capacity(events.len());
+        let mut hashes = Vec::with_capacity(events.len());
+        for event in events.into_iter().map(StoredEvent::normalised) {
+            let hash = event.fields().hash(&prev).to_vec();
+            seq += 1;
+            ids.push(event.audit_event_id);
+            seqs.push(seq);
+            prev_hashes.push(std::mem::replace(&mut prev, hash.clone()));
+            hashes.push(hash);
         }
-        let hash = row.fields().hash(&prev);
-        db::seal_event(conn, row.audit_event_id, &prev, &hash).await?;
-        prev = hash.to_vec();
-        sealed += 1;
+        db::seal_events(&mut tx, &ids, &seqs, &prev_hashes, &hashes).await?;
+        tx.commit().await?;
+        sealed += ids.len() as u64;
     }
     Ok(sealed)
 }
@@ -223,15 +223,19 @@ pub async fn seal_legacy_events(conn: &mut PgConnection) -> sqlx::Result<u64> {
 /// What verifying the chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
+    /// The sealed events checked.
     pub events: u64,
+    /// Events written but not sealed yet: not part of the chain, so not checked.
+    pub pending: u64,
     /// The hash of the newest event (the genesis value for an empty trail).
     pub head: [u8; 32],
     /// The first event that does not fit, with why.
     pub broken: Option<(i64, String)>,
 }
 
-/// Recomputes the whole chain from the stored events, oldest first, one row at a time.
+/// Recomputes the whole chain from the sealed events, in chain order, one row at a time.
 pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
+    let pending = u64::try_from(db::count_unsealed(conn).await?).unwrap_or(0);
     let mut rows = db::stored_events(conn);
     let mut prev: Vec<u8> = GENESIS.to_vec();
     let mut previous_id: Option<i64> = None;
@@ -242,6 +246,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
         let (Some(prev_hash), Some(hash)) = (&row.prev_hash, &row.hash) else {
             return Ok(Verification {
                 events,
+                pending,
                 head: to_array(&prev),
                 broken: Some((id, "it has no hash".into())),
             });
@@ -255,6 +260,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
             };
             return Ok(Verification {
                 events,
+                pending,
                 head: to_array(&prev),
                 broken: Some((id, reason)),
             });
@@ -263,6 +269,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
         if expected[..] != hash[..] {
             return Ok(Verification {
                 events,
+                pending,
                 head: to_array(&prev),
                 broken: Some((
                     id,
@@ -275,6 +282,7 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
     }
     Ok(Verification {
         events,
+        pending,
         head: to_array(&prev),
         broken: None,
     })

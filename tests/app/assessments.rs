@@ -880,6 +880,8 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
         ["3", "1", "1", "1"],
         "enrolled, in progress, competent, verified"
     );
+    // The export names the newest sealed event: seal what this test wrote.
+    assert!(app.seal_audit().await > 0);
     let (status, headers, body) = admin
         .get_bytes(&format!("/admin/cohorts/{}/report.csv", verified.cohort))
         .await;
@@ -978,6 +980,10 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     )
     .await;
 
+    assert!(
+        app.seal_audit().await > 0,
+        "the archive names a sealed head"
+    );
     let uri = format!("/enrolments/{}/archive.zip", enrolled.enrolment);
     let (status, headers, body) = candidate.get_bytes(&uri).await;
     assert_eq!(status, StatusCode::OK);

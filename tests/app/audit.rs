@@ -25,6 +25,7 @@ async fn some_history(app: &TestApp) {
             ],
         )
         .await;
+    app.seal_audit().await;
 }
 
 async fn ids(app: &TestApp) -> Vec<i64> {
@@ -59,6 +60,7 @@ async fn an_untouched_trail_verifies_and_reports_its_head(pool: PgPool) {
     let mut conn = app.pool.acquire().await.expect("connection");
     let report = audit::verify(&mut conn).await.expect("verify");
     assert_eq!(report.broken, None);
+    assert_eq!(report.pending, 0);
     assert_eq!(
         report.events,
         u64::try_from(ids(&app).await.len()).expect("count")
@@ -148,73 +150,151 @@ async fn the_append_only_trigger_refuses_changes(pool: PgPool) {
     );
 }
 
+async fn append(pool: &PgPool, entity_id: String) {
+    let mut tx = pool.begin().await.expect("begin");
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &Actor::system(),
+            action: "test.appended",
+            entity_type: "test",
+            entity_id,
+            detail: json!({ "k": [1, 2] }),
+        },
+    )
+    .await
+    .expect("record");
+    tx.commit().await.expect("commit");
+}
+
 #[sqlx::test]
-async fn thirty_two_concurrent_writers_make_one_chain(pool: PgPool) {
+async fn thirty_two_concurrent_writers_and_two_sealers_make_one_chain(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let mut writers = Vec::new();
     for writer in 0..32 {
         let pool = app.pool.clone();
         writers.push(tokio::spawn(async move {
             for n in 0..5 {
-                let mut tx = pool.begin().await.expect("begin");
-                audit::record(
-                    &mut tx,
-                    NewAuditEvent {
-                        actor: &Actor::system(),
-                        action: "test.appended",
-                        entity_type: "test",
-                        entity_id: format!("{writer}-{n}"),
-                        detail: json!({ "writer": writer, "n": n }),
-                    },
-                )
-                .await
-                .expect("record");
-                tx.commit().await.expect("commit");
+                append(&pool, format!("{writer}-{n}")).await;
             }
         }));
     }
+    // Two sealers, as two `attest serve` processes on one database run.
+    let sealers: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = app.pool.clone();
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await.expect("connection");
+                let mut sealed = 0;
+                for _ in 0..40 {
+                    sealed += audit::seal_pending(&mut conn).await.expect("seal");
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                sealed
+            })
+        })
+        .collect();
     for writer in writers {
         writer.await.expect("writer");
     }
+    let mut sealed = app.seal_audit().await;
+    for sealer in sealers {
+        sealed += sealer.await.expect("sealer");
+    }
+    assert_eq!(sealed, 160, "each event sealed once");
+    let events = app.count("select count(*) from audit_event").await;
     let mut conn = app.pool.acquire().await.expect("connection");
     let report = audit::verify(&mut conn).await.expect("verify");
-    assert_eq!(report.broken, None);
-    assert_eq!(
-        app.count("select count(*) from audit_event where action = 'test.appended'")
-            .await,
-        160
-    );
+    assert_eq!((report.broken, report.pending), (None, 0));
+    assert_eq!(i64::try_from(report.events).expect("count"), events);
     assert_eq!(
         app.count("select count(distinct prev_hash) from audit_event")
             .await,
-        app.count("select count(*) from audit_event").await,
+        events,
         "no fork"
+    );
+    assert_eq!(
+        app.count("select max(chain_seq) from audit_event").await,
+        events,
+        "no gap"
     );
 }
 
 #[sqlx::test]
-async fn events_from_before_the_chain_are_sealed_in_order(pool: PgPool) {
+async fn a_writer_does_not_wait_for_another_writers_commit(pool: PgPool) {
     let app = TestApp::new(pool).await;
+    // A change that has written its event and is still working, as a roster import does.
+    let mut slow = app.pool.begin().await.expect("begin");
+    audit::record(
+        &mut slow,
+        NewAuditEvent {
+            actor: &Actor::system(),
+            action: "test.slow",
+            entity_type: "test",
+            entity_id: "slow".into(),
+            detail: json!({}),
+        },
+    )
+    .await
+    .expect("record");
+
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        append(&app.pool, "quick".into()),
+    )
+    .await
+    .expect("the second writer commits while the first is still open");
+    // The sealer links what is committed and leaves the open change for later.
+    assert_eq!(app.seal_audit().await, 1);
+    slow.commit().await.expect("commit");
+    assert_eq!(app.seal_audit().await, 1);
+
+    let chain: Vec<String> = sqlx::query_scalar!(
+        "select entity_id from audit_event where entity_type = 'test' order by chain_seq"
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("chain");
+    assert_eq!(
+        chain,
+        ["quick", "slow"],
+        "the chain keeps the order of commits"
+    );
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let report = audit::verify(&mut conn).await.expect("verify");
+    assert_eq!((report.broken, report.pending), (None, 0));
+}
+
+#[sqlx::test]
+async fn events_waiting_for_the_sealer_are_sealed_in_order(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    // Rows as a change, or a version from before the chain, leaves them: without hashes.
     sqlx::raw_sql(
         "insert into audit_event (actor, action, entity_type, entity_id, detail)
          values ('system', 'legacy.one', 'x', '1', '{}'), ('system', 'legacy.two', 'x', '2', '{\"k\": [1, 2]}')",
     )
     .execute(&app.pool)
     .await
-    .expect("legacy rows");
+    .expect("unsealed rows");
     let mut conn = app.pool.acquire().await.expect("connection");
-    assert!(
-        audit::verify(&mut conn)
-            .await
-            .expect("verify")
-            .broken
-            .is_some(),
-        "unsealed rows do not verify"
-    );
-    let mut tx = app.pool.begin().await.expect("begin");
-    assert_eq!(audit::seal_legacy_events(&mut tx).await.expect("seal"), 2);
-    tx.commit().await.expect("commit");
-    assert_eq!(audit::verify(&mut conn).await.expect("verify").broken, None);
+    let waiting = audit::verify(&mut conn).await.expect("verify");
+    assert_eq!((waiting.broken, waiting.pending), (None, 2));
+    assert_eq!(audit::head(&mut conn).await.expect("head"), waiting.head);
+
+    assert_eq!(app.seal_audit().await, 2);
+    let sealed = audit::verify(&mut conn).await.expect("verify");
+    assert_eq!((sealed.broken, sealed.pending), (None, 0));
+    assert_eq!(sealed.events, waiting.events + 2);
+    assert_ne!(sealed.head, waiting.head);
+    assert_eq!(audit::head(&mut conn).await.expect("head"), sealed.head);
+    let chain: Vec<String> = sqlx::query_scalar!(
+        "select action from audit_event where action like 'legacy.%' order by chain_seq"
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("chain");
+    assert_eq!(chain, ["legacy.one", "legacy.two"]);
+    assert_eq!(app.seal_audit().await, 0, "nothing is sealed twice");
 }
 
 #[sqlx::test]

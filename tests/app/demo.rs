@@ -81,9 +81,11 @@ async fn the_demo_puts_a_candidate_at_every_status_and_a_second_run_changes_noth
             .await,
         1
     );
+    app.seal_audit().await;
     let mut conn = app.pool.acquire().await.expect("connection");
     let verification = attest::audit::verify(&mut conn).await.expect("verify");
     assert_eq!(verification.broken, None);
+    assert_eq!(verification.pending, 0);
     assert!(verification.events > 100, "{} events", verification.events);
 
     let events = app.count("select count(*) from audit_event").await;

@@ -52,6 +52,10 @@ impl TestApp {
             .await
             .expect("bundled standard loads");
         tx.commit().await.expect("commit");
+        // As `attest` does on opening the database: what the set-up recorded is in the chain.
+        let mut conn = pool.acquire().await.expect("connection");
+        attest::audit::seal_pending(&mut conn).await.expect("seal");
+        drop(conn);
         Self::without_setup_with(pool, settings)
     }
 
@@ -168,6 +172,13 @@ impl TestApp {
             .expect("count")
     }
 
+    /// Seals the audit events written so far into the chain, as `attest serve` does a moment
+    /// after each commit.
+    pub async fn seal_audit(&self) -> u64 {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        attest::audit::seal_pending(&mut conn).await.expect("seal")
+    }
+
     /// The actions of the audit trail, oldest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         sqlx::query_scalar!("select action from audit_event order by audit_event_id")
@@ -196,7 +207,7 @@ impl Browser<'_> {
         self.cookies.lock().expect("cookies").get(name).cloned()
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .lock()
             .expect("cookies")
