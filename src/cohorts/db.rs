@@ -262,19 +262,14 @@ pub async fn find_visible(
 ) -> sqlx::Result<Option<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
-        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
-                  s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
-                  e.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
-                  e.iqa_id as "iqa_id: UserId", i.display_name as "iqa_name?",
-                  e.withdrawn_at, e.withdrawn_reason
-             from enrolment e
-             join cohort co using (cohort_id)
-             join standard s using (standard_id)
-             join app_user c on c.user_id = e.candidate_id
-             left join app_user a on a.user_id = e.assessor_id
-             left join app_user i on i.user_id = e.iqa_id
-            where e.enrolment_id = $1
-              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+        r#"select enrolment_id as "id!: EnrolmentId", cohort_id as "cohort_id!: CohortId", cohort_name as "cohort_name!",
+                  standard_id as "standard_id!: StandardId", standard_title as "standard_title!",
+                  standard_urn as "standard_urn!", candidate_id as "candidate_id!: UserId",
+                  candidate_name as "candidate_name!", assessor_id as "assessor_id: UserId", assessor_name,
+                  iqa_id as "iqa_id: UserId", iqa_name, withdrawn_at, withdrawn_reason
+             from enrolment_detail
+            where enrolment_id = $1
+              and ($2 in (candidate_id, assessor_id, iqa_id) or $3)"#,
         id.0,
         viewer.id.0,
         viewer.has_role(Role::Admin)
@@ -290,19 +285,14 @@ pub async fn list_for_candidate(
 ) -> sqlx::Result<Vec<Enrolment>> {
     sqlx::query_as!(
         Enrolment,
-        r#"select e.enrolment_id as id, e.cohort_id, co.name as cohort_name, s.standard_id as "standard_id: StandardId",
-                  s.title as standard_title, s.urn as standard_urn, e.candidate_id, c.display_name as candidate_name,
-                  e.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
-                  e.iqa_id as "iqa_id: UserId", i.display_name as "iqa_name?",
-                  e.withdrawn_at, e.withdrawn_reason
-             from enrolment e
-             join cohort co using (cohort_id)
-             join standard s using (standard_id)
-             join app_user c on c.user_id = e.candidate_id
-             left join app_user a on a.user_id = e.assessor_id
-             left join app_user i on i.user_id = e.iqa_id
-            where e.candidate_id = $1
-            order by co.starts_on desc"#,
+        r#"select enrolment_id as "id!: EnrolmentId", cohort_id as "cohort_id!: CohortId", cohort_name as "cohort_name!",
+                  standard_id as "standard_id!: StandardId", standard_title as "standard_title!",
+                  standard_urn as "standard_urn!", candidate_id as "candidate_id!: UserId",
+                  candidate_name as "candidate_name!", assessor_id as "assessor_id: UserId", assessor_name,
+                  iqa_id as "iqa_id: UserId", iqa_name, withdrawn_at, withdrawn_reason
+             from enrolment_detail
+            where candidate_id = $1
+            order by cohort_starts_on desc"#,
         candidate.0
     )
     .fetch_all(conn)

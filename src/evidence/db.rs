@@ -9,10 +9,14 @@ use uuid::Uuid;
 
 use super::judgements::JudgementInput;
 use super::model::{AssessmentMethod, DraftContent, EvidenceState};
+use crate::cohorts::db::Enrolment;
 use crate::identity::{Role, UserId, Viewer};
-use crate::ids::{BlobId, EnrolmentId, EvidenceId, FileId, ItemId};
+use crate::ids::{BlobId, CohortId, EnrolmentId, EvidenceId, FileId, ItemId, SignOffId};
 use crate::standards::cache::Published;
+use crate::standards::model::StandardId;
 use crate::standards::model::{CriterionId, CriterionKind};
+use crate::status::db::Progress;
+use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// One evidence version, for those who may see it.
 #[derive(Debug, Clone)]
@@ -345,6 +349,20 @@ impl VersionSummary {
     }
 }
 
+/// A version as read, before its claims are put in the standard's order and named.
+pub struct VersionRow {
+    pub evidence_id: EvidenceId,
+    pub item_id: ItemId,
+    pub version: i32,
+    pub title: String,
+    pub state: EvidenceState,
+    pub method: Option<AssessmentMethod>,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub superseded: bool,
+    pub claimed: Vec<CriterionId>,
+}
+
 /// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
 /// allows, newest item first and each item's newest version first. Claims are named by the
 /// codes of `standard`, the enrolment's standard version.
@@ -355,7 +373,8 @@ pub async fn list_for_enrolment(
     only_item: Option<ItemId>,
     standard: &Published,
 ) -> sqlx::Result<Vec<VersionSummary>> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        VersionRow,
         r#"select ev.evidence_id as "evidence_id: EvidenceId", ev.item_id as "item_id: ItemId", ev.version, ev.title, ev.state as "state: EvidenceState",
                   ev.method as "method: AssessmentMethod", ev.submitted_at, ev.created_at,
                   (ev.state = 'submitted' and cv.evidence_id is null) as "superseded!",
@@ -371,6 +390,12 @@ pub async fn list_for_enrolment(
     )
     .fetch_all(conn)
     .await?;
+    Ok(summarise(rows, standard))
+}
+
+/// The history of `rows`: newest item first and each item's newest version first, claims in
+/// the order of `standard` and named by its codes.
+pub fn summarise(rows: Vec<VersionRow>, standard: &Published) -> Vec<VersionSummary> {
     // An item is as old as its first version; every version of an item is in the list when
     // its first is (a draft is only ever an item's newest version).
     let mut begun: HashMap<ItemId, OffsetDateTime> = HashMap::new();
@@ -418,7 +443,114 @@ pub async fn list_for_enrolment(
             .then(a.item_id.cmp(&b.item_id))
             .then(b.version.cmp(&a.version))
     });
-    Ok(versions.into_iter().map(|(_, v)| v).collect())
+    versions.into_iter().map(|(_, v)| v).collect()
+}
+
+/// What a portfolio page is drawn from, read in one statement: a page costs a round trip
+/// to the database per statement, and this page is the one candidates open most.
+pub struct PortfolioReading {
+    pub enrolment: Enrolment,
+    /// The enrolment's stored status; `None` before it has one.
+    pub progress: Option<Progress>,
+    /// Its evidence versions: drafts too when the viewer is its candidate.
+    pub versions: Vec<VersionRow>,
+}
+
+/// Enrolment `id`, if `viewer` may see it, with its stored progress and the evidence versions
+/// `viewer` may see.
+pub async fn read_portfolio(
+    conn: &mut PgConnection,
+    id: EnrolmentId,
+    viewer: Viewer<'_>,
+) -> sqlx::Result<Option<PortfolioReading>> {
+    let rows = sqlx::query!(
+        r#"select e.enrolment_id as "id!: EnrolmentId", e.cohort_id as "cohort_id!: CohortId", e.cohort_name as "cohort_name!",
+                  e.standard_id as "standard_id!: StandardId", e.standard_title as "standard_title!",
+                  e.standard_urn as "standard_urn!", e.candidate_id as "candidate_id!: UserId",
+                  e.candidate_name as "candidate_name!", e.assessor_id as "assessor_id: UserId", e.assessor_name,
+                  e.iqa_id as "iqa_id: UserId", e.iqa_name, e.withdrawn_at, e.withdrawn_reason,
+                  p.status as "status?: EnrolmentStatus", p.performance_met as "performance_met?",
+                  p.performance_total as "performance_total?", p.knowledge_met as "knowledge_met?",
+                  p.knowledge_total as "knowledge_total?", p.criteria_awaiting as "criteria_awaiting?",
+                  p.criteria_not_met as "criteria_not_met?",
+                  p.standing_sign_off_id as "standing_sign_off_id: SignOffId",
+                  p.criteria_statuses as "criteria_statuses?: Vec<CriterionStatus>",
+                  v.evidence_id as "evidence_id?: EvidenceId", v.item_id as "item_id?: ItemId", v.version as "version?",
+                  v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
+                  v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
+                  v.claimed as "claimed?: Vec<CriterionId>"
+             from enrolment_detail e
+             left join enrolment_progress p using (enrolment_id)
+             left join lateral (
+                 select ev.evidence_id, ev.item_id, ev.version, ev.title, ev.state, ev.method, ev.submitted_at,
+                        ev.created_at, (ev.state = 'submitted' and cv.evidence_id is null) as superseded,
+                        array(select cl.criterion_id from evidence_claim cl
+                               where cl.evidence_id = ev.evidence_id) as claimed
+                   from evidence ev
+                   left join current_evidence cv using (evidence_id)
+                  where ev.enrolment_id = e.enrolment_id and (ev.state = 'submitted' or ev.state = 'draft' and e.candidate_id = $2)
+             ) v on true
+            where e.enrolment_id = $1
+              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+        id.0,
+        viewer.id.0,
+        viewer.has_role(Role::Admin)
+    )
+    .fetch_all(conn)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let enrolment = Enrolment {
+        id: first.id,
+        cohort_id: first.cohort_id,
+        cohort_name: first.cohort_name.clone(),
+        standard_id: first.standard_id,
+        standard_title: first.standard_title.clone(),
+        standard_urn: first.standard_urn.clone(),
+        candidate_id: first.candidate_id,
+        candidate_name: first.candidate_name.clone(),
+        assessor_id: first.assessor_id,
+        assessor_name: first.assessor_name.clone(),
+        iqa_id: first.iqa_id,
+        iqa_name: first.iqa_name.clone(),
+        withdrawn_at: first.withdrawn_at,
+        withdrawn_reason: first.withdrawn_reason.clone(),
+    };
+    let progress = first.status.map(|status| Progress {
+        enrolment_id: first.id,
+        status,
+        performance_met: first.performance_met.unwrap_or_default(),
+        performance_total: first.performance_total.unwrap_or_default(),
+        knowledge_met: first.knowledge_met.unwrap_or_default(),
+        knowledge_total: first.knowledge_total.unwrap_or_default(),
+        criteria_awaiting: first.criteria_awaiting.unwrap_or_default(),
+        criteria_not_met: first.criteria_not_met.unwrap_or_default(),
+        standing_sign_off_id: first.standing_sign_off_id,
+        criteria_statuses: first.criteria_statuses.clone().unwrap_or_default(),
+    });
+    let versions = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(VersionRow {
+                evidence_id: row.evidence_id?,
+                item_id: row.item_id?,
+                version: row.version?,
+                title: row.title?,
+                state: row.state?,
+                method: row.method,
+                submitted_at: row.submitted_at,
+                created_at: row.created_at?,
+                superseded: row.superseded?,
+                claimed: row.claimed?,
+            })
+        })
+        .collect();
+    Ok(Some(PortfolioReading {
+        enrolment,
+        progress,
+        versions,
+    }))
 }
 
 /// Bytes already attached to a draft, for the per-evidence limit.

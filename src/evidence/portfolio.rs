@@ -21,7 +21,7 @@ use crate::ids::EnrolmentId;
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
-use crate::status::db::{self as status_db, Progress};
+use crate::status::db::Progress;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
@@ -122,13 +122,14 @@ impl Portfolio {
         id: EnrolmentId,
     ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
-        let enrolment = cohorts_db::find_visible(&mut conn, id, user.viewer())
+        let reading = db::read_portfolio(&mut conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
+        let enrolment = reading.enrolment;
         let is_candidate = enrolment.is_candidate(user.id);
-        let progress = status_db::find(&mut conn, id).await?;
+        let progress = reading.progress;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
-        let versions = db::list_for_enrolment(&mut conn, id, is_candidate, None, &standard).await?;
+        let versions = db::summarise(reading.versions, &standard);
         Ok(Self {
             enrolment,
             is_candidate,
