@@ -4,7 +4,7 @@
 #
 #   bench/pages.sh            seeds `attest demo --scale 10000`, serves it with the release
 #                             binary and prints a Markdown table (also written to BENCHMARKS.md)
-# Env: ATTEST_BIN (default target/release/attest), SCALE (10000), PORT (3900),
+# Env: ATTEST_BIN (default target/release/attest), SEEDER, SCALE (10000), PORT (3900),
 #      BEFORE=1 to serve the seeded data with an older binary that predates stored statuses
 #      (the new tables are dropped first), LABEL (a name for the run in the table),
 #      CONNS/DURATION/REPEATS as ../shared/bench/fortunes/run.sh takes them.
@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=${ATTEST_BIN:-$ROOT/target/release/attest}
-SEEDER=$ROOT/target/release/attest
+# The data is seeded by the binary that serves it (its own schema), except for BEFORE=1, whose
+# binary cannot seed at scale: set SEEDER to a binary that can.
+if [[ "${BEFORE:-0}" == 1 ]]; then SEEDER=${SEEDER:-$ROOT/target/release/attest}; else SEEDER=${SEEDER:-$BIN}; fi
 SCALE=${SCALE:-10000}
 PORT=${PORT:-3900}
 LABEL=${LABEL:-$(git rev-parse --short HEAD)}

@@ -7,7 +7,8 @@
 //! - a change that lost a race or repeats one already made → [`AppError::Conflict`] with a sentence
 //!   the user can act on;
 //! - database failures arrive through `?` as [`AppError::Database`]; an unreachable database
-//!   becomes 503 with `Retry-After`, anything else 500;
+//!   becomes 503 with `Retry-After`, anything else 500; a signed-in request whose session could
+//!   not be looked up is [`AppError::Unavailable`], the same 503, never the sign-in page;
 //! - bad form input is *not* an error: handlers re-render the form with 422 and the messages.
 //!
 //! 5xx details are logged once, here, and never shown. The page itself is drawn by
@@ -41,6 +42,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be reached earlier in the request (the session lookup).
+    #[error("database unavailable")]
+    Unavailable,
     #[error("internal: {0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -58,6 +62,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,7 +153,11 @@ impl IntoResponse for AppError {
                 "This form has expired or was not sent from Attest. Go back, reload the page and send it again.".to_owned(),
             ),
             Self::Conflict(message) | Self::BadRequest(message) => Some(message),
-            Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => None,
+            Self::NotFound
+            | Self::Forbidden
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge
+            | Self::Unavailable => None,
         };
         let mut response = status.into_response();
         response

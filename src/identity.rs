@@ -110,6 +110,24 @@ impl CurrentUser {
 #[derive(Debug, Clone)]
 pub struct CsrfToken(pub String);
 
+/// Put in a request's extensions when it carries a session cookie whose session could not be
+/// looked up because the database is out of reach: who is asking is unknown, which is not the
+/// same as a visitor. Pages that need a user answer 503 instead of sending them to sign in.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionUnknown;
+
+impl SessionUnknown {
+    /// What to answer a request that needs a signed-in user and has none: 503 while its
+    /// session could not be looked up, else off to sign in, coming back to `next`.
+    pub fn or_sign_in(extensions: &axum::http::Extensions, next: String) -> AppError {
+        if extensions.get::<SessionUnknown>().is_some() {
+            AppError::Unavailable
+        } else {
+            AppError::Unauthenticated { next }
+        }
+    }
+}
+
 /// `CurrentUser` as an extractor: the policy has already sent visitors to the sign-in page,
 /// so a missing user here is the same answer.
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
@@ -123,8 +141,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CurrentUser {
             .extensions
             .get::<CurrentUser>()
             .cloned()
-            .ok_or_else(|| AppError::Unauthenticated {
-                next: parts.uri.path().to_owned(),
+            .ok_or_else(|| {
+                SessionUnknown::or_sign_in(&parts.extensions, parts.uri.path().to_owned())
             })
     }
 }

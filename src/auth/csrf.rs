@@ -114,12 +114,27 @@ impl FromRequest<AppState> for CsrfMultipart {
         let Some(field) = first.filter(|f| f.name() == Some(FIELD)) else {
             return Err(AppError::FormExpired);
         };
-        let sent = field.text().await.map_err(|_| AppError::FormExpired)?;
-        if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        let sent = read_token(field).await?;
+        if !constant_time_eq(&sent, expected.as_bytes()) {
             return Err(AppError::FormExpired);
         }
         Ok(Self(multipart))
     }
+}
+
+/// The longest form token read: a real one is 64 characters. Anything longer is refused as
+/// it arrives, so a huge "token" is never held in memory.
+const MAX_TOKEN_BYTES: usize = 128;
+
+async fn read_token(mut field: axum::extract::multipart::Field<'_>) -> Result<Vec<u8>, AppError> {
+    let mut sent = Vec::with_capacity(64);
+    while let Some(chunk) = field.chunk().await.map_err(|_| AppError::FormExpired)? {
+        if sent.len() + chunk.len() > MAX_TOKEN_BYTES {
+            return Err(AppError::FormExpired);
+        }
+        sent.extend_from_slice(&chunk);
+    }
+    Ok(sent)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::db;
 use crate::config::Settings;
 use crate::crypto::{random_token, sha256};
-use crate::identity::{CsrfToken, CurrentUser, UserId};
+use crate::identity::{CsrfToken, CurrentUser, SessionUnknown, UserId};
 use crate::state::AppState;
 
 /// How stale `last_seen_at` may get before a request refreshes it: one write a minute per
@@ -130,6 +130,9 @@ pub async fn load(
 ) -> Response {
     let settings = &state.settings;
     let session = look_up_session(&state, &jar).await;
+    if session.unknown {
+        request.extensions_mut().insert(SessionUnknown);
+    }
     let (csrf, visitor_cookie) = match session.user {
         Some((current, csrf)) => {
             request.extensions_mut().insert(current);
@@ -156,6 +159,8 @@ struct SessionLookup {
     /// The session cookie to send back: a new id after rotation, or a removal of a session
     /// that is gone.
     cookie: Option<Cookie<'static>>,
+    /// The request has a session cookie, but the database could not be asked about it.
+    unknown: bool,
 }
 
 /// Looks up the session of the request's cookie, if it has one.
@@ -171,16 +176,21 @@ async fn look_up_session(state: &AppState, jar: &CookieJar) -> SessionLookup {
         }) => SessionLookup {
             user: Some(*user),
             cookie: rotated_cookie,
+            unknown: false,
         },
         Ok(Resolved::Invalid) => SessionLookup {
             user: None,
             cookie: Some(removal(settings, session_cookie_name(settings))),
+            unknown: false,
         },
-        // The database is unreachable: carry on as a visitor; pages that need the
-        // database answer 503 themselves.
+        // The database is out of reach: public pages are served as to a visitor, pages that
+        // need a user answer 503, and the cookie is kept for when it is back.
         Err(error) => {
             tracing::warn!(error = %error, "session lookup failed");
-            SessionLookup::default()
+            SessionLookup {
+                unknown: true,
+                ..SessionLookup::default()
+            }
         }
     }
 }

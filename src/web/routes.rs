@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
-use crate::identity::{Access, CurrentUser, Decision, decide};
+use crate::identity::{Access, CurrentUser, Decision, SessionUnknown, decide};
 
 /// One registered route and who may use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,8 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 }
 
 /// Middleware around one route: lets the request through when `access` allows its user,
-/// sends visitors to sign in, and refuses everyone else. `HEAD` passes through a `GET`
+/// sends visitors to sign in (or answers 503 while their session cannot be looked up), and
+/// refuses everyone else. `HEAD` passes through a `GET`
 /// route's middleware, so it is judged as `GET`.
 pub async fn enforce(access: Access, request: Request, next: Next) -> Response {
     match decide(access, request.extensions().get::<CurrentUser>()) {
@@ -128,7 +129,7 @@ pub async fn enforce(access: Access, request: Request, next: Next) -> Response {
             } else {
                 "/".to_owned()
             };
-            AppError::Unauthenticated { next: next_path }.into_response()
+            SessionUnknown::or_sign_in(request.extensions(), next_path).into_response()
         }
         Decision::Deny => AppError::Forbidden.into_response(),
     }

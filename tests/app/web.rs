@@ -8,6 +8,8 @@ use axum::http::{Request, StatusCode};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use attest::identity::Role;
+
 use crate::helpers::TestApp;
 
 /// A portal whose database cannot be reached: nothing listens on port 1.
@@ -61,6 +63,54 @@ async fn pages_answer_503_with_retry_after_when_the_database_cannot_be_reached()
         started.elapsed() < Duration::from_secs(5),
         "answered without hanging"
     );
+}
+
+#[sqlx::test]
+async fn a_signed_in_person_gets_503_not_the_sign_in_page_while_the_pool_is_exhausted(
+    pool: PgPool,
+) {
+    TestApp::new(pool.clone()).await;
+    let one_connection = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("pool of one");
+    let app = TestApp::without_setup(one_connection);
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let token = admin.csrf_token().await;
+    let users = app.count("select count(*) from app_user").await;
+
+    let held = app.pool.acquire().await.expect("the only connection");
+    let page = admin.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.header("retry-after"), Some("5"));
+    assert_eq!(page.texts("h1"), ["Attest is briefly unavailable"]);
+    let created = admin
+        .post_raw(
+            "/admin/users",
+            &[
+                ("csrf_token", token.as_str()),
+                ("name", "Ben"),
+                ("email", "ben@example.org"),
+                ("role", "assessor"),
+            ],
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(created.header("location"), None, "not sent to sign in");
+    // Public pages that need no database still answer, to a visitor.
+    assert_eq!(admin.get("/healthz").await.status, StatusCode::OK);
+    drop(held);
+
+    assert_eq!(
+        app.count("select count(*) from app_user").await,
+        users,
+        "nothing was stored"
+    );
+    let again = admin.get("/admin/users").await;
+    assert_eq!(again.status, StatusCode::OK, "the same session works again");
 }
 
 #[sqlx::test]
@@ -170,4 +220,53 @@ async fn the_home_page_asks_visitors_to_sign_in(pool: PgPool) {
     let response = app.get("/").await;
     assert_eq!(response.status, StatusCode::SEE_OTHER);
     assert_eq!(response.header("location"), Some("/login?next=/"));
+}
+
+#[sqlx::test]
+async fn an_oversized_upload_form_token_is_refused_as_it_arrives(pool: PgPool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+
+    let app = TestApp::new(pool).await;
+    let (_, candidate) = app.signed_in(&[Role::Candidate]).await;
+    let boundary = "----attest-huge-token";
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    // A "form token" of 64 MiB, arriving a MiB at a time as from a socket: each piece after the
+    // server has asked for more.
+    let head =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n");
+    let body = futures_util::stream::iter(0..=64).then(move |n| {
+        let head = head.clone();
+        let counter = counter.clone();
+        async move {
+            tokio::task::yield_now().await;
+            let chunk = if n == 0 {
+                head.into_bytes()
+            } else {
+                vec![b'a'; 1 << 20]
+            };
+            counter.fetch_add(chunk.len(), Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(chunk))
+        }
+    });
+    let request = Request::post(format!("/enrolments/{}/evidence/new", uuid::Uuid::new_v4()))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("cookie", candidate.cookie_header())
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from_stream(body))
+        .expect("request");
+    let response = app.router.clone().oneshot(request).await.expect("answer");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        sent.load(Ordering::SeqCst) < 4 << 20,
+        "read {} bytes of it",
+        sent.load(Ordering::SeqCst)
+    );
 }
