@@ -29,11 +29,13 @@ pub async fn caseload_groups(
     sqlx::query_as!(
         CaseloadGroup,
         r#"select k.cohort_id, co.name as cohort_name, k.status as "status: EnrolmentStatus",
-                  k.enrolments::bigint as "enrolments!", k.claims_awaiting::bigint as "claims_awaiting!"
+                  sum(k.enrolments)::bigint as "enrolments!", sum(k.claims_awaiting)::bigint as "claims_awaiting!"
              from enrolment_count k
              join cohort co using (cohort_id)
-            where k.assessor_id = $1 and not k.withdrawn and k.enrolments > 0
-            order by lower(co.name), co.cohort_id"#,
+            where k.assessor_id = $1 and not k.withdrawn
+            group by k.cohort_id, co.name, k.status
+           having sum(k.enrolments) > 0
+            order by lower(co.name), k.cohort_id"#,
         assessor.0
     )
     .fetch_all(conn)

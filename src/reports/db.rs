@@ -37,8 +37,9 @@ pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<V
                   k.status as "status: EnrolmentStatus", sum(k.enrolments)::bigint as "enrolments!"
              from enrolment_count k
              left join app_user a on a.user_id = k.assessor_id
-            where k.cohort_id = $1 and k.enrolments > 0
+            where k.cohort_id = $1
             group by k.assessor_id, a.display_name, k.status
+           having sum(k.enrolments) > 0
             order by lower(a.display_name), k.assessor_id"#,
         cohort.0
     )

@@ -45,7 +45,7 @@ pub async fn refresh_many(
     ids.sort_unstable();
     ids.dedup();
     let before = sqlx::query!(
-        r#"select cohort_id as "cohort_id: CohortId", assessor_id as "assessor_id: UserId",
+        r#"select enrolment_id, cohort_id as "cohort_id: CohortId", assessor_id as "assessor_id: UserId",
                   status as "status: EnrolmentStatus", withdrawn, claims_awaiting
              from enrolment_progress where enrolment_id = any($1)
             order by enrolment_id for no key update"#,
@@ -63,6 +63,7 @@ pub async fn refresh_many(
     for old in before {
         let change = (-1, -i64::from(old.claims_awaiting));
         counts.add(
+            old.enrolment_id,
             old.cohort_id,
             old.assessor_id,
             old.status,
@@ -73,6 +74,7 @@ pub async fn refresh_many(
     for new in &states {
         let change = (1, i64::from(new.claims_awaiting));
         counts.add(
+            new.enrolment_id.0,
             new.cohort_id,
             new.assessor_id,
             new.status,
@@ -84,13 +86,24 @@ pub async fn refresh_many(
     Ok(states)
 }
 
-/// A group of the cohort counts.
+/// How many rows each group of the cohort counts is spread over, so that changes of different
+/// enrolments of one group seldom wait for each other's commits.
+const COUNT_SLOTS: u8 = 16;
+
+/// The slot of the cohort counts that enrolment `id`'s changes go to: picked by its id, whose
+/// last byte is random.
+pub fn count_slot(id: Uuid) -> i16 {
+    i16::from(id.as_bytes()[15] % COUNT_SLOTS)
+}
+
+/// A group of the cohort counts, and one of its slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct CountGroup {
     cohort_id: CohortId,
     assessor_id: Option<UserId>,
     status: &'static str,
     withdrawn: bool,
+    slot: i16,
 }
 
 /// Changes to the cohort counts, summed by group: (enrolments, claims waiting).
@@ -100,6 +113,7 @@ struct CountChanges(std::collections::BTreeMap<CountGroup, (i64, i64)>);
 impl CountChanges {
     fn add(
         &mut self,
+        enrolment_id: Uuid,
         cohort_id: CohortId,
         assessor_id: Option<UserId>,
         status: EnrolmentStatus,
@@ -111,6 +125,7 @@ impl CountChanges {
             assessor_id,
             status: status.as_str(),
             withdrawn,
+            slot: count_slot(enrolment_id),
         };
         let entry = self.0.entry(group).or_default();
         entry.0 += change.0;
@@ -126,12 +141,12 @@ impl CountChanges {
         }
         let clamp = |n: i64| i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX });
         sqlx::query!(
-            "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, enrolments, claims_awaiting)
-             select t.cohort_id, t.assessor_id, t.status::enrolment_status, t.withdrawn, t.enrolments, t.claims
-               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::int[], $6::int[]) with ordinality
-                    as t(cohort_id, assessor_id, status, withdrawn, enrolments, claims, n)
+            "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, slot, enrolments, claims_awaiting)
+             select t.cohort_id, t.assessor_id, t.status::enrolment_status, t.withdrawn, t.slot, t.enrolments, t.claims
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bool[], $5::smallint[], $6::int[], $7::int[])
+                    with ordinality as t(cohort_id, assessor_id, status, withdrawn, slot, enrolments, claims, n)
               order by t.n
-             on conflict (cohort_id, assessor_id, status, withdrawn) do update
+             on conflict (cohort_id, assessor_id, status, withdrawn, slot) do update
                 set enrolments = enrolment_count.enrolments + excluded.enrolments,
                     claims_awaiting = enrolment_count.claims_awaiting + excluded.claims_awaiting",
             &changed.iter().map(|(g, _)| g.cohort_id.0).collect::<Vec<_>>(),
@@ -141,6 +156,7 @@ impl CountChanges {
                 .collect::<Vec<_>>() as &[Option<Uuid>],
             &changed.iter().map(|(g, _)| g.status.to_owned()).collect::<Vec<_>>(),
             &changed.iter().map(|(g, _)| g.withdrawn).collect::<Vec<_>>(),
+            &changed.iter().map(|(g, _)| g.slot).collect::<Vec<_>>(),
             &changed.iter().map(|(_, (e, _))| clamp(*e)).collect::<Vec<_>>(),
             &changed.iter().map(|(_, (_, c))| clamp(*c)).collect::<Vec<_>>(),
         )
@@ -170,13 +186,17 @@ pub async fn count_differences(conn: &mut PgConnection) -> sqlx::Result<Vec<Coun
                select cohort_id, assessor_id, status, withdrawn, count(*) as enrolments,
                       sum(claims_awaiting) as claims
                  from enrolment_progress group by cohort_id, assessor_id, status, withdrawn
+           ), kept as (
+               select cohort_id, assessor_id, status, withdrawn, sum(enrolments) as enrolments,
+                      sum(claims_awaiting) as claims_awaiting
+                 from enrolment_count group by cohort_id, assessor_id, status, withdrawn
            )
            select coalesce(k.cohort_id, c.cohort_id) as "cohort_id!: CohortId",
                   coalesce(k.assessor_id, c.assessor_id) as "assessor_id: UserId",
                   coalesce(k.status, c.status)::text as "status!", coalesce(k.withdrawn, c.withdrawn) as "withdrawn!",
                   coalesce(k.enrolments, 0)::bigint as "kept_enrolments!", coalesce(k.claims_awaiting, 0)::bigint as "kept_claims!",
                   coalesce(c.enrolments, 0)::bigint as "counted_enrolments!", coalesce(c.claims, 0)::bigint as "counted_claims!"
-             from enrolment_count k
+             from kept k
              full join counted c
                on c.cohort_id = k.cohort_id and c.assessor_id is not distinct from k.assessor_id
               and c.status = k.status and c.withdrawn = k.withdrawn
@@ -207,8 +227,8 @@ pub async fn recount(conn: &mut PgConnection) -> sqlx::Result<()> {
         .execute(&mut *conn)
         .await?;
     sqlx::query!(
-        "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, enrolments, claims_awaiting)
-         select cohort_id, assessor_id, status, withdrawn, count(*), sum(claims_awaiting)
+        "insert into enrolment_count (cohort_id, assessor_id, status, withdrawn, slot, enrolments, claims_awaiting)
+         select cohort_id, assessor_id, status, withdrawn, 0, count(*), sum(claims_awaiting)
            from enrolment_progress group by cohort_id, assessor_id, status, withdrawn"
     )
     .execute(conn)
