@@ -153,11 +153,14 @@ impl IntoResponse for AppError {
                 "This form has expired or was not sent from Attest. Go back, reload the page and send it again.".to_owned(),
             ),
             Self::Conflict(message) | Self::BadRequest(message) => Some(message),
-            Self::NotFound
-            | Self::Forbidden
-            | Self::MethodNotAllowed
-            | Self::PayloadTooLarge
-            | Self::Unavailable => None,
+            // Refused before anything was read or written: say so, and that the session stands.
+            Self::Unavailable => Some(
+                "Attest cannot reach its database at the moment. You are still signed in, and nothing you sent has been saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
+                    .to_owned(),
+            ),
+            Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => {
+                None
+            }
         };
         let mut response = status.into_response();
         response

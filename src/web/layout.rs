@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::flash::Flash;
 use crate::identity::Role;
-use crate::identity::{CsrfToken, CurrentUser};
+use crate::identity::{CsrfToken, CurrentUser, SessionUnknown};
 
 /// One link of the main navigation.
 #[derive(Debug, Clone)]
@@ -38,6 +38,9 @@ pub enum Section {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub user: Option<CurrentUser>,
+    /// The request's session could not be looked up (the database is out of reach): the
+    /// person may well be signed in, so the page offers no "Sign in".
+    pub session_unknown: bool,
     pub nav: Vec<NavItem>,
     pub flash: Option<Flash>,
     pub csrf_token: String,
@@ -55,6 +58,7 @@ impl Layout {
                 .map(|t| t.0.clone())
                 .unwrap_or_default(),
             user,
+            session_unknown: extensions.get::<SessionUnknown>().is_some(),
         };
         layout.nav = layout.nav_items(Section::None);
         layout
