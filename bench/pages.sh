@@ -38,6 +38,8 @@ seed_seconds=$(echo "$(date +%s.%N) - $start" | bc)
 if [[ "${BEFORE:-0}" == 1 ]]; then
   psql -q "$DATABASE_URL" <<'SQL'
 drop table enrolment_count, enrolment_criterion_status, enrolment_progress;
+drop view enrolment_detail;
+alter table audit_event drop constraint audit_event_sealed_whole, drop column chain_seq;
 drop view standing_sign_off, latest_sign_off, latest_judgement, current_evidence;
 drop type criterion_status, enrolment_status;
 delete from _sqlx_migrations where version >= 20261129000001;
