@@ -1,5 +1,6 @@
 //! The `attest` subcommands.
 
+use std::future::IntoFuture;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,18 +34,20 @@ const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 /// How soon after its commit a change's audit event is in the chain, at most (plus the time
 /// sealing takes).
 const AUDIT_SEAL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long each last step of a stopping server (sealing, closing the pool) may take.
+const LAST_WORDS: Duration = Duration::from_secs(2);
 
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.log_format);
-    match cli.command {
-        Command::Serve(args) => serve(&cli.database, cli.base_url, args).await,
+    let outcome = match cli.command {
+        Command::Serve(args) => return serve(&cli.database, cli.base_url, args).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => return verify_audit(&cli.database).await,
         Command::Standard {
             command: StandardCommand::Import { file },
         } => import_standard(&cli.database, &file).await,
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => verify_audit(&cli.database).await,
         Command::Status {
             command: StatusCommand::Verify { repair },
         } => verify_status(&cli.database, repair).await,
@@ -53,7 +56,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
             user_command(&cli.database, &base_url, command).await
         }
+    };
+    // What the command recorded goes into the chain now, not whenever a server next seals.
+    if let Err(error) = seal_what_was_written(&cli.database).await {
+        tracing::warn!(error = %error, "sealing the audit trail after the command failed");
     }
+    outcome
+}
+
+async fn seal_what_was_written(database: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::open(database).await?;
+    let sealed = audit::seal_pending(&mut *pool.acquire().await?).await?;
+    if sealed > 0 {
+        tracing::debug!(audit.sealed = sealed, "sealed the command's audit events");
+    }
+    pool.close().await;
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -111,19 +129,35 @@ async fn serve(
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
-    axum::serve(
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = grace_after(stopped, grace) => tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "requests still in flight at the deadline are ended; their transactions roll back"
+        ),
+    }
     sweeper.abort();
     sealer.abort();
     // What the last requests recorded is in the chain before the process ends.
-    if let Err(error) = seal_once(&pool).await {
-        tracing::warn!(error = %error, "sealing the audit trail on the way out failed");
+    match tokio::time::timeout(LAST_WORDS, seal_once(&pool)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "sealing the audit trail on the way out failed");
+        }
+        Err(_) => tracing::warn!("sealing the audit trail on the way out took too long"),
     }
-    pool.close().await;
+    // Connections of requests ended at the deadline are dropped with the runtime.
+    let _ = tokio::time::timeout(LAST_WORDS, pool.close()).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -271,6 +305,15 @@ async fn seal_audit_events(pool: PgPool) {
 
 async fn seal_once(pool: &PgPool) -> sqlx::Result<u64> {
     crate::audit::seal_pending(&mut *pool.acquire().await?).await
+}
+
+/// Resolves `grace` after `stopped` does; never when it is dropped unsent (the server ended
+/// first).
+async fn grace_after(stopped: tokio::sync::oneshot::Receiver<()>, grace: Duration) {
+    match stopped.await {
+        Ok(()) => tokio::time::sleep(grace).await,
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and drains in-flight requests.
@@ -431,8 +474,10 @@ async fn user_command(
     }
 }
 
+/// Checks the chain as it stands, without sealing first: an event that waits is reported, not
+/// made part of the chain by the check itself.
 async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = open_database(database).await?;
+    let pool = db::open(database).await?;
     let mut conn = pool.acquire().await?;
     let report = audit::verify(&mut conn).await?;
     match report.broken {
@@ -444,7 +489,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
             );
             if report.pending > 0 {
                 println!(
-                    "{} newer events were still waiting to be sealed into it.",
+                    "{} more events were waiting to be sealed into it (changes still being made).",
                     report.pending
                 );
             }

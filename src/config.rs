@@ -136,6 +136,11 @@ pub struct ServeArgs {
     /// Password hashes computed at once; more wait, so sign-in storms leave cores for pages.
     #[arg(long, env = "ATTEST_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
+
+    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT. Those still
+    /// running then are ended: each change is one transaction, so theirs rolls back whole.
+    #[arg(long, env = "ATTEST_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_seconds: u64,
 }
 
 impl ServeArgs {

@@ -69,7 +69,7 @@ impl AppError {
 }
 
 /// Failures that mean "the database cannot be reached right now", not "the query is wrong".
-fn is_unavailable(error: &sqlx::Error) -> bool {
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
     matches!(
         error,
         sqlx::Error::PoolTimedOut
@@ -155,7 +155,7 @@ impl IntoResponse for AppError {
             Self::Conflict(message) | Self::BadRequest(message) => Some(message),
             // Refused before anything was read or written: say so, and that the session stands.
             Self::Unavailable => Some(
-                "Attest cannot reach its database at the moment. You are still signed in, and nothing you sent has been saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
+                "Attest cannot reach its database at the moment. Your session has not been ended, and nothing you sent has been saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
                     .to_owned(),
             ),
             Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => {

@@ -203,8 +203,7 @@ async fn lock_unsigned_enrolment(
 }
 
 /// Refuses the sign-off unless the enrolment's stored status is ready for it. Takes the status
-/// lock (held until the transaction ends): after [`lock_unsigned_enrolment`], and before
-/// anything writes to the audit chain.
+/// lock (held until the transaction ends), after [`lock_unsigned_enrolment`].
 async fn ensure_ready_for_sign_off(
     conn: &mut PgConnection,
     enrolment: &Enrolment,

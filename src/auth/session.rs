@@ -184,11 +184,12 @@ async fn look_up_session(state: &AppState, jar: &CookieJar) -> SessionLookup {
             unknown: false,
         },
         // The database is out of reach: public pages are served as to a visitor, pages that
-        // need a user answer 503, and the cookie is kept for when it is back.
+        // need a user answer 503, and the cookie is kept for when it is back. (Any other
+        // failure is a fault, and the request goes on as a visitor's.)
         Err(error) => {
             tracing::warn!(error = %error, "session lookup failed");
             SessionLookup {
-                unknown: true,
+                unknown: crate::error::is_unavailable(&error),
                 ..SessionLookup::default()
             }
         }

@@ -553,8 +553,7 @@ impl People<'_> {
             bail!("Ella's last piece could not be revised");
         };
         tx.commit().await?;
-        // The submission is a request of its own, as in the portal: its locks come before the
-        // audit chain's, which the revision's event took.
+        // The submission is a request of its own, as in the portal.
         let mut tx = self.state.pool.begin().await?;
         crate::evidence::db::lock_own_draft(&mut tx, id, candidate.id)
             .await?

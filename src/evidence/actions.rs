@@ -205,9 +205,8 @@ pub async fn submit_draft(
 
 /// Takes the locks a submission needs, before anything of the draft is written. It waits for
 /// a sign-off or judging of the same enrolment in progress, so neither rests on a version this
-/// one is about to replace (taken before the audit chain's lock, in the order a sign-off takes
-/// them); and for the enrolment's stored status, which the submission rewrites, before the
-/// draft's audit event takes the chain's lock.
+/// one is about to replace (in the order a sign-off takes them); and for the enrolment's stored
+/// status, which the submission rewrites.
 async fn lock_for_submission(conn: &mut PgConnection, enrolment: EnrolmentId) -> AppResult<()> {
     cohorts_db::lock_for_assessment(&mut *conn, enrolment).await?;
     crate::status::db::lock(conn, enrolment).await?;

@@ -70,8 +70,7 @@ pub async fn create(
 ) -> AppResult<Response> {
     let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
     let mut tx = state.pool.begin().await?;
-    // Its audit event is written with the draft's content, after the upload: the chain's lock
-    // is held from an append to the commit, and must not wait on a slow client.
+    // Its audit event is written with the draft's content, after the upload.
     let id = actions::start_draft(&mut tx, enrolment.id).await?;
     let saving = Saving {
         state: &state,

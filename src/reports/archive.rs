@@ -549,6 +549,8 @@ async fn read_manifest(
     id: EnrolmentId,
     generated_at: OffsetDateTime,
 ) -> AppResult<Manifest> {
+    // Events committed so far are sealed first, so the head names the changes the archive shows.
+    crate::audit::seal_pending(&mut *pool.acquire().await?).await?;
     let mut tx = pool.begin().await?;
     crate::db::set_read_only_snapshot(&mut tx).await?;
     let enrolment = cohorts_db::find_visible(&mut tx, id, user.viewer())

@@ -129,6 +129,8 @@ pub(crate) async fn selection(
     id: CohortId,
     query: &ReportQuery,
 ) -> AppResult<Selection> {
+    // Events committed so far are sealed first, so the head names the changes the rows show.
+    crate::audit::seal_pending(&mut *state.pool.acquire().await?).await?;
     let mut tx = state.pool.begin().await?;
     crate::db::set_read_only_snapshot(&mut tx).await?;
     let cohort = cohorts_db::find(&mut tx, id)

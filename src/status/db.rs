@@ -16,8 +16,7 @@ use crate::ids::{CohortId, EnrolmentId, EvidenceId, SignOffId};
 use crate::standards::model::CriterionKind;
 
 /// Locks the stored status of an enrolment until the transaction ends: two changes of one
-/// enrolment then recompute one after the other, the second seeing the first. Take it before
-/// the audit chain's lock (so before [`crate::audit::record`]).
+/// enrolment then recompute one after the other, the second seeing the first.
 pub async fn lock(conn: &mut PgConnection, enrolment: EnrolmentId) -> sqlx::Result<()> {
     sqlx::query!(
         "select enrolment_id from enrolment_progress where enrolment_id = $1 for no key update",

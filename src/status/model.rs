@@ -13,8 +13,7 @@
 //! The result is stored (`enrolment_progress`, `enrolment_criterion_status`) and rewritten by
 //! [`crate::status::db::refresh`] in the transaction of every change that can move it:
 //! readers read the stored rows, and `attest status verify` compares them with
-//! [`Sources::evaluate`] over the records. Writers refresh before they append their audit event,
-//! so the status lock is always taken before the audit chain's.
+//! [`Sources::evaluate`] over the records.
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -150,6 +150,57 @@ async fn serve_creates_the_database_loads_the_standard_and_stops_cleanly_on_sigt
 }
 
 #[tokio::test]
+async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace() {
+    let database = ScratchDatabase::new();
+    let address = free_port();
+    let mut child = attest(&database.url())
+        .args([
+            "serve",
+            "--bind",
+            &address.to_string(),
+            "--shutdown-grace-seconds",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("attest starts");
+    wait_until_ready(&mut child, address);
+    // A form that announces its body and never sends it, as a stalled client does.
+    let mut stalled = TcpStream::connect(address).expect("connect");
+    stalled
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: same-origin\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail=",
+        )
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let signalled = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("child status") {
+            break exit;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(4),
+            "attest did not stop within its 2 s grace plus 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1_500),
+        "the request in flight was given its grace"
+    );
+    drop(stalled);
+}
+
+#[tokio::test]
 async fn standard_import_loads_a_file_once_and_names_a_malformed_line() {
     let database = ScratchDatabase::new();
     let dir = std::env::temp_dir().join(&database.name);

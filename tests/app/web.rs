@@ -86,7 +86,10 @@ async fn a_signed_in_person_gets_503_not_the_sign_in_page_while_the_pool_is_exha
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(page.header("retry-after"), Some("5"));
     assert_eq!(page.texts("h1"), ["Attest is briefly unavailable"]);
-    assert!(page.text("main").contains("You are still signed in"));
+    assert!(
+        page.text("main")
+            .contains("Your session has not been ended")
+    );
     assert!(
         page.texts("a[href='/login']").is_empty(),
         "nothing suggests signing in again"
