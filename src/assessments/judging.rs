@@ -39,12 +39,23 @@ pub async fn judge(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let read = |claims: &[(Uuid, String)]| parse(claims, &pairs);
-    let inputs = match judge_version(&mut tx, user.viewer(), &by, id, read).await? {
-        Ok(inputs) => inputs,
-        Err(typed) => {
+    let seen = pairs
+        .iter()
+        .find(|(name, _)| name == SEEN_FIELD)
+        .and_then(|(_, value)| value.parse().ok());
+    let inputs = match judge_version(&mut tx, user.viewer(), &by, id, seen, read).await? {
+        Judging::Saved(inputs) => inputs,
+        Judging::Refused(inputs, errors) => {
             // End the transaction, and its lock on the enrolment, before the page reads.
             drop(tx);
+            let typed = (inputs, errors);
             return judgements_refused(&state, &standards, &user, layout, id, typed).await;
+        }
+        Judging::AlreadyJudged => {
+            return Ok(flash::redirect(
+                &format!("/evidence/{id}"),
+                "These judgements were saved already: the form was sent twice, or from a page drawn before the last judging. Nothing was saved again.",
+            ));
         }
     };
     tx.commit().await?;
@@ -55,19 +66,45 @@ pub async fn judge(
     ))
 }
 
+/// The judging form's hidden field: how many judgements the version had when the form was
+/// drawn.
+pub const SEEN_FIELD: &str = "judgements_seen";
+
+/// What judging a version came to.
+#[derive(Debug)]
+pub enum Judging {
+    /// Stored, with the enrolment's status and the audit event.
+    Saved(Vec<JudgementInput>),
+    /// Refused: the judgements as typed, with their problems. Nothing written.
+    Refused(Vec<JudgementInput>, FormErrors),
+    /// The version was judged after the form was drawn: the same submission sent twice, or a
+    /// form from an older page. Nothing written.
+    AlreadyJudged,
+}
+
 /// Judges evidence version `id` as `who`, its enrolment's assessor, in the caller's
 /// transaction: `read` makes one judgement of each claim (criterion id, code) of the version,
 /// with the problems found. Stores them with the enrolment's status and the audit event, or
-/// returns them with their problems (nothing written).
+/// returns them with their problems (nothing written). `seen`, when given, is how many
+/// judgements the version had when the form was drawn: if it has more now, nothing is written.
 pub async fn judge_version(
     conn: &mut PgConnection,
     who: Viewer<'_>,
     by: &Actor,
     id: EvidenceId,
+    seen: Option<i64>,
     read: impl FnOnce(&[(Uuid, String)]) -> (Vec<JudgementInput>, FormErrors),
-) -> AppResult<Result<Vec<JudgementInput>, (Vec<JudgementInput>, FormErrors)>> {
+) -> AppResult<Judging> {
     let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
     lock_current_version(&mut *conn, id, who, &enrolment).await?;
+    // The status lock is the enrolment's writers' own: two submissions of one form take turns
+    // here, and the second sees the first's judgements.
+    crate::status::db::lock(&mut *conn, enrolment.id).await?;
+    if let Some(seen) = seen
+        && evidence_db::count_judgements(&mut *conn, id).await? != seen
+    {
+        return Ok(Judging::AlreadyJudged);
+    }
     let claims = evidence_db::list_claims(&mut *conn, id).await?;
     let claim_ids: Vec<(Uuid, String)> = claims
         .into_iter()
@@ -75,12 +112,12 @@ pub async fn judge_version(
         .collect();
     let (inputs, errors) = read(&claim_ids);
     if !errors.is_empty() {
-        return Ok(Err((inputs, errors)));
+        return Ok(Judging::Refused(inputs, errors));
     }
     evidence_db::insert_judgements(&mut *conn, id, who.id, &inputs).await?;
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
     audit_judgements(conn, by, id, enrolment.id, &inputs).await?;
-    Ok(Ok(inputs))
+    Ok(Judging::Saved(inputs))
 }
 
 /// The enrolment of evidence version `id` if `user` is its assessor; otherwise not found, as

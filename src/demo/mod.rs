@@ -612,9 +612,13 @@ impl People<'_> {
             (inputs, FormErrors::default())
         };
         let mut tx = self.state.pool.begin().await?;
-        judging::judge_version(&mut tx, assessor.viewer(), &assessor.actor, id, read)
+        match judging::judge_version(&mut tx, assessor.viewer(), &assessor.actor, id, None, read)
             .await?
-            .map_err(|(_, errors)| refused(errors))?;
+        {
+            judging::Judging::Saved(_) => {}
+            judging::Judging::Refused(_, errors) => return Err(refused(errors)),
+            judging::Judging::AlreadyJudged => bail!("the demo judged a version twice"),
+        }
         tx.commit().await?;
         Ok(())
     }

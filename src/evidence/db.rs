@@ -626,6 +626,16 @@ pub struct LatestJudgement {
     pub count: i64,
 }
 
+/// How many judgements version `evidence` has had: it only ever grows.
+pub async fn count_judgements(conn: &mut PgConnection, evidence: EvidenceId) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from judgement where evidence_id = $1"#,
+        evidence.0
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// The latest judgement of every claim of an evidence version, in criterion id order.
 pub async fn latest_judgements(
     conn: &mut PgConnection,

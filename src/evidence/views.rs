@@ -145,6 +145,9 @@ impl ClaimRow {
 pub struct JudgingForm {
     pub rows: Vec<(Claim, JudgementInput)>,
     pub errors: FormErrors,
+    /// How many judgements the version had when the form was drawn: a second submission of
+    /// the same form then writes nothing.
+    pub seen: i64,
 }
 
 #[derive(Template, WebTemplate)]
@@ -190,6 +193,8 @@ struct ShownEvidence {
     versions: Vec<VersionSummary>,
     /// The draft revising this evidence's item; looked up only for the candidate.
     open_draft: Option<EvidenceId>,
+    /// How many judgements the version has had.
+    judgements_recorded: i64,
 }
 
 impl ShownEvidence {
@@ -212,6 +217,7 @@ impl ShownEvidence {
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = db::latest_judgements(&mut conn, id).await?;
+        let judgements_recorded = db::count_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
@@ -236,6 +242,7 @@ impl ShownEvidence {
             files,
             versions,
             open_draft,
+            judgements_recorded,
         })
     }
 
@@ -248,7 +255,7 @@ impl ShownEvidence {
     ) -> EvidenceShowPage {
         let judging = self
             .may_judge(user)
-            .then(|| judging_form_for(&self.claims, typed));
+            .then(|| judging_form_for(&self.claims, typed, self.judgements_recorded));
         let can_revise = self.can_revise();
         EvidenceShowPage {
             layout,
@@ -291,6 +298,7 @@ impl ShownEvidence {
 fn judging_form_for(
     claims: &[Claim],
     typed: Option<(Vec<JudgementInput>, FormErrors)>,
+    seen: i64,
 ) -> JudgingForm {
     let (inputs, errors) = typed.unwrap_or_default();
     let rows = claims
@@ -304,7 +312,7 @@ fn judging_form_for(
             (c.clone(), input)
         })
         .collect();
-    JudgingForm { rows, errors }
+    JudgingForm { rows, errors, seen }
 }
 
 /// Each claim with the latest judgement of its criterion, if it has one.

@@ -1145,3 +1145,65 @@ async fn the_report_shows_a_change_as_soon_as_it_is_recorded(pool: PgPool) {
         ["Verified"]
     );
 }
+
+#[sqlx::test]
+async fn a_judging_form_sent_twice_at_once_is_saved_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("twice").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = app
+        .submit_evidence(
+            &candidate,
+            &enrolled,
+            "Pipeline",
+            "product",
+            &["PC1", "PC2"],
+        )
+        .await;
+    let (pc1, pc2) = (app.criterion("PC1").await, app.criterion("PC2").await);
+    let uri = format!("/evidence/{evidence}/judgements");
+    for round in 0..50_i64 {
+        // The form as the page draws it, sent twice at once (a double click, a resend).
+        let page = assessor.get(&format!("/evidence/{evidence}")).await;
+        let csrf = page
+            .attr("#judging input[name=csrf_token]", "value")
+            .expect("form token");
+        let seen = page
+            .attr("#judging input[name=judgements_seen]", "value")
+            .expect("the form says what it has seen");
+        let (decision1, decision2) = (format!("decision-{pc1}"), format!("decision-{pc2}"));
+        let (check1, feedback2) = (format!("check-{pc1}"), format!("feedback-{pc2}"));
+        let mut fields = vec![
+            ("csrf_token", csrf.as_str()),
+            ("judgements_seen", seen.as_str()),
+            (decision1.as_str(), "met"),
+            (decision2.as_str(), "not_met"),
+            (feedback2.as_str(), "Show the result."),
+        ];
+        for check in ["valid", "authentic", "current", "sufficient", "reliable"] {
+            fields.push((check1.as_str(), check));
+        }
+        let same_origin = [("sec-fetch-site", "same-origin")];
+        let (first, second) = tokio::join!(
+            assessor.post_raw(&uri, &fields, &same_origin),
+            assessor.post_raw(&uri, &fields, &same_origin)
+        );
+        assert_eq!(
+            (first.status, second.status),
+            (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER),
+            "round {round}: both answered as the first was"
+        );
+        assert_eq!(
+            app.count("select count(*) from judgement").await,
+            2 * (round + 1),
+            "round {round}: one submission's judgements"
+        );
+        assert_eq!(
+            app.count("select count(*) from audit_event where action = 'evidence.judged'")
+                .await,
+            round + 1,
+            "round {round}: one event"
+        );
+    }
+}
