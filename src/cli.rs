@@ -40,11 +40,11 @@ const LAST_WORDS: Duration = Duration::from_secs(2);
 /// Runs the command the user asked for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.log_format);
-    let outcome = match cli.command {
-        Command::Serve(args) => return serve(&cli.database, cli.base_url, args).await,
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database, cli.base_url, args).await,
         Command::Audit {
             command: AuditCommand::Verify,
-        } => return verify_audit(&cli.database).await,
+        } => verify_audit(&cli.database).await,
         Command::Standard {
             command: StandardCommand::Import { file },
         } => import_standard(&cli.database, &file).await,
@@ -56,22 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let base_url = cli.base_url.unwrap_or_else(|| Settings::default().base_url);
             user_command(&cli.database, &base_url, command).await
         }
-    };
-    // What the command recorded goes into the chain now, not whenever a server next seals.
-    if let Err(error) = seal_what_was_written(&cli.database).await {
-        tracing::warn!(error = %error, "sealing the audit trail after the command failed");
     }
-    outcome
-}
-
-async fn seal_what_was_written(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
-    let sealed = audit::seal_pending(&mut *pool.acquire().await?).await?;
-    if sealed > 0 {
-        tracing::debug!(audit.sealed = sealed, "sealed the command's audit events");
-    }
-    pool.close().await;
-    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -192,7 +177,7 @@ async fn demo(
         )),
         None => None,
     };
-    pool.close().await;
+    close_database(pool).await;
     match outcome {
         crate::demo::Outcome::Created => {
             println!("Made the demo cohort \"{}\".", crate::demo::COHORT);
@@ -352,6 +337,7 @@ async fn import_standard(database: &DatabaseArgs, file: &Path) -> anyhow::Result
     let mut tx = pool.begin().await?;
     let outcome = import::import(&mut tx, &parsed, &Actor::cli()).await?;
     tx.commit().await?;
+    close_database(pool).await;
     match outcome {
         ImportOutcome::Created(_) => println!(
             "Imported {} version {}: \"{}\" with {} criteria.",
@@ -430,6 +416,7 @@ async fn user_command(
                 ),
             };
             tx.commit().await?;
+            close_database(pool).await;
             println!("Created {} <{}>.", name.as_str(), email.as_str());
             if let Some(link) = link {
                 println!(
@@ -465,6 +452,7 @@ async fn user_command(
             )
             .await?;
             tx.commit().await?;
+            close_database(pool).await;
             println!(
                 "Set the password of {}; {ended} session(s) ended.",
                 user.email
@@ -502,6 +490,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
     let pool = open_database(database).await?;
     let outcome = crate::status::verify::verify(&pool, repair).await?;
+    close_database(pool).await;
     if outcome.is_clean() {
         println!(
             "Every stored status is right: {} enrolments checked.",
@@ -542,7 +531,7 @@ async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<
 /// status get one.
 async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
     let pool = db::open(database).await?;
-    let sealed = crate::audit::seal_pending(&mut *pool.acquire().await?)
+    let sealed = seal_once(&pool)
         .await
         .context("sealing the audit trail failed")?;
     if sealed > 0 {
@@ -558,4 +547,13 @@ async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
         );
     }
     Ok(pool)
+}
+
+/// Seals what a command recorded, so its events are in the chain before it exits rather than
+/// whenever a server next seals, then closes the pool.
+async fn close_database(pool: PgPool) {
+    if let Err(error) = seal_once(&pool).await {
+        tracing::warn!(error = %error, "sealing the audit trail after the command failed");
+    }
+    pool.close().await;
 }

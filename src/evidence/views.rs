@@ -193,8 +193,6 @@ struct ShownEvidence {
     versions: Vec<VersionSummary>,
     /// The draft revising this evidence's item; looked up only for the candidate.
     open_draft: Option<EvidenceId>,
-    /// How many judgements the version has had.
-    judgements_recorded: i64,
 }
 
 impl ShownEvidence {
@@ -217,7 +215,6 @@ impl ShownEvidence {
         let is_candidate = enrolment.is_candidate(user.id);
         let claims = db::list_claims(&mut conn, id).await?;
         let judgements = db::latest_judgements(&mut conn, id).await?;
-        let judgements_recorded = db::count_judgements(&mut conn, id).await?;
         let files = db::list_files(&mut conn, id).await?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::list_for_enrolment(
@@ -242,7 +239,6 @@ impl ShownEvidence {
             files,
             versions,
             open_draft,
-            judgements_recorded,
         })
     }
 
@@ -255,7 +251,7 @@ impl ShownEvidence {
     ) -> EvidenceShowPage {
         let judging = self
             .may_judge(user)
-            .then(|| judging_form_for(&self.claims, typed, self.judgements_recorded));
+            .then(|| judging_form_for(&self.claims, typed, self.judgements_recorded()));
         let can_revise = self.can_revise();
         EvidenceShowPage {
             layout,
@@ -274,6 +270,11 @@ impl ShownEvidence {
 
     /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
     /// submitted, current version of an enrolment that is not withdrawn.
+    /// How many judgements the version has had: each is of one of its claims.
+    fn judgements_recorded(&self) -> i64 {
+        self.judgements.iter().map(|j| j.count).sum()
+    }
+
     fn may_judge(&self, user: &CurrentUser) -> bool {
         self.enrolment.assessor_id == Some(user.id)
             && !self.is_candidate

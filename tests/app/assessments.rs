@@ -303,7 +303,9 @@ async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool:
     let first = app.enrolled("gil").await;
     let stranger = app.enrolled("hob").await;
     // A second candidate for the same assessor, in the same cohort.
-    let second = classmate(&app, &first, "ivo.candidate@example.org", "Ivo Candidate").await;
+    let second = app
+        .classmate(&first, "ivo.candidate@example.org", "Ivo Candidate")
+        .await;
 
     let ivo = app.browser_signed_in_as(second.candidate).await;
     let older = submit(&app, &ivo, &second, "Older", &["PC1", "PC2"]).await;
@@ -704,7 +706,9 @@ async fn every_sign_off_of_a_trainee_is_sampled_and_others_after_the_first_by_ch
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "rae").await;
     // A second candidate of the same assessor in the same cohort.
-    let second = classmate(&app, &first, "sol.candidate@example.org", "Sol Candidate").await;
+    let second = app
+        .classmate(&first, "sol.candidate@example.org", "Sol Candidate")
+        .await;
     let (candidate, enrolment) = (second.candidate, second.enrolment);
     let sol = app.browser_signed_in_as(candidate).await;
     let evidence = submit(&app, &sol, &second, "Everything", &ALL).await;
@@ -755,7 +759,9 @@ async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sa
     };
     let app = TestApp::with_settings(pool, settings).await;
     let (first, assessor) = signed_off(&app, "tam").await;
-    let second = classmate(&app, &first, "uma.candidate@example.org", "Uma Candidate").await;
+    let second = app
+        .classmate(&first, "uma.candidate@example.org", "Uma Candidate")
+        .await;
     let (candidate, enrolment) = (second.candidate, second.enrolment);
     let uma = app.browser_signed_in_as(candidate).await;
     let evidence = submit(&app, &uma, &second, "Everything", &ALL).await;
@@ -782,29 +788,6 @@ async fn with_no_random_share_a_later_sign_off_of_a_qualified_assessor_is_not_sa
     assert_eq!(page.texts("#sign-offs .card").len(), 2);
 }
 
-/// Another candidate in `first`'s cohort with the same assessor and IQA.
-async fn classmate(app: &TestApp, first: &Enrolled, email: &str, name: &str) -> Enrolled {
-    let candidate = app
-        .create_user(email, name, &[attest::identity::Role::Candidate])
-        .await;
-    let enrolment: uuid::Uuid = sqlx::query_scalar!(
-        "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
-        first.cohort,
-        candidate.0,
-        first.assessor.0,
-        first.iqa.0
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("enrolment");
-    app.store_status(enrolment).await;
-    Enrolled {
-        enrolment,
-        candidate,
-        ..*first
-    }
-}
-
 #[sqlx::test]
 async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_csv(pool: PgPool) {
     let app = TestApp::new(pool).await;
@@ -815,13 +798,9 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
     iqa.post_form(&format!("/sign-offs/{id}/review"), &[("decision", "agree")])
         .await;
     // In progress, with met, not met and awaiting claims; a name a spreadsheet would run.
-    let busy = classmate(
-        &app,
-        &verified,
-        "wes@example.org",
-        "=HYPERLINK(\"http://x\")",
-    )
-    .await;
+    let busy = app
+        .classmate(&verified, "wes@example.org", "=HYPERLINK(\"http://x\")")
+        .await;
     let wes = app.browser_signed_in_as(busy.candidate).await;
     let judged = submit(&app, &wes, &busy, "Judged", &["PC1", "PC2"]).await;
     judge(
@@ -833,7 +812,8 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
     .await;
     submit(&app, &wes, &busy, "Waiting", &["K1"]).await;
     // Not started.
-    classmate(&app, &verified, "xan@example.org", "Xan Idle").await;
+    app.classmate(&verified, "xan@example.org", "Xan Idle")
+        .await;
 
     let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     let page = admin
@@ -1120,7 +1100,9 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     assert_eq!(iqa.get_bytes(&uri).await.0, StatusCode::OK);
     let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
     assert_eq!(admin.get_bytes(&uri).await.0, StatusCode::OK);
-    let other = classmate(&app, &enrolled, "yan@example.org", "Yan Other").await;
+    let other = app
+        .classmate(&enrolled, "yan@example.org", "Yan Other")
+        .await;
     let stranger = app.browser_signed_in_as(other.candidate).await;
     assert_eq!(stranger.get(&uri).await.status, StatusCode::NOT_FOUND);
 }

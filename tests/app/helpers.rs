@@ -531,6 +531,27 @@ impl TestApp {
         }
     }
 
+    /// Another candidate in `first`'s cohort with the same assessor and IQA.
+    pub async fn classmate(&self, first: &Enrolled, email: &str, name: &str) -> Enrolled {
+        let candidate = self.create_user(email, name, &[Role::Candidate]).await;
+        let enrolment: uuid::Uuid = sqlx::query_scalar!(
+            "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
+            first.cohort,
+            candidate.0,
+            first.assessor.0,
+            first.iqa.0
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("enrolment");
+        self.store_status(enrolment).await;
+        Enrolled {
+            enrolment,
+            candidate,
+            ..*first
+        }
+    }
+
     /// Stores the status of an enrolment made here by plain SQL, as enrolling through the
     /// portal does.
     pub async fn store_status(&self, enrolment: uuid::Uuid) {

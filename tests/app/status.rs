@@ -383,24 +383,11 @@ async fn status_changes_of_two_enrolments_of_one_assessor_do_not_wait_for_each_o
     // Another candidate of the same cohort and assessor, whose counts go to another slot.
     let mut second = None;
     for n in 0..40 {
-        let candidate = app
-            .create_user(
-                &format!("slots{n}.candidate@example.org"),
-                "Slots Candidate",
-                &[Role::Candidate],
-            )
-            .await;
-        let id: uuid::Uuid = sqlx::query_scalar!(
-            "insert into enrolment (cohort_id, candidate_id, assessor_id, iqa_id) values ($1, $2, $3, $4) returning enrolment_id",
-            first.cohort,
-            candidate.0,
-            first.assessor.0,
-            first.iqa.0
-        )
-        .fetch_one(&app.pool)
-        .await
-        .expect("enrolment");
-        app.store_status(id).await;
+        let email = format!("slots{n}.candidate@example.org");
+        let id = app
+            .classmate(&first, &email, "Slots Candidate")
+            .await
+            .enrolment;
         if status_db::count_slot(id) != status_db::count_slot(first.enrolment) {
             second = Some(id);
             break;
