@@ -72,3 +72,11 @@ id_type!(
     /// Identifies an assessor's judgement of one claim of an evidence version.
     JudgementId
 );
+id_type!(
+    /// Identifies an IQA's review of a sign-off.
+    ReviewId
+);
+id_type!(
+    /// Identifies one action of an IQA's disagreement.
+    IqaActionId
+);

@@ -20,6 +20,7 @@ pub mod forms;
 pub mod home;
 pub mod identity;
 pub mod ids;
+pub mod iqa_actions;
 pub mod passwords;
 pub mod quality;
 pub mod reports;

@@ -417,6 +417,21 @@ async fn claim(browser: &Browser, code: &str) -> anyhow::Result<()> {
 }
 
 /// Judges every claim on the open evidence page met with the five checks, except `not_met`.
+/// Signs off the candidate of the portfolio at `portfolio` as its assessor.
+async fn sign_off(browser: &mut Browser, portfolio: &str) -> anyhow::Result<()> {
+    browser.goto(portfolio).await?;
+    browser.follow("Sign off").await?;
+    browser
+        .tick(attest::assessments::sign_off::DECLARATION)
+        .await?;
+    browser.press("Sign off as competent").await?;
+    ensure!(
+        browser.text("#progress").await?.starts_with("Competent"),
+        "the candidate is competent"
+    );
+    Ok(())
+}
+
 async fn judge(browser: &mut Browser, codes: &[&str], not_met: Option<&str>) -> anyhow::Result<()> {
     for code in codes {
         if Some(*code) == not_met {
@@ -701,6 +716,14 @@ async fn journey(
         "the candidate sees the feedback"
     );
     browser.press("Revise").await?;
+    // The revise form shows the assessor's feedback; what was met stays met.
+    ensure!(
+        browser
+            .text("#earlier-judgements")
+            .await?
+            .contains("PC3 Not met: Say which tools you chose"),
+        "the revise form shows the feedback"
+    );
     browser
         .fill(
             "Statement",
@@ -714,27 +737,77 @@ async fn journey(
         revised.starts_with("/evidence/") && revised != first,
         "the revision is submitted"
     );
+    browser.goto(&portfolio).await?;
+    let progress = browser.text("#progress").await?;
+    ensure!(
+        progress.contains("PC 8 of 9"),
+        "the criteria met on the first version stay met: {progress}"
+    );
     browser.sign_out().await?;
 
     // The assessor judges the revision met and signs off.
     browser.sign_in("asa@journey.example").await?;
     browser.goto(&revised).await?;
-    judge(browser, &PERFORMANCE, None).await?;
-    browser.goto(&portfolio).await?;
-    browser.follow("Sign off").await?;
-    browser
-        .tick(attest::assessments::sign_off::DECLARATION)
-        .await?;
-    browser.press("Sign off as competent").await?;
-    ensure!(
-        browser.text("#progress").await?.starts_with("Competent"),
-        "the candidate is competent"
-    );
+    judge(browser, &["PC3"], None).await?;
+    sign_off(browser, &portfolio).await?;
     browser.sign_out().await?;
 
-    // The IQA agrees.
+    // The IQA disagrees, with two actions.
     browser.sign_in("ivy@journey.example").await?;
     browser.goto("/quality").await?;
+    browser
+        .client
+        .find(Locator::XPath("//input[starts-with(@id, 'disagree-')]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .find(Locator::XPath("//textarea[starts-with(@id, 'actions-')]"))
+        .await?
+        .send_keys("Observe PC1 in person.\nCheck the date of the K12 evidence.")
+        .await?;
+    browser.press("Record review").await?;
+    browser.sign_out().await?;
+
+    // The assessor answers each action, then signs off again.
+    browser.sign_in("asa@journey.example").await?;
+    browser.goto(&portfolio).await?;
+    ensure!(
+        browser
+            .text("#iqa-actions")
+            .await?
+            .contains("Observe PC1 in person."),
+        "the portfolio shows the IQA's actions"
+    );
+    browser.goto(&format!("{portfolio}/sign-off")).await?;
+    browser
+        .fill(
+            "What was done about action 1",
+            "Observed PC1 at the November release.",
+        )
+        .await?;
+    browser.press("Save answer 1").await?;
+    browser
+        .fill(
+            "What was done about action 2",
+            "The K12 evidence is dated 1 October 2026.",
+        )
+        .await?;
+    browser.press("Save answer 2").await?;
+    sign_off(browser, &portfolio).await?;
+    browser.sign_out().await?;
+
+    // The IQA reads the answers and agrees.
+    browser.sign_in("ivy@journey.example").await?;
+    browser.goto("/quality").await?;
+    ensure!(
+        browser
+            .text(".earlier-actions")
+            .await?
+            .contains("Observed PC1 at the November release."),
+        "the IQA sees the answers when reviewing the new sign-off"
+    );
     browser
         .client
         .find(Locator::XPath("//input[starts-with(@id, 'agree-')]"))

@@ -27,8 +27,10 @@ pub struct CaseRow {
     pub oldest_waiting: Option<OffsetDateTime>,
     pub next_evidence: Option<EvidenceId>,
     pub status: EnrolmentStatus,
-    /// What the IQA asked for when they disagreed with the last sign-off.
-    pub iqa_actions: Option<String>,
+    /// What the IQA asked for when they disagreed with the last sign-off, action by action,
+    /// and how many of the actions wait for an answer.
+    pub iqa_actions: Option<Vec<String>>,
+    pub iqa_unanswered: Option<i64>,
 }
 
 impl CaseRow {

@@ -71,12 +71,17 @@ pub async fn caseload_page(
            select p.enrolment_id, p.candidate_name, co.name as cohort_name,
                   p.claims_awaiting::bigint as "awaiting!", p.oldest_awaiting_at as oldest_waiting,
                   p.next_evidence_id as "next_evidence: EvidenceId", p.status as "status: EnrolmentStatus",
-                  case when p.iqa_disagreed
-                       then (select ls.actions from latest_sign_off ls
-                              where ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree')
-                  end as iqa_actions
+                  iqa.actions as "iqa_actions?", iqa.unanswered as "iqa_unanswered?"
              from page p
              join cohort co on co.cohort_id = p.cohort_id
+             left join lateral (
+                  select array_agg(a.text order by a.position) as actions,
+                         count(*) filter (where ans.iqa_action_id is null) as unanswered
+                    from latest_sign_off ls
+                    join iqa_action a using (review_id)
+                    left join iqa_action_answer ans using (iqa_action_id)
+                   where p.iqa_disagreed and ls.enrolment_id = p.enrolment_id and ls.decision = 'disagree'
+             ) iqa on p.iqa_disagreed
             order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id"#,
         assessor.0,
         cohort.map(|c| c.0),
@@ -88,8 +93,9 @@ pub async fn caseload_page(
     .await
 }
 
-/// For every criterion of the enrolment's standard, the earliest current met judgement and the
-/// evidence version it was made on, in criterion order: what a sign-off rests on.
+/// For every criterion of the enrolment's standard, the earliest met judgement that counts and
+/// the evidence version it was made on, in criterion order: what a sign-off rests on. A met
+/// claim counts whether its version is current or superseded (met is kept).
 pub async fn sign_off_basis(
     conn: &mut PgConnection,
     enrolment: EnrolmentId,
@@ -98,9 +104,9 @@ pub async fn sign_off_basis(
         r#"
         with met as (
             select distinct on (lj.criterion_id) lj.criterion_id, lj.judgement_id, lj.evidence_id
-              from current_evidence cv
-              join latest_judgement lj using (evidence_id)
-             where cv.enrolment_id = $1 and lj.met
+              from submitted_claim sc
+              join latest_judgement lj using (evidence_id, criterion_id)
+             where sc.enrolment_id = $1 and lj.met
              order by lj.criterion_id, lj.created_at, lj.judgement_id
         )
         select c.code, c.text, c.kind as "kind: CriterionKind", c.position,

@@ -122,7 +122,7 @@ pub async fn judge_version(
 
 /// The enrolment of evidence version `id` if `user` is its assessor; otherwise not found, as
 /// for a version that does not exist.
-async fn enrolment_as_assessor(
+pub(super) async fn enrolment_as_assessor(
     conn: &mut PgConnection,
     id: EvidenceId,
     user: Viewer<'_>,

@@ -3,6 +3,7 @@
 pub mod caseload;
 pub mod db;
 pub mod judging;
+pub mod reversal;
 pub mod sign_off;
 
 use crate::identity::ASSESSOR;
@@ -14,5 +15,20 @@ pub fn routes() -> Routes<AppState> {
         .get("/caseload", ASSESSOR, caseload::show)
         .get("/enrolments/{id}/sign-off", ASSESSOR, sign_off::show)
         .post("/enrolments/{id}/sign-off", ASSESSOR, sign_off::sign)
+        .post(
+            "/enrolments/{id}/iqa-actions/{action}/answer",
+            ASSESSOR,
+            sign_off::answer,
+        )
         .post("/evidence/{id}/judgements", ASSESSOR, judging::judge)
+        .get(
+            "/evidence/{id}/criteria/{criterion}/reverse",
+            ASSESSOR,
+            reversal::show,
+        )
+        .post(
+            "/evidence/{id}/criteria/{criterion}/reverse",
+            ASSESSOR,
+            reversal::reverse,
+        )
 }

@@ -20,7 +20,8 @@ use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::{CurrentUser, UserId, Viewer};
-use crate::ids::{EnrolmentId, EvidenceId, JudgementId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId, IqaActionId, JudgementId, SignOffId};
+use crate::iqa_actions::{self, Disagreement};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -66,8 +67,29 @@ pub struct SignOffPage {
     pub basis: Vec<BasisItem>,
     pub met: usize,
     pub already_signed: bool,
+    /// The IQA's disagreement with the newest sign-off: each action is answered here before
+    /// the enrolment can be signed off again.
+    pub disagreement: Option<Disagreement>,
     pub declaration: &'static str,
     pub errors: FormErrors,
+    /// Answers as typed into a refused answer form: (action, text).
+    pub typed_answer: Option<(IqaActionId, String)>,
+}
+
+impl SignOffPage {
+    /// Actions that wait for an answer.
+    pub fn unanswered(&self) -> usize {
+        self.disagreement
+            .as_ref()
+            .map_or(0, Disagreement::unanswered)
+    }
+
+    pub fn typed_answer_of(&self, id: &IqaActionId) -> &str {
+        self.typed_answer
+            .as_ref()
+            .filter(|(a, _)| a == id)
+            .map_or("", |(_, text)| text.as_str())
+    }
 }
 
 /// The enrolment if `user` is its assessor (and not its candidate).
@@ -88,6 +110,7 @@ async fn page(
     layout: Layout,
     id: EnrolmentId,
     errors: FormErrors,
+    typed_answer: Option<(IqaActionId, String)>,
 ) -> AppResult<SignOffPage> {
     let mut conn = state.pool.acquire().await?;
     let enrolment = as_assessor(&mut conn, id, user.viewer()).await?;
@@ -96,10 +119,12 @@ async fn page(
         layout,
         met: basis.iter().filter(|b| b.is_met()).count(),
         already_signed: super::db::standing_sign_off(&mut conn, id).await?.is_some(),
+        disagreement: iqa_actions::open_disagreement(&mut conn, id).await?,
         enrolment,
         basis,
         declaration: DECLARATION,
         errors,
+        typed_answer,
     })
 }
 
@@ -110,7 +135,7 @@ pub async fn show(
     layout: Layout,
     Path(id): Path<EnrolmentId>,
 ) -> AppResult<SignOffPage> {
-    page(&state, &user, layout, id, FormErrors::default()).await
+    page(&state, &user, layout, id, FormErrors::default(), None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +182,7 @@ pub async fn sign_off(
 ) -> AppResult<(Enrolment, SignOffId)> {
     let enrolment = lock_unsigned_enrolment(&mut *conn, id, who).await?;
     ensure_ready_for_sign_off(&mut *conn, &enrolment).await?;
+    ensure_iqa_actions_answered(&mut *conn, &enrolment).await?;
     let sign_off =
         store_sign_off(&mut *conn, &enrolment, who.id, sample_percent, clock.now()).await?;
     crate::status::db::refresh(&mut *conn, id).await?;
@@ -173,8 +199,43 @@ async fn declaration_unconfirmed(
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
     errors.add("declaration", "Confirm the declaration to sign off");
-    let page = page(state, user, layout, id, errors).await?;
+    let page = page(state, user, layout, id, errors, None).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    answer: String,
+}
+
+/// `POST /enrolments/{id}/iqa-actions/{action}/answer`: the assessor says what was done.
+pub async fn answer(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    Path((id, action)): Path<(EnrolmentId, IqaActionId)>,
+    CsrfForm(form): CsrfForm<AnswerForm>,
+) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    let by = Actor::user(&user, ip);
+    let now = state.clock.now();
+    match iqa_actions::answer(&mut tx, user.viewer(), &by, id, action, &form.answer, now).await? {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/enrolments/{id}/sign-off"),
+                "Answer recorded. The IQA sees it when reviewing your next sign-off.",
+            ))
+        }
+        Err(errors) => {
+            drop(tx);
+            let typed = Some((action, form.answer));
+            let page = page(&state, &user, layout, id, errors, typed).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
 }
 
 /// Locks enrolment `id` (`for update`) and returns it if `user` is its assessor, it is not
@@ -218,6 +279,25 @@ async fn ensure_ready_for_sign_off(
         return Err(AppError::Conflict(format!(
             "Only {met} of {of} criteria are met, so {} cannot be signed off yet.",
             enrolment.candidate_name
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses the sign-off while an action of the IQA's disagreement with the previous one has
+/// no answer. Read under the enrolment's exclusive lock, which answering shares.
+async fn ensure_iqa_actions_answered(
+    conn: &mut PgConnection,
+    enrolment: &Enrolment,
+) -> AppResult<()> {
+    let waiting = iqa_actions::open_disagreement(conn, enrolment.id)
+        .await?
+        .map_or(0, |d| d.unanswered());
+    if waiting > 0 {
+        return Err(AppError::Conflict(format!(
+            "Answer each of the IQA's actions before signing {} off again: {waiting} still {} an answer.",
+            enrolment.candidate_name,
+            if waiting == 1 { "needs" } else { "need" }
         )));
     }
     Ok(())
@@ -291,15 +371,25 @@ async fn audit_sign_off(
     .await
 }
 
-/// Whether a new sign-off is sampled for IQA review, and why: the first of each assessor in
-/// each cohort and every one of a trainee assessor always are; after that, a random
-/// `percent` of them.
+/// Whether a new sign-off is sampled for IQA review, and why: one made after an IQA disagreed,
+/// the first of each assessor in each cohort and every one of a trainee assessor always are;
+/// after that, a random `percent` of them.
 async fn sampling(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
     assessor: UserId,
     percent: u8,
 ) -> sqlx::Result<(bool, String)> {
+    if iqa_actions::db::disagreed_sign_off(conn, enrolment.id)
+        .await?
+        .is_some()
+    {
+        return Ok((
+            true,
+            "the IQA disagreed with the previous sign-off: the answers to the actions are checked"
+                .into(),
+        ));
+    }
     let earlier = super::db::count_assessor_sign_offs(conn, assessor, enrolment.cohort_id).await?;
     if earlier == 0 {
         return Ok((true, "the assessor's first sign-off in this cohort".into()));

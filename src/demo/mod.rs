@@ -484,7 +484,7 @@ impl People<'_> {
                 &self.state.clock,
             )
             .await?
-            .map_err(|(errors, _)| refused(errors))?;
+            .map_err(refused)?;
             tx.commit().await?;
         }
         Ok(())

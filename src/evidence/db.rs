@@ -269,8 +269,8 @@ pub async fn delete_draft(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Resu
     Ok(())
 }
 
-/// Version `n + 1` of a submitted version's item as a draft with the same text, claims and
-/// files. `None` when the item already has a newer version.
+/// Version `n + 1` of a submitted version's item as a draft with the same text and files, and
+/// the claims not met. `None` when the item already has a newer version.
 pub async fn start_revision(
     conn: &mut PgConnection,
     from: &Evidence,
@@ -294,9 +294,15 @@ pub async fn start_revision(
     )
     .execute(&mut *conn)
     .await?;
+    // Claims already met are kept on the version that met them: the draft starts with the
+    // others, for the candidate to work on.
     sqlx::query!(
         "insert into evidence_claim (evidence_id, criterion_id, note)
-         select $1, criterion_id, note from evidence_claim where evidence_id = $2",
+         select $1, ec.criterion_id, ec.note from evidence_claim ec
+          where ec.evidence_id = $2
+            and not exists (select 1 from latest_judgement lj
+                             where lj.evidence_id = ec.evidence_id and lj.criterion_id = ec.criterion_id
+                               and lj.met)",
         id.0,
         from.id.0
     )
@@ -340,6 +346,8 @@ pub struct VersionSummary {
     /// The criteria it claims, in the standard's order, and their codes.
     pub claimed: Vec<CriterionId>,
     pub claims: Vec<String>,
+    /// Superseded, with claims whose latest judgement is met: those criteria stay met.
+    pub kept: Vec<CriterionId>,
 }
 
 impl VersionSummary {
@@ -361,6 +369,7 @@ pub struct VersionRow {
     pub created_at: OffsetDateTime,
     pub superseded: bool,
     pub claimed: Vec<CriterionId>,
+    pub kept: Vec<CriterionId>,
 }
 
 /// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
@@ -379,7 +388,11 @@ pub async fn list_for_enrolment(
                   ev.method as "method: AssessmentMethod", ev.submitted_at, ev.created_at,
                   (ev.state = 'submitted' and cv.evidence_id is null) as "superseded!",
                   array(select cl.criterion_id from evidence_claim cl
-                         where cl.evidence_id = ev.evidence_id) as "claimed!: Vec<CriterionId>"
+                         where cl.evidence_id = ev.evidence_id) as "claimed!: Vec<CriterionId>",
+                  case when ev.state = 'submitted' and cv.evidence_id is null
+                       then array(select lj.criterion_id from latest_judgement lj
+                                   where lj.evidence_id = ev.evidence_id and lj.met)
+                       else '{}' end as "kept!: Vec<CriterionId>"
              from evidence ev
              left join current_evidence cv using (evidence_id)
             where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
@@ -433,6 +446,7 @@ pub fn summarise(rows: Vec<VersionRow>, standard: &Published) -> Vec<VersionSumm
                     superseded: row.superseded,
                     claimed,
                     claims,
+                    kept: row.kept,
                 },
             )
         })
@@ -473,19 +487,23 @@ pub async fn read_portfolio(
                   p.performance_total as "performance_total?", p.knowledge_met as "knowledge_met?",
                   p.knowledge_total as "knowledge_total?", p.criteria_awaiting as "criteria_awaiting?",
                   p.criteria_not_met as "criteria_not_met?",
-                  p.standing_sign_off_id as "standing_sign_off_id: SignOffId",
+                  p.standing_sign_off_id as "standing_sign_off_id: SignOffId", p.iqa_disagreed as "iqa_disagreed?",
                   p.criteria_statuses as "criteria_statuses?: Vec<CriterionStatus>",
                   v.evidence_id as "evidence_id?: EvidenceId", v.item_id as "item_id?: ItemId", v.version as "version?",
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
-                  v.claimed as "claimed?: Vec<CriterionId>"
+                  v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>"
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
              left join lateral (
                  select ev.evidence_id, ev.item_id, ev.version, ev.title, ev.state, ev.method, ev.submitted_at,
                         ev.created_at, (ev.state = 'submitted' and cv.evidence_id is null) as superseded,
                         array(select cl.criterion_id from evidence_claim cl
-                               where cl.evidence_id = ev.evidence_id) as claimed
+                               where cl.evidence_id = ev.evidence_id) as claimed,
+                        case when ev.state = 'submitted' and cv.evidence_id is null
+                             then array(select lj.criterion_id from latest_judgement lj
+                                         where lj.evidence_id = ev.evidence_id and lj.met)
+                             else '{}' end as kept
                    from evidence ev
                    left join current_evidence cv using (evidence_id)
                   where ev.enrolment_id = e.enrolment_id and (ev.state = 'submitted' or ev.state = 'draft' and e.candidate_id = $2)
@@ -527,6 +545,7 @@ pub async fn read_portfolio(
         criteria_awaiting: first.criteria_awaiting.unwrap_or_default(),
         criteria_not_met: first.criteria_not_met.unwrap_or_default(),
         standing_sign_off_id: first.standing_sign_off_id,
+        iqa_disagreed: first.iqa_disagreed.unwrap_or_default(),
         criteria_statuses: first.criteria_statuses.clone().unwrap_or_default(),
     });
     let versions = rows
@@ -543,6 +562,7 @@ pub async fn read_portfolio(
                 created_at: row.created_at?,
                 superseded: row.superseded?,
                 claimed: row.claimed?,
+                kept: row.kept?,
             })
         })
         .collect();
@@ -624,6 +644,24 @@ pub struct LatestJudgement {
     pub created_at: OffsetDateTime,
     /// How many judgements this claim has had.
     pub count: i64,
+    /// It reverses a met that was kept after a revision; `feedback` is the reason.
+    pub reverses_kept: bool,
+}
+
+/// The submitted version `version` of item `item`, if there is one.
+pub async fn submitted_version(
+    conn: &mut PgConnection,
+    item: ItemId,
+    version: i32,
+) -> sqlx::Result<Option<EvidenceId>> {
+    sqlx::query_scalar!(
+        r#"select evidence_id as "id: EvidenceId" from evidence
+            where item_id = $1 and version = $2 and state = 'submitted'"#,
+        item.0,
+        version
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// How many judgements version `evidence` has had: it only ever grows.
@@ -645,7 +683,7 @@ pub async fn latest_judgements(
         r#"select lj.criterion_id as "criterion_id!", lj.met as "met!", lj.feedback as "feedback!",
                   lj.valid as "valid!", lj.authentic as "authentic!", lj.current as "current!",
                   lj.sufficient as "sufficient!", lj.reliable as "reliable!", u.display_name,
-                  lj.created_at as "created_at!",
+                  lj.created_at as "created_at!", lj.reverses_kept as "reverses_kept!",
                   (select count(*) from judgement j
                     where j.evidence_id = lj.evidence_id and j.criterion_id = lj.criterion_id) as "count!"
              from latest_judgement lj join app_user u on u.user_id = lj.assessor_id
@@ -665,6 +703,7 @@ pub async fn latest_judgements(
             assessor_name: r.display_name,
             created_at: r.created_at,
             count: r.count,
+            reverses_kept: r.reverses_kept,
         })
         .collect())
 }
@@ -695,6 +734,29 @@ pub async fn insert_judgements(
         &check(2),
         &check(3),
         &check(4),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends the judgement that reverses a met kept on superseded version `evidence`: not met,
+/// with `reason` as its feedback and no checks.
+pub async fn insert_reversal(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+    criterion: Uuid,
+    assessor: UserId,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into judgement (evidence_id, criterion_id, assessor_id, met, feedback, valid, authentic,
+                                current, sufficient, reliable, reverses_kept)
+         values ($1, $2, $3, false, $4, false, false, false, false, false, true)",
+        evidence.0,
+        criterion,
+        assessor.0,
+        reason
     )
     .execute(conn)
     .await?;

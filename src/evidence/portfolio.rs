@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::identity::CurrentUser;
 use crate::identity::Role;
 use crate::ids::EnrolmentId;
+use crate::iqa_actions::{self, Disagreement};
 use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
@@ -110,6 +111,8 @@ struct Portfolio {
     progress: Option<Progress>,
     standard: Arc<Published>,
     versions: Vec<VersionSummary>,
+    /// The IQA's disagreement with the newest sign-off, with its actions and the answers.
+    disagreement: Option<Disagreement>,
 }
 
 impl Portfolio {
@@ -130,12 +133,19 @@ impl Portfolio {
         let progress = reading.progress;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::summarise(reading.versions, &standard);
+        // Read only when the stored status says there is one: most portfolios have none.
+        let disagreement = if progress.as_ref().is_some_and(|p| p.iqa_disagreed) {
+            iqa_actions::open_disagreement(&mut conn, id).await?
+        } else {
+            None
+        };
         Ok(Self {
             enrolment,
             is_candidate,
             progress,
             standard,
             versions,
+            disagreement,
         })
     }
 
@@ -168,8 +178,14 @@ impl Portfolio {
             status,
             can_add: self.is_candidate && !enrolment.is_withdrawn(),
             can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
+            is_assessor: enrolment.assessor_id == Some(user.id),
             can_sign_off: enrolment.assessor_id == Some(user.id)
-                && status == EnrolmentStatus::ReadyForSignOff,
+                && status == EnrolmentStatus::ReadyForSignOff
+                && self
+                    .disagreement
+                    .as_ref()
+                    .is_none_or(|d| d.unanswered() == 0),
+            disagreement: self.disagreement,
             errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,
             enrolment,
@@ -206,16 +222,20 @@ impl Portfolio {
     }
 }
 
-/// The current versions claiming `criterion`, by title as people read it (letter case aside),
+/// The versions whose claims on `criterion` count: current versions claiming it, and
+/// superseded ones that met it (met is kept). By title as people read it (letter case aside),
 /// then id, so the order is stable.
 fn current_claims(versions: &[VersionSummary], criterion: &Criterion) -> Vec<CurrentClaim> {
     let mut evidence: Vec<CurrentClaim> = versions
         .iter()
-        .filter(|v| v.is_current() && v.claimed.contains(&criterion.id))
+        .filter(|v| {
+            (v.is_current() && v.claimed.contains(&criterion.id)) || v.kept.contains(&criterion.id)
+        })
         .map(|v| CurrentClaim {
             evidence_id: v.id,
             title: v.title.clone(),
             version: v.version,
+            kept: v.superseded,
         })
         .collect();
     evidence.sort_by_cached_key(|c| (c.title.to_lowercase(), c.title.clone(), c.evidence_id));

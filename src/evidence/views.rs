@@ -29,6 +29,15 @@ pub struct ClaimChoice {
     pub text: String,
     pub checked: bool,
     pub note: String,
+    /// Met on the version this draft revises: it stays met without being claimed again.
+    pub met_before: bool,
+}
+
+/// A judgement of the version a draft revises, shown on the revise form.
+#[derive(Debug, Clone)]
+pub struct EarlierJudgement {
+    pub code: String,
+    pub judgement: LatestJudgement,
 }
 
 /// An assessment method option.
@@ -51,6 +60,8 @@ pub struct EvidenceFormPage {
     pub performance: Vec<ClaimChoice>,
     pub knowledge: Vec<ClaimChoice>,
     pub files: Vec<EvidenceFile>,
+    /// For a revision: the judgements of the version it revises, in criterion order.
+    pub earlier: Vec<EarlierJudgement>,
     pub errors: FormErrors,
     pub max_file_mib: u64,
     pub max_evidence_mib: u64,
@@ -71,6 +82,26 @@ impl EvidenceFormPage {
             Some(e) => db::list_files(&mut conn, e.id).await?,
             None => Vec::new(),
         };
+        let revised = match evidence {
+            Some(e) if e.version > 1 => {
+                db::submitted_version(&mut conn, e.item_id, e.version - 1).await?
+            }
+            _ => None,
+        };
+        let judgements = match revised {
+            Some(id) => db::latest_judgements(&mut conn, id).await?,
+            None => Vec::new(),
+        };
+        let earlier: Vec<EarlierJudgement> = criteria
+            .iter()
+            .filter_map(|c| {
+                let judgement = judgements.iter().find(|j| j.criterion_id == c.id)?;
+                Some(EarlierJudgement {
+                    code: c.code.clone(),
+                    judgement: judgement.clone(),
+                })
+            })
+            .collect();
         let choices = |kind: CriterionKind| -> Vec<ClaimChoice> {
             criteria
                 .iter()
@@ -83,6 +114,7 @@ impl EvidenceFormPage {
                         text: c.text.clone(),
                         checked: claim.is_some(),
                         note: claim.map(|(_, n)| n.clone()).unwrap_or_default(),
+                        met_before: earlier.iter().any(|e| e.code == c.code && e.judgement.met),
                     }
                 })
                 .collect()
@@ -103,6 +135,7 @@ impl EvidenceFormPage {
             knowledge: choices(CriterionKind::Knowledge),
             fields: fields.clone(),
             files,
+            earlier,
             errors,
             max_file_mib: state.settings.max_file_bytes / (1024 * 1024),
             max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
@@ -161,6 +194,8 @@ pub struct EvidenceShowPage {
     pub versions: Vec<VersionSummary>,
     pub is_candidate: bool,
     pub can_revise: bool,
+    /// The viewer is the assessor and the version superseded: its met claims can be reversed.
+    pub may_reverse: bool,
     pub open_draft: Option<EvidenceId>,
     pub judging: Option<JudgingForm>,
     pub vacsr: [(&'static str, &'static str); 5],
@@ -253,9 +288,11 @@ impl ShownEvidence {
             .may_judge(user)
             .then(|| judging_form_for(&self.claims, typed, self.judgements_recorded()));
         let can_revise = self.can_revise();
+        let may_reverse = self.may_reverse(user);
         EvidenceShowPage {
             layout,
             can_revise,
+            may_reverse,
             open_draft: self.open_draft,
             is_candidate: self.is_candidate,
             claims: claim_rows(self.claims, &self.judgements),
@@ -268,19 +305,28 @@ impl ShownEvidence {
         }
     }
 
-    /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
-    /// submitted, current version of an enrolment that is not withdrawn.
     /// How many judgements the version has had: each is of one of its claims.
     fn judgements_recorded(&self) -> i64 {
         self.judgements.iter().map(|j| j.count).sum()
     }
 
-    fn may_judge(&self, user: &CurrentUser) -> bool {
+    /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
+    /// submitted version of an enrolment that is not withdrawn.
+    fn assesses_submitted(&self, user: &CurrentUser) -> bool {
         self.enrolment.assessor_id == Some(user.id)
             && !self.is_candidate
             && !self.evidence.is_draft()
-            && !self.evidence.superseded
             && !self.enrolment.is_withdrawn()
+    }
+
+    /// The assessor may judge a current version.
+    fn may_judge(&self, user: &CurrentUser) -> bool {
+        self.assesses_submitted(user) && !self.evidence.superseded
+    }
+
+    /// The assessor may reverse what a superseded version met (its met is kept).
+    fn may_reverse(&self, user: &CurrentUser) -> bool {
+        self.assesses_submitted(user) && self.evidence.superseded
     }
 
     /// The candidate may start a revision: the evidence is a submitted, current version of an
@@ -336,6 +382,8 @@ pub struct CurrentClaim {
     pub evidence_id: EvidenceId,
     pub title: String,
     pub version: i32,
+    /// A superseded version whose met judgement is kept.
+    pub kept: bool,
 }
 
 /// A criterion of the portfolio with its stored status and the current versions claiming it.
@@ -364,8 +412,12 @@ pub struct PortfolioPage {
     pub is_candidate: bool,
     pub can_add: bool,
     pub can_withdraw: bool,
-    /// The viewer is the enrolment's assessor and every criterion is met.
+    /// The viewer is the enrolment's assessor.
+    pub is_assessor: bool,
+    /// The viewer is the enrolment's assessor, every criterion is met and no IQA action waits.
     pub can_sign_off: bool,
+    /// The IQA's disagreement with the newest sign-off, with its actions and the answers.
+    pub disagreement: Option<crate::iqa_actions::Disagreement>,
     /// Problems of the withdrawal form.
     pub errors: FormErrors,
 }

@@ -132,6 +132,9 @@ async fn enrolment_cards(state: &AppState, user: &CurrentUser) -> AppResult<Vec<
                 "Wait for your assessor's judgement."
             }
             EnrolmentStatus::InProgress => "Add evidence for the criteria not started.",
+            EnrolmentStatus::ReadyForSignOff if progress.iqa_disagreed => {
+                "Every criterion is met. The quality assurer asked your assessor to act on some points before signing you off again."
+            }
             EnrolmentStatus::ReadyForSignOff => {
                 "Every criterion is met: your assessor can sign you off."
             }

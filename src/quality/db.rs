@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{CoverageRow, SignOffRow};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::UserId;
-use crate::ids::{EnrolmentId, SignOffId};
+use crate::ids::{EnrolmentId, ReviewId, SignOffId};
 use crate::status::model::EnrolmentStatus;
 
 /// How many sign-offs of the enrolments this IQA assures they may review: all but those they
@@ -107,7 +107,7 @@ pub async fn lock_review_target(
     .await
 }
 
-/// Stores an IQA's review of a sign-off (`decision` is `agree` or `disagree`); `false`, and
+/// Stores an IQA's review of a sign-off (`decision` is `agree` or `disagree`); `None`, and
 /// nothing stored, when the sign-off has a review already.
 pub async fn insert_review(
     conn: &mut PgConnection,
@@ -116,18 +116,18 @@ pub async fn insert_review(
     decision: &str,
     actions: &str,
     reviewed_at: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    let inserted = sqlx::query!(
-        "insert into review (sign_off_id, iqa_id, decision, actions, reviewed_at)
-         values ($1, $2, $3::text::review_decision, $4, $5)
-         on conflict (sign_off_id) do nothing",
+) -> sqlx::Result<Option<ReviewId>> {
+    sqlx::query_scalar!(
+        r#"insert into review (sign_off_id, iqa_id, decision, actions, reviewed_at)
+           values ($1, $2, $3::text::review_decision, $4, $5)
+           on conflict (sign_off_id) do nothing
+           returning review_id as "id: ReviewId""#,
         sign_off.0,
         iqa.0,
         decision,
         actions,
         reviewed_at
     )
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() > 0)
+    .fetch_optional(conn)
+    .await
 }

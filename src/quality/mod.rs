@@ -3,6 +3,8 @@
 //! assessor must take (the sign-off is withdrawn). Nobody reviews a sign-off they made or an
 //! enrolment they are the candidate of.
 
+use std::collections::HashMap;
+
 use crate::identity::IQA;
 use crate::ids::{EnrolmentId, SignOffId};
 use askama::Template;
@@ -22,6 +24,7 @@ use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::forms::FormErrors;
 use crate::identity::{CurrentUser, UserId, Viewer};
+use crate::iqa_actions::{Disagreement, TEXT_MAX_CHARS, split_actions};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -84,8 +87,12 @@ pub struct QualityPage {
     /// Where this page of sign-offs stands, and the links either side.
     pub pages: PageLinks,
     pub coverage: Vec<CoverageRow>,
+    /// The disagreements of the sign-offs listed, with the assessor's answers so far.
+    pub disagreements: HashMap<SignOffId, Disagreement>,
+    /// For a sign-off made after a disagreement: that disagreement, answered.
+    pub earlier: HashMap<SignOffId, Disagreement>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
-    pub refused: Option<(SignOffId, FormErrors, String)>,
+    pub refused: Option<(SignOffId, FormErrors, ReviewForm)>,
 }
 
 impl QualityPage {
@@ -96,11 +103,28 @@ impl QualityPage {
             .map(|(_, e, _)| e)
     }
 
-    pub fn typed_actions(&self, id: &SignOffId) -> &str {
+    pub fn disagreement_of(&self, id: &SignOffId) -> Option<&Disagreement> {
+        self.disagreements.get(id)
+    }
+
+    pub fn earlier_of(&self, id: &SignOffId) -> Option<&Disagreement> {
+        self.earlier.get(id)
+    }
+
+    fn typed(&self, id: &SignOffId) -> Option<&ReviewForm> {
         self.refused
             .as_ref()
             .filter(|(r, ..)| r == id)
-            .map_or("", |(.., a)| a.as_str())
+            .map(|(.., typed)| typed)
+    }
+
+    pub fn typed_actions(&self, id: &SignOffId) -> &str {
+        self.typed(id).map_or("", |t| t.actions.as_str())
+    }
+
+    /// The decision chosen on a refused form, so the choice is not lost.
+    pub fn typed_decision(&self, id: &SignOffId) -> &str {
+        self.typed(id).map_or("", |t| t.decision.as_str())
     }
 }
 
@@ -108,7 +132,7 @@ async fn page(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    refused: Option<(SignOffId, FormErrors, String)>,
+    refused: Option<(SignOffId, FormErrors, ReviewForm)>,
     page: usize,
 ) -> AppResult<QualityPage> {
     let mut conn = state.pool.acquire().await?;
@@ -124,12 +148,24 @@ async fn page(
     )
     .await?;
     let coverage = db::coverage(&mut conn, user.id).await?;
+    let listed: Vec<SignOffId> = rows.iter().map(|r| r.sign_off_id).collect();
+    let disagreements = crate::iqa_actions::db::disagreements_on(&mut conn, &listed).await?;
+    let previous = crate::iqa_actions::db::previous_sign_offs(&mut conn, &listed).await?;
+    let before: Vec<SignOffId> = previous.values().copied().collect();
+    let mut earlier_by_previous =
+        crate::iqa_actions::db::disagreements_on(&mut conn, &before).await?;
+    let earlier = previous
+        .into_iter()
+        .filter_map(|(id, before)| Some((id, earlier_by_previous.remove(&before)?)))
+        .collect();
     let pages = paging.links(rows.len(), |page| format!("/quality?page={page}"));
     Ok(QualityPage {
         layout: layout.section(Section::Quality),
         pages,
         rows,
         coverage,
+        disagreements,
+        earlier,
         refused,
     })
 }
@@ -152,7 +188,7 @@ pub struct PageQuery {
     page: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ReviewForm {
     /// `agree` or `disagree`.
     #[serde(default)]
@@ -176,10 +212,10 @@ pub async fn review(
     let reviewed = review_sign_off(&mut tx, user.viewer(), &by, id, &form, &state.clock).await?;
     let decision = match reviewed {
         Ok(decision) => decision,
-        Err((errors, actions)) => {
+        Err(errors) => {
             // End the transaction, and its lock on the enrolment, before the page reads.
             drop(tx);
-            return review_refused(&state, &user, layout, (id, errors, actions)).await;
+            return review_refused(&state, &user, layout, (id, errors, form)).await;
         }
     };
     tx.commit().await?;
@@ -187,9 +223,9 @@ pub async fn review(
 }
 
 /// Reviews sign-off `id` as `who`, its enrolment's IQA, in the caller's transaction: agree
-/// (countersign) or disagree (withdraw it, with actions for the assessor). Stores the review
-/// with the enrolment's status and the audit event, or returns the form's problems and the
-/// actions as typed (nothing written).
+/// (countersign) or disagree (withdraw it, with actions for the assessor, one a line). Stores
+/// the review and its actions with the enrolment's status and the audit event, or returns the
+/// form's problems (nothing written).
 pub async fn review_sign_off(
     conn: &mut PgConnection,
     who: Viewer<'_>,
@@ -197,12 +233,12 @@ pub async fn review_sign_off(
     id: SignOffId,
     form: &ReviewForm,
     clock: &Clock,
-) -> AppResult<Result<Decision, (FormErrors, String)>> {
+) -> AppResult<Result<Decision, FormErrors>> {
     let target = lock_target_for(&mut *conn, id, who).await?;
     let actions = form.actions.trim().to_owned();
     let decision = match Decision::parse(&form.decision, &actions, id) {
         Ok(decision) => decision,
-        Err(errors) => return Ok(Err((errors, actions))),
+        Err(errors) => return Ok(Err(errors)),
     };
     let review = Review {
         sign_off_id: id,
@@ -233,12 +269,12 @@ async fn lock_target_for(
 }
 
 /// The quality page again with 422, showing `refused`: the sign-off whose review form was
-/// refused, its problems and the actions typed.
+/// refused, its problems and the form as typed.
 async fn review_refused(
     state: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    refused: (SignOffId, FormErrors, String),
+    refused: (SignOffId, FormErrors, ReviewForm),
 ) -> AppResult<Response> {
     let page = page(state, user, layout, Some(refused), 1).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -260,10 +296,11 @@ impl Decision {
     fn parse(decision: &str, actions: &str, id: SignOffId) -> Result<Self, FormErrors> {
         let (field, message) = match decision {
             "agree" => return Ok(Self::Agree),
-            "disagree" if actions.is_empty() => {
-                ("actions", "Say what the assessor must do when you disagree")
-            }
-            "disagree" if actions.chars().count() > 5_000 => {
+            "disagree" if split_actions(actions).is_empty() => (
+                "actions",
+                "Say what the assessor must do when you disagree: one action a line",
+            ),
+            "disagree" if actions.chars().count() > TEXT_MAX_CHARS => {
                 ("actions", "Keep the actions under 5,000 characters")
             }
             "disagree" => return Ok(Self::Disagree),
@@ -295,7 +332,7 @@ impl Decision {
         match self {
             Self::Agree => "Countersigned: the enrolment is verified.",
             Self::Disagree => {
-                "Sign-off withdrawn; the assessor sees your actions on their caseload."
+                "Sign-off withdrawn. The assessor must answer each of your actions before signing off again; you will see the answers when you review that sign-off."
             }
         }
     }
@@ -324,19 +361,22 @@ async fn store_review(
             "This sign-off has been reviewed or replaced already.".into(),
         ));
     }
-    let inserted = db::insert_review(
-        conn,
+    let Some(review_id) = db::insert_review(
+        &mut *conn,
         review.sign_off_id,
         review.iqa_id,
         review.decision.as_str(),
         review.actions,
         now,
     )
-    .await?;
-    if !inserted {
+    .await?
+    else {
         return Err(AppError::Conflict(
             "This sign-off has been reviewed already.".into(),
         ));
+    };
+    if let Decision::Disagree = review.decision {
+        crate::iqa_actions::db::insert(conn, review_id, &split_actions(review.actions)).await?;
     }
     Ok(())
 }
@@ -357,7 +397,7 @@ async fn audit_review(
             detail: json!({
                 "sign_off_id": review.sign_off_id,
                 "decision": review.decision.as_str(),
-                "actions": review.actions,
+                "actions": split_actions(review.actions),
             }),
         },
     )

@@ -287,13 +287,12 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                   h.reviewer_id as "reviewer_id?: UserId", h.decision as "decision?",
                   h.last_activity_at,
                   c.criterion_id as "criterion_id?", c.kind as "kind?: CriterionKind",
-                  cl.evidence_id as "evidence_id?: EvidenceId", cl.submitted_at as "submitted_at?", lj.met as "met?"
+                  cl.evidence_id as "evidence_id?: EvidenceId", cl.submitted_at as "submitted_at?",
+                  cl.superseded as "superseded?", lj.met as "met?"
              from head h
              join cohort co using (cohort_id)
              left join criterion c on c.standard_id = co.standard_id
-             left join (select cv.enrolment_id, cv.submitted_at, ec.evidence_id, ec.criterion_id
-                          from current_evidence cv join evidence_claim ec using (evidence_id)
-                         where cv.enrolment_id = any($1)) cl
+             left join submitted_claim cl
                     on cl.enrolment_id = h.enrolment_id and cl.criterion_id = c.criterion_id
              left join latest_judgement lj
                     on lj.evidence_id = cl.evidence_id and lj.criterion_id = cl.criterion_id
@@ -357,14 +356,16 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
                 claims: Vec::new(),
             });
         }
-        if let (Some(evidence_id), Some(submitted_at), Some(criterion)) = (
+        if let (Some(evidence_id), Some(submitted_at), Some(superseded), Some(criterion)) = (
             row.evidence_id,
             row.submitted_at,
+            row.superseded,
             sources.criteria.last_mut(),
         ) {
             criterion.claims.push(ClaimSource {
                 evidence_id,
                 submitted_at,
+                superseded,
                 judgement: row.met,
             });
         }
@@ -611,6 +612,8 @@ pub struct Progress {
     pub criteria_awaiting: i32,
     pub criteria_not_met: i32,
     pub standing_sign_off_id: Option<SignOffId>,
+    /// An IQA disagreed with the newest sign-off: its actions wait for the assessor.
+    pub iqa_disagreed: bool,
     /// Each criterion's status, in criterion order.
     pub criteria_statuses: Vec<CriterionStatus>,
 }
@@ -634,7 +637,7 @@ pub async fn progress_of(
         Progress,
         r#"select enrolment_id, status as "status: EnrolmentStatus", performance_met, performance_total,
                   knowledge_met, knowledge_total, criteria_awaiting, criteria_not_met,
-                  standing_sign_off_id as "standing_sign_off_id: SignOffId",
+                  standing_sign_off_id as "standing_sign_off_id: SignOffId", iqa_disagreed,
                   criteria_statuses as "criteria_statuses: Vec<CriterionStatus>"
              from enrolment_progress
             where enrolment_id = any($1)

@@ -162,13 +162,24 @@ pub struct CriterionProgress {
     pub status: CriterionStatus,
 }
 
-/// One claim as the rule sees it: the current version making it, when that version was
-/// submitted, and the claim's latest judgement.
+/// One claim as the rule sees it: the submitted version making it, when that version was
+/// submitted, whether a later version of its item superseded it, and the claim's latest
+/// judgement.
 #[derive(Debug, Clone)]
 pub struct ClaimSource {
     pub evidence_id: EvidenceId,
     pub submitted_at: OffsetDateTime,
+    pub superseded: bool,
     pub judgement: ClaimJudgement,
+}
+
+impl ClaimSource {
+    /// Whether the claim counts towards its criterion. Met is kept: a claim of a superseded
+    /// version counts while its latest judgement is met (until the assessor reverses it);
+    /// otherwise only claims of current versions count.
+    pub fn counts(&self) -> bool {
+        !self.superseded || self.judgement == Some(true)
+    }
 }
 
 /// A criterion of the enrolment's standard with the claims of current versions on it.
@@ -264,9 +275,9 @@ impl Sources {
         // The oldest unjudged claim over all criteria: (submitted at, version).
         let mut next: Option<(OffsetDateTime, EvidenceId)> = None;
         for criterion in &self.criteria {
-            let judgements: Vec<ClaimJudgement> =
-                criterion.claims.iter().map(|c| c.judgement).collect();
-            let unjudged = criterion.claims.iter().filter(|c| c.judgement.is_none());
+            let counted = criterion.claims.iter().filter(|c| c.counts());
+            let judgements: Vec<ClaimJudgement> = counted.clone().map(|c| c.judgement).collect();
+            let unjudged = counted.filter(|c| c.judgement.is_none());
             for claim in unjudged.clone() {
                 let candidate = (claim.submitted_at, claim.evidence_id);
                 if next.is_none_or(|n| candidate < n) {
@@ -476,5 +487,79 @@ mod tests {
             enrolment_status(&[Met, Met], true, SignOffState::SignedOff, true),
             EnrolmentStatus::Competent
         );
+    }
+
+    /// One performance criterion of an enrolment with these claims: (superseded, judgement).
+    fn one_criterion(claims: &[(bool, ClaimJudgement)]) -> EnrolmentState {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        Sources {
+            enrolment_id: EnrolmentId(Uuid::nil()),
+            cohort_id: CohortId(Uuid::nil()),
+            candidate_id: UserId(Uuid::nil()),
+            assessor_id: None,
+            iqa_id: None,
+            candidate_name: String::new(),
+            candidate_sort_name: String::new(),
+            withdrawn: false,
+            anything_submitted: true,
+            iqa_disagreed: false,
+            standing_sign_off: None,
+            last_activity_at: None,
+            criteria: vec![CriterionSource {
+                criterion_id: Uuid::nil(),
+                kind: CriterionKind::Performance,
+                claims: claims
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (superseded, judgement))| ClaimSource {
+                        evidence_id: EvidenceId(Uuid::from_u128(n as u128 + 1)),
+                        submitted_at: at + time::Duration::minutes(n as i64),
+                        superseded: *superseded,
+                        judgement: *judgement,
+                    })
+                    .collect(),
+            }],
+        }
+        .evaluate()
+    }
+
+    #[test]
+    fn met_on_a_superseded_version_is_kept() {
+        // Version 1 met; version 2 (current) does not claim it again.
+        let state = one_criterion(&[(true, Some(true))]);
+        assert_eq!(state.criteria_statuses, [Met]);
+        assert_eq!(state.status, EnrolmentStatus::ReadyForSignOff);
+        // Version 2 claims it again and is judged not met: met still wins.
+        let state = one_criterion(&[(true, Some(true)), (false, Some(false))]);
+        assert_eq!(state.criteria_statuses, [Met]);
+        assert_eq!(
+            (
+                state.criteria[0].claims_met,
+                state.criteria[0].claims_not_met
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_superseded_claim_not_met_or_unjudged_does_not_count() {
+        let state = one_criterion(&[(true, Some(false)), (true, None)]);
+        assert_eq!(state.criteria_statuses, [NotStarted]);
+        assert_eq!(
+            state.claims_awaiting, 0,
+            "nobody is asked to judge a superseded version"
+        );
+        assert_eq!(state.next_evidence_id, None);
+        let state = one_criterion(&[(true, Some(false)), (false, None)]);
+        assert_eq!(state.criteria_statuses, [Awaiting]);
+        assert_eq!(state.next_evidence_id, Some(EvidenceId(Uuid::from_u128(2))));
+    }
+
+    #[test]
+    fn a_reversed_kept_met_no_longer_counts() {
+        // A reversal is the superseded claim's latest judgement: not met.
+        let state = one_criterion(&[(true, Some(false)), (false, Some(false))]);
+        assert_eq!(state.criteria_statuses, [NotMet]);
+        assert_eq!(state.status, EnrolmentStatus::InProgress);
     }
 }

@@ -264,6 +264,194 @@ async fn not_met_then_met_by_a_revision_and_met_by_one_of_two_claims(pool: PgPoo
 }
 
 #[sqlx::test]
+async fn a_revision_keeps_what_was_met_until_the_assessor_reverses_it_with_a_reason(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("kit").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let portfolio_path = format!("/enrolments/{}", enrolled.enrolment);
+
+    let v1 = submit(
+        &app,
+        &candidate,
+        &enrolled,
+        "Release plan",
+        &["PC1", "PC2", "PC4"],
+    )
+    .await;
+    judge(
+        &app,
+        &assessor,
+        &v1,
+        &[
+            ("PC1", true, ""),
+            ("PC2", true, ""),
+            ("PC4", false, "Add the cost figures."),
+        ],
+    )
+    .await;
+    assert_eq!(
+        candidate.get(&portfolio_path).await.text("#progress"),
+        "In progress. PC 2 of 9, K 0 of 12 met."
+    );
+
+    // The revise form shows what the assessor said and ticks only the claim not met.
+    let draft = candidate
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await
+        .location()
+        .expect("draft")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned();
+    let form = candidate.get(&format!("/evidence/{draft}/edit")).await;
+    assert_eq!(
+        form.texts("#earlier-judgements li"),
+        [
+            "PC1 Met (kit Assessor)",
+            "PC2 Met (kit Assessor)",
+            "PC4 Not met: Add the cost figures. (kit Assessor)"
+        ]
+    );
+    let ticked: Vec<String> = form
+        .html()
+        .select(&scraper::Selector::parse("input[name=claim][checked]").expect("selector"))
+        .filter_map(|input| input.value().id().map(str::to_owned))
+        .collect();
+    assert_eq!(ticked, ["claim-PC4"]);
+    assert_eq!(
+        form.texts("#claims .tag"),
+        ["Met: stays met", "Met: stays met"]
+    );
+
+    let pc4 = app.criterion("PC4").await.to_string();
+    candidate
+        .post_multipart(
+            &format!("/evidence/{draft}/edit"),
+            &[
+                ("title", "Release plan with costs"),
+                ("method", "product"),
+                ("activity_on", "2026-10-03"),
+                ("statement", "Now with the cost figures."),
+                ("claim", &pc4),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{draft}"));
+    let portfolio = candidate.get(&portfolio_path).await;
+    assert_eq!(
+        portfolio.text("#progress"),
+        "In progress. PC 2 of 9, K 0 of 12 met.",
+        "what version 1 met is kept"
+    );
+    assert_eq!(status_of(&candidate, &enrolled, "PC1").await, "met");
+    assert_eq!(status_of(&candidate, &enrolled, "PC4").await, "awaiting");
+    assert_eq!(
+        portfolio.text("#criterion-PC1 li"),
+        "Release plan (v1) met, kept after revision"
+    );
+
+    // Only the assessor reverses, on the earlier version, and only with a reason.
+    let reverse_path = format!(
+        "/evidence/{v1}/criteria/{}/reverse",
+        app.criterion("PC1").await
+    );
+    assert!(
+        candidate
+            .get(&format!("/evidence/{v1}"))
+            .await
+            .texts("#claim-PC1 a")
+            .is_empty()
+    );
+    assert_eq!(
+        assessor
+            .get(&format!("/evidence/{v1}"))
+            .await
+            .texts("#claim-PC1 a"),
+        ["Reverse this decision on PC1"]
+    );
+    assert_eq!(assessor.get(&reverse_path).await.status, StatusCode::OK);
+    let (_, stranger) = app.signed_in(&[attest::identity::Role::Assessor]).await;
+    assert_eq!(
+        stranger.get(&reverse_path).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger
+            .post_form(&reverse_path, &[("reason", "No.")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let judgements = app.count("select count(*) from judgement").await;
+    let no_reason = assessor
+        .post_form(&reverse_path, &[("reason", "   ")])
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        no_reason.texts(".error-summary a"),
+        ["Give the reason for reversing this decision"]
+    );
+    assert_eq!(
+        app.count("select count(*) from judgement").await,
+        judgements
+    );
+    assessor
+        .post_form(
+            &reverse_path,
+            &[(
+                "reason",
+                "The release observed was led by another engineer.",
+            )],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{v1}"));
+    assert_eq!(status_of(&candidate, &enrolled, "PC1").await, "not_started");
+    assert_eq!(
+        candidate.get(&portfolio_path).await.text("#progress"),
+        "In progress. PC 1 of 9, K 0 of 12 met."
+    );
+    let reversed = candidate.get(&format!("/evidence/{v1}")).await;
+    assert!(
+        reversed
+            .text("#claim-PC1")
+            .contains("Reversed after the revision, for this reason: The release observed was led by another engineer.")
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"evidence.kept_met_reversed".to_owned())
+    );
+    // Reversed once: there is nothing left to reverse, and a current version is judged on
+    // its own page instead.
+    assert_eq!(
+        assessor
+            .post_form(&reverse_path, &[("reason", "Again.")])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assessor
+        .get(&reverse_path)
+        .await
+        .assert_redirect_to(&format!("/evidence/{v1}"));
+    judge(&app, &assessor, &draft, &[("PC4", true, "")]).await;
+    assert_eq!(
+        assessor
+            .post_form(
+                &format!("/evidence/{draft}/criteria/{pc4}/reverse"),
+                &[("reason", "Not a kept met.")],
+            )
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+}
+
+#[sqlx::test]
 async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let enrolled = app.enrolled("fen").await;
@@ -586,67 +774,186 @@ async fn the_iqa_agrees_and_the_enrolment_is_verified(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn the_iqa_disagrees_the_sign_off_is_withdrawn_and_the_assessor_sees_the_actions(
+async fn the_iqa_disagrees_and_the_assessor_answers_each_action_before_signing_off_again(
     pool: PgPool,
 ) {
     let app = TestApp::new(pool).await;
     let (enrolled, assessor) = signed_off(&app, "oz").await;
     let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
     let id = sign_off_id(&app, &enrolled).await;
+    let portfolio_path = format!("/enrolments/{}", enrolled.enrolment);
+    let sign_off_path = format!("/enrolments/{}/sign-off", enrolled.enrolment);
 
+    // Disagreeing without actions is refused, and the choice made is kept on the form.
     let no_actions = iqa
         .post_form(
             &format!("/sign-offs/{id}/review"),
-            &[("decision", "disagree"), ("actions", " ")],
+            &[("decision", "disagree"), ("actions", " \r\n ")],
         )
         .await;
     assert_eq!(no_actions.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         no_actions.texts(".error-summary a"),
-        ["Say what the assessor must do when you disagree"]
+        ["Say what the assessor must do when you disagree: one action a line"]
+    );
+    assert!(
+        no_actions
+            .attr(&format!("#disagree-{id}"), "checked")
+            .is_some(),
+        "the choice of disagree is kept"
     );
 
     iqa.post_form(
         &format!("/sign-offs/{id}/review"),
         &[
             ("decision", "disagree"),
-            ("actions", "Observe PC1 in person."),
+            (
+                "actions",
+                "Observe PC1 in person.\r\n\r\nAsk for a witness statement for PC6.",
+            ),
         ],
     )
     .await
     .assert_redirect_to("/quality");
-    let portfolio = assessor
-        .get(&format!("/enrolments/{}", enrolled.enrolment))
-        .await;
+
+    // Every one on the enrolment sees the actions: the assessor where they act on them.
+    let portfolio = assessor.get(&portfolio_path).await;
     assert_eq!(
         portfolio.text("#progress"),
         "Ready for sign-off. PC 9 of 9, K 12 of 12 met.",
         "back to ready"
     );
+    assert_eq!(
+        portfolio.texts("#iqa-actions .iqa-action"),
+        [
+            "Observe PC1 in person.",
+            "Ask for a witness statement for PC6."
+        ]
+    );
+    assert!(
+        portfolio.texts("#sign-off-link").is_empty(),
+        "no Sign off button while actions wait"
+    );
+    let seen_by_candidate = candidate.get(&portfolio_path).await;
+    assert_eq!(seen_by_candidate.texts("#iqa-actions .iqa-action").len(), 2);
+    assert!(
+        candidate
+            .get("/")
+            .await
+            .text("main")
+            .contains("asked your assessor to act on some points"),
+        "the candidate is not told they can be signed off"
+    );
     let caseload = assessor.get("/caseload").await;
     assert_eq!(
-        caseload.text("#caseload .iqa-actions"),
-        "IQA actions: Observe PC1 in person."
-    );
-    assert!(
-        app.audit_actions()
-            .await
-            .contains(&"sign_off.withdrawn".to_owned())
+        caseload.text("#caseload .iqa-actions p"),
+        "IQA disagreed. 2 of 2 actions to answer"
     );
 
-    // Second round: the assessor acts and signs off again; the actions are answered.
+    // Signing off again is refused until each action has an answer.
+    let page = assessor.get(&sign_off_path).await;
+    assert_eq!(page.texts("#iqa-actions form").len(), 2);
+    assert!(page.texts("#declaration").is_empty());
+    let refused = assessor
+        .post_form(&sign_off_path, &[("declaration", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    let actions: Vec<uuid::Uuid> =
+        sqlx::query_scalar!("select iqa_action_id from iqa_action order by position")
+            .fetch_all(&app.pool)
+            .await
+            .expect("actions");
+    let answer_path = |action: &uuid::Uuid| {
+        format!(
+            "/enrolments/{}/iqa-actions/{action}/answer",
+            enrolled.enrolment
+        )
+    };
+    let empty = assessor
+        .post_form(&answer_path(&actions[0]), &[("answer", "  ")])
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        empty.texts(".error-summary a"),
+        ["Say what was done about action 1"]
+    );
+    // Nobody else answers: not the candidate, not another assessor.
+    let (_, stranger) = app.signed_in(&[attest::identity::Role::Assessor]).await;
+    assert_eq!(
+        stranger
+            .post_form(&answer_path(&actions[0]), &[("answer", "Done.")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     assessor
         .post_form(
-            &format!("/enrolments/{}/sign-off", enrolled.enrolment),
-            &[("declaration", "yes")],
+            &answer_path(&actions[0]),
+            &[("answer", "Observed PC1 at the release on 3 November.")],
         )
         .await
-        .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+        .assert_redirect_to(&sign_off_path);
+    assert_eq!(
+        assessor
+            .post_form(&answer_path(&actions[0]), &[("answer", "Again.")])
+            .await
+            .status,
+        StatusCode::CONFLICT,
+        "an answer is given once"
+    );
+    assert_eq!(
+        assessor
+            .post_form(&sign_off_path, &[("declaration", "yes")])
+            .await
+            .status,
+        StatusCode::CONFLICT,
+        "one action still waits"
+    );
+    assessor
+        .post_form(
+            &answer_path(&actions[1]),
+            &[("answer", "The team lead's witness statement is attached.")],
+        )
+        .await
+        .assert_redirect_to(&sign_off_path);
+    assert_eq!(
+        assessor
+            .get("/caseload")
+            .await
+            .text("#caseload .iqa-actions p"),
+        "IQA disagreed. Every action answered: sign off again"
+    );
+    assessor
+        .post_form(&sign_off_path, &[("declaration", "yes")])
+        .await
+        .assert_redirect_to(&portfolio_path);
+
+    // The new sign-off is sampled, and the IQA reads the answers when reviewing it.
+    let quality = iqa.get("/quality").await;
+    let again = sign_off_id(&app, &enrolled).await;
+    let card = format!("#sign-off-{again}");
+    assert!(
+        quality
+            .text(&format!("{card} .sample"))
+            .starts_with("Sampled the IQA disagreed with the previous sign-off")
+    );
+    let answers = quality.texts(&format!("{card} .iqa-answer"));
+    assert_eq!(answers.len(), 2);
+    assert!(
+        answers[0].starts_with("Done: Observed PC1 at the release on 3 November. (oz Assessor,")
+    );
+    assert!(answers[1].starts_with("Done: The team lead's witness statement is attached."));
     let caseload = assessor.get("/caseload").await;
-    assert_eq!(caseload.texts("#caseload tbody tr").len(), 1);
     assert!(
         caseload.texts("#caseload .iqa-actions").is_empty(),
-        "a new sign-off answers the IQA's actions"
+        "the new sign-off stands"
+    );
+    let audit = app.audit_actions().await;
+    assert!(audit.contains(&"sign_off.withdrawn".to_owned()));
+    assert_eq!(
+        audit.iter().filter(|a| *a == "iqa_action.answered").count(),
+        2
     );
 }
 

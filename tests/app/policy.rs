@@ -85,7 +85,22 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
     (GET, "/caseload", Only(&[Assessor])),
     (GET, "/enrolments/{id}/sign-off", Only(&[Assessor])),
     (POST, "/enrolments/{id}/sign-off", Only(&[Assessor])),
+    (
+        POST,
+        "/enrolments/{id}/iqa-actions/{action}/answer",
+        Only(&[Assessor]),
+    ),
     (POST, "/evidence/{id}/judgements", Only(&[Assessor])),
+    (
+        GET,
+        "/evidence/{id}/criteria/{criterion}/reverse",
+        Only(&[Assessor]),
+    ),
+    (
+        POST,
+        "/evidence/{id}/criteria/{criterion}/reverse",
+        Only(&[Assessor]),
+    ),
     (GET, "/quality", Only(&[Iqa])),
     (POST, "/sign-offs/{id}/review", Only(&[Iqa])),
     (GET, "/admin/audit", Only(&[Admin])),
@@ -115,6 +130,8 @@ fn concrete(path: &str) -> String {
         .replace("{token}", "0123456789abcdef0123456789abcdef")
         .replace("{id}", "00000000-0000-0000-0000-000000000000")
         .replace("{file_id}", "00000000-0000-0000-0000-000000000001")
+        .replace("{criterion}", "00000000-0000-0000-0000-000000000002")
+        .replace("{action}", "00000000-0000-0000-0000-000000000003")
 }
 
 #[test]

@@ -43,6 +43,14 @@ enum Step {
     Withdraw {
         enrolment: usize,
     },
+    /// The assessor reverses a met kept on a superseded version, if there is one.
+    Reverse {
+        enrolment: usize,
+    },
+    /// The assessor answers every action of the IQA's disagreement, if there is one.
+    Answer {
+        enrolment: usize,
+    },
 }
 
 const ENROLMENTS: usize = 2;
@@ -56,7 +64,9 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(enrolment, item, met)| Step::Judge { enrolment, item, met }),
         2 => e.clone().prop_map(|enrolment| Step::SignOff { enrolment }),
         2 => (e.clone(), any::<bool>()).prop_map(|(enrolment, agree)| Step::Review { enrolment, agree }),
-        1 => e.prop_map(|enrolment| Step::Withdraw { enrolment }),
+        1 => e.clone().prop_map(|enrolment| Step::Withdraw { enrolment }),
+        1 => e.clone().prop_map(|enrolment| Step::Reverse { enrolment }),
+        1 => e.prop_map(|enrolment| Step::Answer { enrolment }),
     ]
 }
 
@@ -184,6 +194,65 @@ async fn perform(
                 .await
                 .status
         }
+        Step::Reverse { enrolment } => {
+            let p = &people[enrolment];
+            let kept = sqlx::query!(
+                r#"select sc.evidence_id as "evidence_id!", sc.criterion_id as "criterion_id!"
+                     from submitted_claim sc
+                     join latest_judgement lj using (evidence_id, criterion_id)
+                    where sc.enrolment_id = $1 and sc.superseded and lj.met
+                    order by sc.version, sc.criterion_id limit 1"#,
+                p.enrolled.enrolment
+            )
+            .fetch_optional(&app.pool)
+            .await
+            .expect("kept met");
+            let Some(kept) = kept else {
+                return StatusCode::OK;
+            };
+            p.assessor
+                .post_form(
+                    &format!(
+                        "/evidence/{}/criteria/{}/reverse",
+                        kept.evidence_id, kept.criterion_id
+                    ),
+                    &[(
+                        "reason",
+                        "The earlier observation was of another team's work.",
+                    )],
+                )
+                .await
+                .status
+        }
+        Step::Answer { enrolment } => {
+            let p = &people[enrolment];
+            let open = sqlx::query_scalar!(
+                r#"select a.iqa_action_id as "id!"
+                     from latest_sign_off ls join iqa_action a using (review_id)
+                    where ls.enrolment_id = $1 and ls.decision = 'disagree'
+                      and not exists (select 1 from iqa_action_answer ans
+                                       where ans.iqa_action_id = a.iqa_action_id)"#,
+                p.enrolled.enrolment
+            )
+            .fetch_all(&app.pool)
+            .await
+            .expect("open actions");
+            let mut status = StatusCode::OK;
+            for action in open {
+                status = p
+                    .assessor
+                    .post_form(
+                        &format!(
+                            "/enrolments/{}/iqa-actions/{action}/answer",
+                            p.enrolled.enrolment
+                        ),
+                        &[("answer", "Observed PC4 again on site.")],
+                    )
+                    .await
+                    .status;
+            }
+            status
+        }
         Step::Withdraw { enrolment } => {
             let p = &people[enrolment];
             admin
@@ -267,8 +336,10 @@ async fn after_any_sequence_of_changes_the_stored_status_equals_the_recomputed_o
         cases: 12,
         ..Config::default()
     });
-    // First a sequence written out to pass every status: ready, competent, withdrawn by a
-    // disagreement, signed off again, verified, and a revision after all that.
+    // First a sequence written out to pass every status: ready, kept ready by a revision (met
+    // is kept), back in progress by a reversal, competent, withdrawn by a disagreement, refused
+    // until the IQA's actions are answered, signed off again, verified, and a revision after
+    // all that.
     let scripted = [
         Step::Submit {
             enrolment: 0,
@@ -292,11 +363,23 @@ async fn after_any_sequence_of_changes_the_stored_status_equals_the_recomputed_o
             item: 0,
             met: true,
         },
+        Step::Revise {
+            enrolment: 0,
+            item: 0,
+        },
+        Step::Reverse { enrolment: 0 },
+        Step::Judge {
+            enrolment: 0,
+            item: 0,
+            met: true,
+        },
         Step::SignOff { enrolment: 0 },
         Step::Review {
             enrolment: 0,
             agree: false,
         },
+        Step::SignOff { enrolment: 0 },
+        Step::Answer { enrolment: 0 },
         Step::SignOff { enrolment: 0 },
         Step::Review {
             enrolment: 0,
@@ -325,7 +408,12 @@ async fn after_any_sequence_of_changes_the_stored_status_equals_the_recomputed_o
             InProgress,
             InProgress,
             ReadyForSignOff,
+            ReadyForSignOff,
+            InProgress,
+            ReadyForSignOff,
             Competent,
+            ReadyForSignOff,
+            ReadyForSignOff,
             ReadyForSignOff,
             Competent,
             Verified,

@@ -1,0 +1,159 @@
+//! The IQA's actions: when an internal quality assurer disagrees with a sign-off, each thing
+//! the assessor must do is an action of its own. The assessor answers each (what was done)
+//! before signing the enrolment off again; the candidate, the assessor and the IQA see the
+//! actions and answers on the portfolio, the sign-off page and the quality page.
+
+pub mod db;
+
+use serde_json::json;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::audit::{self, Actor, NewAuditEvent};
+use crate::cohorts::db as cohorts_db;
+use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
+use crate::identity::Viewer;
+use crate::ids::{EnrolmentId, IqaActionId, ReviewId, SignOffId};
+
+/// The longest action or answer kept.
+pub const TEXT_MAX_CHARS: usize = 5_000;
+
+/// The assessor's answer to an action.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub assessor_name: String,
+    pub answered_at: OffsetDateTime,
+}
+
+/// One action of a disagreement, with its answer once given.
+#[derive(Debug, Clone)]
+pub struct IqaAction {
+    pub id: IqaActionId,
+    pub position: i32,
+    pub text: String,
+    pub answer: Option<Answer>,
+}
+
+/// An IQA's disagreement with a sign-off and its actions, in the IQA's order.
+#[derive(Debug, Clone)]
+pub struct Disagreement {
+    pub review_id: ReviewId,
+    pub sign_off_id: SignOffId,
+    pub iqa_name: String,
+    pub reviewed_at: OffsetDateTime,
+    pub actions: Vec<IqaAction>,
+}
+
+impl Disagreement {
+    /// How many actions wait for an answer.
+    pub fn unanswered(&self) -> usize {
+        self.actions.iter().filter(|a| a.answer.is_none()).count()
+    }
+}
+
+/// The actions in an IQA's text: one a line, blank lines and surrounding spaces dropped.
+pub fn split_actions(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The disagreement with the enrolment's newest sign-off, if an IQA disagreed with it: the
+/// actions its assessor must answer before signing off again.
+pub async fn open_disagreement(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<Option<Disagreement>> {
+    let Some(sign_off) = db::disagreed_sign_off(&mut *conn, enrolment).await? else {
+        return Ok(None);
+    };
+    Ok(db::disagreements_on(conn, &[sign_off])
+        .await?
+        .remove(&sign_off))
+}
+
+/// Answers action `action` of enrolment `enrolment` as `who`, its assessor, in the caller's
+/// transaction: stores the answer and its audit event, or returns the answer's problems
+/// (nothing written). Not found unless the action is the enrolment's and `who` assesses it;
+/// conflict once the action is answered or a newer sign-off has replaced its disagreement.
+pub async fn answer(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    enrolment: EnrolmentId,
+    action: IqaActionId,
+    text: &str,
+    now: OffsetDateTime,
+) -> AppResult<Result<(), FormErrors>> {
+    let assessed = cohorts_db::find_visible(&mut *conn, enrolment, who)
+        .await?
+        .filter(|e| e.assessor_id == Some(who.id) && !e.is_candidate(who.id))
+        .ok_or(AppError::NotFound)?;
+    // Shared with judging, exclusive for a sign-off: an answer and a sign-off take turns.
+    cohorts_db::lock_for_assessment(&mut *conn, assessed.id).await?;
+    let target = db::find_target(&mut *conn, action)
+        .await?
+        .filter(|t| t.enrolment_id == enrolment)
+        .ok_or(AppError::NotFound)?;
+    let text = text.trim();
+    let mut errors = FormErrors::default();
+    if text.is_empty() {
+        errors.add(
+            format!("answer-{action}"),
+            format!("Say what was done about action {}", target.position),
+        );
+    } else if text.chars().count() > TEXT_MAX_CHARS {
+        errors.add(
+            format!("answer-{action}"),
+            "Keep the answer under 5,000 characters",
+        );
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    if !target.on_newest_sign_off {
+        return Err(AppError::Conflict(
+            "The enrolment was signed off again since this action: it needs no answer now.".into(),
+        ));
+    }
+    if target.answered || !db::insert_answer(&mut *conn, action, who.id, text, now).await? {
+        return Err(AppError::Conflict(
+            "This action has been answered already.".into(),
+        ));
+    }
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: by,
+            action: "iqa_action.answered",
+            entity_type: "enrolment",
+            entity_id: enrolment.to_string(),
+            detail: json!({
+                "iqa_action_id": action,
+                "position": target.position,
+                "action": target.text,
+                "answer": text,
+            }),
+        },
+    )
+    .await?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_actions;
+
+    #[test]
+    fn each_line_that_is_not_blank_is_an_action() {
+        assert_eq!(
+            split_actions("  Re-check PC4 \r\n\r\nAsk for a witness\n  \n"),
+            ["Re-check PC4", "Ask for a witness"]
+        );
+        assert!(split_actions(" \n\r\n").is_empty());
+    }
+}
