@@ -443,27 +443,18 @@ async fn judge(browser: &mut Browser, codes: &[&str], not_met: Option<&str>) -> 
                 .await?;
             browser
                 .fill(
-                    &format!("Feedback for {code}"),
+                    &format!("Feedback for {code} (needed when not met)"),
                     "Say which tools you chose for the pipeline and why.",
                 )
                 .await?;
         } else {
+            // One click: met records all five checks.
             browser
                 .client
                 .find(Locator::Id(&format!("met-{code}")))
                 .await?
                 .click()
                 .await?;
-            for check in ["valid", "authentic", "current", "sufficient", "reliable"] {
-                let checkbox = browser
-                    .client
-                    .find(Locator::Id(&format!("{check}-{code}")))
-                    .await
-                    .with_context(|| format!("the {check} check of {code}"))?;
-                if !checkbox.is_selected().await? {
-                    checkbox.click().await?;
-                }
-            }
         }
     }
     browser.press("Save judgements").await

@@ -59,11 +59,26 @@ pub async fn judge(
         }
     };
     tx.commit().await?;
-    let met = inputs.iter().filter(|i| i.met == Some(true)).count();
     Ok(flash::redirect(
         &format!("/evidence/{id}"),
-        &format!("Judgements saved: {met} of {} claims met.", inputs.len()),
+        &saved_summary(&inputs),
     ))
+}
+
+/// What the assessor is told once judgements are stored: each decision, by criterion.
+fn saved_summary(saved: &[JudgementInput]) -> String {
+    let decisions: Vec<String> = saved
+        .iter()
+        .map(|i| {
+            let decision = if i.met == Some(true) {
+                "met"
+            } else {
+                "not met"
+            };
+            format!("{} {decision}", i.code)
+        })
+        .collect();
+    format!("Saved: {}.", decisions.join(", "))
 }
 
 /// The judging form's hidden field: how many judgements the version had when the form was
@@ -73,7 +88,8 @@ pub const SEEN_FIELD: &str = "judgements_seen";
 /// What judging a version came to.
 #[derive(Debug)]
 pub enum Judging {
-    /// Stored, with the enrolment's status and the audit event.
+    /// Stored, with the enrolment's status and the audit event: the decisions made (claims
+    /// left for later are not among them).
     Saved(Vec<JudgementInput>),
     /// Refused: the judgements as typed, with their problems. Nothing written.
     Refused(Vec<JudgementInput>, FormErrors),
@@ -114,10 +130,11 @@ pub async fn judge_version(
     if !errors.is_empty() {
         return Ok(Judging::Refused(inputs, errors));
     }
-    evidence_db::insert_judgements(&mut *conn, id, who.id, &inputs).await?;
+    let decided: Vec<JudgementInput> = inputs.into_iter().filter(|i| i.met.is_some()).collect();
+    evidence_db::insert_judgements(&mut *conn, id, who.id, &decided).await?;
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
-    audit_judgements(conn, by, id, enrolment.id, &inputs).await?;
-    Ok(Judging::Saved(inputs))
+    audit_judgements(conn, by, id, enrolment.id, &decided).await?;
+    Ok(Judging::Saved(decided))
 }
 
 /// The enrolment of evidence version `id` if `user` is its assessor; otherwise not found, as

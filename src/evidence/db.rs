@@ -348,12 +348,25 @@ pub struct VersionSummary {
     pub claims: Vec<String>,
     /// Superseded, with claims whose latest judgement is met: those criteria stay met.
     pub kept: Vec<CriterionId>,
+    /// How many of its claims have a judgement.
+    pub judged: i64,
 }
 
 impl VersionSummary {
     /// Submitted and not superseded: the version a criterion's status is judged on.
     pub fn is_current(&self) -> bool {
         self.state == EvidenceState::Submitted && !self.superseded
+    }
+
+    /// How far the assessor has got with a current version: `None` before any judgement.
+    pub fn assessment_state(&self) -> Option<&'static str> {
+        if !self.is_current() || self.judged == 0 {
+            None
+        } else if usize::try_from(self.judged).unwrap_or(0) < self.claimed.len() {
+            Some("Partly assessed")
+        } else {
+            Some("Assessed")
+        }
     }
 }
 
@@ -370,6 +383,7 @@ pub struct VersionRow {
     pub superseded: bool,
     pub claimed: Vec<CriterionId>,
     pub kept: Vec<CriterionId>,
+    pub judged: i64,
 }
 
 /// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
@@ -392,7 +406,9 @@ pub async fn list_for_enrolment(
                   case when ev.state = 'submitted' and cv.evidence_id is null
                        then array(select lj.criterion_id from latest_judgement lj
                                    where lj.evidence_id = ev.evidence_id and lj.met)
-                       else '{}' end as "kept!: Vec<CriterionId>"
+                       else '{}' end as "kept!: Vec<CriterionId>",
+                  (select count(distinct j.criterion_id) from judgement j
+                    where j.evidence_id = ev.evidence_id) as "judged!"
              from evidence ev
              left join current_evidence cv using (evidence_id)
             where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
@@ -447,6 +463,7 @@ pub fn summarise(rows: Vec<VersionRow>, standard: &Published) -> Vec<VersionSumm
                     claimed,
                     claims,
                     kept: row.kept,
+                    judged: row.judged,
                 },
             )
         })
@@ -492,7 +509,7 @@ pub async fn read_portfolio(
                   v.evidence_id as "evidence_id?: EvidenceId", v.item_id as "item_id?: ItemId", v.version as "version?",
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
-                  v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>"
+                  v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?"
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
              left join lateral (
@@ -503,7 +520,9 @@ pub async fn read_portfolio(
                         case when ev.state = 'submitted' and cv.evidence_id is null
                              then array(select lj.criterion_id from latest_judgement lj
                                          where lj.evidence_id = ev.evidence_id and lj.met)
-                             else '{}' end as kept
+                             else '{}' end as kept,
+                        (select count(distinct j.criterion_id) from judgement j
+                          where j.evidence_id = ev.evidence_id) as judged
                    from evidence ev
                    left join current_evidence cv using (evidence_id)
                   where ev.enrolment_id = e.enrolment_id and (ev.state = 'submitted' or ev.state = 'draft' and e.candidate_id = $2)
@@ -563,6 +582,7 @@ pub async fn read_portfolio(
                 superseded: row.superseded?,
                 claimed: row.claimed?,
                 kept: row.kept?,
+                judged: row.judged?,
             })
         })
         .collect();

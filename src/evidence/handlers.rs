@@ -203,6 +203,11 @@ async fn save(
             return refused_upload(&saving, layout, refusal).await;
         }
     };
+    if saving.existing.is_none() && form.fields.is_blank() && form.added.is_empty() {
+        // A new form sent blank makes no "Untitled evidence" draft: it says what is missing.
+        tx.rollback().await?;
+        return refused_blank(&saving, layout, &form.fields, &form.action).await;
+    }
     let id = saving.id;
     let by = Actor::user(saving.user, saving.ip);
     let draft = Draft {
@@ -305,17 +310,13 @@ async fn refused_fields(
     saving: &Saving<'_>,
     layout: Layout,
     fields: &EvidenceFields,
-    mut errors: FormErrors,
+    errors: FormErrors,
 ) -> AppResult<Response> {
     let evidence = {
         let mut conn = saving.state.pool.acquire().await?;
         db::find_visible(&mut conn, saving.id, saving.user.viewer()).await?
     };
-    errors.add(
-        "saved",
-        "Your draft and its files are saved; correct the marked fields.",
-    );
-    let page = EvidenceFormPage::build(
+    let mut page = EvidenceFormPage::build(
         saving.state,
         layout,
         saving.enrolment,
@@ -324,6 +325,32 @@ async fn refused_fields(
         errors,
     )
     .await?;
+    page.draft_saved = evidence.is_some();
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// The new-evidence form again (422) after it was sent blank; nothing was stored. A submission
+/// is told everything it lacks; a save, that there is nothing to save yet.
+async fn refused_blank(
+    saving: &Saving<'_>,
+    layout: Layout,
+    fields: &EvidenceFields,
+    action: &Action,
+) -> AppResult<Response> {
+    let errors = match action {
+        Action::Submit => fields.submission_problems(saving.state.clock.now().date()),
+        _ => {
+            let mut errors = FormErrors::default();
+            errors.add(
+                "title",
+                "Nothing to save yet: give the evidence a title, or add a file",
+            );
+            errors
+        }
+    };
+    let page =
+        EvidenceFormPage::build(saving.state, layout, saving.enrolment, None, fields, errors)
+            .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 

@@ -27,8 +27,11 @@ pub struct JudgementInput {
     pub checks: [bool; 5],
 }
 
-/// Reads the judging form: `decision-{criterion}` (met / not_met), `feedback-{criterion}` and
-/// `check-{criterion}` (once per VACSR check ticked), for every claimed criterion.
+/// Reads the judging form: `decision-{criterion}` (met / not_met / later), `feedback-{criterion}`
+/// and `check-{criterion}` (once per VACSR check ticked), for every claimed criterion. Met is
+/// one choice that records all five checks; not met needs feedback and records the checks
+/// ticked; a claim left for later gets no judgement now (`met` is `None`), so some claims can be
+/// judged and the rest later. At least one decision is needed.
 pub fn parse(
     claims: &[(Uuid, String)],
     pairs: &[(String, String)],
@@ -53,26 +56,21 @@ pub fn parse(
             Some("not_met") => Some(false),
             _ => None,
         };
+        let ticked: Vec<&str> = value("check").collect();
         input.feedback = value("feedback")
             .next()
             .unwrap_or_default()
             .trim()
             .to_owned();
-        for ticked in value("check") {
-            if let Some(i) = VACSR.iter().position(|(name, _)| *name == ticked) {
-                input.checks[i] = true;
-            }
+        for (i, (name, _)) in VACSR.iter().enumerate() {
+            // Met means every check passed; not met records the ones ticked.
+            input.checks[i] = input.met == Some(true) || ticked.contains(name);
         }
-        match input.met {
-            None => errors.add(format!("decision-{code}"), format!("{code}: choose met or not met")),
-            Some(true) if !input.checks.iter().all(|c| *c) => errors.add(
-                format!("checks-{code}"),
-                format!("{code}: met needs all five checks: valid, authentic, current, sufficient and reliable"),
-            ),
-            Some(false) if input.feedback.is_empty() => {
-                errors.add(format!("feedback-{code}"), format!("{code}: write feedback saying what is missing"));
-            }
-            _ => {}
+        if input.met == Some(false) && input.feedback.is_empty() {
+            errors.add(
+                format!("feedback-{code}"),
+                format!("{code}: write feedback saying what is missing"),
+            );
         }
         if input.feedback.chars().count() > 5_000 {
             errors.add(
@@ -81,6 +79,14 @@ pub fn parse(
             );
         }
         inputs.push(input);
+    }
+    if inputs.iter().all(|i| i.met.is_none())
+        && let Some(first) = inputs.first()
+    {
+        errors.add(
+            format!("decision-{}", first.code),
+            "Choose met or not met for at least one criterion; leave the others for later",
+        );
     }
     (inputs, errors)
 }
@@ -96,23 +102,20 @@ mod tests {
     }
 
     #[test]
-    fn met_needs_all_five_checks_and_not_met_needs_feedback() {
+    fn met_records_all_five_checks_and_not_met_needs_feedback() {
         let a = Uuid::from_u128(1);
         let b = Uuid::from_u128(2);
         let claims = [(a, "PC1".to_owned()), (b, "K2".to_owned())];
         let form = pairs(&[
             (&format!("decision-{a}"), "met"),
-            (&format!("check-{a}"), "valid"),
             (&format!("decision-{b}"), "not_met"),
+            (&format!("check-{b}"), "valid"),
         ]);
         let (_, errors) = parse(&claims, &form);
         let fields: Vec<&str> = errors.items.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["checks-PC1", "feedback-K2"]);
+        assert_eq!(fields, ["feedback-K2"]);
 
         let mut complete = form;
-        for (name, _) in VACSR {
-            complete.push((format!("check-{a}"), name.to_owned()));
-        }
         complete.push((
             format!("feedback-{b}"),
             "Show the risk register.".to_owned(),
@@ -120,16 +123,36 @@ mod tests {
         let (inputs, errors) = parse(&claims, &complete);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(inputs[0].met, Some(true));
+        assert_eq!(
+            inputs[0].checks, [true; 5],
+            "one choice records every check"
+        );
+        assert_eq!(inputs[1].met, Some(false));
+        assert_eq!(inputs[1].checks, [true, false, false, false, false]);
         assert_eq!(inputs[1].feedback, "Show the risk register.");
     }
 
     #[test]
-    fn every_claim_needs_a_decision() {
+    fn claims_left_for_later_are_not_judged_but_one_decision_is_needed() {
         let a = Uuid::from_u128(1);
-        let (_, errors) = parse(&[(a, "PC1".to_owned())], &[]);
+        let b = Uuid::from_u128(2);
+        let claims = [(a, "PC1".to_owned()), (b, "K2".to_owned())];
+        let (inputs, errors) = parse(
+            &claims,
+            &pairs(&[
+                (&format!("decision-{a}"), "later"),
+                (&format!("decision-{b}"), "met"),
+            ]),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            inputs.iter().map(|i| i.met).collect::<Vec<_>>(),
+            [None, Some(true)]
+        );
+        let (_, errors) = parse(&claims, &pairs(&[(&format!("decision-{a}"), "later")]));
         assert_eq!(
             errors.get("decision-PC1"),
-            Some("PC1: choose met or not met")
+            Some("Choose met or not met for at least one criterion; leave the others for later")
         );
     }
 }

@@ -88,6 +88,28 @@ pub struct EvidenceFields {
     pub declaration: bool,
 }
 
+impl EvidenceFields {
+    /// Nothing typed, chosen or ticked (the declaration aside): a form sent as it was drawn.
+    pub fn is_blank(&self) -> bool {
+        [
+            &self.title,
+            &self.statement,
+            &self.method,
+            &self.activity_on,
+        ]
+        .iter()
+        .all(|f| f.trim().is_empty())
+            && self.claims.is_empty()
+    }
+
+    /// Everything that stops these fields, with no files, from being submitted.
+    pub fn submission_problems(&self, today: Date) -> FormErrors {
+        let (content, mut errors) = self.draft(today);
+        content.check_submission(self.claims.len(), 0, self.declaration, &mut errors);
+        errors
+    }
+}
+
 /// What a draft stores: whatever of the form is well-formed. Problems are returned beside it
 /// so the form can show them while nothing typed or uploaded is lost.
 #[derive(Debug, Clone)]

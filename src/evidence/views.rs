@@ -63,6 +63,8 @@ pub struct EvidenceFormPage {
     /// For a revision: the judgements of the version it revises, in criterion order.
     pub earlier: Vec<EarlierJudgement>,
     pub errors: FormErrors,
+    /// The form was refused, but what it held is saved in the draft.
+    pub draft_saved: bool,
     pub max_file_mib: u64,
     pub max_evidence_mib: u64,
 }
@@ -137,6 +139,7 @@ impl EvidenceFormPage {
             files,
             earlier,
             errors,
+            draft_saved: false,
             max_file_mib: state.settings.max_file_bytes / (1024 * 1024),
             max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
         })
@@ -173,10 +176,12 @@ impl ClaimRow {
     }
 }
 
-/// The judging form, for the enrolment's assessor.
+/// The judging form, for the enrolment's assessor: the claims not judged yet first, and those
+/// judged already (to judge again) apart.
 #[derive(Debug, Clone)]
 pub struct JudgingForm {
     pub rows: Vec<(Claim, JudgementInput)>,
+    pub judged_rows: Vec<(Claim, JudgementInput)>,
     pub errors: FormErrors,
     /// How many judgements the version had when the form was drawn: a second submission of
     /// the same form then writes nothing.
@@ -198,7 +203,26 @@ pub struct EvidenceShowPage {
     pub may_reverse: bool,
     pub open_draft: Option<EvidenceId>,
     pub judging: Option<JudgingForm>,
+    /// For the assessor once every claim of this version is judged: the version to judge next.
+    pub next_to_judge: Option<EvidenceId>,
     pub vacsr: [(&'static str, &'static str); 5],
+}
+
+impl EvidenceShowPage {
+    /// How far the assessor has got with a submitted version, in words; `None` for a draft.
+    pub fn assessment_state(&self) -> Option<&'static str> {
+        if self.evidence.is_draft() {
+            return None;
+        }
+        let judged = self.claims.iter().filter(|c| c.judgement.is_some()).count();
+        Some(if judged == 0 {
+            "Awaiting assessment"
+        } else if judged < self.claims.len() {
+            "Partly assessed"
+        } else {
+            "Assessed"
+        })
+    }
 }
 
 impl EvidenceShowPage {
@@ -228,6 +252,8 @@ struct ShownEvidence {
     versions: Vec<VersionSummary>,
     /// The draft revising this evidence's item; looked up only for the candidate.
     open_draft: Option<EvidenceId>,
+    /// What the assessor should judge next, once this version is all judged.
+    next_to_judge: Option<EvidenceId>,
 }
 
 impl ShownEvidence {
@@ -265,6 +291,15 @@ impl ShownEvidence {
         } else {
             None
         };
+        let all_judged = claims
+            .iter()
+            .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
+        let next_to_judge = if enrolment.assessor_id == Some(user.id) && !is_candidate && all_judged
+        {
+            crate::status::db::next_to_judge(&mut conn, user.id, enrolment.id, id).await?
+        } else {
+            None
+        };
         Ok(Self {
             evidence,
             enrolment,
@@ -274,6 +309,7 @@ impl ShownEvidence {
             files,
             versions,
             open_draft,
+            next_to_judge,
         })
     }
 
@@ -284,9 +320,14 @@ impl ShownEvidence {
         user: &CurrentUser,
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> EvidenceShowPage {
-        let judging = self
-            .may_judge(user)
-            .then(|| judging_form_for(&self.claims, typed, self.judgements_recorded()));
+        let judging = self.may_judge(user).then(|| {
+            judging_form_for(
+                &self.claims,
+                &self.judgements,
+                typed,
+                self.judgements_recorded(),
+            )
+        });
         let can_revise = self.can_revise();
         let may_reverse = self.may_reverse(user);
         EvidenceShowPage {
@@ -301,6 +342,7 @@ impl ShownEvidence {
             files: self.files,
             versions: self.versions,
             judging,
+            next_to_judge: self.next_to_judge,
             vacsr: VACSR,
         }
     }
@@ -341,14 +383,16 @@ impl ShownEvidence {
 }
 
 /// The judging form for `claims`, each row refilled from what was `typed` for its criterion
-/// (blank when nothing was), with the errors that refused it.
+/// (left for later when nothing was), with the errors that refused it. Claims `judgements`
+/// already decide go apart.
 fn judging_form_for(
     claims: &[Claim],
+    judgements: &[LatestJudgement],
     typed: Option<(Vec<JudgementInput>, FormErrors)>,
     seen: i64,
 ) -> JudgingForm {
     let (inputs, errors) = typed.unwrap_or_default();
-    let rows = claims
+    let (judged_rows, rows) = claims
         .iter()
         .map(|c| {
             let input = inputs
@@ -358,8 +402,13 @@ fn judging_form_for(
                 .unwrap_or_default();
             (c.clone(), input)
         })
-        .collect();
-    JudgingForm { rows, errors, seen }
+        .partition(|(c, _)| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
+    JudgingForm {
+        rows,
+        judged_rows,
+        errors,
+        seen,
+    }
 }
 
 /// Each claim with the latest judgement of its criterion, if it has one.

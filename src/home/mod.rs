@@ -42,7 +42,9 @@ pub struct CohortFigures {
     pub id: crate::ids::CohortId,
     pub name: String,
     pub enrolled: usize,
+    /// Enrolments at each of these statuses, as the cohort's report counts them.
     pub in_progress: usize,
+    pub ready: usize,
     pub competent: usize,
     pub verified: usize,
 }
@@ -80,11 +82,9 @@ async fn cohort_figures(state: &AppState) -> AppResult<Vec<CohortFigures>> {
                     .filter(|n| n.cohort_id == c.id)
                     .map(|n| usize::try_from(n.count).unwrap_or(0))
                     .sum(),
-                in_progress: count(&[
-                    EnrolmentStatus::InProgress,
-                    EnrolmentStatus::ReadyForSignOff,
-                ]),
-                competent: count(&[EnrolmentStatus::Competent, EnrolmentStatus::Verified]),
+                in_progress: count(&[EnrolmentStatus::InProgress]),
+                ready: count(&[EnrolmentStatus::ReadyForSignOff]),
+                competent: count(&[EnrolmentStatus::Competent]),
                 verified: count(&[EnrolmentStatus::Verified]),
             }
         })
@@ -176,7 +176,11 @@ pub async fn show(
         .map(|role| match role {
             Role::Candidate => RolePanel {
                 heading: "Your portfolio",
-                text: "Your enrolments are listed below. Open one to add evidence and follow its assessment.",
+                text: if enrolments.is_empty() {
+                    "You are not enrolled on a standard yet: your centre enrols you, and your portfolio appears here."
+                } else {
+                    "Open an enrolment above to add evidence and follow its assessment."
+                },
                 links: vec![("/standards", "Read the standards")],
             },
             Role::Assessor => RolePanel {

@@ -648,6 +648,28 @@ pub async fn progress_of(
     .await
 }
 
+/// The evidence version assessor `assessor` should judge next, other than `except`: the
+/// oldest waiting of enrolment `enrolment` first, then the oldest waiting of their caseload.
+pub async fn next_to_judge(
+    conn: &mut PgConnection,
+    assessor: UserId,
+    enrolment: EnrolmentId,
+    except: EvidenceId,
+) -> sqlx::Result<Option<EvidenceId>> {
+    sqlx::query_scalar!(
+        r#"select next_evidence_id as "id!: EvidenceId" from enrolment_progress
+            where assessor_id = $1 and not withdrawn and next_evidence_id is not null
+              and next_evidence_id <> $3
+            order by enrolment_id = $2 desc, oldest_awaiting_at, candidate_sort_name, enrolment_id
+            limit 1"#,
+        assessor.0,
+        enrolment.0,
+        except.0
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// The stored progress of one enrolment.
 pub async fn find(
     conn: &mut PgConnection,

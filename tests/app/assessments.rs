@@ -102,7 +102,7 @@ async fn the_assessor_judges_the_claims_and_the_candidate_reads_the_feedback(poo
 }
 
 #[sqlx::test]
-async fn met_without_every_check_or_not_met_without_feedback_is_refused_with_the_fields_marked(
+async fn some_claims_are_judged_now_and_the_rest_later_with_problems_shown_at_the_top(
     pool: PgPool,
 ) {
     let app = TestApp::new(pool).await;
@@ -110,15 +110,21 @@ async fn met_without_every_check_or_not_met_without_feedback_is_refused_with_the
     let candidate = app.browser_signed_in_as(enrolled.candidate).await;
     let assessor = app.browser_signed_in_as(enrolled.assessor).await;
     let evidence = submit(&app, &candidate, &enrolled, "Runbook", &["PC7", "K10"]).await;
-
+    let path = format!("/evidence/{evidence}");
+    let judgements = format!("{path}/judgements");
     let pc7 = app.criterion("PC7").await;
     let k10 = app.criterion("K10").await;
+    assert_eq!(
+        assessor.get(&path).await.text(".assessment-state"),
+        "Awaiting assessment"
+    );
+
+    // Not met without feedback is refused; the problem is listed at the top of the page.
     let response = assessor
         .post_form(
-            &format!("/evidence/{evidence}/judgements"),
+            &judgements,
             &[
                 (&format!("decision-{pc7}"), "met"),
-                (&format!("check-{pc7}"), "valid"),
                 (&format!("decision-{k10}"), "not_met"),
                 (&format!("feedback-{k10}"), "  "),
             ],
@@ -126,25 +132,90 @@ async fn met_without_every_check_or_not_met_without_feedback_is_refused_with_the
         .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        response.texts("#judging .error-summary a"),
-        [
-            "PC7: met needs all five checks: valid, authentic, current, sufficient and reliable",
-            "K10: write feedback saying what is missing"
-        ]
+        response.texts(".error-summary a"),
+        ["K10: write feedback saying what is missing"]
     );
     assert_eq!(
-        response.attr("#met-PC7", "checked").as_deref(),
-        Some(""),
+        response.attr(".error-summary a", "href").as_deref(),
+        Some("#feedback-K10")
+    );
+    let html = response.body.as_str();
+    assert!(
+        html.find("error-summary") < html.find("id=\"statement-heading\""),
+        "the error summary comes before the evidence"
+    );
+    assert!(
+        response.attr("#met-PC7", "checked").is_some(),
         "the decision typed is kept"
     );
-    assert!(response.attr("#valid-PC7", "checked").is_some());
     assert_eq!(app.count("select count(*) from judgement").await, 0);
 
-    let undecided = assessor
-        .post_form(&format!("/evidence/{evidence}/judgements"), &[])
-        .await;
+    let undecided = assessor.post_form(&judgements, &[]).await;
     assert_eq!(undecided.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(undecided.texts("#judging .error-summary a").len(), 2);
+    assert_eq!(
+        undecided.texts(".error-summary a"),
+        ["Choose met or not met for at least one criterion; leave the others for later"]
+    );
+
+    // Met is one choice and records all five checks; K10 is left for later.
+    assessor
+        .post_form(
+            &judgements,
+            &[
+                (&format!("decision-{pc7}"), "met"),
+                (&format!("decision-{k10}"), "later"),
+            ],
+        )
+        .await
+        .assert_redirect_to(&path);
+    let page = assessor.get(&path).await;
+    assert_eq!(page.text("#flash"), "Saved: PC7 met.");
+    assert_eq!(page.text(".assessment-state"), "Partly assessed");
+    assert_eq!(
+        page.texts("#judging > form > fieldset legend .criterion-code"),
+        ["K10"],
+        "what waits comes first"
+    );
+    assert_eq!(
+        page.texts("#judging .judged-again legend .criterion-code"),
+        ["PC7"]
+    );
+    let checks: (bool, bool, bool, bool, bool) =
+        sqlx::query_as("select valid, authentic, current, sufficient, reliable from judgement")
+            .fetch_one(&app.pool)
+            .await
+            .expect("judgement");
+    assert_eq!(checks, (true, true, true, true, true));
+    assert_eq!(status_of(&candidate, &enrolled, "K10").await, "awaiting");
+
+    // The rest, then the way to what waits next.
+    let next = submit(&app, &candidate, &enrolled, "Incident review", &["PC8"]).await;
+    let seen = page
+        .attr("input[name=judgements_seen]", "value")
+        .expect("seen");
+    assessor
+        .post_form(
+            &judgements,
+            &[
+                ("judgements_seen", seen.as_str()),
+                (&format!("decision-{k10}"), "not_met"),
+                (&format!("feedback-{k10}"), "Name the risks you weighed."),
+                (&format!("check-{k10}"), "valid"),
+            ],
+        )
+        .await
+        .assert_redirect_to(&path);
+    let page = assessor.get(&path).await;
+    assert_eq!(page.text("#flash"), "Saved: K10 not met.");
+    assert_eq!(page.text(".assessment-state"), "Assessed");
+    assert_eq!(
+        page.attr("#judge-next", "href"),
+        Some(format!("/evidence/{next}"))
+    );
+    assert_eq!(
+        candidate.get(&path).await.text(".assessment-state"),
+        "Assessed"
+    );
 }
 
 #[sqlx::test]
@@ -1163,9 +1234,9 @@ async fn the_cohort_report_agrees_with_the_status_rule_and_exports_the_same_as_c
 
     let home = admin.get("/").await;
     assert_eq!(
-        home.texts("#cohort-figures tbody td")[..4],
-        ["3", "1", "1", "1"],
-        "enrolled, in progress, competent, verified"
+        home.texts("#cohort-figures tbody td")[..5],
+        ["3", "1", "0", "0", "1"],
+        "enrolled, in progress, ready, competent awaiting IQA, verified: each as the report counts"
     );
     let waiting = app
         .count("select count(*) from audit_event where hash is null")

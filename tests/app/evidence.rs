@@ -177,6 +177,39 @@ async fn a_candidate_saves_a_draft_with_a_file_and_then_submits_it(pool: PgPool)
 }
 
 #[sqlx::test]
+async fn a_new_form_sent_blank_stores_nothing_and_says_what_is_missing(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("bly").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let submitted = new_evidence(&browser, &enrolled, &[("action", "submit")], &[]).await;
+    assert_eq!(submitted.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        submitted.texts(".error-summary a"),
+        [
+            "Enter a title for the evidence",
+            "Choose how the evidence was produced",
+            "Enter the date of the activity",
+            "Write a statement or attach at least one file",
+            "Tick at least one criterion this evidence covers",
+            "Confirm that this evidence is your own work"
+        ]
+    );
+    assert!(submitted.texts("#draft-saved").is_empty());
+    let saved = new_evidence(&browser, &enrolled, &[("action", "save")], &[]).await;
+    assert_eq!(saved.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        saved.texts(".error-summary a"),
+        ["Nothing to save yet: give the evidence a title, or add a file"]
+    );
+    assert_eq!(app.count("select count(*) from evidence").await, 0);
+    assert!(
+        !app.audit_actions()
+            .await
+            .contains(&"evidence.draft_created".to_owned())
+    );
+}
+
+#[sqlx::test]
 async fn a_submission_with_missing_fields_keeps_the_draft_and_its_files(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let enrolled = app.enrolled("bea").await;
@@ -196,10 +229,12 @@ async fn a_submission_with_missing_fields_keeps_the_draft_and_its_files(pool: Pg
     );
     assert!(summary.contains(&"Tick at least one criterion this evidence covers".to_owned()));
     assert!(summary.contains(&"Confirm that this evidence is your own work".to_owned()));
-    assert!(
-        summary
-            .contains(&"Your draft and its files are saved; correct the marked fields.".to_owned())
+    assert_eq!(
+        response.text("#draft-saved"),
+        "Your draft and its files are saved. Correct the marked fields, then submit.",
+        "said as a notice, not as a problem"
     );
+    assert!(!summary.iter().any(|s| s.contains("saved")));
     assert_eq!(
         response.texts("#attached-files .file-name"),
         ["notes.txt"],
