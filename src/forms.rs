@@ -38,6 +38,11 @@ impl FormErrors {
         self.items.is_empty()
     }
 
+    /// Adds the problems of another check of the same form, after these.
+    pub fn extend(&mut self, other: FormErrors) {
+        self.items.extend(other.items);
+    }
+
     /// Records the result of a field's check.
     pub fn check<T>(
         &mut self,

@@ -14,6 +14,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
+use crate::evidence::comments;
 use crate::evidence::db as evidence_db;
 use crate::evidence::judgements::{JudgementInput, VACSR, parse};
 use crate::evidence::views::EvidenceShowPage;
@@ -39,17 +40,23 @@ pub async fn judge(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let read = |claims: &[(Uuid, String)]| parse(claims, &pairs);
-    let seen = pairs
-        .iter()
-        .find(|(name, _)| name == SEEN_FIELD)
-        .and_then(|(_, value)| value.parse().ok());
-    let inputs = match judge_version(&mut tx, user.viewer(), &by, id, seen, read).await? {
+    let field = |wanted: &str| {
+        pairs
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    let seen = field(SEEN_FIELD).and_then(|value| value.parse().ok());
+    let overall = field(OVERALL_FIELD).unwrap_or_default().to_owned();
+    let judging = judge_version(&mut tx, user.viewer(), &by, id, seen, &overall, read).await?;
+    let inputs = match judging {
         Judging::Saved(inputs) => inputs,
         Judging::Refused(inputs, errors) => {
             // End the transaction, and its lock on the enrolment, before the page reads.
             drop(tx);
             let typed = (inputs, errors);
-            return judgements_refused(&state, &standards, &user, layout, id, typed).await;
+            let refused = (typed, overall);
+            return judgements_refused(&state, &standards, &user, layout, id, refused).await;
         }
         Judging::AlreadyJudged => {
             return Ok(flash::redirect(
@@ -85,6 +92,9 @@ fn saved_summary(saved: &[JudgementInput]) -> String {
 /// drawn.
 pub const SEEN_FIELD: &str = "judgements_seen";
 
+/// The judging form's overall feedback on the piece: added to its conversation.
+pub const OVERALL_FIELD: &str = "overall";
+
 /// What judging a version came to.
 #[derive(Debug)]
 pub enum Judging {
@@ -103,12 +113,14 @@ pub enum Judging {
 /// with the problems found. Stores them with the enrolment's status and the audit event, or
 /// returns them with their problems (nothing written). `seen`, when given, is how many
 /// judgements the version had when the form was drawn: if it has more now, nothing is written.
+/// `overall`, when not blank, is feedback on the whole piece, added to its conversation.
 pub async fn judge_version(
     conn: &mut PgConnection,
     who: Viewer<'_>,
     by: &Actor,
     id: EvidenceId,
     seen: Option<i64>,
+    overall: &str,
     read: impl FnOnce(&[(Uuid, String)]) -> (Vec<JudgementInput>, FormErrors),
 ) -> AppResult<Judging> {
     let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
@@ -126,14 +138,25 @@ pub async fn judge_version(
         .into_iter()
         .map(|c| (c.criterion_id, c.code))
         .collect();
-    let (inputs, errors) = read(&claim_ids);
+    let (inputs, mut errors) = read(&claim_ids);
+    let overall = overall.trim();
+    if !overall.is_empty() {
+        errors.extend(comments::check(overall, OVERALL_FIELD));
+    }
     if !errors.is_empty() {
         return Ok(Judging::Refused(inputs, errors));
     }
     let decided: Vec<JudgementInput> = inputs.into_iter().filter(|i| i.met.is_some()).collect();
     evidence_db::insert_judgements(&mut *conn, id, who.id, &decided).await?;
+    if !overall.is_empty() {
+        let item = evidence_db::find_visible(&mut *conn, id, who)
+            .await?
+            .ok_or(AppError::NotFound)?
+            .item_id;
+        evidence_db::insert_comment(&mut *conn, item, id, who.id, "assessor", overall).await?;
+    }
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
-    audit_judgements(conn, by, id, enrolment.id, &decided).await?;
+    audit_judgements(conn, by, id, enrolment.id, &decided, overall).await?;
     Ok(Judging::Saved(decided))
 }
 
@@ -180,28 +203,32 @@ async fn lock_current_version(
     Ok(())
 }
 
-/// The evidence page of version `id` again with 422, showing the judgements as typed and
-/// their problems.
+/// The evidence page of version `id` again with 422, showing the judgements and the overall
+/// feedback as typed, and their problems.
 async fn judgements_refused(
     state: &AppState,
     standards: &Standards,
     user: &CurrentUser,
     layout: Layout,
     id: EvidenceId,
-    typed: (Vec<JudgementInput>, FormErrors),
+    (typed, overall): ((Vec<JudgementInput>, FormErrors), String),
 ) -> AppResult<Response> {
-    let page = EvidenceShowPage::build(state, standards, user, layout, id, Some(typed)).await?;
+    let mut page = EvidenceShowPage::build(state, standards, user, layout, id, Some(typed)).await?;
+    if let Some(form) = page.judging.as_mut() {
+        form.overall = overall;
+    }
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-/// Records the judgements of evidence version `evidence`, of enrolment `enrolment_id`, in the
-/// audit chain.
+/// Records the judgements of evidence version `evidence`, of enrolment `enrolment_id`, and the
+/// overall feedback added to its conversation (if any), in the audit chain.
 async fn audit_judgements(
     conn: &mut PgConnection,
     actor: &Actor,
     evidence: EvidenceId,
     enrolment_id: EnrolmentId,
     inputs: &[JudgementInput],
+    overall: &str,
 ) -> sqlx::Result<()> {
     audit::record(
         conn,
@@ -213,6 +240,7 @@ async fn audit_judgements(
             detail: json!({
                 "enrolment_id": enrolment_id,
                 "judgements": inputs.iter().map(judgement_detail).collect::<Vec<_>>(),
+                "overall_feedback": overall,
             }),
         },
     )

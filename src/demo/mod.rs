@@ -612,8 +612,16 @@ impl People<'_> {
             (inputs, FormErrors::default())
         };
         let mut tx = self.state.pool.begin().await?;
-        match judging::judge_version(&mut tx, assessor.viewer(), &assessor.actor, id, None, read)
-            .await?
+        match judging::judge_version(
+            &mut tx,
+            assessor.viewer(),
+            &assessor.actor,
+            id,
+            None,
+            "",
+            read,
+        )
+        .await?
         {
             judging::Judging::Saved(_) => {}
             judging::Judging::Refused(_, errors) => return Err(refused(errors)),

@@ -782,3 +782,66 @@ pub async fn insert_reversal(
     .await?;
     Ok(())
 }
+
+/// A comment in the conversation on a piece of evidence.
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub author_name: String,
+    /// candidate, assessor or iqa.
+    pub author_part: String,
+    /// The version it was written on.
+    pub version: i32,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl Comment {
+    /// The author's part in words.
+    pub fn part_label(&self) -> &'static str {
+        match self.author_part.as_str() {
+            "candidate" => "Candidate",
+            "assessor" => "Assessor",
+            _ => "Internal quality assurer",
+        }
+    }
+}
+
+/// The conversation on item `item`, oldest first.
+pub async fn comments_of_item(conn: &mut PgConnection, item: ItemId) -> sqlx::Result<Vec<Comment>> {
+    sqlx::query_as!(
+        Comment,
+        r#"select u.display_name as author_name, c.author_part, ev.version, c.body, c.created_at
+             from evidence_comment c
+             join app_user u on u.user_id = c.author_id
+             join evidence ev on ev.evidence_id = c.evidence_id
+            where c.item_id = $1
+            order by c.created_at, c.comment_id"#,
+        item.0
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Adds a comment by `author`, whose part in the enrolment is `part`, on version `evidence` of
+/// item `item`.
+pub async fn insert_comment(
+    conn: &mut PgConnection,
+    item: ItemId,
+    evidence: EvidenceId,
+    author: UserId,
+    part: &str,
+    body: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into evidence_comment (item_id, evidence_id, author_id, author_part, body)
+         values ($1, $2, $3, $4, $5)",
+        item.0,
+        evidence.0,
+        author.0,
+        part,
+        body
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

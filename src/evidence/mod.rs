@@ -2,6 +2,7 @@
 //! declaration, versions, downloads, and the portfolio that brings them together.
 
 pub mod actions;
+pub mod comments;
 pub mod db;
 mod handlers;
 pub mod judgements;
@@ -10,9 +11,14 @@ pub mod portfolio;
 mod upload;
 pub mod views;
 
-use crate::identity::{ADMIN, CANDIDATE, ON_ENROLMENTS};
+use crate::identity::Access;
+use crate::identity::{ADMIN, CANDIDATE, ON_ENROLMENTS, Role};
 use crate::state::AppState;
 use crate::web::routes::Routes;
+
+/// Who may write in an evidence conversation: the people an enrolment has (the enrolment
+/// then decides).
+const IN_CONVERSATION: Access = Access::AnyOf(&[Role::Candidate, Role::Assessor, Role::Iqa]);
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
@@ -25,6 +31,7 @@ pub fn routes() -> Routes<AppState> {
         .post_upload("/evidence/{id}/edit", CANDIDATE, handlers::update)
         .post("/evidence/{id}/delete", CANDIDATE, handlers::delete)
         .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
+        .post("/evidence/{id}/comments", IN_CONVERSATION, comments::post)
         .get(
             "/evidence/{id}/files/{file_id}",
             ON_ENROLMENTS,

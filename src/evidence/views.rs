@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use uuid::Uuid;
 
-use super::db::{self, Claim, Evidence, EvidenceFile, VersionSummary};
+use super::db::{self, Claim, Comment, Evidence, EvidenceFile, VersionSummary};
 use super::model::{AssessmentMethod, EvidenceFields};
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
@@ -62,6 +62,8 @@ pub struct EvidenceFormPage {
     pub files: Vec<EvidenceFile>,
     /// For a revision: the judgements of the version it revises, in criterion order.
     pub earlier: Vec<EarlierJudgement>,
+    /// For a revision: the conversation on the piece so far.
+    pub comments: Vec<Comment>,
     pub errors: FormErrors,
     /// The form was refused, but what it held is saved in the draft.
     pub draft_saved: bool,
@@ -93,6 +95,10 @@ impl EvidenceFormPage {
         let judgements = match revised {
             Some(id) => db::latest_judgements(&mut conn, id).await?,
             None => Vec::new(),
+        };
+        let comments = match (evidence, revised) {
+            (Some(e), Some(_)) => db::comments_of_item(&mut conn, e.item_id).await?,
+            _ => Vec::new(),
         };
         let earlier: Vec<EarlierJudgement> = criteria
             .iter()
@@ -138,6 +144,7 @@ impl EvidenceFormPage {
             fields: fields.clone(),
             files,
             earlier,
+            comments,
             errors,
             draft_saved: false,
             max_file_mib: state.settings.max_file_bytes / (1024 * 1024),
@@ -182,6 +189,8 @@ impl ClaimRow {
 pub struct JudgingForm {
     pub rows: Vec<(Claim, JudgementInput)>,
     pub judged_rows: Vec<(Claim, JudgementInput)>,
+    /// Overall feedback on the piece as typed into a refused form.
+    pub overall: String,
     pub errors: FormErrors,
     /// How many judgements the version had when the form was drawn: a second submission of
     /// the same form then writes nothing.
@@ -206,6 +215,14 @@ pub struct EvidenceShowPage {
     /// For the assessor once every claim of this version is judged: the version to judge next.
     pub next_to_judge: Option<EvidenceId>,
     pub vacsr: [(&'static str, &'static str); 5],
+    /// The conversation on the piece, over all its versions, oldest first.
+    pub comments: Vec<Comment>,
+    /// The viewer takes part in the conversation (candidate, assessor or IQA of the enrolment)
+    /// and the version is submitted.
+    pub may_comment: bool,
+    /// A refused comment's problems and text.
+    pub comment_errors: FormErrors,
+    pub comment_typed: String,
 }
 
 impl EvidenceShowPage {
@@ -254,6 +271,7 @@ struct ShownEvidence {
     open_draft: Option<EvidenceId>,
     /// What the assessor should judge next, once this version is all judged.
     next_to_judge: Option<EvidenceId>,
+    comments: Vec<Comment>,
 }
 
 impl ShownEvidence {
@@ -291,6 +309,7 @@ impl ShownEvidence {
         } else {
             None
         };
+        let comments = db::comments_of_item(&mut conn, evidence.item_id).await?;
         let all_judged = claims
             .iter()
             .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
@@ -310,6 +329,7 @@ impl ShownEvidence {
             versions,
             open_draft,
             next_to_judge,
+            comments,
         })
     }
 
@@ -330,6 +350,7 @@ impl ShownEvidence {
         });
         let can_revise = self.can_revise();
         let may_reverse = self.may_reverse(user);
+        let may_comment = self.may_comment(user);
         EvidenceShowPage {
             layout,
             can_revise,
@@ -344,6 +365,10 @@ impl ShownEvidence {
             judging,
             next_to_judge: self.next_to_judge,
             vacsr: VACSR,
+            may_comment,
+            comments: self.comments,
+            comment_errors: FormErrors::default(),
+            comment_typed: String::new(),
         }
     }
 
@@ -359,6 +384,15 @@ impl ShownEvidence {
             && !self.is_candidate
             && !self.evidence.is_draft()
             && !self.enrolment.is_withdrawn()
+    }
+
+    /// `user` is the enrolment's candidate, assessor or IQA, the enrolment is not withdrawn and
+    /// the version is submitted.
+    fn may_comment(&self, user: &CurrentUser) -> bool {
+        let on_it = self.is_candidate
+            || self.enrolment.assessor_id == Some(user.id)
+            || self.enrolment.iqa_id == Some(user.id);
+        on_it && !self.evidence.is_draft() && !self.enrolment.is_withdrawn()
     }
 
     /// The assessor may judge a current version.
@@ -406,6 +440,7 @@ fn judging_form_for(
     JudgingForm {
         rows,
         judged_rows,
+        overall: String::new(),
         errors,
         seen,
     }

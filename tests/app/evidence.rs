@@ -789,3 +789,111 @@ async fn a_file_can_be_removed_from_a_draft_and_a_draft_deleted(pool: PgPool) {
             && actions.contains(&"evidence.draft_deleted".to_owned())
     );
 }
+
+#[sqlx::test]
+async fn candidate_assessor_and_iqa_talk_about_a_piece_across_its_versions(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("cyd").await;
+    let candidate = candidate_browser(&app, &enrolled).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    let v1 = app
+        .submit_evidence(
+            &candidate,
+            &enrolled,
+            "Pipeline",
+            "product",
+            &["PC1", "PC2"],
+        )
+        .await;
+    let comments = format!("/evidence/{v1}/comments");
+
+    // The assessor's overall feedback, given while judging, opens the conversation.
+    let pc1 = app.criterion("PC1").await.to_string();
+    assessor
+        .post_form(
+            &format!("/evidence/{v1}/judgements"),
+            &[
+                (&format!("decision-{pc1}"), "met"),
+                ("overall", "A clear design. Say more about who approved it."),
+            ],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{v1}"));
+    candidate
+        .post_form(
+            &comments,
+            &[("comment", "The CAB approved it on 2 October.")],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{v1}#conversation"));
+    iqa.post_form(&comments, &[("comment", "Noted for sampling.")])
+        .await
+        .assert_redirect_to(&format!("/evidence/{v1}#conversation"));
+
+    let empty = candidate.post_form(&comments, &[("comment", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        empty.texts(".error-summary a"),
+        ["Write the comment before sending it"]
+    );
+
+    // Strangers get nothing; admins read but do not write.
+    let other = app
+        .classmate(&enrolled, "cyd-classmate@example.org", "Cyd Classmate")
+        .await;
+    let classmate = app.browser_signed_in_as(other.candidate).await;
+    assert_eq!(
+        classmate
+            .post_form(&comments, &[("comment", "Hello")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        classmate.get(&format!("/evidence/{v1}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    assert_eq!(
+        admin
+            .post_form(&comments, &[("comment", "Hello")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let read_by_admin = admin.get(&format!("/evidence/{v1}")).await;
+    assert_eq!(read_by_admin.texts("#comments .comment-body").len(), 3);
+    assert!(read_by_admin.texts("#comment").is_empty());
+
+    // The revise form and the new version show the whole conversation.
+    let draft = candidate
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await
+        .location()
+        .expect("draft")
+        .to_owned();
+    let form = candidate.get(&draft).await;
+    assert_eq!(
+        form.texts("#comments .comment-body"),
+        [
+            "A clear design. Say more about who approved it.",
+            "The CAB approved it on 2 October.",
+            "Noted for sampling."
+        ]
+    );
+    assert_eq!(
+        form.texts("#comments .comment-meta .hint")[0]
+            .split(" · ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["Assessor", "version 1"]
+    );
+    let audit = app.audit_actions().await;
+    assert_eq!(
+        audit.iter().filter(|a| *a == "evidence.commented").count(),
+        2
+    );
+    assert!(audit.contains(&"evidence.judged".to_owned()));
+    assert_eq!(app.count("select count(*) from evidence_comment").await, 3);
+}

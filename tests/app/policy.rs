@@ -73,6 +73,11 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
     (POST, "/evidence/{id}/delete", Only(&[Candidate])),
     (POST, "/evidence/{id}/revise", Only(&[Candidate])),
     (
+        POST,
+        "/evidence/{id}/comments",
+        Only(&[Candidate, Assessor, Iqa]),
+    ),
+    (
         GET,
         "/evidence/{id}/files/{file_id}",
         Only(&[Candidate, Assessor, Iqa, Admin]),
