@@ -101,6 +101,10 @@ async fn serve(
         max_file_bytes: args.max_file_mib * 1024 * 1024,
         max_evidence_bytes: args.max_evidence_mib * 1024 * 1024,
         iqa_sample_percent: args.iqa_sample_percent,
+        waiting: crate::config::WaitingThresholds::new(
+            args.waiting_amber_days,
+            args.waiting_red_days,
+        ),
     };
     let state = AppState::new(
         pool.clone(),

@@ -133,6 +133,13 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_IQA_SAMPLE_PERCENT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub iqa_sample_percent: u8,
 
+    /// Days the oldest claim of an enrolment may wait before caseloads and reports show it
+    /// amber, and red.
+    #[arg(long, env = "ATTEST_WAITING_AMBER_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=365))]
+    pub waiting_amber_days: u16,
+    #[arg(long, env = "ATTEST_WAITING_RED_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=365))]
+    pub waiting_red_days: u16,
+
     /// Password hashes computed at once; more wait, so sign-in storms leave cores for pages.
     #[arg(long, env = "ATTEST_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
@@ -225,6 +232,22 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_is_green_then_amber_then_red() {
+        let thresholds = WaitingThresholds::new(7, 14);
+        let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(100);
+        let since = |days: i64| Some(now - time::Duration::days(days));
+        assert_eq!(thresholds.level(None, now), None);
+        assert_eq!(thresholds.level(since(6), now), Some(WaitLevel::Green));
+        assert_eq!(thresholds.level(since(7), now), Some(WaitLevel::Amber));
+        assert_eq!(thresholds.level(since(14), now), Some(WaitLevel::Red));
+        assert_eq!(
+            WaitingThresholds::new(10, 3).red_days,
+            10,
+            "red never comes before amber"
+        );
+    }
+
+    #[test]
     fn a_zero_acquire_timeout_is_refused() {
         assert!(Cli::try_parse_from(["attest", "--db-acquire-timeout", "0", "serve"]).is_err());
     }
@@ -250,6 +273,67 @@ pub struct Settings {
     pub max_evidence_bytes: u64,
     /// The share of sign-offs sampled for IQA review at random, in percent.
     pub iqa_sample_percent: u8,
+    /// How long a claim may wait before it shows amber, and red.
+    pub waiting: WaitingThresholds,
+}
+
+/// Days after which a waiting claim shows amber, and red (red is never before amber).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingThresholds {
+    pub amber_days: i64,
+    pub red_days: i64,
+}
+
+impl WaitingThresholds {
+    pub fn new(amber_days: u16, red_days: u16) -> Self {
+        Self {
+            amber_days: i64::from(amber_days),
+            red_days: i64::from(red_days.max(amber_days)),
+        }
+    }
+
+    /// How a wait since `since` reads at `now`: green, amber or red (`None` when nothing waits).
+    pub fn level(
+        &self,
+        since: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> Option<WaitLevel> {
+        let days = (now - since?).whole_days();
+        Some(if days >= self.red_days {
+            WaitLevel::Red
+        } else if days >= self.amber_days {
+            WaitLevel::Amber
+        } else {
+            WaitLevel::Green
+        })
+    }
+}
+
+/// How long a claim has waited, against the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitLevel {
+    Green,
+    Amber,
+    Red,
+}
+
+impl WaitLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Green => "green",
+            Self::Amber => "amber",
+            Self::Red => "red",
+        }
+    }
+
+    /// Words for what the colour says, so it is never the only sign.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Green => "within time",
+            Self::Amber => "getting long",
+            Self::Red => "overdue",
+        }
+    }
 }
 
 impl Settings {
@@ -269,6 +353,7 @@ impl Default for Settings {
             max_file_bytes: 50 * MIB,
             max_evidence_bytes: 200 * MIB,
             iqa_sample_percent: 25,
+            waiting: WaitingThresholds::new(7, 14),
         }
     }
 }

@@ -8,12 +8,15 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::db;
+use crate::config::{WaitLevel, WaitingThresholds};
 use crate::error::AppResult;
+use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::ids::{CohortId, EnrolmentId, EvidenceId};
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::choice::Choice;
+use crate::web::filters;
 use crate::web::layout::{Layout, Section};
 use crate::web::paging::{PageLinks, Paging};
 
@@ -34,6 +37,15 @@ pub struct CaseRow {
 }
 
 impl CaseRow {
+    /// How the oldest claim's wait reads against the thresholds: green, amber or red.
+    pub fn wait_level(
+        &self,
+        now: &OffsetDateTime,
+        thresholds: &WaitingThresholds,
+    ) -> Option<WaitLevel> {
+        thresholds.level(self.oldest_waiting, *now)
+    }
+
     /// How long the oldest claim has waited, in words.
     pub fn waiting_text(&self, now: &OffsetDateTime) -> String {
         match self.oldest_waiting {
@@ -56,6 +68,12 @@ pub struct CaseloadQuery {
     cohort: String,
     #[serde(default)]
     status: String,
+    /// A part of the candidate's name.
+    #[serde(default)]
+    name: String,
+    /// Only enrolments whose oldest claim has waited at least this many days.
+    #[serde(default)]
+    waiting: String,
     #[serde(default)]
     page: Option<usize>,
 }
@@ -70,6 +88,10 @@ pub struct CaseloadPage {
     pub statuses: Vec<Choice>,
     pub now: OffsetDateTime,
     pub total_awaiting: i64,
+    pub name: String,
+    pub waiting: String,
+    pub thresholds: WaitingThresholds,
+    pub errors: FormErrors,
 }
 
 /// The statuses a caseload filters by: its enrolments are never withdrawn.
@@ -124,28 +146,41 @@ pub async fn show(
         .map(|g| g.cohort_id);
     let status = EnrolmentStatus::parse(&query.status).filter(|s| statuses().any(|c| c == *s));
     let (cohorts, statuses) = filter_choices(&groups, cohort, status);
-    let kept = groups.iter().filter(|g| {
-        cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)
-    });
-    let total = kept
-        .clone()
-        .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
-        .sum::<usize>();
-    let total_awaiting = kept.map(|g| g.claims_awaiting).sum();
-    let paging = Paging::new(query.page, PAGE_SIZE, total);
-    let shown = db::caseload_page(
-        &mut conn,
-        user.id,
+    let now = state.clock.now();
+    let mut errors = FormErrors::default();
+    let waiting = errors
+        .check("waiting", filters::waiting_days(&query.waiting))
+        .flatten();
+    let name = filters::name_part(&query.name);
+    let filter = db::CaseFilter {
         cohort,
         status,
-        PAGE_SIZE,
-        paging.offset(),
-    )
-    .await?;
+        name: Some(name.as_str()).filter(|n| !n.is_empty()),
+        waiting_since: waiting.map(|days| now - time::Duration::days(days)),
+    };
+    // The counts by cohort and status answer most filters without reading a row.
+    let (total, total_awaiting) = if filter.is_narrow() {
+        let (enrolments, claims) = db::caseload_count(&mut conn, user.id, filter).await?;
+        (usize::try_from(enrolments).unwrap_or(0), claims)
+    } else {
+        let kept = groups.iter().filter(|g| {
+            cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)
+        });
+        (
+            kept.clone()
+                .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
+                .sum::<usize>(),
+            kept.map(|g| g.claims_awaiting).sum(),
+        )
+    };
+    let paging = Paging::new(query.page, PAGE_SIZE, total);
+    let shown = db::caseload_page(&mut conn, user.id, filter, PAGE_SIZE, paging.offset()).await?;
     let pages = paging.links(shown.len(), |page| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("cohort", &query.cohort)
             .append_pair("status", &query.status)
+            .append_pair("name", &query.name)
+            .append_pair("waiting", &query.waiting)
             .append_pair("page", &page.to_string());
         format!("/caseload?{}", q.finish())
     });
@@ -156,6 +191,10 @@ pub async fn show(
         pages,
         cohorts,
         statuses,
-        now: state.clock.now(),
+        now,
+        name: query.name,
+        waiting: query.waiting,
+        thresholds: state.settings.waiting,
+        errors,
     })
 }

@@ -42,12 +42,55 @@ pub async fn caseload_groups(
     .await
 }
 
-/// One page of the assessor's active enrolments, longest-waiting first, then by name.
+/// What a caseload is narrowed to: a cohort, a status, a part of the candidate's name, and
+/// claims waiting since before a moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaseFilter<'a> {
+    pub cohort: Option<CohortId>,
+    pub status: Option<EnrolmentStatus>,
+    /// Lower case, matched anywhere in the candidate's name.
+    pub name: Option<&'a str>,
+    pub waiting_since: Option<OffsetDateTime>,
+}
+
+impl CaseFilter<'_> {
+    /// Narrows beyond what the counts by cohort and status can answer.
+    pub fn is_narrow(&self) -> bool {
+        self.name.is_some() || self.waiting_since.is_some()
+    }
+}
+
+/// The enrolments and claims waiting of the assessor's active enrolments `filter` keeps.
+pub async fn caseload_count(
+    conn: &mut PgConnection,
+    assessor: UserId,
+    filter: CaseFilter<'_>,
+) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"select count(*) as "enrolments!", coalesce(sum(p.claims_awaiting), 0)::bigint as "claims!"
+             from enrolment_progress p
+            where p.assessor_id = $1 and not p.withdrawn
+              and ($2::uuid is null or p.cohort_id = $2)
+              and ($3::text is null or p.status = $3::text::enrolment_status)
+              and ($4::text is null or strpos(p.candidate_sort_name, $4) > 0)
+              and ($5::timestamptz is null or p.oldest_awaiting_at <= $5)"#,
+        assessor.0,
+        filter.cohort.map(|c| c.0),
+        filter.status.map(EnrolmentStatus::as_str),
+        filter.name,
+        filter.waiting_since,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.enrolments, row.claims))
+}
+
+/// One page of the assessor's active enrolments `filter` keeps, longest-waiting first, then by
+/// name.
 pub async fn caseload_page(
     conn: &mut PgConnection,
     assessor: UserId,
-    cohort: Option<CohortId>,
-    status: Option<EnrolmentStatus>,
+    filter: CaseFilter<'_>,
     limit: usize,
     offset: usize,
 ) -> sqlx::Result<Vec<CaseRow>> {
@@ -65,6 +108,8 @@ pub async fn caseload_page(
                 where p.assessor_id = $1 and not p.withdrawn
                   and ($2::uuid is null or p.cohort_id = $2)
                   and ($3::text is null or p.status = $3::text::enrolment_status)
+                  and ($6::text is null or strpos(p.candidate_sort_name, $6) > 0)
+                  and ($7::timestamptz is null or p.oldest_awaiting_at <= $7)
                 order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id
                 limit $4 offset $5
            )
@@ -84,10 +129,12 @@ pub async fn caseload_page(
              ) iqa on p.iqa_disagreed
             order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id"#,
         assessor.0,
-        cohort.map(|c| c.0),
-        status.map(EnrolmentStatus::as_str),
+        filter.cohort.map(|c| c.0),
+        filter.status.map(EnrolmentStatus::as_str),
         limit,
-        offset
+        offset,
+        filter.name,
+        filter.waiting_since,
     )
     .fetch_all(conn)
     .await

@@ -13,11 +13,22 @@ use crate::status::model::{CriterionStatus, EnrolmentStatus};
 
 /// Which enrolments of a cohort a report keeps, and in what order.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Filter {
+pub struct Filter<'a> {
     pub assessor: Option<UserId>,
     pub status: Option<EnrolmentStatus>,
+    /// Lower case, matched anywhere in the candidate's name.
+    pub name: Option<&'a str>,
+    /// Only enrolments whose oldest claim has waited since this moment or before.
+    pub waiting_since: Option<OffsetDateTime>,
     /// Most criteria met first, rather than by name.
     pub by_progress: bool,
+}
+
+impl Filter<'_> {
+    /// Narrows beyond what the counts by assessor and status can answer.
+    pub fn is_narrow(&self) -> bool {
+        self.name.is_some() || self.waiting_since.is_some()
+    }
 }
 
 /// A cohort's enrolments with one assessor at one status.
@@ -47,11 +58,37 @@ pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<V
     .await
 }
 
+/// The cohort's enrolments whose candidate's name holds `filter.name` and whose oldest claim
+/// waited since `filter.waiting_since`, counted by assessor and status, assessors by name.
+pub async fn narrowed_groups(
+    conn: &mut PgConnection,
+    cohort: CohortId,
+    filter: Filter<'_>,
+) -> sqlx::Result<Vec<Group>> {
+    sqlx::query_as!(
+        Group,
+        r#"select p.assessor_id as "assessor_id: UserId", a.display_name as "assessor_name?",
+                  p.status as "status: EnrolmentStatus", count(*) as "enrolments!"
+             from enrolment_progress p
+             left join app_user a on a.user_id = p.assessor_id
+            where p.cohort_id = $1
+              and ($2::text is null or strpos(p.candidate_sort_name, $2) > 0)
+              and ($3::timestamptz is null or p.oldest_awaiting_at <= $3)
+            group by p.assessor_id, a.display_name, p.status
+            order by lower(a.display_name), p.assessor_id"#,
+        cohort.0,
+        filter.name,
+        filter.waiting_since,
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// `limit` enrolments of the cohort from `offset` on, as `filter` keeps and orders them.
 pub async fn rows(
     conn: &mut PgConnection,
     cohort: CohortId,
-    filter: Filter,
+    filter: Filter<'_>,
     limit: usize,
     offset: usize,
 ) -> sqlx::Result<Vec<ReportRow>> {
@@ -69,11 +106,13 @@ pub async fn rows(
                           p.signed_off_at, sa.display_name as "signed_off_by?",
                           p.verified_at, ri.display_name as "verified_by?",
                           p.status as "status: EnrolmentStatus", p.performance_met, p.performance_total,
-                          p.knowledge_met, p.knowledge_total, p.criteria_awaiting,
+                          p.knowledge_met, p.knowledge_total, p.criteria_awaiting, p.oldest_awaiting_at,
                           p.criteria_statuses as "cells: Vec<CriterionStatus>"
                      from (select enrolment_id from enrolment_progress p
                             where p.cohort_id = $1 and ($2::uuid is null or p.assessor_id = $2)
                               and ($3::text is null or p.status = $3::text::enrolment_status)
+                              and ($6::text is null or strpos(p.candidate_sort_name, $6) > 0)
+                              and ($7::timestamptz is null or p.oldest_awaiting_at <= $7)
                             order by "# + $order + r#"
                             limit $4 offset $5) page
                      join enrolment_progress p using (enrolment_id)
@@ -87,7 +126,9 @@ pub async fn rows(
                 filter.assessor.map(|a| a.0),
                 status,
                 limit,
-                offset
+                offset,
+                filter.name,
+                filter.waiting_since,
             )
         };
     }
@@ -110,6 +151,7 @@ pub async fn rows(
                 pc: (count($r.performance_met), count($r.performance_total)),
                 k: (count($r.knowledge_met), count($r.knowledge_total)),
                 awaiting: count($r.criteria_awaiting),
+                oldest_waiting: $r.oldest_awaiting_at,
                 cells: $r.cells,
             }
         };

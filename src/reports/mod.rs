@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::audit::pages::csv_cell;
 use crate::cohorts::db::{self as cohorts_db, Cohort};
+use crate::config::WaitingThresholds;
 use crate::error::{AppError, AppResult};
+use crate::forms::FormErrors;
 use crate::ids::{CohortId, EnrolmentId};
 use crate::standards::cache::{Published, Standards};
 use crate::state::AppState;
@@ -62,6 +64,8 @@ pub struct ReportRow {
     pub pc: (usize, usize),
     pub k: (usize, usize),
     pub awaiting: usize,
+    /// When the oldest claim waiting for judgement was submitted.
+    pub oldest_waiting: Option<OffsetDateTime>,
     /// Each criterion's status, in criterion order.
     pub cells: Vec<CriterionStatus>,
 }
@@ -95,24 +99,46 @@ pub struct ReportQuery {
     status: String,
     #[serde(default)]
     sort: String,
+    /// A part of the candidate's name.
+    #[serde(default)]
+    name: String,
+    /// Only enrolments whose oldest claim has waited at least this many days.
+    #[serde(default)]
+    waiting: String,
     #[serde(default)]
     page: Option<usize>,
 }
 
 impl ReportQuery {
-    /// The filter asked for; values that name no assessor or status are ignored.
-    fn filter(&self) -> db::Filter {
-        db::Filter {
+    /// The filter asked for at `now`, with the problems of what was typed; values that name no
+    /// assessor or status are ignored.
+    fn filter(&self, now: OffsetDateTime) -> (db::Filter<'_>, FormErrors) {
+        let mut errors = FormErrors::default();
+        let waiting = errors
+            .check("waiting", crate::web::filters::waiting_days(&self.waiting))
+            .flatten();
+        let filter = db::Filter {
             assessor: Uuid::parse_str(&self.assessor).ok().map(UserId),
             status: EnrolmentStatus::parse(&self.status),
+            name: Some(self.name.as_str()).filter(|n| !n.is_empty()),
+            waiting_since: waiting.map(|days| now - time::Duration::days(days)),
             by_progress: self.sort == "progress",
-        }
+        };
+        (filter, errors)
+    }
+
+    /// The name typed, as the filter matches it: spaces collapsed, lower case.
+    fn normalise(mut self) -> Self {
+        self.name = crate::web::filters::name_part(&self.name);
+        self
     }
 
     fn link(&self, path: &str, page: Option<usize>) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("assessor", &self.assessor)
             .append_pair("status", &self.status)
+            .append_pair("name", &self.name)
+            .append_pair("waiting", &self.waiting)
             .append_pair("sort", &self.sort);
         if let Some(page) = page {
             q.append_pair("page", &page.to_string());
@@ -138,7 +164,9 @@ pub(crate) async fn selection(
         .ok_or(AppError::NotFound)?;
     let standard = standards.version(&mut tx, cohort.standard_id).await?;
     let head = crate::audit::head(&mut tx).await?;
-    let kept = db::rows(&mut tx, id, query.filter(), usize::MAX, 0).await?;
+    // A filter typed wrongly keeps everything, as the page shows it.
+    let (filter, _) = query.filter(state.clock.now());
+    let kept = db::rows(&mut tx, id, filter, usize::MAX, 0).await?;
     tx.commit().await?;
     Ok(Selection {
         cohort,
@@ -186,6 +214,18 @@ pub struct ReportPage {
     pub csv_link: String,
     pub xlsx_link: String,
     pub pages: PageLinks,
+    pub name: String,
+    pub waiting: String,
+    pub errors: FormErrors,
+    pub now: OffsetDateTime,
+    pub thresholds: WaitingThresholds,
+}
+
+impl ReportPage {
+    /// How long a row's oldest claim has waited, against the thresholds.
+    pub fn wait_of(&self, row: &ReportRow) -> Option<crate::config::WaitLevel> {
+        self.thresholds.level(row.oldest_waiting, self.now)
+    }
 }
 
 /// `GET /admin/cohorts/{id}/report`.
@@ -196,36 +236,43 @@ pub async fn page(
     Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
 ) -> AppResult<ReportPage> {
-    let filter = query.filter();
+    let query = query.normalise();
+    let now = state.clock.now();
+    let (filter, errors) = query.filter(now);
     let reading = PageReading::read(&state, &standards, id, filter, query.page).await?;
     let path = format!("/admin/cohorts/{id}/report");
-    Ok(reading.render(layout, &query, &path))
+    let mut page = reading.render(layout, &query, &path);
+    page.errors = errors;
+    page.now = now;
+    page.thresholds = state.settings.waiting;
+    Ok(page)
 }
 
 /// One page of a cohort's report as read from the database, with the figures worked out from
 /// its counts.
-struct PageReading {
+struct PageReading<'a> {
     /// The filter the counts and rows were read with.
-    filter: db::Filter,
+    filter: db::Filter<'a>,
     cohort: Cohort,
     /// The codes of the standard's criteria, in order: the matrix's columns.
     codes: Vec<String>,
     /// The cohort's enrolments counted by assessor and status.
     groups: Vec<db::Group>,
+    /// Those the filter keeps, summed up.
     summary: Summary,
     paging: Paging,
     /// The enrolments this page shows.
     shown: Vec<ReportRow>,
 }
 
-impl PageReading {
+impl<'a> PageReading<'a> {
     /// Reads cohort `id`, its criteria and its counts, then the page of rows that the counts
     /// and `page` place.
     async fn read(
         state: &AppState,
         standards: &Standards,
         id: CohortId,
-        filter: db::Filter,
+        filter: db::Filter<'a>,
         page: Option<usize>,
     ) -> AppResult<Self> {
         let mut conn = state.pool.acquire().await?;
@@ -237,7 +284,12 @@ impl PageReading {
             .await?
             .codes();
         let groups = db::groups(&mut conn, id).await?;
-        let summary = Summary::of(&groups, filter);
+        // Names and waits are not in the counts: then the rows kept are counted instead.
+        let summary = if filter.is_narrow() {
+            Summary::of(&db::narrowed_groups(&mut conn, id, filter).await?, filter)
+        } else {
+            Summary::of(&groups, filter)
+        };
         let paging = Paging::new(page, PAGE_SIZE, summary.total);
         let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, paging.offset()).await?;
         Ok(Self {
@@ -272,6 +324,11 @@ impl PageReading {
             percent_competent: self.summary.percent_competent,
             percent_verified: self.summary.percent_verified,
             assessors: assessor_choices(&self.groups, filter),
+            name: query.name.clone(),
+            waiting: query.waiting.clone(),
+            errors: FormErrors::default(),
+            now: OffsetDateTime::UNIX_EPOCH,
+            thresholds: WaitingThresholds::new(7, 14),
         }
     }
 }
@@ -287,7 +344,7 @@ struct Summary {
 
 impl Summary {
     /// Counts the enrolments of `groups` that `filter` keeps at each status.
-    fn of(groups: &[db::Group], filter: db::Filter) -> Self {
+    fn of(groups: &[db::Group], filter: db::Filter<'_>) -> Self {
         let count = |status: EnrolmentStatus| kept_at(groups, filter, status);
         let counts: Vec<usize> = EnrolmentStatus::ALL.iter().map(|s| count(*s)).collect();
         let total: usize = counts.iter().sum();
@@ -304,7 +361,7 @@ impl Summary {
 }
 
 /// How many enrolments of `groups` are at `status` and kept by `filter`.
-fn kept_at(groups: &[db::Group], filter: db::Filter, status: EnrolmentStatus) -> usize {
+fn kept_at(groups: &[db::Group], filter: db::Filter<'_>, status: EnrolmentStatus) -> usize {
     groups
         .iter()
         .filter(|g| {
@@ -334,7 +391,7 @@ fn bars(counts: &[usize]) -> Vec<Bar> {
 }
 
 /// Each assessor in `groups` once, in the groups' order, the one `filter` keeps selected.
-fn assessor_choices(groups: &[db::Group], filter: db::Filter) -> Vec<Choice> {
+fn assessor_choices(groups: &[db::Group], filter: db::Filter<'_>) -> Vec<Choice> {
     let mut assessors: Vec<Choice> = Vec::new();
     for group in groups {
         if let (Some(id), Some(name)) = (group.assessor_id, &group.assessor_name)
@@ -351,7 +408,7 @@ fn assessor_choices(groups: &[db::Group], filter: db::Filter) -> Vec<Choice> {
 }
 
 /// Each status, the one `filter` keeps selected.
-fn status_choices(filter: db::Filter) -> Vec<Choice> {
+fn status_choices(filter: db::Filter<'_>) -> Vec<Choice> {
     EnrolmentStatus::ALL
         .iter()
         .map(|s| Choice {

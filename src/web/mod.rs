@@ -5,6 +5,7 @@ pub mod assets;
 pub mod choice;
 pub mod client_ip;
 pub mod download;
+pub mod filters;
 pub mod flash;
 pub mod health;
 pub mod layout;

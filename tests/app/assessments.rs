@@ -557,6 +557,104 @@ async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn caseloads_and_reports_find_people_by_name_and_by_how_long_they_have_waited(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let first = app.enrolled("uma").await;
+    let second = app
+        .classmate(&first, "vic.candidate@example.org", "Vic Candidate")
+        .await;
+    let third = app
+        .classmate(&first, "wyn.candidate@example.org", "Wyn Candidate")
+        .await;
+    // Vic's claim waits 15 days, Wyn's 8, Uma's 1.
+    let vic = app.browser_signed_in_as(second.candidate).await;
+    submit(&app, &vic, &second, "Oldest", &["PC1"]).await;
+    app.clock().advance(time::Duration::days(7));
+    let wyn = app.browser_signed_in_as(third.candidate).await;
+    submit(&app, &wyn, &third, "Middle", &["PC2"]).await;
+    app.clock().advance(time::Duration::days(7));
+    let uma = app.browser_signed_in_as(first.candidate).await;
+    submit(&app, &uma, &first, "Newest", &["PC3"]).await;
+    app.clock().advance(time::Duration::days(1));
+
+    let assessor = app.browser_signed_in_as(first.assessor).await;
+    let page = assessor.get("/caseload").await;
+    assert_eq!(
+        page.texts("#caseload tbody th"),
+        ["Vic Candidate", "Wyn Candidate", "uma Candidate"]
+    );
+    let levels: Vec<String> = page
+        .html()
+        .select(&scraper::Selector::parse("#caseload .wait").expect("selector"))
+        .filter_map(|e| e.value().attr("class").map(str::to_owned))
+        .collect();
+    assert_eq!(levels, ["wait wait--red", "wait wait--amber", "wait wait--green"]);
+    assert_eq!(
+        page.texts("#caseload .wait")[0],
+        "15 days, overdue",
+        "the colour is said in words too"
+    );
+
+    let named = assessor.get("/caseload?name=+WYN+").await;
+    assert_eq!(named.texts("#caseload tbody th"), ["Wyn Candidate"]);
+    assert_eq!(
+        named.text("#caseload-summary"),
+        "1 claim waiting for your judgement across 1 enrolment."
+    );
+    let waiting = assessor.get("/caseload?waiting=7").await;
+    assert_eq!(
+        waiting.texts("#caseload tbody th"),
+        ["Vic Candidate", "Wyn Candidate"]
+    );
+    assert_eq!(
+        waiting.text("#caseload-summary"),
+        "2 claims waiting for your judgement across 2 enrolments."
+    );
+    let wrong = assessor.get("/caseload?waiting=a+week").await;
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert_eq!(
+        wrong.texts(".error-summary a"),
+        ["Enter the days as a whole number, such as 7"]
+    );
+    assert_eq!(
+        wrong.texts("#caseload tbody th").len(),
+        3,
+        "a filter typed wrongly filters nothing"
+    );
+    assert_eq!(wrong.attr("#waiting", "value").as_deref(), Some("a week"));
+
+    // The cohort report finds the same people, and counts what it keeps.
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    let report = format!("/admin/cohorts/{}/report", first.cohort);
+    let kept = admin.get(&format!("{report}?waiting=10")).await;
+    assert_eq!(kept.texts("#report-rows tbody th a"), ["Vic Candidate"]);
+    assert!(kept.text("#summary-figures").starts_with("1 enrolment;"));
+    assert_eq!(
+        kept.attr("#csv-link", "href"),
+        Some(format!(
+            "{report}.csv?assessor=&status=&name=&waiting=10&sort="
+        ))
+    );
+    let (status, _, csv) = admin
+        .get_bytes(&format!("{report}.csv?waiting=10"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).expect("utf-8");
+    assert_eq!(csv.lines().count(), 2, "a header and Vic: {csv}");
+    let by_name = admin.get(&format!("{report}?name=candidate")).await;
+    assert_eq!(by_name.texts("#report-rows tbody th a").len(), 3);
+    assert_eq!(
+        admin
+            .get(&format!("{report}?waiting=-3"))
+            .await
+            .texts(".error-summary a"),
+        ["Enter the days as a whole number, such as 7"]
+    );
+}
+
+#[sqlx::test]
 async fn the_caseload_lists_the_assessors_enrolments_longest_waiting_first(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let first = app.enrolled("gil").await;
