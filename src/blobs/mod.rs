@@ -75,8 +75,18 @@ const ALLOWED: &[FileType] = &[
         label: "OpenDocument presentation",
     },
     FileType {
+        // HEIC and HEIF: what phone cameras save photos as.
+        mime: "image/heif",
+        label: "HEIC photo",
+    },
+    FileType {
         mime: "video/mp4",
         label: "MP4 video",
+    },
+    FileType {
+        // MOV: what iPhones record video as.
+        mime: "video/quicktime",
+        label: "MOV video",
     },
     FileType {
         mime: "video/webm",
@@ -102,8 +112,8 @@ const CSV: FileType = FileType {
 };
 
 /// The sentence shown when a file's type is not accepted.
-pub const ALLOWED_TYPES_TEXT: &str = "PDF, PNG, JPEG, GIF, WebP, plain text, CSV, Word, Excel, PowerPoint, \
-     OpenDocument, MP4, WebM, MP3 or M4A";
+pub const ALLOWED_TYPES_TEXT: &str = "PDF, PNG, JPEG, GIF, WebP, HEIC, plain text, CSV, Word, Excel, \
+     PowerPoint, OpenDocument, MP4, MOV, WebM, MP3 or M4A";
 
 /// Tells a file's type from its first bytes. The name only decides between plain text and CSV
 /// once the bytes have shown the file is text.
@@ -380,6 +390,25 @@ mod tests {
         assert_eq!(
             sniff("Réflexion écrite\r\n".as_bytes(), "account.txt"),
             Some(PLAIN_TEXT)
+        );
+    }
+
+    #[test]
+    fn phone_photos_and_videos_are_accepted() {
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\0";
+        assert_eq!(
+            sniff(heic, "IMG_0001.HEIC").map(|t| t.mime),
+            Some("image/heif")
+        );
+        let heif = b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic\0\0\0\0";
+        assert_eq!(
+            sniff(heif, "photo.heif").map(|t| t.label),
+            Some("HEIC photo")
+        );
+        let mov = b"\0\0\0\x14ftypqt  \0\0\0\0qt  \0\0\0\x08wide";
+        assert_eq!(
+            sniff(mov, "IMG_0002.MOV").map(|t| t.mime),
+            Some("video/quicktime")
         );
     }
 

@@ -482,8 +482,7 @@ pub async fn download(
             .ok_or(AppError::NotFound)?
     };
     // Images and PDFs may be shown in the browser; everything else is only ever a download.
-    let previewable =
-        file.content_type.starts_with("image/") || file.content_type == "application/pdf";
+    let previewable = crate::evidence::views::previewable(&file.content_type);
     let disposition = if query.inline.is_some() && previewable {
         "inline"
     } else {

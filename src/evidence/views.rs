@@ -506,6 +506,13 @@ pub struct PortfolioPage {
     pub errors: FormErrors,
 }
 
+/// Whether browsers show a file of this type themselves: images (except HEIC, which most
+/// cannot show) and PDFs.
+pub fn previewable(content_type: &str) -> bool {
+    (content_type.starts_with("image/") && content_type != "image/heif")
+        || content_type == "application/pdf"
+}
+
 /// Bytes in words: "2.4 MiB".
 pub fn size_text(bytes: &i64) -> String {
     let bytes = *bytes as f64;

@@ -557,9 +557,7 @@ async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn caseloads_and_reports_find_people_by_name_and_by_how_long_they_have_waited(
-    pool: PgPool,
-) {
+async fn caseloads_and_reports_find_people_by_name_and_by_how_long_they_have_waited(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let first = app.enrolled("uma").await;
     let second = app
@@ -590,7 +588,10 @@ async fn caseloads_and_reports_find_people_by_name_and_by_how_long_they_have_wai
         .select(&scraper::Selector::parse("#caseload .wait").expect("selector"))
         .filter_map(|e| e.value().attr("class").map(str::to_owned))
         .collect();
-    assert_eq!(levels, ["wait wait--red", "wait wait--amber", "wait wait--green"]);
+    assert_eq!(
+        levels,
+        ["wait wait--red", "wait wait--amber", "wait wait--green"]
+    );
     assert_eq!(
         page.texts("#caseload .wait")[0],
         "15 days, overdue",
@@ -637,9 +638,7 @@ async fn caseloads_and_reports_find_people_by_name_and_by_how_long_they_have_wai
             "{report}.csv?assessor=&status=&name=&waiting=10&sort="
         ))
     );
-    let (status, _, csv) = admin
-        .get_bytes(&format!("{report}.csv?waiting=10"))
-        .await;
+    let (status, _, csv) = admin.get_bytes(&format!("{report}.csv?waiting=10")).await;
     assert_eq!(status, StatusCode::OK);
     let csv = String::from_utf8(csv).expect("utf-8");
     assert_eq!(csv.lines().count(), 2, "a header and Vic: {csv}");

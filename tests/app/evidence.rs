@@ -897,3 +897,34 @@ async fn candidate_assessor_and_iqa_talk_about_a_piece_across_its_versions(pool:
     assert!(audit.contains(&"evidence.judged".to_owned()));
     assert_eq!(app.count("select count(*) from evidence_comment").await, 3);
 }
+
+#[sqlx::test]
+async fn photos_and_videos_from_a_phone_are_accepted_as_evidence(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("pho").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let heic: &[u8] = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\0 the photo";
+    let mov: &[u8] = b"\0\0\0\x14ftypqt  \0\0\0\0qt  \0\0\0\x08wide the video";
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Whiteboard and walkthrough"), ("action", "save")],
+        &[
+            ("file", "IMG_0001.HEIC", heic),
+            ("file", "IMG_0002.MOV", mov),
+        ],
+    )
+    .await;
+    let edit = response.location().expect("saved").to_owned();
+    let page = browser.get(&edit).await;
+    assert_eq!(
+        page.texts("#attached-files .file-name"),
+        ["IMG_0001.HEIC", "IMG_0002.MOV"]
+    );
+    let types: Vec<String> =
+        sqlx::query_scalar!("select content_type from blob order by content_type")
+            .fetch_all(&app.pool)
+            .await
+            .expect("blobs");
+    assert_eq!(types, ["image/heif", "video/quicktime"]);
+}
