@@ -66,6 +66,15 @@ impl Actor {
         }
     }
 
+    /// A witness with no account, answering through their link from `ip`, as they signed.
+    pub fn witness(signed_name: &str, ip: Option<IpAddr>) -> Self {
+        Self {
+            user_id: None,
+            label: format!("witness: {signed_name}"),
+            ip,
+        }
+    }
+
     /// A change made by an operator through the `attest` command line.
     pub fn cli() -> Self {
         Self {

@@ -845,3 +845,145 @@ pub async fn insert_comment(
     .await?;
     Ok(())
 }
+
+/// A request to a witness to confirm a piece of evidence, with their answer once given.
+#[derive(Debug, Clone)]
+pub struct WitnessRequest {
+    pub witness_name: String,
+    pub witness_email: String,
+    pub witness_role: String,
+    pub requested_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub answered_at: Option<OffsetDateTime>,
+    /// `Some(true)` confirmed as written, `Some(false)` with corrections.
+    pub confirmed: Option<bool>,
+    pub corrections: String,
+    pub signed_name: Option<String>,
+}
+
+/// The witness requests of version `evidence`, oldest first.
+pub async fn witness_requests(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+) -> sqlx::Result<Vec<WitnessRequest>> {
+    sqlx::query_as!(
+        WitnessRequest,
+        r#"select witness_name, witness_email, witness_role, requested_at, expires_at, answered_at,
+                  confirmed, corrections, signed_name
+             from witness_request where evidence_id = $1
+            order by requested_at, witness_request_id"#,
+        evidence.0
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A new witness request on version `evidence`, its token stored as `token_sha256`.
+pub struct NewWitnessRequest<'a> {
+    pub evidence: EvidenceId,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub token_sha256: &'a [u8; 32],
+    pub requested_by: UserId,
+    pub requested_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+pub async fn insert_witness_request(
+    conn: &mut PgConnection,
+    new: &NewWitnessRequest<'_>,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "insert into witness_request (evidence_id, witness_name, witness_email, witness_role, token_sha256,
+                                      requested_by, requested_at, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         returning witness_request_id",
+        new.evidence.0,
+        new.name,
+        new.email,
+        new.role,
+        &new.token_sha256[..],
+        new.requested_by.0,
+        new.requested_at,
+        new.expires_at
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// What a witness's link opens: the request and the evidence it is about.
+#[derive(Debug, Clone)]
+pub struct WitnessTarget {
+    pub request_id: Uuid,
+    pub evidence_id: EvidenceId,
+    pub enrolment_id: EnrolmentId,
+    pub candidate_name: String,
+    pub title: String,
+    pub statement: String,
+    pub activity_on: Option<Date>,
+    pub witness_name: String,
+    pub witness_role: String,
+    pub expires_at: OffsetDateTime,
+    pub answered_at: Option<OffsetDateTime>,
+}
+
+/// The request whose token hashes to `token_sha256`, locked when `lock` (to answer it).
+pub async fn find_witness_target(
+    conn: &mut PgConnection,
+    token_sha256: &[u8; 32],
+    lock: bool,
+) -> sqlx::Result<Option<WitnessTarget>> {
+    // Two statements rather than a conditional lock: `for update` cannot be switched by a value.
+    macro_rules! target {
+        ($lock:literal) => {
+            sqlx::query_as!(
+                WitnessTarget,
+                r#"select w.witness_request_id as request_id, ev.evidence_id as "evidence_id: EvidenceId",
+                          ev.enrolment_id as "enrolment_id: EnrolmentId", u.display_name as candidate_name,
+                          ev.title, ev.statement, ev.activity_on, w.witness_name, w.witness_role,
+                          w.expires_at, w.answered_at
+                     from witness_request w
+                     join evidence ev using (evidence_id)
+                     join enrolment en on en.enrolment_id = ev.enrolment_id
+                     join app_user u on u.user_id = en.candidate_id
+                    where w.token_sha256 = $1"# + $lock,
+                &token_sha256[..]
+            )
+            .fetch_optional(conn)
+            .await
+        };
+    }
+    if lock {
+        target!(" for update of w")
+    } else {
+        target!("")
+    }
+}
+
+/// The witness's answer to request `request`: confirmed as written, or with `corrections`;
+/// signed with `signed_name`, from `ip`.
+pub async fn answer_witness_request(
+    conn: &mut PgConnection,
+    request: Uuid,
+    confirmed: bool,
+    corrections: &str,
+    signed_name: &str,
+    ip: Option<std::net::IpAddr>,
+    at: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update witness_request
+            set answered_at = $2, confirmed = $3, corrections = $4, signed_name = $5, answered_ip = $6::text::inet
+          where witness_request_id = $1 and answered_at is null",
+        request,
+        at,
+        confirmed,
+        corrections,
+        signed_name,
+        ip.map(|ip| ip.to_string())
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod model;
 pub mod portfolio;
 mod upload;
 pub mod views;
+pub mod witness;
 
 use crate::identity::Access;
 use crate::identity::{ADMIN, CANDIDATE, ON_ENROLMENTS, Role};
@@ -32,6 +33,9 @@ pub fn routes() -> Routes<AppState> {
         .post("/evidence/{id}/delete", CANDIDATE, handlers::delete)
         .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
         .post("/evidence/{id}/comments", IN_CONVERSATION, comments::post)
+        .post("/evidence/{id}/witness", CANDIDATE, witness::request)
+        .get("/witness/{token}", Access::Public, witness::show)
+        .post("/witness/{token}", Access::Public, witness::answer)
         .get(
             "/evidence/{id}/files/{file_id}",
             ON_ENROLMENTS,

@@ -2,10 +2,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::db::{self, Claim, Comment, Evidence, EvidenceFile, VersionSummary};
+use super::db::{self, Claim, Comment, Evidence, EvidenceFile, VersionSummary, WitnessRequest};
 use super::model::{AssessmentMethod, EvidenceFields};
+use super::witness::{IssuedWitnessLink, WitnessForm};
 use crate::cohorts::db as cohorts_db;
 use crate::cohorts::db::Enrolment;
 use crate::error::AppError;
@@ -223,6 +225,16 @@ pub struct EvidenceShowPage {
     /// A refused comment's problems and text.
     pub comment_errors: FormErrors,
     pub comment_typed: String,
+    /// The witnesses asked to confirm this version, with their answers.
+    pub witness_requests: Vec<WitnessRequest>,
+    /// The viewer is the candidate and the version current: they may name a witness.
+    pub may_request_witness: bool,
+    /// A witness link just made, shown this once.
+    pub issued_witness_link: Option<IssuedWitnessLink>,
+    /// A refused witness form's problems and what was typed.
+    pub witness_errors: FormErrors,
+    pub witness_typed: WitnessForm,
+    pub now: OffsetDateTime,
 }
 
 impl EvidenceShowPage {
@@ -253,7 +265,9 @@ impl EvidenceShowPage {
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> AppResult<Self> {
         let shown = ShownEvidence::read(state, standards, user, id).await?;
-        Ok(shown.into_page(layout, user, typed))
+        let mut page = shown.into_page(layout, user, typed);
+        page.now = state.clock.now();
+        Ok(page)
     }
 }
 
@@ -272,6 +286,7 @@ struct ShownEvidence {
     /// What the assessor should judge next, once this version is all judged.
     next_to_judge: Option<EvidenceId>,
     comments: Vec<Comment>,
+    witness_requests: Vec<WitnessRequest>,
 }
 
 impl ShownEvidence {
@@ -310,6 +325,7 @@ impl ShownEvidence {
             None
         };
         let comments = db::comments_of_item(&mut conn, evidence.item_id).await?;
+        let witness_requests = db::witness_requests(&mut conn, id).await?;
         let all_judged = claims
             .iter()
             .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
@@ -330,6 +346,7 @@ impl ShownEvidence {
             open_draft,
             next_to_judge,
             comments,
+            witness_requests,
         })
     }
 
@@ -351,6 +368,10 @@ impl ShownEvidence {
         let can_revise = self.can_revise();
         let may_reverse = self.may_reverse(user);
         let may_comment = self.may_comment(user);
+        let may_request_witness = self.is_candidate
+            && !self.enrolment.is_withdrawn()
+            && !self.evidence.is_draft()
+            && !self.evidence.superseded;
         EvidenceShowPage {
             layout,
             can_revise,
@@ -369,6 +390,12 @@ impl ShownEvidence {
             comments: self.comments,
             comment_errors: FormErrors::default(),
             comment_typed: String::new(),
+            witness_requests: self.witness_requests,
+            may_request_witness,
+            issued_witness_link: None,
+            witness_errors: FormErrors::default(),
+            witness_typed: WitnessForm::default(),
+            now: OffsetDateTime::UNIX_EPOCH,
         }
     }
 

@@ -928,3 +928,234 @@ async fn photos_and_videos_from_a_phone_are_accepted_as_evidence(pool: PgPool) {
             .expect("blobs");
     assert_eq!(types, ["image/heif", "video/quicktime"]);
 }
+
+/// The token of a witness link shown on the evidence page.
+fn witness_token(page: &crate::helpers::TestResponse) -> String {
+    let url = page.text("#witness-link code");
+    url.rsplit('/').next().expect("token").to_owned()
+}
+
+#[sqlx::test]
+async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("wes").await;
+    let candidate = candidate_browser(&app, &enrolled).await;
+    let evidence = app
+        .submit_evidence(
+            &candidate,
+            &enrolled,
+            "Cut-over weekend",
+            "witness_testimony",
+            &["PC1"],
+        )
+        .await;
+    let ask = format!("/evidence/{evidence}/witness");
+
+    let incomplete = candidate
+        .post_form(
+            &ask,
+            &[
+                ("witness_name", "Jo Lead"),
+                ("witness_email", "not an email"),
+            ],
+        )
+        .await;
+    assert_eq!(incomplete.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(incomplete.texts("#witnesses .error-summary a").len(), 2);
+    assert_eq!(
+        incomplete.attr("#witness_name", "value").as_deref(),
+        Some("Jo Lead")
+    );
+
+    let asked = candidate
+        .post_form(
+            &ask,
+            &[
+                ("witness_name", "Jo Lead"),
+                ("witness_email", "jo.lead@example.org"),
+                ("witness_role", "Head of platform"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    let token = witness_token(&asked);
+    assert_eq!(token.len(), 64);
+    let stored: Vec<u8> = sqlx::query_scalar!("select token_sha256 from witness_request")
+        .fetch_one(&app.pool)
+        .await
+        .expect("request");
+    assert_eq!(
+        stored,
+        attest::crypto::sha256(token.as_bytes()),
+        "only the hash is kept"
+    );
+    assert!(
+        candidate
+            .get(&format!("/evidence/{evidence}"))
+            .await
+            .text("#witnesses .witness-request")
+            .contains("waiting for them")
+    );
+
+    // Only the candidate names witnesses of their own evidence.
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    assert_eq!(
+        assessor
+            .post_form(
+                &ask,
+                &[
+                    ("witness_name", "X"),
+                    ("witness_email", "x@example.org"),
+                    ("witness_role", "Y")
+                ]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let other = app
+        .classmate(&enrolled, "wes-other@example.org", "Wes Other")
+        .await;
+    let classmate = app.browser_signed_in_as(other.candidate).await;
+    assert_eq!(
+        classmate
+            .post_form(
+                &ask,
+                &[
+                    ("witness_name", "X"),
+                    ("witness_email", "x@example.org"),
+                    ("witness_role", "Y")
+                ]
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The witness has no account: the link alone opens the page.
+    let witness = app.browser();
+    let link = format!("/witness/{token}");
+    let page = witness.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text("#statement")
+            .starts_with("I designed the release pipeline.")
+    );
+    assert_eq!(
+        witness
+            .get(&format!("/witness/{}", "0".repeat(64)))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let unsigned = witness
+        .post_form(&link, &[("answer", "corrected"), ("corrections", " ")])
+        .await;
+    assert_eq!(unsigned.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unsigned.texts(".error-summary a"),
+        [
+            "Write what should be corrected",
+            "Type your full name to sign"
+        ]
+    );
+    let signed = witness
+        .post_form(
+            &link,
+            &[
+                ("answer", "corrected"),
+                ("corrections", "The cut-over was on Sunday, not Saturday."),
+                ("signed_name", "Jo  Lead"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK);
+    assert!(
+        signed
+            .text("#witness-outcome")
+            .starts_with("Your corrections are recorded")
+    );
+
+    // Once only.
+    let again = witness
+        .post_form(
+            &link,
+            &[("answer", "confirmed"), ("signed_name", "Jo Lead")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+    assert!(
+        again
+            .text("#witness-outcome")
+            .starts_with("This link has been used")
+    );
+    assert_eq!(witness.get(&link).await.status, StatusCode::GONE);
+
+    let shown = assessor.get(&format!("/evidence/{evidence}")).await;
+    let line = shown.text("#witnesses .witness-request");
+    assert!(line.contains("Confirmed with corrections"), "{line}");
+    assert!(line.contains("signed “Jo Lead”"), "{line}");
+    assert!(line.contains("The cut-over was on Sunday, not Saturday."));
+    let answered_ip: Option<String> =
+        sqlx::query_scalar("select host(answered_ip) from witness_request")
+            .fetch_one(&app.pool)
+            .await
+            .expect("ip");
+    assert!(answered_ip.is_some(), "the address signed from is kept");
+    let audit = app.audit_actions().await;
+    assert!(audit.contains(&"witness.requested".to_owned()));
+    assert!(audit.contains(&"witness.corrected".to_owned()));
+}
+
+#[sqlx::test]
+async fn a_witness_link_expires_after_fourteen_days(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("exa").await;
+    let candidate = candidate_browser(&app, &enrolled).await;
+    let evidence = app
+        .submit_evidence(
+            &candidate,
+            &enrolled,
+            "Launch",
+            "witness_testimony",
+            &["PC2"],
+        )
+        .await;
+    let asked = candidate
+        .post_form(
+            &format!("/evidence/{evidence}/witness"),
+            &[
+                ("witness_name", "Ann Ops"),
+                ("witness_email", "ann@example.org"),
+                ("witness_role", "Service owner"),
+            ],
+        )
+        .await;
+    let link = format!("/witness/{}", witness_token(&asked));
+    app.clock().advance(time::Duration::days(14));
+    let late = app
+        .browser()
+        .post_form(
+            &link,
+            &[("answer", "confirmed"), ("signed_name", "Ann Ops")],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::GONE);
+    assert!(
+        late.text("#witness-outcome")
+            .starts_with("This link has expired")
+    );
+    assert_eq!(
+        app.count("select count(*) from witness_request where answered_at is not null")
+            .await,
+        0
+    );
+    let candidate = candidate_browser(&app, &enrolled).await;
+    assert!(
+        candidate
+            .get(&format!("/evidence/{evidence}"))
+            .await
+            .text("#witnesses .witness-request")
+            .contains("the link expired unused")
+    );
+}

@@ -77,6 +77,9 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
         "/evidence/{id}/comments",
         Only(&[Candidate, Assessor, Iqa]),
     ),
+    (POST, "/evidence/{id}/witness", Only(&[Candidate])),
+    (GET, "/witness/{token}", Anyone),
+    (POST, "/witness/{token}", Anyone),
     (
         GET,
         "/evidence/{id}/files/{file_id}",
