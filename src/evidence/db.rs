@@ -485,6 +485,8 @@ pub struct PortfolioReading {
     pub progress: Option<Progress>,
     /// Its evidence versions: drafts too when the viewer is its candidate.
     pub versions: Vec<VersionRow>,
+    /// Each time the number of criteria met changed: when, and to what.
+    pub met_history: Vec<(OffsetDateTime, i32)>,
 }
 
 /// Enrolment `id`, if `viewer` may see it, with its stored progress and the evidence versions
@@ -506,12 +508,20 @@ pub async fn read_portfolio(
                   p.criteria_not_met as "criteria_not_met?",
                   p.standing_sign_off_id as "standing_sign_off_id: SignOffId", p.iqa_disagreed as "iqa_disagreed?",
                   p.criteria_statuses as "criteria_statuses?: Vec<CriterionStatus>",
+                  coalesce(hist.at, '{}') as "met_history_at!: Vec<OffsetDateTime>",
+                  coalesce(hist.met, '{}') as "met_history!: Vec<i32>",
                   v.evidence_id as "evidence_id?: EvidenceId", v.item_id as "item_id?: ItemId", v.version as "version?",
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
                   v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?"
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
+             -- Read once for the enrolment, beside each of its versions.
+             left join lateral (
+                 select array_agg(h.at order by h.at, h.history_id) as at,
+                        array_agg(h.criteria_met order by h.at, h.history_id) as met
+                   from enrolment_met_history h where h.enrolment_id = e.enrolment_id
+             ) hist on true
              left join lateral (
                  select ev.evidence_id, ev.item_id, ev.version, ev.title, ev.state, ev.method, ev.submitted_at,
                         ev.created_at, (ev.state = 'submitted' and cv.evidence_id is null) as superseded,
@@ -567,6 +577,12 @@ pub async fn read_portfolio(
         iqa_disagreed: first.iqa_disagreed.unwrap_or_default(),
         criteria_statuses: first.criteria_statuses.clone().unwrap_or_default(),
     });
+    let met_history = first
+        .met_history_at
+        .iter()
+        .copied()
+        .zip(first.met_history.iter().copied())
+        .collect();
     let versions = rows
         .into_iter()
         .filter_map(|row| {
@@ -590,6 +606,7 @@ pub async fn read_portfolio(
         enrolment,
         progress,
         versions,
+        met_history,
     }))
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::db::{self, VersionSummary};
-use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage};
+use super::views::{CurrentClaim, PortfolioCriterion, PortfolioPage, ProgressChart};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
@@ -23,7 +23,10 @@ use crate::standards::cache::{Published, Standards};
 use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
 use crate::status::db::Progress;
-use crate::status::model::{CriterionStatus, EnrolmentStatus};
+use crate::status::model::{CriterionStatus, EnrolmentStatus, weekly_met};
+
+/// The most weeks the progress chart shows: a year.
+const CHART_WEEKS: usize = 52;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
@@ -113,6 +116,8 @@ struct Portfolio {
     versions: Vec<VersionSummary>,
     /// The IQA's disagreement with the newest sign-off, with its actions and the answers.
     disagreement: Option<Disagreement>,
+    /// Criteria met week by week.
+    progress_chart: Option<ProgressChart>,
 }
 
 impl Portfolio {
@@ -133,6 +138,11 @@ impl Portfolio {
         let progress = reading.progress;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let versions = db::summarise(reading.versions, &standard);
+        let progress_chart = reading.met_history.first().and_then(|(since, _)| {
+            let total = i32::try_from(standard.criteria().count()).unwrap_or(i32::MAX);
+            let weeks = weekly_met(&reading.met_history, *since, state.clock.now(), CHART_WEEKS);
+            ProgressChart::new(weeks, total)
+        });
         // Read only when the stored status says there is one: most portfolios have none.
         let disagreement = if progress.as_ref().is_some_and(|p| p.iqa_disagreed) {
             iqa_actions::open_disagreement(&mut conn, id).await?
@@ -146,6 +156,7 @@ impl Portfolio {
             standard,
             versions,
             disagreement,
+            progress_chart,
         })
     }
 
@@ -186,6 +197,7 @@ impl Portfolio {
                     .as_ref()
                     .is_none_or(|d| d.unanswered() == 0),
             disagreement: self.disagreement,
+            progress_chart: self.progress_chart,
             errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,
             enrolment,

@@ -507,6 +507,63 @@ pub struct PortfolioCriterion {
     pub evidence: Vec<CurrentClaim>,
 }
 
+/// The criteria met week by week, drawn as a line.
+#[derive(Debug, Clone)]
+pub struct ProgressChart {
+    /// The `points` of the SVG polyline, and the last of them, marked.
+    pub points: String,
+    pub last_point: (String, String),
+    /// Each week's Monday and the criteria met at its end, oldest first.
+    pub weeks: Vec<(time::Date, i32)>,
+    /// Criteria in all: the top of the chart.
+    pub total: i32,
+}
+
+impl ProgressChart {
+    /// The left and right of the plot, and its bottom and top, in the SVG's units.
+    const LEFT: f64 = 40.0;
+    const RIGHT: f64 = 500.0;
+    const BOTTOM: f64 = 140.0;
+    const TOP: f64 = 20.0;
+
+    /// The chart of `weeks` out of `total` criteria; `None` with nothing to draw.
+    pub fn new(weeks: Vec<(time::Date, i32)>, total: i32) -> Option<Self> {
+        if weeks.is_empty() || total <= 0 {
+            return None;
+        }
+        let step = (Self::RIGHT - Self::LEFT) / (weeks.len().max(2) - 1) as f64;
+        let at: Vec<(String, String)> = weeks
+            .iter()
+            .enumerate()
+            .map(|(n, (_, met))| {
+                let x = Self::LEFT + step * n as f64;
+                let y =
+                    Self::BOTTOM - (Self::BOTTOM - Self::TOP) * f64::from(*met) / f64::from(total);
+                (format!("{x:.1}"), format!("{y:.1}"))
+            })
+            .collect();
+        let points = at
+            .iter()
+            .map(|(x, y)| format!("{x},{y}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(Self {
+            last_point: at.last().cloned().unwrap_or_default(),
+            points,
+            weeks,
+            total,
+        })
+    }
+
+    /// The week the chart starts and the week it ends.
+    pub fn span(&self) -> (time::Date, time::Date) {
+        (
+            self.weeks.first().map_or(time::Date::MIN, |w| w.0),
+            self.weeks.last().map_or(time::Date::MIN, |w| w.0),
+        )
+    }
+}
+
 /// The portfolio of an enrolment.
 #[derive(Debug, Clone, Template, WebTemplate)]
 #[template(path = "evidence/portfolio.html")]
@@ -529,6 +586,8 @@ pub struct PortfolioPage {
     pub can_sign_off: bool,
     /// The IQA's disagreement with the newest sign-off, with its actions and the answers.
     pub disagreement: Option<crate::iqa_actions::Disagreement>,
+    /// Criteria met week by week, once any history is kept.
+    pub progress_chart: Option<ProgressChart>,
     /// Problems of the withdrawal form.
     pub errors: FormErrors,
 }

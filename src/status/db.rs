@@ -45,7 +45,8 @@ pub async fn refresh_many(
     ids.dedup();
     let before = sqlx::query!(
         r#"select enrolment_id, cohort_id as "cohort_id: CohortId", assessor_id as "assessor_id: UserId",
-                  status as "status: EnrolmentStatus", withdrawn, claims_awaiting
+                  status as "status: EnrolmentStatus", withdrawn, claims_awaiting,
+                  performance_met + knowledge_met as "met!"
              from enrolment_progress where enrolment_id = any($1)
             order by enrolment_id for no key update"#,
         &ids
@@ -58,6 +59,12 @@ pub async fn refresh_many(
         .map(Sources::evaluate)
         .collect();
     store(conn, &states).await?;
+    let met_before: HashMap<Uuid, i32> = before.iter().map(|b| (b.enrolment_id, b.met)).collect();
+    let moved: Vec<&EnrolmentState> = states
+        .iter()
+        .filter(|s| met_before.get(&s.enrolment_id.0) != Some(&s.criteria_met()))
+        .collect();
+    record_met(conn, &moved).await?;
     let mut counts = CountChanges::default();
     for old in before {
         let change = (-1, -i64::from(old.claims_awaiting));
@@ -83,6 +90,26 @@ pub async fn refresh_many(
     }
     counts.apply(conn).await?;
     Ok(states)
+}
+
+/// Appends the number of criteria met of each of these enrolments to their history.
+async fn record_met(conn: &mut PgConnection, moved: &[&EnrolmentState]) -> sqlx::Result<()> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "insert into enrolment_met_history (enrolment_id, at, criteria_met, criteria_total)
+         select t.enrolment_id, now(), t.met, t.total from unnest($1::uuid[], $2::int[], $3::int[]) as t(enrolment_id, met, total)",
+        &moved.iter().map(|s| s.enrolment_id.0).collect::<Vec<_>>(),
+        &moved.iter().map(|s| s.criteria_met()).collect::<Vec<_>>(),
+        &moved
+            .iter()
+            .map(|s| s.performance_total + s.knowledge_total)
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// How many rows each group of the cohort counts is spread over, so that changes of different

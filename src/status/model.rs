@@ -343,6 +343,11 @@ impl Sources {
 }
 
 impl EnrolmentState {
+    /// Criteria met, of either kind.
+    pub fn criteria_met(&self) -> i32 {
+        self.performance_met + self.knowledge_met
+    }
+
     /// Where this state differs from `other`, field by field: `(criterion or "", field,
     /// self's value, other's value)`.
     pub fn differences(&self, other: &Self) -> Vec<(String, &'static str, String, String)> {
@@ -411,6 +416,37 @@ impl EnrolmentState {
         }
         out
     }
+}
+
+/// The criteria met at the end of each week from the week of `from` to the week of `now`, from
+/// a history of (when, criteria met) in time order: each week shows the last number of that week
+/// or before it (0 before the history starts). At most `max_weeks`, the latest kept.
+pub fn weekly_met(
+    history: &[(OffsetDateTime, i32)],
+    from: OffsetDateTime,
+    now: OffsetDateTime,
+    max_weeks: usize,
+) -> Vec<(time::Date, i32)> {
+    let week_start = |at: OffsetDateTime| {
+        let date = at.date();
+        date - time::Duration::days(i64::from(date.weekday().number_days_from_monday()))
+    };
+    let first = week_start(from.min(now));
+    let last = week_start(now);
+    let weeks = usize::try_from((last - first).whole_weeks()).unwrap_or(0) + 1;
+    let skip = weeks.saturating_sub(max_weeks);
+    (skip..weeks)
+        .map(|n| {
+            let start = first + time::Duration::weeks(i64::try_from(n).unwrap_or(0));
+            let end = start + time::Duration::weeks(1);
+            let met = history
+                .iter()
+                .take_while(|(at, _)| at.date() < end)
+                .last()
+                .map_or(0, |(_, met)| *met);
+            (start, met)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -561,5 +597,33 @@ mod tests {
         let state = one_criterion(&[(true, Some(false)), (false, Some(false))]);
         assert_eq!(state.criteria_statuses, [NotMet]);
         assert_eq!(state.status, EnrolmentStatus::InProgress);
+    }
+
+    #[test]
+    fn the_weekly_series_keeps_each_weeks_last_number() {
+        use time::macros::datetime;
+        // Monday 5 October 2026 is the first week.
+        let history = [
+            (datetime!(2026-10-06 10:00 UTC), 2),
+            (datetime!(2026-10-08 10:00 UTC), 5),
+            (datetime!(2026-10-21 09:00 UTC), 4),
+        ];
+        let weeks = weekly_met(
+            &history,
+            datetime!(2026-10-05 08:00 UTC),
+            datetime!(2026-10-27 12:00 UTC),
+            52,
+        );
+        let met: Vec<i32> = weeks.iter().map(|(_, m)| *m).collect();
+        assert_eq!(met, [5, 5, 4, 4], "a reversal shows as a drop");
+        assert_eq!(weeks[0].0, time::macros::date!(2026 - 10 - 05));
+        let latest = weekly_met(
+            &history,
+            datetime!(2026-10-05 08:00 UTC),
+            datetime!(2026-10-27 12:00 UTC),
+            2,
+        );
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[0].0, time::macros::date!(2026 - 10 - 19));
     }
 }

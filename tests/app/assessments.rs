@@ -523,6 +523,54 @@ async fn a_revision_keeps_what_was_met_until_the_assessor_reverses_it_with_a_rea
 }
 
 #[sqlx::test]
+async fn the_portfolio_charts_criteria_met_week_by_week(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("cha").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let history = || async {
+        sqlx::query_scalar!(
+            r#"select criteria_met as "met!" from enrolment_met_history where enrolment_id = $1 order by history_id"#,
+            enrolled.enrolment
+        )
+        .fetch_all(&app.pool)
+        .await
+        .expect("history")
+    };
+    let first = submit(&app, &candidate, &enrolled, "Plan", &["PC1", "PC2"]).await;
+    judge(
+        &app,
+        &assessor,
+        &first,
+        &[("PC1", true, ""), ("PC2", false, "More.")],
+    )
+    .await;
+    let second = submit(&app, &candidate, &enrolled, "Review", &["K1"]).await;
+    judge(&app, &assessor, &second, &[("K1", true, "")]).await;
+    assert_eq!(
+        history().await.last().copied(),
+        Some(2),
+        "written each time the number met changes"
+    );
+    let kept = history().await;
+    assert!(
+        kept.windows(2).all(|w| w[0] != w[1]),
+        "nothing is written while the number stays: {kept:?}"
+    );
+
+    let portfolio = candidate
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    let desc = portfolio.text("#progress-desc");
+    assert!(desc.ends_with(": 2 of 21 met."), "{desc}");
+    assert!(
+        portfolio
+            .attr("#progress-over-time polyline", "points")
+            .is_some()
+    );
+}
+
+#[sqlx::test]
 async fn a_later_judgement_supersedes_and_the_earlier_one_stays(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let enrolled = app.enrolled("fen").await;
