@@ -24,8 +24,12 @@ select ev.enrolment_id, ev.evidence_id, ev.item_id, ev.version, ev.submitted_at,
   join evidence_claim ec using (evidence_id)
  where ev.state = 'submitted';
 
--- The stored statuses were worked out by the rule before this one. Dropped here, they are
--- stored again by the new rule when `attest` next opens the database (as for a database from
--- before statuses were stored).
-delete from enrolment_count;
-delete from enrolment_progress;
+-- Which version of the rule the stored statuses were worked out by. Those stored before were
+-- by version 1; `attest` works them out again by the rule it carries when it opens the
+-- database (one process at a time, the old rows readable meanwhile), then records the version.
+create table status_rule (
+    version integer not null,
+    only_one boolean primary key default true,
+    constraint status_rule_one_row check (only_one)
+);
+insert into status_rule (version) values (1);

@@ -26,7 +26,7 @@ create trigger iqa_action_answer_is_append_only before update or delete on iqa_a
 
 -- The disagreements made before: an action per line that is not blank.
 insert into iqa_action (review_id, position, text)
-select r.review_id, row_number() over (partition by r.review_id order by l.n), btrim(l.line)
+select r.review_id, row_number() over (partition by r.review_id order by l.n), btrim(l.line, E' \t\r\f\v')
   from review r
  cross join lateral regexp_split_to_table(r.actions, E'\r?\n') with ordinality as l(line, n)
- where r.decision = 'disagree' and btrim(l.line) <> '';
+ where r.decision = 'disagree' and btrim(l.line, E' \t\r\f\v') <> '';

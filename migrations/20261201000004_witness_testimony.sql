@@ -1,7 +1,8 @@
--- Witness testimony: the candidate names a witness to a piece of evidence, who gets a
--- single-use link (valid 14 days) to read the statement, confirm it or correct it, and sign
--- with their typed name. Only the SHA-256 of the link's token is kept. The answer is written
--- once, with its time and the address it came from.
+-- Witness testimony: the candidate names a witness to a piece of evidence; the assessor makes
+-- the witness a single-use link (valid 14 days) and sends it to them, so the candidate never
+-- holds it. The witness reads the statement, confirms it or corrects it, and signs with their
+-- typed name. Only the SHA-256 of the link's token is kept; a new link replaces the last. The
+-- answer is written once, with its time and the address it came from.
 create table witness_request (
     witness_request_id uuid primary key default gen_random_uuid(),
     evidence_id uuid not null references evidence,
@@ -9,10 +10,13 @@ create table witness_request (
     witness_email text not null,
     -- The witness's role at work: what makes them a witness to this.
     witness_role text not null,
-    token_sha256 bytea not null,
     requested_by uuid not null references app_user,
     requested_at timestamptz not null,
-    expires_at timestamptz not null,
+    -- The link, once the assessor has made it.
+    token_sha256 bytea,
+    link_made_by uuid references app_user,
+    link_made_at timestamptz,
+    expires_at timestamptz,
     answered_at timestamptz,
     -- True: confirmed as written; false: confirmed with the corrections given.
     confirmed boolean,
@@ -21,6 +25,12 @@ create table witness_request (
     answered_ip inet,
     constraint witness_request_token_key unique (token_sha256),
     constraint witness_request_token_length check (octet_length(token_sha256) = 32),
+    constraint witness_request_link_whole check (
+        (token_sha256 is null) = (expires_at is null)
+        and (token_sha256 is null) = (link_made_at is null)
+        and (token_sha256 is null) = (link_made_by is null)
+    ),
+    constraint witness_request_answered_by_link check (answered_at is null or token_sha256 is not null),
     constraint witness_request_named check (
         btrim(witness_name) <> '' and btrim(witness_email) <> '' and btrim(witness_role) <> ''
     ),

@@ -541,13 +541,19 @@ async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
     if sealed > 0 {
         tracing::info!(audit.sealed = sealed, "sealed waiting audit events");
     }
-    let filled = crate::status::verify::fill_missing(&pool)
+    let upkeep = crate::status::verify::bring_up_to_date(&pool)
         .await
         .context("storing the status of enrolments failed")?;
-    if filled > 0 {
+    if upkeep.filled > 0 {
         tracing::info!(
-            enrolments = filled,
+            enrolments = upkeep.filled,
             "stored the status of enrolments that had none"
+        );
+    }
+    if upkeep.recomputed > 0 {
+        tracing::info!(
+            enrolments = upkeep.recomputed,
+            "worked out the status of enrolments again by the current rule"
         );
     }
     Ok(pool)

@@ -72,7 +72,7 @@ pub async fn caseload_count(
             where p.assessor_id = $1 and not p.withdrawn
               and ($2::uuid is null or p.cohort_id = $2)
               and ($3::text is null or p.status = $3::text::enrolment_status)
-              and ($4::text is null or strpos(p.candidate_sort_name, $4) > 0)
+              and ($4::text is null or strpos(p.candidate_sort_name, lower($4)) > 0)
               and ($5::timestamptz is null or p.oldest_awaiting_at <= $5)"#,
         assessor.0,
         filter.cohort.map(|c| c.0),
@@ -108,7 +108,7 @@ pub async fn caseload_page(
                 where p.assessor_id = $1 and not p.withdrawn
                   and ($2::uuid is null or p.cohort_id = $2)
                   and ($3::text is null or p.status = $3::text::enrolment_status)
-                  and ($6::text is null or strpos(p.candidate_sort_name, $6) > 0)
+                  and ($6::text is null or strpos(p.candidate_sort_name, lower($6)) > 0)
                   and ($7::timestamptz is null or p.oldest_awaiting_at <= $7)
                 order by p.oldest_awaiting_at, p.candidate_sort_name, p.enrolment_id
                 limit $4 offset $5

@@ -125,9 +125,6 @@ pub async fn judge_version(
 ) -> AppResult<Judging> {
     let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
     lock_current_version(&mut *conn, id, who, &enrolment).await?;
-    // The status lock is the enrolment's writers' own: two submissions of one form take turns
-    // here, and the second sees the first's judgements.
-    crate::status::db::lock(&mut *conn, enrolment.id).await?;
     if let Some(seen) = seen
         && evidence_db::count_judgements(&mut *conn, id).await? != seen
     {
@@ -180,18 +177,21 @@ pub(super) async fn enrolment_as_assessor(
     Ok(enrolment)
 }
 
-/// Takes the enrolment's assessment lock (held until the transaction ends) and, under it,
-/// refuses unless version `id` is still a current submitted version of an enrolment that is
-/// not withdrawn.
+/// Takes the enrolment's assessment and status locks (held until the transaction ends) and,
+/// under them, refuses unless version `id` is still a current submitted version of an
+/// enrolment that is not withdrawn.
 async fn lock_current_version(
     conn: &mut PgConnection,
     id: EvidenceId,
     user: Viewer<'_>,
     enrolment: &Enrolment,
 ) -> AppResult<()> {
-    // Shares the lock a sign-off takes, and a submission too: no new version can slip in
-    // between reading this one as current and writing its judgements.
-    cohorts_db::lock_for_assessment(conn, enrolment.id).await?;
+    // Shares the lock a sign-off takes exclusively. Then the status lock, which a submission
+    // holds until it commits: a version read as current under it stays current until this
+    // transaction ends, and two submissions of one judging form take turns here, the second
+    // seeing the first's judgements.
+    cohorts_db::lock_for_assessment(&mut *conn, enrolment.id).await?;
+    crate::status::db::lock(&mut *conn, enrolment.id).await?;
     let evidence = evidence_db::find_visible(conn, id, user)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -134,6 +134,14 @@ pub async fn reverse_kept(
     let Some(found) = reversible(&mut *conn, who, id, criterion).await? else {
         return Err(AppError::Conflict(NOT_REVERSIBLE.into()));
     };
+    if super::db::standing_sign_off(&mut *conn, enrolment.id)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(
+            "The candidate is signed off on this decision: it cannot be reversed while the sign-off stands.".into(),
+        ));
+    }
     evidence_db::insert_reversal(&mut *conn, id, criterion, who.id, reason).await?;
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
     audit::record(

@@ -55,6 +55,11 @@ pub async fn add_comment(
     let enrolment = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
         .await?
         .ok_or(AppError::NotFound)?;
+    if enrolment.is_withdrawn() {
+        return Err(AppError::Conflict(
+            "This enrolment is withdrawn: its records are kept as they are.".into(),
+        ));
+    }
     let part = if enrolment.is_candidate(who.id) {
         "candidate"
     } else if enrolment.assessor_id == Some(who.id) {

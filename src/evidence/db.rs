@@ -866,16 +866,25 @@ pub async fn insert_comment(
 /// A request to a witness to confirm a piece of evidence, with their answer once given.
 #[derive(Debug, Clone)]
 pub struct WitnessRequest {
+    pub id: Uuid,
     pub witness_name: String,
     pub witness_email: String,
     pub witness_role: String,
     pub requested_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
+    /// When the link the assessor made stops working; `None` before they made one.
+    pub expires_at: Option<OffsetDateTime>,
     pub answered_at: Option<OffsetDateTime>,
     /// `Some(true)` confirmed as written, `Some(false)` with corrections.
     pub confirmed: Option<bool>,
     pub corrections: String,
     pub signed_name: Option<String>,
+}
+
+impl WitnessRequest {
+    /// Its link has run out unanswered by `now`.
+    pub fn is_expired(&self, now: &OffsetDateTime) -> bool {
+        self.answered_at.is_none() && self.expires_at.is_some_and(|at| at <= *now)
+    }
 }
 
 /// The witness requests of version `evidence`, oldest first.
@@ -885,8 +894,8 @@ pub async fn witness_requests(
 ) -> sqlx::Result<Vec<WitnessRequest>> {
     sqlx::query_as!(
         WitnessRequest,
-        r#"select witness_name, witness_email, witness_role, requested_at, expires_at, answered_at,
-                  confirmed, corrections, signed_name
+        r#"select witness_request_id as id, witness_name, witness_email, witness_role, requested_at,
+                  expires_at, answered_at, confirmed, corrections, signed_name
              from witness_request where evidence_id = $1
             order by requested_at, witness_request_id"#,
         evidence.0
@@ -895,16 +904,14 @@ pub async fn witness_requests(
     .await
 }
 
-/// A new witness request on version `evidence`, its token stored as `token_sha256`.
+/// A new witness request on version `evidence`, with no link yet.
 pub struct NewWitnessRequest<'a> {
     pub evidence: EvidenceId,
     pub name: &'a str,
     pub email: &'a str,
     pub role: &'a str,
-    pub token_sha256: &'a [u8; 32],
     pub requested_by: UserId,
     pub requested_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
 }
 
 pub async fn insert_witness_request(
@@ -912,20 +919,46 @@ pub async fn insert_witness_request(
     new: &NewWitnessRequest<'_>,
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar!(
-        "insert into witness_request (evidence_id, witness_name, witness_email, witness_role, token_sha256,
-                                      requested_by, requested_at, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+        "insert into witness_request (evidence_id, witness_name, witness_email, witness_role,
+                                      requested_by, requested_at)
+         values ($1, $2, $3, $4, $5, $6)
          returning witness_request_id",
         new.evidence.0,
         new.name,
         new.email,
         new.role,
-        &new.token_sha256[..],
         new.requested_by.0,
-        new.requested_at,
-        new.expires_at
+        new.requested_at
     )
     .fetch_one(conn)
+    .await
+}
+
+/// Gives unanswered request `request` of version `evidence` a new link (its token's hash),
+/// replacing any earlier one; `None` when there is no such request unanswered. Returns the
+/// witness's name.
+pub async fn make_witness_link(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+    request: Uuid,
+    token_sha256: &[u8; 32],
+    by: UserId,
+    at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "update witness_request
+            set token_sha256 = $3, link_made_by = $4, link_made_at = $5, expires_at = $6
+          where witness_request_id = $2 and evidence_id = $1 and answered_at is null
+          returning witness_name",
+        evidence.0,
+        request,
+        &token_sha256[..],
+        by.0,
+        at,
+        expires_at
+    )
+    .fetch_optional(conn)
     .await
 }
 
@@ -935,13 +968,16 @@ pub struct WitnessTarget {
     pub request_id: Uuid,
     pub evidence_id: EvidenceId,
     pub enrolment_id: EnrolmentId,
+    pub candidate_id: UserId,
     pub candidate_name: String,
+    /// The version is no longer the current one, or the enrolment is withdrawn.
+    pub closed: bool,
     pub title: String,
     pub statement: String,
     pub activity_on: Option<Date>,
     pub witness_name: String,
     pub witness_role: String,
-    pub expires_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
     pub answered_at: Option<OffsetDateTime>,
 }
 
@@ -957,7 +993,10 @@ pub async fn find_witness_target(
             sqlx::query_as!(
                 WitnessTarget,
                 r#"select w.witness_request_id as request_id, ev.evidence_id as "evidence_id: EvidenceId",
-                          ev.enrolment_id as "enrolment_id: EnrolmentId", u.display_name as candidate_name,
+                          ev.enrolment_id as "enrolment_id: EnrolmentId", en.candidate_id as "candidate_id: UserId",
+                          u.display_name as candidate_name,
+                          (en.withdrawn_at is not null
+                           or not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "closed!",
                           ev.title, ev.statement, ev.activity_on, w.witness_name, w.witness_role,
                           w.expires_at, w.answered_at
                      from witness_request w

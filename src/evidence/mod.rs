@@ -13,7 +13,7 @@ pub mod views;
 pub mod witness;
 
 use crate::identity::Access;
-use crate::identity::{ADMIN, CANDIDATE, ON_ENROLMENTS, Role};
+use crate::identity::{ADMIN, ASSESSOR, CANDIDATE, ON_ENROLMENTS, Role};
 use crate::state::AppState;
 use crate::web::routes::Routes;
 
@@ -34,6 +34,11 @@ pub fn routes() -> Routes<AppState> {
         .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
         .post("/evidence/{id}/comments", IN_CONVERSATION, comments::post)
         .post("/evidence/{id}/witness", CANDIDATE, witness::request)
+        .post(
+            "/evidence/{id}/witness/{request}/link",
+            ASSESSOR,
+            witness::link,
+        )
         .get("/witness/{token}", Access::Public, witness::show)
         .post("/witness/{token}", Access::Public, witness::answer)
         .get(

@@ -229,6 +229,8 @@ pub struct EvidenceShowPage {
     pub witness_requests: Vec<WitnessRequest>,
     /// The viewer is the candidate and the version current: they may name a witness.
     pub may_request_witness: bool,
+    /// The viewer is the enrolment's assessor: they make the witnesses' links.
+    pub may_judge_witness: bool,
     /// A witness link just made, shown this once.
     pub issued_witness_link: Option<IssuedWitnessLink>,
     /// A refused witness form's problems and what was typed.
@@ -367,6 +369,7 @@ impl ShownEvidence {
         });
         let can_revise = self.can_revise();
         let may_reverse = self.may_reverse(user);
+        let may_judge_now = self.may_judge(user);
         let may_comment = self.may_comment(user);
         let may_request_witness = self.is_candidate
             && !self.enrolment.is_withdrawn()
@@ -392,6 +395,7 @@ impl ShownEvidence {
             comment_typed: String::new(),
             witness_requests: self.witness_requests,
             may_request_witness,
+            may_judge_witness: may_reverse || may_judge_now,
             issued_witness_link: None,
             witness_errors: FormErrors::default(),
             witness_typed: WitnessForm::default(),

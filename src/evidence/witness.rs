@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use super::db::{self, NewWitnessRequest, WitnessTarget};
 use super::views::EvidenceShowPage;
@@ -28,6 +29,7 @@ use crate::ids::EvidenceId;
 use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::web::client_ip::ClientIp;
+use crate::web::flash;
 use crate::web::layout::Layout;
 
 /// How long a witness's link lasts.
@@ -47,7 +49,7 @@ pub struct WitnessForm {
     pub witness_role: String,
 }
 
-/// A witness request just made: its link is shown once, to the candidate who passes it on.
+/// A witness link just made: shown once, to the assessor who sends it to the witness.
 #[derive(Debug, Clone)]
 pub struct IssuedWitnessLink {
     pub url: String,
@@ -55,18 +57,17 @@ pub struct IssuedWitnessLink {
 }
 
 /// Names a witness to version `id` as `who`, its candidate, in the caller's transaction: stores
-/// the request (the token's SHA-256 only) with its audit event and returns the link; or the
-/// form's problems (nothing written). Only a current, submitted version of an enrolment that is
-/// not withdrawn.
-pub async fn request_witness(
+/// the request with its audit event (the assessor then makes the witness's link), or returns
+/// the form's problems (nothing written). Only a current, submitted version of an enrolment
+/// that is not withdrawn.
+pub async fn name_witness(
     conn: &mut PgConnection,
     who: Viewer<'_>,
     by: &Actor,
     id: EvidenceId,
     form: &WitnessForm,
-    base_url: &str,
     now: OffsetDateTime,
-) -> AppResult<Result<IssuedWitnessLink, FormErrors>> {
+) -> AppResult<Result<String, FormErrors>> {
     let evidence = db::find_visible(&mut *conn, id, who)
         .await?
         .filter(|e| e.candidate_id == who.id)
@@ -101,7 +102,6 @@ pub async fn request_witness(
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
-    let token = random_token(32);
     let request = db::insert_witness_request(
         &mut *conn,
         &NewWitnessRequest {
@@ -109,10 +109,8 @@ pub async fn request_witness(
             name: name.as_str(),
             email: email.as_str(),
             role: &role,
-            token_sha256: &sha256(token.as_bytes()),
             requested_by: who.id,
             requested_at: now,
-            expires_at: now + LINK_LIFETIME,
         },
     )
     .await?;
@@ -120,7 +118,7 @@ pub async fn request_witness(
         conn,
         NewAuditEvent {
             actor: by,
-            action: "witness.requested",
+            action: "witness.named",
             entity_type: "evidence",
             entity_id: id.to_string(),
             detail: json!({
@@ -132,10 +130,7 @@ pub async fn request_witness(
         },
     )
     .await?;
-    Ok(Ok(IssuedWitnessLink {
-        url: format!("{}/witness/{token}", base_url.trim_end_matches('/')),
-        witness_name: name.as_str().to_owned(),
-    }))
+    Ok(Ok(name.as_str().to_owned()))
 }
 
 /// `POST /evidence/{id}/witness`: the candidate names a witness.
@@ -150,15 +145,15 @@ pub async fn request(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
-    let now = state.clock.now();
-    let base = &state.settings.base_url;
-    match request_witness(&mut tx, user.viewer(), &by, id, &form, base, now).await? {
-        Ok(link) => {
+    match name_witness(&mut tx, user.viewer(), &by, id, &form, state.clock.now()).await? {
+        Ok(name) => {
             tx.commit().await?;
-            let mut page =
-                EvidenceShowPage::build(&state, &standards, &user, layout, id, None).await?;
-            page.issued_witness_link = Some(link);
-            Ok(page.into_response())
+            Ok(flash::redirect(
+                &format!("/evidence/{id}#witnesses"),
+                &format!(
+                    "{name} is named as a witness. Your assessor sends them a link to confirm the statement."
+                ),
+            ))
         }
         Err(errors) => {
             drop(tx);
@@ -169,6 +164,85 @@ pub async fn request(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
+}
+
+/// Makes a new single-use link for witness request `request` of version `id`, as `who`, the
+/// enrolment's assessor, in the caller's transaction, replacing any earlier link, with its
+/// audit event. The candidate never sees it: the assessor sends it to the witness.
+pub async fn make_link(
+    conn: &mut PgConnection,
+    who: Viewer<'_>,
+    by: &Actor,
+    id: EvidenceId,
+    request: Uuid,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> AppResult<IssuedWitnessLink> {
+    let evidence = db::find_visible(&mut *conn, id, who)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let enrolment = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
+        .await?
+        .filter(|e| e.assessor_id == Some(who.id) && !e.is_candidate(who.id))
+        .ok_or(AppError::NotFound)?;
+    if evidence.superseded || enrolment.is_withdrawn() {
+        return Err(AppError::Conflict(
+            "The evidence was revised or the enrolment withdrawn: the witness would confirm what no longer counts.".into(),
+        ));
+    }
+    let token = random_token(32);
+    let expires_at = now + LINK_LIFETIME;
+    let made = db::make_witness_link(
+        &mut *conn,
+        id,
+        request,
+        &sha256(token.as_bytes()),
+        who.id,
+        now,
+        expires_at,
+    )
+    .await?;
+    let Some(witness_name) = made else {
+        return Err(AppError::Conflict(
+            "This witness has answered already, or was never named on this evidence.".into(),
+        ));
+    };
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: by,
+            action: "witness.link_made",
+            entity_type: "evidence",
+            entity_id: id.to_string(),
+            detail: json!({ "witness_request_id": request, "expires_at": expires_at.unix_timestamp() }),
+        },
+    )
+    .await?;
+    Ok(IssuedWitnessLink {
+        url: format!("{}/witness/{token}", base_url.trim_end_matches('/')),
+        witness_name,
+    })
+}
+
+/// `POST /evidence/{id}/witness/{request}/link`: the assessor makes the witness's link.
+pub async fn link(
+    State(state): State<AppState>,
+    standards: Standards,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    Path((id, request)): Path<(EvidenceId, Uuid)>,
+    CsrfForm(_): CsrfForm<crate::auth::EmptyForm>,
+) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    let by = Actor::user(&user, ip);
+    let base = &state.settings.base_url;
+    let now = state.clock.now();
+    let issued = make_link(&mut tx, user.viewer(), &by, id, request, base, now).await?;
+    tx.commit().await?;
+    let mut page = EvidenceShowPage::build(&state, &standards, &user, layout, id, None).await?;
+    page.issued_witness_link = Some(issued);
+    Ok(page.into_response())
 }
 
 #[derive(Template, WebTemplate)]
@@ -193,8 +267,10 @@ impl WitnessDonePage {
     fn unusable(layout: Layout, target: &WitnessTarget, now: OffsetDateTime) -> Self {
         let message = if target.answered_at.is_some() {
             "This link has been used: the statement was confirmed already. Each link works once."
-        } else if target.expires_at <= now {
-            "This link has expired: links last 14 days. Ask the candidate for a new one."
+        } else if target.closed {
+            "This statement has been revised, or the candidate's enrolment has ended: there is nothing to confirm now."
+        } else if target.expires_at.is_none_or(|at| at <= now) {
+            "This link has expired: links last 14 days. Ask the assessor for a new one."
         } else {
             "This link cannot be used."
         };
@@ -206,9 +282,27 @@ impl WitnessDonePage {
     }
 }
 
-/// Whether the link's request can still be answered at `now`.
+/// Whether the link's request can still be answered at `now`: unanswered, unexpired, and of
+/// a current version of an enrolment that goes on.
 fn open(target: &WitnessTarget, now: OffsetDateTime) -> bool {
-    target.answered_at.is_none() && target.expires_at > now
+    target.answered_at.is_none() && !target.closed && target.expires_at.is_some_and(|at| at > now)
+}
+
+/// The page refusing the candidate, signed in, their own witness's link: a witness confirms
+/// someone else's evidence.
+fn not_for_the_candidate(
+    user: Option<&axum::Extension<CurrentUser>>,
+    target: &WitnessTarget,
+    layout: &Layout,
+) -> Option<Response> {
+    user.filter(|u| u.id == target.candidate_id).map(|_| {
+        let page = WitnessDonePage {
+            layout: layout.clone(),
+            heading: "This link is for your witness",
+            message: "You are signed in as the candidate: only the witness confirms your evidence. Your assessor sends them this link.",
+        };
+        (StatusCode::FORBIDDEN, page).into_response()
+    })
 }
 
 /// The request a witness's token names, or 404 (the same for a token that never existed).
@@ -224,11 +318,15 @@ async fn target_of(conn: &mut PgConnection, token: &str, lock: bool) -> AppResul
 /// `GET /witness/{token}`: the statement to confirm, for the witness.
 pub async fn show(
     State(state): State<AppState>,
+    user: Option<axum::Extension<CurrentUser>>,
     layout: Layout,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let target = target_of(&mut conn, &token, false).await?;
+    if let Some(refused) = not_for_the_candidate(user.as_ref(), &target, &layout) {
+        return Ok(refused);
+    }
     let now = state.clock.now();
     if !open(&target, now) {
         let page = WitnessDonePage::unusable(layout, &target, now);
@@ -275,6 +373,12 @@ impl AnswerForm {
         if confirmed == Some(false) && corrections.is_empty() {
             errors.add("corrections", "Write what should be corrected");
         }
+        // Confirmed as written means no corrections: anything typed there is not kept.
+        let corrections = if confirmed == Some(true) {
+            String::new()
+        } else {
+            corrections
+        };
         if corrections.chars().count() > CORRECTIONS_MAX_CHARS {
             errors.add("corrections", "Keep the corrections under 5,000 characters");
         }
@@ -299,6 +403,7 @@ impl AnswerForm {
 pub async fn answer(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    user: Option<axum::Extension<CurrentUser>>,
     layout: Layout,
     Path(token): Path<String>,
     CsrfForm(form): CsrfForm<AnswerForm>,
@@ -306,6 +411,9 @@ pub async fn answer(
     let mut tx = state.pool.begin().await?;
     // Locked: the same link sent twice at once is answered once.
     let target = target_of(&mut tx, &token, true).await?;
+    if let Some(refused) = not_for_the_candidate(user.as_ref(), &target, &layout) {
+        return Ok(refused);
+    }
     let now = state.clock.now();
     if !open(&target, now) {
         let page = WitnessDonePage::unusable(layout, &target, now);

@@ -99,6 +99,21 @@ pub async fn answer(
         .await?
         .filter(|t| t.enrolment_id == enrolment)
         .ok_or(AppError::NotFound)?;
+    if assessed.is_withdrawn() {
+        return Err(AppError::Conflict(
+            "This enrolment is withdrawn: its records are kept as they are.".into(),
+        ));
+    }
+    if !target.on_newest_sign_off {
+        return Err(AppError::Conflict(
+            "The enrolment was signed off again since this action: it needs no answer now.".into(),
+        ));
+    }
+    if target.answered {
+        return Err(AppError::Conflict(
+            "This action has been answered already.".into(),
+        ));
+    }
     let text = text.trim();
     let mut errors = FormErrors::default();
     if text.is_empty() {
@@ -115,12 +130,7 @@ pub async fn answer(
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
-    if !target.on_newest_sign_off {
-        return Err(AppError::Conflict(
-            "The enrolment was signed off again since this action: it needs no answer now.".into(),
-        ));
-    }
-    if target.answered || !db::insert_answer(&mut *conn, action, who.id, text, now).await? {
+    if !db::insert_answer(&mut *conn, action, who.id, text, now).await? {
         return Err(AppError::Conflict(
             "This action has been answered already.".into(),
         ));

@@ -103,6 +103,12 @@ impl QualityPage {
             .map(|(_, e, _)| e)
     }
 
+    /// The actions typed for sign-off `id` were refused.
+    pub fn actions_refused(&self, id: &SignOffId) -> bool {
+        self.errors_for(id)
+            .is_some_and(|e| e.get(&format!("actions-{id}")).is_some())
+    }
+
     pub fn disagreement_of(&self, id: &SignOffId) -> Option<&Disagreement> {
         self.disagreements.get(id)
     }

@@ -72,7 +72,7 @@ pub async fn narrowed_groups(
              from enrolment_progress p
              left join app_user a on a.user_id = p.assessor_id
             where p.cohort_id = $1
-              and ($2::text is null or strpos(p.candidate_sort_name, $2) > 0)
+              and ($2::text is null or strpos(p.candidate_sort_name, lower($2)) > 0)
               and ($3::timestamptz is null or p.oldest_awaiting_at <= $3)
             group by p.assessor_id, a.display_name, p.status
             order by lower(a.display_name), p.assessor_id"#,
@@ -111,7 +111,7 @@ pub async fn rows(
                      from (select enrolment_id from enrolment_progress p
                             where p.cohort_id = $1 and ($2::uuid is null or p.assessor_id = $2)
                               and ($3::text is null or p.status = $3::text::enrolment_status)
-                              and ($6::text is null or strpos(p.candidate_sort_name, $6) > 0)
+                              and ($6::text is null or strpos(p.candidate_sort_name, lower($6)) > 0)
                               and ($7::timestamptz is null or p.oldest_awaiting_at <= $7)
                             order by "# + $order + r#"
                             limit $4 offset $5) page

@@ -165,6 +165,7 @@ pub(crate) async fn selection(
     let standard = standards.version(&mut tx, cohort.standard_id).await?;
     let head = crate::audit::head(&mut tx).await?;
     // A filter typed wrongly keeps everything, as the page shows it.
+    let query = query.clone().normalise();
     let (filter, _) = query.filter(state.clock.now());
     let kept = db::rows(&mut tx, id, filter, usize::MAX, 0).await?;
     tx.commit().await?;

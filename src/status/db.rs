@@ -739,6 +739,38 @@ pub async fn enrolment_ids_after(
     .await
 }
 
+/// The version of the status rule the stored rows were worked out by.
+pub async fn rule_version(conn: &mut PgConnection) -> sqlx::Result<i32> {
+    sqlx::query_scalar!("select version from status_rule")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn set_rule_version(conn: &mut PgConnection, version: i32) -> sqlx::Result<()> {
+    sqlx::query!("update status_rule set version = $1", version)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One process at a time brings the stored statuses up to date when it opens the database:
+/// a session lock, released by [`unlock_upkeep`] or when the connection ends.
+const UPKEEP_LOCK: i64 = 0x5747_A7E5;
+
+pub async fn lock_upkeep(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("select pg_advisory_lock($1)", UPKEEP_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn unlock_upkeep(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query_scalar!("select pg_advisory_unlock($1)", UPKEEP_LOCK)
+        .fetch_one(conn)
+        .await?;
+    Ok(())
+}
+
 /// Enrolments that have no stored status yet (created before statuses were stored).
 pub async fn without_stored_status(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(

@@ -142,8 +142,53 @@ pub async fn verify(pool: &PgPool, repair: bool) -> sqlx::Result<Outcome> {
     Ok(outcome)
 }
 
+/// The version of the status rule in [`super::model`]: raised whenever the rule changes, so
+/// that statuses stored by an older rule are worked out again.
+pub const RULE_VERSION: i32 = 2;
+
+/// What opening the database did to the stored statuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Enrolments that had no stored status and now have one.
+    pub filled: usize,
+    /// Enrolments worked out again because the rule changed.
+    pub recomputed: usize,
+}
+
+/// Brings the stored statuses up to date when the database is opened, after the migrations,
+/// one process at a time: stores the status of enrolments that have none, and works out every
+/// status again when the rows were made by an older rule. The rows stay readable meanwhile.
+pub async fn bring_up_to_date(pool: &PgPool) -> sqlx::Result<Upkeep> {
+    let mut guard = pool.acquire().await?;
+    db::lock_upkeep(&mut guard).await?;
+    let done = upkeep(pool, &mut guard).await;
+    db::unlock_upkeep(&mut guard).await?;
+    done
+}
+
+async fn upkeep(pool: &PgPool, conn: &mut sqlx::PgConnection) -> sqlx::Result<Upkeep> {
+    let filled = fill_missing(pool).await?;
+    let mut recomputed = 0;
+    if db::rule_version(conn).await? < RULE_VERSION {
+        let mut after = None;
+        loop {
+            let ids = db::enrolment_ids_after(conn, after, 500).await?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            let mut tx = pool.begin().await?;
+            db::refresh_many(&mut tx, &ids).await?;
+            tx.commit().await?;
+            recomputed += ids.len();
+            after = Some(last);
+        }
+        db::set_rule_version(conn, RULE_VERSION).await?;
+    }
+    Ok(Upkeep { filled, recomputed })
+}
+
 /// Stores the status of every enrolment that has none: those of a database from before
-/// statuses were stored. Run when the database is opened, after the migrations.
+/// statuses were stored.
 pub async fn fill_missing(pool: &PgPool) -> sqlx::Result<usize> {
     let mut conn = pool.acquire().await?;
     let missing = db::without_stored_status(&mut conn).await?;

@@ -967,7 +967,7 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
         Some("Jo Lead")
     );
 
-    let asked = candidate
+    candidate
         .post_form(
             &ask,
             &[
@@ -976,14 +976,50 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
                 ("witness_role", "Head of platform"),
             ],
         )
-        .await;
-    assert_eq!(asked.status, StatusCode::OK);
-    let token = witness_token(&asked);
-    assert_eq!(token.len(), 64);
-    let stored: Vec<u8> = sqlx::query_scalar!("select token_sha256 from witness_request")
+        .await
+        .assert_redirect_to(&format!("/evidence/{evidence}#witnesses"));
+    let named = candidate.get(&format!("/evidence/{evidence}")).await;
+    assert!(
+        named
+            .text("#witnesses .witness-request")
+            .contains("the assessor sends them a link")
+    );
+    assert!(
+        named.texts("#witnesses .witness-request form").is_empty(),
+        "the candidate never holds the link"
+    );
+
+    // The assessor makes the link and sends it; a new one replaces the last.
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let request: uuid::Uuid = sqlx::query_scalar!("select witness_request_id from witness_request")
         .fetch_one(&app.pool)
         .await
         .expect("request");
+    let make = format!("/evidence/{evidence}/witness/{request}/link");
+    let first = assessor.post_form(&make, &[]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let replaced = witness_token(&first);
+    let asked = assessor.post_form(&make, &[]).await;
+    let token = witness_token(&asked);
+    assert_ne!(token, replaced);
+    assert_eq!(
+        app.browser()
+            .get(&format!("/witness/{replaced}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "the replaced link no longer works"
+    );
+    assert_eq!(
+        candidate.post_form(&make, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(token.len(), 64);
+    let stored: Vec<u8> =
+        sqlx::query_scalar!(r#"select token_sha256 as "token!" from witness_request"#)
+            .fetch_one(&app.pool)
+            .await
+            .expect("request");
     assert_eq!(
         stored,
         attest::crypto::sha256(token.as_bytes()),
@@ -996,9 +1032,21 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
             .text("#witnesses .witness-request")
             .contains("waiting for them")
     );
+    // Holding the link, the candidate still cannot sign as their own witness.
+    let own = candidate.get(&format!("/witness/{token}")).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        candidate
+            .post_form(
+                &format!("/witness/{token}"),
+                &[("answer", "confirmed"), ("signed_name", "Jo Lead")]
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 
     // Only the candidate names witnesses of their own evidence.
-    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
     assert_eq!(
         assessor
             .post_form(
@@ -1103,7 +1151,8 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
             .expect("ip");
     assert!(answered_ip.is_some(), "the address signed from is kept");
     let audit = app.audit_actions().await;
-    assert!(audit.contains(&"witness.requested".to_owned()));
+    assert!(audit.contains(&"witness.named".to_owned()));
+    assert!(audit.contains(&"witness.link_made".to_owned()));
     assert!(audit.contains(&"witness.corrected".to_owned()));
 }
 
@@ -1121,7 +1170,7 @@ async fn a_witness_link_expires_after_fourteen_days(pool: PgPool) {
             &["PC2"],
         )
         .await;
-    let asked = candidate
+    candidate
         .post_form(
             &format!("/evidence/{evidence}/witness"),
             &[
@@ -1131,7 +1180,15 @@ async fn a_witness_link_expires_after_fourteen_days(pool: PgPool) {
             ],
         )
         .await;
-    let link = format!("/witness/{}", witness_token(&asked));
+    let request: uuid::Uuid = sqlx::query_scalar!("select witness_request_id from witness_request")
+        .fetch_one(&app.pool)
+        .await
+        .expect("request");
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let made = assessor
+        .post_form(&format!("/evidence/{evidence}/witness/{request}/link"), &[])
+        .await;
+    let link = format!("/witness/{}", witness_token(&made));
     app.clock().advance(time::Duration::days(14));
     let late = app
         .browser()

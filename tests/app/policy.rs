@@ -78,6 +78,11 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
         Only(&[Candidate, Assessor, Iqa]),
     ),
     (POST, "/evidence/{id}/witness", Only(&[Candidate])),
+    (
+        POST,
+        "/evidence/{id}/witness/{request}/link",
+        Only(&[Assessor]),
+    ),
     (GET, "/witness/{token}", Anyone),
     (POST, "/witness/{token}", Anyone),
     (
@@ -140,6 +145,7 @@ fn concrete(path: &str) -> String {
         .replace("{file_id}", "00000000-0000-0000-0000-000000000001")
         .replace("{criterion}", "00000000-0000-0000-0000-000000000002")
         .replace("{action}", "00000000-0000-0000-0000-000000000003")
+        .replace("{request}", "00000000-0000-0000-0000-000000000004")
 }
 
 #[test]

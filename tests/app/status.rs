@@ -695,6 +695,67 @@ async fn enrolments_without_a_stored_status_are_filled_when_the_database_is_open
 }
 
 #[sqlx::test]
+async fn statuses_stored_by_an_older_rule_are_worked_out_again_once_by_one_process(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("older").await;
+    let other = app
+        .classmate(&enrolled, "older2@example.org", "Older Two")
+        .await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    app.submit_evidence(&candidate, &enrolled, "Pipeline", "product", &["PC1"])
+        .await;
+    // As an older rule left them: the row says nothing waits, the counts agree with it.
+    sqlx::query!(
+        "update enrolment_progress set claims_awaiting = 0, oldest_awaiting_at = null, next_evidence_id = null
+          where enrolment_id = $1",
+        enrolled.enrolment
+    )
+    .execute(&app.pool)
+    .await
+    .expect("stale row");
+    let mut tx = app.pool.begin().await.expect("transaction");
+    status_db::recount(&mut tx).await.expect("recount");
+    sqlx::query!("update status_rule set version = 1")
+        .execute(&mut *tx)
+        .await
+        .expect("older rule");
+    tx.commit().await.expect("commit");
+    assert!(
+        !verify::verify(&app.pool, false)
+            .await
+            .expect("verify")
+            .is_clean()
+    );
+
+    // Two processes opening the database at once: one does the work, the other finds it done.
+    let (a, b) = tokio::join!(
+        verify::bring_up_to_date(&app.pool),
+        verify::bring_up_to_date(&app.pool)
+    );
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_eq!(a.recomputed + b.recomputed, 2, "{a:?} {b:?}");
+    assert!(a.recomputed == 0 || b.recomputed == 0);
+    let outcome = verify::verify(&app.pool, false).await.expect("verify");
+    assert!(
+        outcome.is_clean(),
+        "{:?} {:?}",
+        outcome.mismatches,
+        outcome.wrong_counts
+    );
+    let mut conn = app.pool.acquire().await.expect("connection");
+    assert_eq!(
+        status_db::rule_version(&mut conn).await.expect("version"),
+        verify::RULE_VERSION
+    );
+    drop(conn);
+    assert_eq!(
+        verify::bring_up_to_date(&app.pool).await.expect("again"),
+        verify::Upkeep::default()
+    );
+    let _ = other;
+}
+
+#[sqlx::test]
 async fn the_scale_demo_spreads_its_candidates_over_every_status_with_valid_rows(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let outcome = attest::demo::scale::run(&app.state, 60, attest::demo::PASSWORD)
