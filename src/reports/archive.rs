@@ -8,7 +8,7 @@
 //! whatever the portfolio's size. Every file is hashed again on its way out and the download is
 //! cut short if a stored file no longer matches its SHA-256.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -33,6 +33,7 @@ use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
 use crate::ids::{BlobId, EnrolmentId, EvidenceId, JudgementId, SignOffId};
+use crate::iqa_actions::Disagreement;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -40,7 +41,9 @@ use crate::status::model::{CriterionProgress, CriterionStatus, EnrolmentStatus};
 use crate::web::download::content_disposition;
 
 /// Names the layout of `manifest.json`, so that readers can tell future changes apart.
-const FORMAT: &str = "attest-portfolio/1";
+/// 2: judgements say whether they reverse a kept met; evidence carries its conversation and
+/// its witnesses; reviews carry their actions one by one with the assessor's answers.
+const FORMAT: &str = "attest-portfolio/2";
 
 #[derive(Debug, Serialize)]
 pub struct Manifest {
@@ -111,6 +114,36 @@ pub struct EvidencePart {
     pub claims: Vec<ClaimPart>,
     pub judgements: Vec<JudgementPart>,
     pub files: Vec<FilePart>,
+    /// The comments written on this version.
+    pub comments: Vec<CommentPart>,
+    /// The witnesses named on this version, and their answers.
+    pub witnesses: Vec<WitnessPart>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommentPart {
+    pub author: String,
+    /// candidate, assessor or iqa.
+    pub part: String,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub written_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WitnessPart {
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub named_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    /// `true` confirmed as written, `false` with the corrections; `None` unanswered.
+    pub confirmed: Option<bool>,
+    pub corrections: String,
+    pub signed_name: Option<String>,
+    pub answered_from: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,6 +166,8 @@ pub struct JudgementPart {
     pub assessor: String,
     #[serde(with = "time::serde::rfc3339")]
     pub judged_at: OffsetDateTime,
+    /// It reverses a met kept after a revision; the feedback is the reason.
+    pub reverses_kept: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,8 +206,19 @@ pub struct ReviewPart {
     pub decision: String,
     pub iqa: String,
     pub actions: String,
+    /// A disagreement's actions one by one, with the assessor's answers.
+    pub action_items: Vec<ActionPart>,
     #[serde(with = "time::serde::rfc3339")]
     pub reviewed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActionPart {
+    pub action: String,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
 }
 
 /// The offline page: the manifest in words, with links to the files beside it.
@@ -299,7 +345,11 @@ struct ManifestRows {
     claims: Vec<db::ArchiveClaim>,
     judgements: Vec<db::ArchiveJudgement>,
     files: Vec<db::ArchiveFile>,
+    comments: Vec<db::ArchiveComment>,
+    witnesses: Vec<db::ArchiveWitness>,
     sign_offs: Vec<db::ArchiveSignOff>,
+    /// The disagreements among those sign-offs' reviews, with their actions and answers.
+    disagreements: HashMap<SignOffId, Disagreement>,
 }
 
 impl ManifestRows {
@@ -318,7 +368,11 @@ impl ManifestRows {
         let claims = db::archive_claims(&mut *conn, id).await?;
         let judgements = db::archive_judgements(&mut *conn, id).await?;
         let files = db::archive_files(&mut *conn, id).await?;
+        let comments = db::archive_comments(&mut *conn, id).await?;
+        let witnesses = db::archive_witnesses(&mut *conn, id).await?;
         let sign_offs = db::archive_sign_offs(&mut *conn, id).await?;
+        let ids: Vec<SignOffId> = sign_offs.iter().map(|s| s.sign_off_id).collect();
+        let disagreements = crate::iqa_actions::db::disagreements_on(&mut *conn, &ids).await?;
         let standing = progress.as_ref().and_then(|p| p.standing_sign_off_id);
         Ok(Self {
             audit_head,
@@ -330,7 +384,10 @@ impl ManifestRows {
             claims,
             judgements,
             files,
+            comments,
+            witnesses,
             sign_offs,
+            disagreements,
         })
     }
 
@@ -352,11 +409,20 @@ impl ManifestRows {
                     .map(CriterionPart::from_row)
                     .collect(),
             },
-            evidence: evidence_parts(self.versions, &self.claims, &self.judgements, &self.files),
+            evidence: evidence_parts(
+                self.versions,
+                &self.claims,
+                &self.judgements,
+                &self.files,
+                (&self.comments, &self.witnesses),
+            ),
             sign_offs: self
                 .sign_offs
                 .into_iter()
-                .map(|row| SignOffPart::from_row(row, self.standing))
+                .map(|row| {
+                    let actions = self.disagreements.get(&row.sign_off_id);
+                    SignOffPart::from_row(row, self.standing, actions)
+                })
                 .collect(),
         }
     }
@@ -402,11 +468,41 @@ fn evidence_parts(
     claims: &[db::ArchiveClaim],
     judgements: &[db::ArchiveJudgement],
     files: &[db::ArchiveFile],
+    (comments, witnesses): (&[db::ArchiveComment], &[db::ArchiveWitness]),
 ) -> Vec<EvidencePart> {
     let mut taken = HashSet::new();
     versions
         .into_iter()
-        .map(|row| EvidencePart::from_rows(row, claims, judgements, files, &mut taken))
+        .map(|row| {
+            let id = row.evidence_id;
+            let mut part = EvidencePart::from_rows(row, claims, judgements, files, &mut taken);
+            part.comments = comments
+                .iter()
+                .filter(|c| c.evidence_id == id)
+                .map(|c| CommentPart {
+                    author: c.author.clone(),
+                    part: c.part.clone(),
+                    body: c.body.clone(),
+                    written_at: c.created_at,
+                })
+                .collect();
+            part.witnesses = witnesses
+                .iter()
+                .filter(|w| w.evidence_id == id)
+                .map(|w| WitnessPart {
+                    name: w.name.clone(),
+                    email: w.email.clone(),
+                    role: w.role.clone(),
+                    named_at: w.named_at,
+                    answered_at: w.answered_at,
+                    confirmed: w.confirmed,
+                    corrections: w.corrections.clone(),
+                    signed_name: w.signed_name.clone(),
+                    answered_from: w.answered_from.clone(),
+                })
+                .collect();
+            part
+        })
         .collect()
 }
 
@@ -454,6 +550,8 @@ impl EvidencePart {
             activity_on: row.activity_on,
             submitted_at: row.submitted_at,
             declaration_sha256: row.declaration_sha256,
+            comments: Vec::new(),
+            witnesses: Vec::new(),
         }
     }
 }
@@ -483,6 +581,7 @@ impl JudgementPart {
             feedback: row.feedback.clone(),
             assessor: row.assessor.clone(),
             judged_at: row.created_at,
+            reverses_kept: row.reverses_kept,
         }
     }
 }
@@ -503,8 +602,24 @@ impl FilePart {
 }
 
 impl SignOffPart {
-    /// A sign-off with its IQA review, if it has one; it stands if it is the `standing` one.
-    fn from_row(row: db::ArchiveSignOff, standing: Option<SignOffId>) -> Self {
+    /// A sign-off with its IQA review, if it has one, and the review's `disagreement` actions;
+    /// it stands if it is the `standing` one.
+    fn from_row(
+        row: db::ArchiveSignOff,
+        standing: Option<SignOffId>,
+        disagreement: Option<&Disagreement>,
+    ) -> Self {
+        let action_items = disagreement.map_or_else(Vec::new, |d| {
+            d.actions
+                .iter()
+                .map(|a| ActionPart {
+                    action: a.text.clone(),
+                    answer: a.answer.as_ref().map(|x| x.text.clone()),
+                    answered_by: a.answer.as_ref().map(|x| x.assessor_name.clone()),
+                    answered_at: a.answer.as_ref().map(|x| x.answered_at),
+                })
+                .collect()
+        });
         Self {
             sequence: row.sequence,
             signed_at: row.signed_at,
@@ -519,6 +634,7 @@ impl SignOffPart {
                     decision,
                     iqa,
                     actions: row.actions.unwrap_or_default(),
+                    action_items,
                     reviewed_at,
                 }),
                 _ => None,

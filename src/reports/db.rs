@@ -294,6 +294,8 @@ pub struct ArchiveJudgement {
     /// The assessor's display name.
     pub assessor: String,
     pub created_at: OffsetDateTime,
+    /// It reverses a met kept after a revision; `feedback` is the reason.
+    pub reverses_kept: bool,
 }
 
 /// Every judgement of an enrolment's evidence, in criterion order, each criterion's oldest
@@ -305,13 +307,81 @@ pub async fn archive_judgements(
     sqlx::query_as!(
         ArchiveJudgement,
         r#"select j.judgement_id, j.evidence_id, c.code, j.met, j.valid, j.authentic, j.current,
-                  j.sufficient, j.reliable, j.feedback, u.display_name as assessor, j.created_at
+                  j.sufficient, j.reliable, j.feedback, u.display_name as assessor, j.created_at,
+                  j.reverses_kept
              from judgement j
              join criterion c using (criterion_id)
              join evidence e using (evidence_id)
              join app_user u on u.user_id = j.assessor_id
             where e.enrolment_id = $1
             order by c.kind, c.position, j.created_at, j.judgement_id"#,
+        enrolment.0
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A comment in the conversation on a piece of evidence, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveComment {
+    /// The version it was written on.
+    pub evidence_id: EvidenceId,
+    pub author: String,
+    pub part: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every comment on the enrolment's evidence, oldest first.
+pub async fn archive_comments(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<Vec<ArchiveComment>> {
+    sqlx::query_as!(
+        ArchiveComment,
+        r#"select c.evidence_id as "evidence_id: EvidenceId", u.display_name as author, c.author_part as part,
+                  c.body, c.created_at
+             from evidence_comment c
+             join evidence e using (evidence_id)
+             join app_user u on u.user_id = c.author_id
+            where e.enrolment_id = $1
+            order by c.created_at, c.comment_id"#,
+        enrolment.0
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A witness named on an evidence version and their answer, for the portfolio archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveWitness {
+    pub evidence_id: EvidenceId,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub named_at: OffsetDateTime,
+    pub answered_at: Option<OffsetDateTime>,
+    pub confirmed: Option<bool>,
+    pub corrections: String,
+    pub signed_name: Option<String>,
+    /// The address the answer came from.
+    pub answered_from: Option<String>,
+}
+
+/// Every witness named on the enrolment's evidence, in the order they were named.
+pub async fn archive_witnesses(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<Vec<ArchiveWitness>> {
+    sqlx::query_as!(
+        ArchiveWitness,
+        r#"select w.evidence_id as "evidence_id: EvidenceId", w.witness_name as name, w.witness_email as email,
+                  w.witness_role as role, w.requested_at as named_at, w.answered_at, w.confirmed,
+                  w.corrections, w.signed_name, host(w.answered_ip) as answered_from
+             from witness_request w
+             join evidence e using (evidence_id)
+            where e.enrolment_id = $1
+            order by w.requested_at, w.witness_request_id"#,
         enrolment.0
     )
     .fetch_all(conn)

@@ -1490,6 +1490,22 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
         &[("K1", false, "Say which tools.")],
     )
     .await;
+    candidate
+        .post_form(
+            &format!("/evidence/{extra}/comments"),
+            &[("comment", "GitLab CI and Argo CD.")],
+        )
+        .await;
+    candidate
+        .post_form(
+            &format!("/evidence/{extra}/witness"),
+            &[
+                ("witness_name", "Lou Lead"),
+                ("witness_email", "lou@example.org"),
+                ("witness_role", "Team lead"),
+            ],
+        )
+        .await;
 
     let uri = format!("/enrolments/{}/archive.zip", enrolled.enrolment);
     let (status, headers, body) = candidate.get_bytes(&uri).await;
@@ -1529,7 +1545,7 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     );
 
     let manifest: serde_json::Value = serde_json::from_slice(&entries[0].1).expect("json");
-    assert_eq!(manifest["format"], "attest-portfolio/1");
+    assert_eq!(manifest["format"], "attest-portfolio/2");
     assert_eq!(manifest["enrolment"]["status"], "verified");
     assert_eq!(
         manifest["enrolment"]["candidate"]["email"],
@@ -1568,6 +1584,15 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
     }
     assert_eq!(evidence[1]["judgements"][0]["met"], false);
     assert_eq!(evidence[1]["judgements"][0]["feedback"], "Say which tools.");
+    assert_eq!(evidence[1]["judgements"][0]["reverses_kept"], false);
+    assert_eq!(evidence[1]["comments"][0]["body"], "GitLab CI and Argo CD.");
+    assert_eq!(evidence[1]["comments"][0]["part"], "candidate");
+    assert_eq!(evidence[1]["witnesses"][0]["name"], "Lou Lead");
+    assert_eq!(
+        evidence[1]["witnesses"][0]["confirmed"],
+        serde_json::Value::Null
+    );
+    assert_eq!(evidence[0]["comments"].as_array().map(Vec::len), Some(0));
     // Every file in the manifest is in the archive, byte for byte.
     for (n, piece) in evidence.iter().enumerate() {
         let file = &piece["files"][0];
