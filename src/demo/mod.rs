@@ -90,6 +90,8 @@ enum Stage {
     Revised,
     PartlyMet,
     Ready,
+    /// Signed off, then the IQA disagreed: actions wait for the assessor.
+    Disagreed,
     Competent,
     Verified,
 }
@@ -155,8 +157,8 @@ const CANDIDATES: [Candidate; 12] = [
     candidate(
         "hana.sato@attest.example",
         "Hana Sato",
-        "ready for sign-off",
-        Stage::Ready,
+        "ready again: the IQA disagreed, two actions to answer",
+        Stage::Disagreed,
         true,
     ),
     candidate(
@@ -424,7 +426,11 @@ impl People<'_> {
             }
             Stage::Awaiting => 2,
             Stage::Mixed | Stage::PartlyMet => 3,
-            Stage::Revised | Stage::Ready | Stage::Competent | Stage::Verified => 5,
+            Stage::Revised
+            | Stage::Ready
+            | Stage::Disagreed
+            | Stage::Competent
+            | Stage::Verified => 5,
         };
         let mut evidence = Vec::new();
         for piece in &PIECES[..submitted] {
@@ -452,7 +458,7 @@ impl People<'_> {
             self.revise(candidate, enrolment, *last).await?;
         }
         let mut signed = None;
-        if matches!(stage, Stage::Competent | Stage::Verified) {
+        if matches!(stage, Stage::Disagreed | Stage::Competent | Stage::Verified) {
             let mut tx = self.state.pool.begin().await?;
             let percent = self.state.settings.iqa_sample_percent;
             let clock = &self.state.clock;
@@ -468,11 +474,21 @@ impl People<'_> {
             tx.commit().await?;
             signed = Some(id);
         }
-        if let (Stage::Verified, Some(id)) = (stage, signed) {
+        if let (Stage::Verified | Stage::Disagreed, Some(id)) = (stage, signed) {
             let mut tx = self.state.pool.begin().await?;
-            let agree = ReviewForm {
-                decision: "agree".into(),
-                actions: String::new(),
+            let agree = if stage == Stage::Verified {
+                ReviewForm {
+                    decision: "agree".into(),
+                    actions: String::new(),
+                }
+            } else {
+                ReviewForm {
+                    decision: "disagree".into(),
+                    actions:
+                        "Observe PC1 in person: the documents alone do not show Hana leading.\n\
+                              Ask for a witness statement from the service owner for PC6."
+                            .into(),
+                }
             };
             let iqa = &self.iqa;
             quality::review_sign_off(
@@ -618,7 +634,11 @@ impl People<'_> {
             &assessor.actor,
             id,
             None,
-            "",
+            if short.is_some() {
+                "A clear, honest account overall. One criterion needs more: see its feedback."
+            } else {
+                ""
+            },
             read,
         )
         .await?

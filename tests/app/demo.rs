@@ -81,6 +81,21 @@ async fn the_demo_puts_a_candidate_at_every_status_and_a_second_run_changes_noth
             .await,
         1
     );
+    // One candidate is ready again after the IQA disagreed, with actions to answer; the
+    // pieces that fell short carry the assessor's overall feedback.
+    assert_eq!(
+        app.count(
+            "select count(*) from iqa_action a where not exists
+               (select 1 from iqa_action_answer x where x.iqa_action_id = a.iqa_action_id)"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        app.count("select count(*) from evidence_comment where author_part = 'assessor'")
+            .await,
+        2
+    );
     app.seal_audit().await;
     let mut conn = app.pool.acquire().await.expect("connection");
     let verification = attest::audit::verify(&mut conn).await.expect("verify");
