@@ -124,7 +124,7 @@ pub async fn judge_version(
     read: impl FnOnce(&[(Uuid, String)]) -> (Vec<JudgementInput>, FormErrors),
 ) -> AppResult<Judging> {
     let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
-    lock_current_version(&mut *conn, id, who, &enrolment).await?;
+    let evidence = lock_current_version(&mut *conn, id, who, &enrolment).await?;
     if let Some(seen) = seen
         && evidence_db::count_judgements(&mut *conn, id).await? != seen
     {
@@ -146,10 +146,7 @@ pub async fn judge_version(
     let decided: Vec<JudgementInput> = inputs.into_iter().filter(|i| i.met.is_some()).collect();
     evidence_db::insert_judgements(&mut *conn, id, who.id, &decided).await?;
     if !overall.is_empty() {
-        let item = evidence_db::find_visible(&mut *conn, id, who)
-            .await?
-            .ok_or(AppError::NotFound)?
-            .item_id;
+        let item = evidence.item_id;
         evidence_db::insert_comment(&mut *conn, item, id, who.id, "assessor", overall).await?;
     }
     crate::status::db::refresh(&mut *conn, enrolment.id).await?;
@@ -179,13 +176,13 @@ pub(super) async fn enrolment_as_assessor(
 
 /// Takes the enrolment's assessment and status locks (held until the transaction ends) and,
 /// under them, refuses unless version `id` is still a current submitted version of an
-/// enrolment that is not withdrawn.
+/// enrolment that is not withdrawn. Returns the version as read under the locks.
 async fn lock_current_version(
     conn: &mut PgConnection,
     id: EvidenceId,
     user: Viewer<'_>,
     enrolment: &Enrolment,
-) -> AppResult<()> {
+) -> AppResult<evidence_db::Evidence> {
     // Shares the lock a sign-off takes exclusively. Then the status lock, which a submission
     // holds until it commits: a version read as current under it stays current until this
     // transaction ends, and two submissions of one judging form take turns here, the second
@@ -200,7 +197,7 @@ async fn lock_current_version(
             "This version can no longer be judged: a newer version was submitted, or the enrolment was withdrawn.".into(),
         ));
     }
-    Ok(())
+    Ok(evidence)
 }
 
 /// The evidence page of version `id` again with 422, showing the judgements and the overall

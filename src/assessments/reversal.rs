@@ -54,15 +54,16 @@ struct Reversible {
 const NOT_REVERSIBLE: &str = "Only a met decision on an earlier version, kept after a revision, is reversed here. \
      This one is not met now, or its version is the current one: judge the current version on its own page.";
 
-/// The kept met of criterion `criterion` on version `id`, if `who` is the enrolment's assessor;
-/// `Ok(None)` when it cannot be reversed (not met now, current version, withdrawn enrolment).
+/// The kept met of criterion `criterion` on version `id` of `enrolment`, which `who` assesses
+/// ([`enrolment_as_assessor`]); `Ok(None)` when it cannot be reversed (not met now, current
+/// version, withdrawn enrolment).
 async fn reversible(
     conn: &mut PgConnection,
     who: Viewer<'_>,
+    enrolment: Enrolment,
     id: EvidenceId,
     criterion: Uuid,
 ) -> AppResult<Option<Reversible>> {
-    let enrolment = enrolment_as_assessor(&mut *conn, id, who).await?;
     let evidence = evidence_db::find_visible(&mut *conn, id, who)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -131,7 +132,7 @@ pub async fn reverse_kept(
     // The lock a judgement or sign-off takes: the decision is read and reversed as one.
     cohorts_db::lock_for_assessment(&mut *conn, enrolment.id).await?;
     crate::status::db::lock(&mut *conn, enrolment.id).await?;
-    let Some(found) = reversible(&mut *conn, who, id, criterion).await? else {
+    let Some(found) = reversible(&mut *conn, who, enrolment.clone(), id, criterion).await? else {
         return Err(AppError::Conflict(NOT_REVERSIBLE.into()));
     };
     if super::db::standing_sign_off(&mut *conn, enrolment.id)
@@ -193,7 +194,8 @@ async fn page(
     errors: FormErrors,
 ) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let Some(found) = reversible(&mut conn, user.viewer(), id, criterion).await? else {
+    let enrolment = enrolment_as_assessor(&mut conn, id, user.viewer()).await?;
+    let Some(found) = reversible(&mut conn, user.viewer(), enrolment, id, criterion).await? else {
         return Ok(flash::redirect(&format!("/evidence/{id}"), NOT_REVERSIBLE));
     };
     let status = if errors.is_empty() {

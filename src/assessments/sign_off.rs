@@ -182,9 +182,12 @@ pub async fn sign_off(
 ) -> AppResult<(Enrolment, SignOffId)> {
     let enrolment = lock_unsigned_enrolment(&mut *conn, id, who).await?;
     ensure_ready_for_sign_off(&mut *conn, &enrolment).await?;
-    ensure_iqa_actions_answered(&mut *conn, &enrolment).await?;
-    let sign_off =
-        store_sign_off(&mut *conn, &enrolment, who.id, sample_percent, clock.now()).await?;
+    let after_disagreement = ensure_iqa_actions_answered(&mut *conn, &enrolment).await?;
+    let sampling = Sampling {
+        percent: sample_percent,
+        after_disagreement,
+    };
+    let sign_off = store_sign_off(&mut *conn, &enrolment, who.id, sampling, clock.now()).await?;
     crate::status::db::refresh(&mut *conn, id).await?;
     audit_sign_off(conn, by, id, &sign_off).await?;
     Ok((enrolment, sign_off.id))
@@ -285,14 +288,16 @@ async fn ensure_ready_for_sign_off(
 }
 
 /// Refuses the sign-off while an action of the IQA's disagreement with the previous one has
-/// no answer. Read under the enrolment's exclusive lock, which answering shares.
+/// no answer. Read under the enrolment's exclusive lock, which answering shares. Returns
+/// whether the IQA disagreed with the previous sign-off.
 async fn ensure_iqa_actions_answered(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
-) -> AppResult<()> {
-    let waiting = iqa_actions::open_disagreement(conn, enrolment.id)
-        .await?
-        .map_or(0, |d| d.unanswered());
+) -> AppResult<bool> {
+    let Some(disagreement) = iqa_actions::open_disagreement(conn, enrolment.id).await? else {
+        return Ok(false);
+    };
+    let waiting = disagreement.unanswered();
     if waiting > 0 {
         return Err(AppError::Conflict(format!(
             "Answer each of the IQA's actions before signing {} off again: {waiting} still {} an answer.",
@@ -300,7 +305,16 @@ async fn ensure_iqa_actions_answered(
             if waiting == 1 { "needs" } else { "need" }
         )));
     }
-    Ok(())
+    Ok(true)
+}
+
+/// What decides whether a new sign-off is sampled beyond the assessor's record.
+#[derive(Debug, Clone, Copy)]
+struct Sampling {
+    /// The share sampled at random, in percent.
+    percent: u8,
+    /// The IQA disagreed with the previous sign-off of the enrolment.
+    after_disagreement: bool,
 }
 
 /// A sign-off just stored, with what its audit event records of it.
@@ -317,12 +331,12 @@ async fn store_sign_off(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
     assessor_id: UserId,
-    sample_percent: u8,
+    sampling: Sampling,
     now: OffsetDateTime,
 ) -> sqlx::Result<StoredSignOff> {
     let basis = super::db::sign_off_basis(conn, enrolment.id).await?;
     let digest = basis_sha256(&basis);
-    let (sampled, reason) = sampling(conn, enrolment, assessor_id, sample_percent).await?;
+    let (sampled, reason) = sampled(conn, enrolment, assessor_id, sampling).await?;
     let id = super::db::insert_sign_off(
         conn,
         super::db::NewSignOff {
@@ -374,16 +388,14 @@ async fn audit_sign_off(
 /// Whether a new sign-off is sampled for IQA review, and why: one made after an IQA disagreed,
 /// the first of each assessor in each cohort and every one of a trainee assessor always are;
 /// after that, a random `percent` of them.
-async fn sampling(
+async fn sampled(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
     assessor: UserId,
-    percent: u8,
+    sampling: Sampling,
 ) -> sqlx::Result<(bool, String)> {
-    if iqa_actions::db::disagreed_sign_off(conn, enrolment.id)
-        .await?
-        .is_some()
-    {
+    let percent = sampling.percent;
+    if sampling.after_disagreement {
         return Ok((
             true,
             "the IQA disagreed with the previous sign-off: the answers to the actions are checked"

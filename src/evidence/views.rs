@@ -267,9 +267,7 @@ impl EvidenceShowPage {
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
     ) -> AppResult<Self> {
         let shown = ShownEvidence::read(state, standards, user, id).await?;
-        let mut page = shown.into_page(layout, user, typed);
-        page.now = state.clock.now();
-        Ok(page)
+        Ok(shown.into_page(layout, user, typed, state.clock.now()))
     }
 }
 
@@ -358,6 +356,7 @@ impl ShownEvidence {
         layout: Layout,
         user: &CurrentUser,
         typed: Option<(Vec<JudgementInput>, FormErrors)>,
+        now: OffsetDateTime,
     ) -> EvidenceShowPage {
         let judging = self.may_judge(user).then(|| {
             judging_form_for(
@@ -399,7 +398,7 @@ impl ShownEvidence {
             issued_witness_link: None,
             witness_errors: FormErrors::default(),
             witness_typed: WitnessForm::default(),
-            now: OffsetDateTime::UNIX_EPOCH,
+            now,
         }
     }
 

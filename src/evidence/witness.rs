@@ -288,20 +288,26 @@ fn open(target: &WitnessTarget, now: OffsetDateTime) -> bool {
     target.answered_at.is_none() && !target.closed && target.expires_at.is_some_and(|at| at > now)
 }
 
-/// The page refusing the candidate, signed in, their own witness's link: a witness confirms
-/// someone else's evidence.
-fn not_for_the_candidate(
+/// The page refusing a link that cannot be answered now: to the candidate, signed in (a
+/// witness confirms someone else's evidence), 403; once used, expired or closed, 410. `None`
+/// when the witness may answer.
+fn refusal(
     user: Option<&axum::Extension<CurrentUser>>,
     target: &WitnessTarget,
     layout: &Layout,
+    now: OffsetDateTime,
 ) -> Option<Response> {
-    user.filter(|u| u.id == target.candidate_id).map(|_| {
+    if user.is_some_and(|u| u.id == target.candidate_id) {
         let page = WitnessDonePage {
             layout: layout.clone(),
             heading: "This link is for your witness",
             message: "You are signed in as the candidate: only the witness confirms your evidence. Your assessor sends them this link.",
         };
-        (StatusCode::FORBIDDEN, page).into_response()
+        return Some((StatusCode::FORBIDDEN, page).into_response());
+    }
+    (!open(target, now)).then(|| {
+        let page = WitnessDonePage::unusable(layout.clone(), target, now);
+        (StatusCode::GONE, page).into_response()
     })
 }
 
@@ -324,13 +330,8 @@ pub async fn show(
 ) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let target = target_of(&mut conn, &token, false).await?;
-    if let Some(refused) = not_for_the_candidate(user.as_ref(), &target, &layout) {
+    if let Some(refused) = refusal(user.as_ref(), &target, &layout, state.clock.now()) {
         return Ok(refused);
-    }
-    let now = state.clock.now();
-    if !open(&target, now) {
-        let page = WitnessDonePage::unusable(layout, &target, now);
-        return Ok((StatusCode::GONE, page).into_response());
     }
     Ok(WitnessPage {
         layout,
@@ -411,13 +412,9 @@ pub async fn answer(
     let mut tx = state.pool.begin().await?;
     // Locked: the same link sent twice at once is answered once.
     let target = target_of(&mut tx, &token, true).await?;
-    if let Some(refused) = not_for_the_candidate(user.as_ref(), &target, &layout) {
-        return Ok(refused);
-    }
     let now = state.clock.now();
-    if !open(&target, now) {
-        let page = WitnessDonePage::unusable(layout, &target, now);
-        return Ok((StatusCode::GONE, page).into_response());
+    if let Some(refused) = refusal(user.as_ref(), &target, &layout, now) {
+        return Ok(refused);
     }
     let (confirmed, corrections, signed_name) = match form.read() {
         Ok(answer) => answer,

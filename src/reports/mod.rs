@@ -242,11 +242,8 @@ pub async fn page(
     let (filter, errors) = query.filter(now);
     let reading = PageReading::read(&state, &standards, id, filter, query.page).await?;
     let path = format!("/admin/cohorts/{id}/report");
-    let mut page = reading.render(layout, &query, &path);
-    page.errors = errors;
-    page.now = now;
-    page.thresholds = state.settings.waiting;
-    Ok(page)
+    let waits = (now, state.settings.waiting);
+    Ok(reading.render(layout, &query, &path, errors, waits))
 }
 
 /// One page of a cohort's report as read from the database, with the figures worked out from
@@ -305,8 +302,16 @@ impl<'a> PageReading<'a> {
     }
 
     /// The page, its links keeping the query's filters: to the pages either side of it, at
-    /// `path`, and to the exports beside it.
-    fn render(self, layout: Layout, query: &ReportQuery, path: &str) -> ReportPage {
+    /// `path`, and to the exports beside it; with the problems of the filters typed, and the
+    /// moment and thresholds waits are shown against.
+    fn render(
+        self,
+        layout: Layout,
+        query: &ReportQuery,
+        path: &str,
+        errors: FormErrors,
+        (now, thresholds): (OffsetDateTime, WaitingThresholds),
+    ) -> ReportPage {
         let filter = self.filter;
         ReportPage {
             layout: layout.section(Section::Cohorts),
@@ -327,9 +332,9 @@ impl<'a> PageReading<'a> {
             assessors: assessor_choices(&self.groups, filter),
             name: query.name.clone(),
             waiting: query.waiting.clone(),
-            errors: FormErrors::default(),
-            now: OffsetDateTime::UNIX_EPOCH,
-            thresholds: WaitingThresholds::new(7, 14),
+            errors,
+            now,
+            thresholds,
         }
     }
 }

@@ -169,7 +169,8 @@ pub async fn bring_up_to_date(pool: &PgPool) -> sqlx::Result<Upkeep> {
 async fn upkeep(pool: &PgPool, conn: &mut sqlx::PgConnection) -> sqlx::Result<Upkeep> {
     let filled = fill_missing(pool).await?;
     let mut recomputed = 0;
-    if db::rule_version(conn).await? < RULE_VERSION {
+    let stored_by = db::rule_version(conn).await?;
+    if stored_by < RULE_VERSION {
         let mut after = None;
         loop {
             let ids = db::enrolment_ids_after(conn, after, 500).await?;
@@ -182,7 +183,23 @@ async fn upkeep(pool: &PgPool, conn: &mut sqlx::PgConnection) -> sqlx::Result<Up
             recomputed += ids.len();
             after = Some(last);
         }
-        db::set_rule_version(conn, RULE_VERSION).await?;
+        let mut tx = pool.begin().await?;
+        db::set_rule_version(&mut tx, RULE_VERSION).await?;
+        // A database with no enrolments (a new one) has no status the new rule changed.
+        if recomputed > 0 {
+            audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::system(),
+                action: "status.rule_applied",
+                entity_type: "status_rule",
+                entity_id: RULE_VERSION.to_string(),
+                detail: json!({ "from": stored_by, "to": RULE_VERSION, "enrolments": recomputed }),
+            },
+        )
+        .await?;
+        }
+        tx.commit().await?;
     }
     Ok(Upkeep { filled, recomputed })
 }

@@ -1496,16 +1496,12 @@ async fn the_portfolio_archive_holds_everything_needed_to_audit_the_decision(poo
             &[("comment", "GitLab CI and Argo CD.")],
         )
         .await;
-    candidate
-        .post_form(
-            &format!("/evidence/{extra}/witness"),
-            &[
-                ("witness_name", "Lou Lead"),
-                ("witness_email", "lou@example.org"),
-                ("witness_role", "Team lead"),
-            ],
-        )
-        .await;
+    app.name_witness(
+        &candidate,
+        &extra,
+        ("Lou Lead", "lou@example.org", "Team lead"),
+    )
+    .await;
 
     let uri = format!("/enrolments/{}/archive.zip", enrolled.enrolment);
     let (status, headers, body) = candidate.get_bytes(&uri).await;

@@ -967,17 +967,13 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
         Some("Jo Lead")
     );
 
-    candidate
-        .post_form(
-            &ask,
-            &[
-                ("witness_name", "Jo Lead"),
-                ("witness_email", "jo.lead@example.org"),
-                ("witness_role", "Head of platform"),
-            ],
+    let request = app
+        .name_witness(
+            &candidate,
+            &evidence,
+            ("Jo Lead", "jo.lead@example.org", "Head of platform"),
         )
-        .await
-        .assert_redirect_to(&format!("/evidence/{evidence}#witnesses"));
+        .await;
     let named = candidate.get(&format!("/evidence/{evidence}")).await;
     assert!(
         named
@@ -991,10 +987,6 @@ async fn a_witness_confirms_a_statement_once_through_their_link(pool: PgPool) {
 
     // The assessor makes the link and sends it; a new one replaces the last.
     let assessor = app.browser_signed_in_as(enrolled.assessor).await;
-    let request: uuid::Uuid = sqlx::query_scalar!("select witness_request_id from witness_request")
-        .fetch_one(&app.pool)
-        .await
-        .expect("request");
     let make = format!("/evidence/{evidence}/witness/{request}/link");
     let first = assessor.post_form(&make, &[]).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -1170,20 +1162,13 @@ async fn a_witness_link_expires_after_fourteen_days(pool: PgPool) {
             &["PC2"],
         )
         .await;
-    candidate
-        .post_form(
-            &format!("/evidence/{evidence}/witness"),
-            &[
-                ("witness_name", "Ann Ops"),
-                ("witness_email", "ann@example.org"),
-                ("witness_role", "Service owner"),
-            ],
+    let request = app
+        .name_witness(
+            &candidate,
+            &evidence,
+            ("Ann Ops", "ann@example.org", "Service owner"),
         )
         .await;
-    let request: uuid::Uuid = sqlx::query_scalar!("select witness_request_id from witness_request")
-        .fetch_one(&app.pool)
-        .await
-        .expect("request");
     let assessor = app.browser_signed_in_as(enrolled.assessor).await;
     let made = assessor
         .post_form(&format!("/evidence/{evidence}/witness/{request}/link"), &[])

@@ -635,6 +635,35 @@ impl TestApp {
             .await
     }
 
+    /// Names a witness to `evidence` as its `candidate` (name, email, role); returns the id of
+    /// the witness request.
+    pub async fn name_witness(
+        &self,
+        candidate: &Browser<'_>,
+        evidence: &str,
+        (name, email, role): (&str, &str, &str),
+    ) -> uuid::Uuid {
+        candidate
+            .post_form(
+                &format!("/evidence/{evidence}/witness"),
+                &[
+                    ("witness_name", name),
+                    ("witness_email", email),
+                    ("witness_role", role),
+                ],
+            )
+            .await
+            .assert_redirect_to(&format!("/evidence/{evidence}#witnesses"));
+        sqlx::query_scalar!(
+            "select witness_request_id from witness_request where witness_email = $1
+              order by requested_at desc limit 1",
+            email
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("witness request")
+    }
+
     /// The id of a criterion of the bundled standard by its code.
     pub async fn criterion(&self, code: &str) -> uuid::Uuid {
         sqlx::query_scalar!(

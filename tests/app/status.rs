@@ -752,6 +752,15 @@ async fn statuses_stored_by_an_older_rule_are_worked_out_again_once_by_one_proce
         verify::bring_up_to_date(&app.pool).await.expect("again"),
         verify::Upkeep::default()
     );
+    assert_eq!(
+        app.audit_actions()
+            .await
+            .iter()
+            .filter(|a| *a == "status.rule_applied")
+            .count(),
+        1,
+        "the new rule's application is audited once"
+    );
     let _ = other;
 }
 
