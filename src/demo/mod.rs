@@ -164,7 +164,7 @@ const CANDIDATES: [Candidate; 12] = [
     candidate(
         "farah.haddad@attest.example",
         "Farah Haddad",
-        "in progress: 16 met, 5 to evidence",
+        "in progress: 16 met, an observation record to confirm",
         Stage::PartlyMet,
         false,
     ),
@@ -273,6 +273,21 @@ const PIECES: [Piece; 5] = [
         file_name: "reflective-account-fraud-service.txt",
     },
 ];
+
+/// The observation the assessor records of Farah's pipeline review, for her to confirm.
+const OBSERVATION: Piece = Piece {
+    title: "Observation: monthly pipeline review",
+    method: "observation",
+    activity_on: "2026-10-20",
+    statement: "I observed Farah chair the monthly pipeline review with four team leads (45 minutes, \
+        on site).\n\n\
+        She opened with the DORA measures for the month, led the group to the slowest stage (tests, \
+        38 minutes), and had the leads agree one experiment: run the suites in parallel. She set an \
+        owner and a date, and closed by agreeing the standard every service's pipeline must meet \
+        before production. She handled a disagreement about flaky tests calmly and kept to time.",
+    codes: &["PC8", "PC9", "K8"],
+    file_name: "observation-notes-pipeline-review.pdf",
+};
 
 /// What `attest demo` did.
 pub enum Outcome {
@@ -453,6 +468,9 @@ impl People<'_> {
             };
             self.judge(assessor, *id, short).await?;
         }
+        if stage == Stage::PartlyMet {
+            self.record_observation(assessor, enrolment).await?;
+        }
         if stage == Stage::Revised {
             let last = evidence.last().context("Ella's last piece")?;
             self.revise(candidate, enrolment, *last).await?;
@@ -534,6 +552,33 @@ impl People<'_> {
             let now = self.state.clock.now();
             actions::save_draft(&mut tx, &draft, &fields, &added, now).await?;
         }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The assessor records an observation and sends it to the candidate to confirm.
+    async fn record_observation(
+        &self,
+        assessor: &Person,
+        enrolment: EnrolmentId,
+    ) -> anyhow::Result<EvidenceId> {
+        let mut tx = self.state.pool.begin().await?;
+        let id = actions::start_record(&mut tx, enrolment, assessor.id).await?;
+        let limits = Limits::of(&self.state.settings);
+        let piece = &OBSERVATION;
+        actions::attach_file(&mut tx, id, piece.file_name, file_for(piece), limits).await?;
+        let draft = Draft {
+            by: &assessor.actor,
+            enrolment,
+            id,
+            existing: None,
+        };
+        let fields = self.fields(piece);
+        let added = [piece.file_name.to_owned()];
+        let now = self.state.clock.now();
+        actions::send_record(&mut tx, &draft, &fields, &added, now)
+            .await?
+            .map_err(refused)?;
         tx.commit().await?;
         Ok(id)
     }

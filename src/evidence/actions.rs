@@ -44,6 +44,18 @@ pub async fn start_draft(
     db::insert_draft(conn, enrolment, ItemId(Uuid::now_v7()), 1).await
 }
 
+/// Makes a new, empty draft record of `enrolment` by its assessor `assessor`; its audit event
+/// is written with its content by [`save_draft`].
+pub async fn start_record(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+    assessor: crate::identity::UserId,
+) -> sqlx::Result<EvidenceId> {
+    let id = start_draft(&mut *conn, enrolment).await?;
+    db::mark_record(conn, id, assessor).await?;
+    Ok(id)
+}
+
 /// How large the files of one piece of evidence may be.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -198,9 +210,165 @@ pub async fn submit_draft(
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
-    Ok(Ok(
-        submit(conn, draft, &content, &claims, &files, now).await?
-    ))
+    Ok(Ok(submit(
+        conn,
+        draft,
+        &content,
+        (&claims, &files),
+        Declaration::OwnWork,
+        now,
+    )
+    .await?))
+}
+
+/// What the candidate declares when a version is submitted.
+#[derive(Debug, Clone, Copy)]
+enum Declaration {
+    /// Submitting their own evidence.
+    OwnWork,
+    /// Confirming a record their assessor made.
+    AccurateRecord,
+}
+
+impl Declaration {
+    fn text(self) -> &'static str {
+        match self {
+            Self::OwnWork => "This evidence is my own work",
+            Self::AccurateRecord => ACCURATE_RECORD,
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::OwnWork => "evidence.submitted",
+            Self::AccurateRecord => "evidence.record_confirmed",
+        }
+    }
+}
+
+/// The words a candidate confirms a record with.
+pub const ACCURATE_RECORD: &str = "This is an accurate record of what I did";
+
+/// Writes `fields` into the assessor's draft record and sends it to the candidate to confirm;
+/// or returns the problems that stop it (the draft is saved all the same).
+pub async fn send_record(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+    fields: &EvidenceFields,
+    added: &[String],
+    now: OffsetDateTime,
+) -> AppResult<Result<(), FormErrors>> {
+    let (content, mut errors, claims, files) = write_draft(conn, draft, fields, added, now).await?;
+    content.check_submission(claims.len(), files.len(), true, &mut errors);
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    db::mark_sent(&mut *conn, draft.id, now).await?;
+    let of = item_and_version(&mut *conn, draft).await?;
+    let digest = declared_digest(of, &content, &claims, &files);
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: draft.by,
+            action: "evidence.record_sent",
+            entity_type: "evidence",
+            entity_id: draft.id.to_string(),
+            detail: json!({
+                "enrolment_id": draft.enrolment,
+                "title": content.title,
+                "content_sha256": hex(&digest),
+            }),
+        },
+    )
+    .await?;
+    Ok(Ok(()))
+}
+
+/// The digest a submission of `evidence` as it stands would declare, given its `claims` and
+/// `files`: the record a candidate reads is the record they confirm.
+pub fn current_digest(
+    evidence: &Evidence,
+    claims: &[db::Claim],
+    files: &[db::EvidenceFile],
+) -> [u8; 32] {
+    declared_digest(
+        (evidence.item_id, evidence.version),
+        &evidence.content(),
+        claims,
+        files,
+    )
+}
+
+/// Confirms a record the assessor sent: the candidate's declaration that it is accurate submits
+/// it. `seen` is the digest of the record as the candidate read it; when the record changed
+/// since, nothing is written and `Ok(false)` says so.
+pub async fn confirm_record(
+    conn: &mut PgConnection,
+    by: &Actor,
+    record: &Evidence,
+    seen: &str,
+    clock: &Clock,
+) -> AppResult<bool> {
+    lock_for_submission(&mut *conn, record.enrolment_id).await?;
+    let now = clock.now();
+    let claims = db::list_claims(&mut *conn, record.id).await?;
+    let files = db::list_files(&mut *conn, record.id).await?;
+    if hex(&current_digest(record, &claims, &files)) != seen {
+        return Ok(false);
+    }
+    let draft = Draft {
+        by,
+        enrolment: record.enrolment_id,
+        id: record.id,
+        existing: Some(record),
+    };
+    submit(
+        conn,
+        &draft,
+        &record.content(),
+        (&claims, &files),
+        Declaration::AccurateRecord,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The SHA-256 a declaration covers: the item and version, the content, the claims with their
+/// notes, and the files' digests and names.
+fn declared_digest(
+    (item_id, version): (ItemId, i32),
+    content: &DraftContent,
+    claims: &[db::Claim],
+    files: &[db::EvidenceFile],
+) -> [u8; 32] {
+    let claim_list: Vec<(String, String)> = claims
+        .iter()
+        .map(|c| (c.code.clone(), c.note.clone()))
+        .collect();
+    let file_list: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (hex(&f.sha256), f.file_name.clone()))
+        .collect();
+    DeclaredContent {
+        item_id,
+        version,
+        content,
+        claims: &claim_list,
+        files: &file_list,
+    }
+    .sha256()
+}
+
+/// The item and version of the draft being written.
+async fn item_and_version(
+    conn: &mut PgConnection,
+    draft: &Draft<'_>,
+) -> sqlx::Result<(ItemId, i32)> {
+    match draft.existing {
+        Some(e) => Ok((e.item_id, e.version)),
+        None => db::item_and_version(conn, draft.id).await,
+    }
 }
 
 /// Takes the locks a submission needs, before anything of the draft is written. It waits for
@@ -256,53 +424,35 @@ async fn write_draft(
     Ok((content, errors, claims, files))
 }
 
-/// Submits the saved draft: its declaration's digest, the enrolment's status recomputed, and
-/// the audit event. Returns the version submitted.
+/// Submits the saved draft with `declaration`: its digest, the enrolment's status recomputed,
+/// and the audit event. Returns the version submitted.
 async fn submit(
     conn: &mut PgConnection,
     draft: &Draft<'_>,
     content: &DraftContent,
-    claims: &[db::Claim],
-    files: &[db::EvidenceFile],
+    (claims, files): (&[db::Claim], &[db::EvidenceFile]),
+    declaration: Declaration,
     now: OffsetDateTime,
 ) -> AppResult<i32> {
     let id = draft.id;
-    let (item_id, version) = match draft.existing {
-        Some(e) => (e.item_id, e.version),
-        None => db::item_and_version(&mut *conn, id).await?,
-    };
-    let claim_list: Vec<(String, String)> = claims
-        .iter()
-        .map(|c| (c.code.clone(), c.note.clone()))
-        .collect();
-    let file_list: Vec<(String, String)> = files
-        .iter()
-        .map(|f| (hex(&f.sha256), f.file_name.clone()))
-        .collect();
-    let declaration = DeclaredContent {
-        item_id,
-        version,
-        content,
-        claims: &claim_list,
-        files: &file_list,
-    }
-    .sha256();
-    db::mark_submitted(&mut *conn, id, &declaration, now).await?;
+    let (item_id, version) = item_and_version(&mut *conn, draft).await?;
+    let digest = declared_digest((item_id, version), content, claims, files);
+    db::mark_submitted(&mut *conn, id, &digest, now).await?;
     crate::status::db::refresh(&mut *conn, draft.enrolment).await?;
     audit::record(
         conn,
         NewAuditEvent {
             actor: draft.by,
-            action: "evidence.submitted",
+            action: declaration.audit_action(),
             entity_type: "evidence",
             entity_id: id.to_string(),
             detail: json!({
                 "item_id": item_id,
                 "version": version,
-                "declaration": "This evidence is my own work",
-                "declaration_sha256": hex(&declaration),
-                "claims": claim_list.iter().map(|(code, _)| code).collect::<Vec<_>>(),
-                "files": file_list,
+                "declaration": declaration.text(),
+                "declaration_sha256": hex(&digest),
+                "claims": claims.iter().map(|c| &c.code).collect::<Vec<_>>(),
+                "files": files.iter().map(|f| (hex(&f.sha256), &f.file_name)).collect::<Vec<_>>(),
             }),
         },
     )
@@ -340,6 +490,11 @@ pub async fn revise(
         .is_some_and(|e| !e.is_withdrawn());
     if !active {
         return Err(AppError::NotFound);
+    }
+    if evidence.is_record() {
+        return Err(AppError::Conflict(
+            "Your assessor wrote this record, so it is theirs to correct: say what is wrong in the conversation on it.".into(),
+        ));
     }
     // Serialise revisions of one item: lock its newest version.
     db::lock_newest_version(&mut *conn, evidence.item_id).await?;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::db;
+use super::db::{self, Evidence};
 use super::views::EvidenceShowPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
@@ -50,7 +50,7 @@ pub async fn add_comment(
 ) -> AppResult<Result<(), FormErrors>> {
     let evidence = db::find_visible(&mut *conn, id, who)
         .await?
-        .filter(|e| !e.is_draft())
+        .filter(Evidence::in_conversation)
         .ok_or(AppError::NotFound)?;
     let enrolment = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
         .await?

@@ -35,17 +35,44 @@ pub struct Evidence {
     pub declaration_sha256: Option<Vec<u8>>,
     /// A later version of the same item has been submitted.
     pub superseded: bool,
+    /// For a record the assessor made: who made it.
+    pub made_by: Option<UserId>,
+    pub made_by_name: Option<String>,
+    /// When a record was sent to the candidate to confirm.
+    pub sent_at: Option<OffsetDateTime>,
 }
 
 impl Evidence {
     pub fn is_draft(&self) -> bool {
         self.state == EvidenceState::Draft
     }
+
+    /// Open to the conversation: submitted, or a record sent to the candidate to confirm (who
+    /// may say there what is wrong with it).
+    pub fn in_conversation(&self) -> bool {
+        !self.is_draft() || self.sent_at.is_some()
+    }
+
+    /// Made by the assessor, not the candidate.
+    pub fn is_record(&self) -> bool {
+        self.made_by.is_some()
+    }
+
+    /// What the draft holds, as a submission would declare it.
+    pub fn content(&self) -> DraftContent {
+        DraftContent {
+            title: self.title.clone(),
+            statement: self.statement.clone(),
+            method: self.method,
+            activity_on: self.activity_on,
+        }
+    }
 }
 
-/// The evidence version if `user` may see it: its candidate (drafts too), or, once submitted,
-/// the enrolment's assessor and IQA and admins. Anyone else gets the same `None` as for an id
-/// that does not exist.
+/// The evidence version if `user` may see it: a draft its writer (the candidate, or for a
+/// record the enrolment's assessor) and a record sent to confirm its candidate; once submitted,
+/// the candidate, the enrolment's assessor and IQA, and admins. Anyone else gets the same `None`
+/// as for an id that does not exist.
 pub async fn find_visible(
     conn: &mut PgConnection,
     id: EvidenceId,
@@ -57,11 +84,14 @@ pub async fn find_visible(
                   ev.state as "state: EvidenceState", ev.title, ev.statement,
                   ev.method as "method: AssessmentMethod", ev.activity_on, ev.submitted_at, ev.declaration_sha256,
                   (ev.state = 'submitted'
-                   and not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "superseded!"
+                   and not exists (select 1 from current_evidence cv where cv.evidence_id = ev.evidence_id)) as "superseded!",
+                  ev.made_by as "made_by: UserId", maker.display_name as "made_by_name?", ev.sent_at
              from evidence ev
              join enrolment en using (enrolment_id)
+             left join app_user maker on maker.user_id = ev.made_by
             where ev.evidence_id = $1
-              and ($2 = en.candidate_id
+              and (case when ev.made_by is null then en.candidate_id else en.assessor_id end = $2
+                   or ($2 = en.candidate_id and (ev.state = 'submitted' or ev.sent_at is not null))
                    or (ev.state = 'submitted' and ($2 in (en.assessor_id, en.iqa_id) or $3)))"#,
         id.0,
         viewer.id.0,
@@ -71,20 +101,22 @@ pub async fn find_visible(
     .await
 }
 
-/// The candidate's own draft, locked for the change about to be made; `None` when it is not
-/// theirs or no longer a draft.
+/// A draft `writer` writes, locked for the change about to be made: the candidate's own
+/// evidence, or a record when `writer` is the enrolment's assessor. `None` when it is not
+/// theirs to write or no longer a draft.
 pub async fn lock_own_draft(
     conn: &mut PgConnection,
     id: EvidenceId,
-    candidate: UserId,
+    writer: UserId,
 ) -> sqlx::Result<Option<(EnrolmentId, ItemId, i32)>> {
     let row = sqlx::query!(
         r#"select ev.enrolment_id as "enrolment_id: EnrolmentId", ev.item_id as "item_id: ItemId", ev.version
              from evidence ev join enrolment en using (enrolment_id)
-            where ev.evidence_id = $1 and en.candidate_id = $2 and ev.state = 'draft' and en.withdrawn_at is null
+            where ev.evidence_id = $1 and ev.state = 'draft' and en.withdrawn_at is null
+              and case when ev.made_by is null then en.candidate_id else en.assessor_id end = $2
               for update of ev"#,
         id.0,
-        candidate.0
+        writer.0
     )
     .fetch_optional(conn)
     .await?;
@@ -259,6 +291,59 @@ pub async fn mark_submitted(
     Ok(())
 }
 
+/// A record sent to `candidate` to confirm, locked for their confirmation; `None` when there is
+/// no such record waiting for them.
+pub async fn lock_sent_record(
+    conn: &mut PgConnection,
+    id: EvidenceId,
+    candidate: UserId,
+) -> sqlx::Result<Option<EvidenceId>> {
+    sqlx::query_scalar!(
+        r#"select ev.evidence_id as "id: EvidenceId"
+             from evidence ev join enrolment en using (enrolment_id)
+            where ev.evidence_id = $1 and ev.state = 'draft' and ev.sent_at is not null
+              and en.candidate_id = $2 and en.withdrawn_at is null
+              for update of ev"#,
+        id.0,
+        candidate.0
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks a new draft as a record made by `assessor`.
+pub async fn mark_record(
+    conn: &mut PgConnection,
+    id: EvidenceId,
+    assessor: UserId,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update evidence set made_by = $2 where evidence_id = $1 and state = 'draft'",
+        id.0,
+        assessor.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a record as sent to its candidate to confirm, unless it was sent already.
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: EvidenceId,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update evidence set sent_at = coalesce(sent_at, $2)
+          where evidence_id = $1 and state = 'draft' and made_by is not null",
+        id.0,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn delete_draft(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from evidence where evidence_id = $1 and state = 'draft'",
@@ -350,6 +435,9 @@ pub struct VersionSummary {
     pub kept: Vec<CriterionId>,
     /// How many of its claims have a judgement.
     pub judged: i64,
+    /// A record the assessor made, and for a draft record whether it was sent to confirm.
+    pub record: bool,
+    pub sent: bool,
 }
 
 impl VersionSummary {
@@ -384,15 +472,18 @@ pub struct VersionRow {
     pub claimed: Vec<CriterionId>,
     pub kept: Vec<CriterionId>,
     pub judged: i64,
+    pub record: bool,
+    pub sent: bool,
 }
 
-/// Every version of every item of an enrolment (or of `only_item`) that `include_drafts`
-/// allows, newest item first and each item's newest version first. Claims are named by the
-/// codes of `standard`, the enrolment's standard version.
+/// Every version of every item of an enrolment (or of `only_item`) that `viewer` may see,
+/// newest item first and each item's newest version first: drafts only to their writer, and
+/// records sent to confirm to their candidate. Claims are named by the codes of `standard`,
+/// the enrolment's standard version.
 pub async fn list_for_enrolment(
     conn: &mut PgConnection,
     enrolment: EnrolmentId,
-    include_drafts: bool,
+    viewer: UserId,
     only_item: Option<ItemId>,
     standard: &Published,
 ) -> sqlx::Result<Vec<VersionSummary>> {
@@ -408,13 +499,18 @@ pub async fn list_for_enrolment(
                                    where lj.evidence_id = ev.evidence_id and lj.met)
                        else '{}' end as "kept!: Vec<CriterionId>",
                   (select count(distinct j.criterion_id) from judgement j
-                    where j.evidence_id = ev.evidence_id) as "judged!"
+                    where j.evidence_id = ev.evidence_id) as "judged!",
+                  ev.made_by is not null as "record!", ev.sent_at is not null as "sent!"
              from evidence ev
+             join enrolment en using (enrolment_id)
              left join current_evidence cv using (evidence_id)
-            where ev.enrolment_id = $1 and (ev.state = 'submitted' or $2)
+            where ev.enrolment_id = $1
+              and (ev.state = 'submitted'
+                   or case when ev.made_by is null then en.candidate_id else en.assessor_id end = $2
+                   or (ev.sent_at is not null and en.candidate_id = $2))
               and ($3::uuid is null or ev.item_id = $3)"#,
         enrolment.0,
-        include_drafts,
+        viewer.0,
         only_item.map(|item| item.0)
     )
     .fetch_all(conn)
@@ -464,6 +560,8 @@ pub fn summarise(rows: Vec<VersionRow>, standard: &Published) -> Vec<VersionSumm
                     claims,
                     kept: row.kept,
                     judged: row.judged,
+                    record: row.record,
+                    sent: row.sent,
                 },
             )
         })
@@ -483,7 +581,7 @@ pub struct PortfolioReading {
     pub enrolment: Enrolment,
     /// The enrolment's stored status; `None` before it has one.
     pub progress: Option<Progress>,
-    /// Its evidence versions: drafts too when the viewer is its candidate.
+    /// Its evidence versions: drafts too when the viewer writes them (see [`list_for_enrolment`]).
     pub versions: Vec<VersionRow>,
     /// Each time the number of criteria met changed: when, and to what.
     pub met_history: Vec<(OffsetDateTime, i32)>,
@@ -513,7 +611,8 @@ pub async fn read_portfolio(
                   v.evidence_id as "evidence_id?: EvidenceId", v.item_id as "item_id?: ItemId", v.version as "version?",
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
-                  v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?"
+                  v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?",
+                  v.record as "record?", v.sent as "sent?"
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
              -- Read once for the enrolment, beside each of its versions.
@@ -532,10 +631,14 @@ pub async fn read_portfolio(
                                          where lj.evidence_id = ev.evidence_id and lj.met)
                              else '{}' end as kept,
                         (select count(distinct j.criterion_id) from judgement j
-                          where j.evidence_id = ev.evidence_id) as judged
+                          where j.evidence_id = ev.evidence_id) as judged,
+                        ev.made_by is not null as record, ev.sent_at is not null as sent
                    from evidence ev
                    left join current_evidence cv using (evidence_id)
-                  where ev.enrolment_id = e.enrolment_id and (ev.state = 'submitted' or ev.state = 'draft' and e.candidate_id = $2)
+                  where ev.enrolment_id = e.enrolment_id
+                    and (ev.state = 'submitted'
+                         or case when ev.made_by is null then e.candidate_id else e.assessor_id end = $2
+                         or (ev.sent_at is not null and e.candidate_id = $2))
              ) v on true
             where e.enrolment_id = $1
               and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
@@ -599,6 +702,8 @@ pub async fn read_portfolio(
                 claimed: row.claimed?,
                 kept: row.kept?,
                 judged: row.judged?,
+                record: row.record?,
+                sent: row.sent?,
             })
         })
         .collect();

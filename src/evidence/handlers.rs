@@ -59,6 +59,68 @@ pub async fn new(
     .await
 }
 
+/// The enrolment `user` assesses, if it is not withdrawn; anything else is "not found".
+async fn assessed_enrolment(
+    state: &AppState,
+    user: &CurrentUser,
+    id: EnrolmentId,
+) -> AppResult<cohorts_db::Enrolment> {
+    let mut conn = state.pool.acquire().await?;
+    cohorts_db::find_visible(&mut conn, id, user.viewer())
+        .await?
+        .filter(|e| e.assessor_id == Some(user.id) && !e.is_withdrawn())
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /enrolments/{id}/records/new`: the assessor's form for a record of an observation,
+/// discussion or questioning.
+pub async fn new_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(enrolment_id): Path<EnrolmentId>,
+) -> AppResult<EvidenceFormPage> {
+    let enrolment = assessed_enrolment(&state, &user, enrolment_id).await?;
+    let fields = EvidenceFields {
+        activity_on: state.clock.now().date().to_string(),
+        ..EvidenceFields::default()
+    };
+    Ok(EvidenceFormPage::build(
+        &state,
+        layout,
+        &enrolment,
+        None,
+        &fields,
+        FormErrors::default(),
+    )
+    .await?
+    .for_record())
+}
+
+/// `POST /enrolments/{id}/records/new`: a new draft record with whatever the form holds.
+pub async fn create_record(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    Path(enrolment_id): Path<EnrolmentId>,
+    CsrfMultipart(multipart): CsrfMultipart,
+) -> AppResult<Response> {
+    let enrolment = assessed_enrolment(&state, &user, enrolment_id).await?;
+    let mut tx = state.pool.begin().await?;
+    let id = actions::start_record(&mut tx, enrolment.id, user.id).await?;
+    let saving = Saving {
+        state: &state,
+        user: &user,
+        ip,
+        enrolment: &enrolment,
+        id,
+        existing: None,
+        record: true,
+    };
+    save(saving, tx, layout, multipart).await
+}
+
 /// `POST /enrolments/{id}/evidence/new`: a new draft with whatever the form holds.
 pub async fn create(
     State(state): State<AppState>,
@@ -79,11 +141,13 @@ pub async fn create(
         enrolment: &enrolment,
         id,
         existing: None,
+        record: false,
     };
     save(saving, tx, layout, multipart).await
 }
 
-/// `GET /evidence/{id}/edit`: only the candidate's own draft.
+/// `GET /evidence/{id}/edit`: a draft, for its writer only (the candidate, or for a record the
+/// enrolment's assessor).
 pub async fn edit(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -94,16 +158,21 @@ pub async fn edit(
     let evidence = db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    if evidence.candidate_id != user.id {
+    let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user.viewer())
+        .await?
+        .filter(|e| !e.is_withdrawn())
+        .ok_or(AppError::NotFound)?;
+    let writer = if evidence.is_record() {
+        enrolment.assessor_id == Some(user.id)
+    } else {
+        evidence.candidate_id == user.id
+    };
+    if !writer {
         return Err(AppError::NotFound);
     }
     if !evidence.is_draft() {
         return Err(submitted_is_final());
     }
-    let enrolment = cohorts_db::find_visible(&mut conn, evidence.enrolment_id, user.viewer())
-        .await?
-        .filter(|e| !e.is_withdrawn())
-        .ok_or(AppError::NotFound)?;
     let claims = db::list_claims(&mut conn, id).await?;
     drop(conn);
     let fields = EvidenceFields {
@@ -154,7 +223,9 @@ pub async fn update(
         // Not theirs (404), or theirs and submitted (409).
         let evidence = db::find_visible(&mut tx, id, user.viewer()).await?;
         return Err(match evidence {
-            Some(e) if e.candidate_id == user.id && !e.is_draft() => submitted_is_final(),
+            Some(e) if !e.is_draft() && !e.is_record() && e.candidate_id == user.id => {
+                submitted_is_final()
+            }
             _ => AppError::NotFound,
         });
     };
@@ -170,6 +241,7 @@ pub async fn update(
         ip,
         enrolment: &enrolment,
         id,
+        record: evidence.is_record(),
         existing: Some(evidence),
     };
     save(saving, tx, layout, multipart).await
@@ -185,6 +257,24 @@ struct Saving<'a> {
     id: EvidenceId,
     /// The draft as it was, or `None` when this request made it.
     existing: Option<Evidence>,
+    /// A record the assessor writes: "submit" sends it to the candidate to confirm.
+    record: bool,
+}
+
+impl Saving<'_> {
+    /// The form again with `fields` and their `errors`, for the draft as it now is.
+    async fn form(
+        &self,
+        layout: Layout,
+        evidence: Option<&Evidence>,
+        fields: &EvidenceFields,
+        errors: FormErrors,
+    ) -> AppResult<EvidenceFormPage> {
+        let page =
+            EvidenceFormPage::build(self.state, layout, self.enrolment, evidence, fields, errors)
+                .await?;
+        Ok(if self.record { page.for_record() } else { page })
+    }
 }
 
 /// Reads the form into the draft, then saves it, takes a file off it or submits it.
@@ -195,7 +285,7 @@ async fn save(
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
     let limits = Limits::of(&saving.state.settings);
-    let form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
+    let mut form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
         Ok(form) => form,
         Err(refusal) => {
             // Nothing of this request is kept.
@@ -216,8 +306,31 @@ async fn save(
         id,
         existing: saving.existing.as_ref(),
     };
+    // A record is of a method an assessor records; another is not kept, and the record waits.
+    let method_errors = if saving.record {
+        form.fields.refuse_unrecorded_method()
+    } else {
+        FormErrors::default()
+    };
+    if !method_errors.is_empty() && matches!(form.action, Action::Submit) {
+        form.action = Action::SaveDraft;
+    }
     let (fields, added) = (&form.fields, &form.added[..]);
-    let errors = match form.action {
+    let mut errors = match form.action {
+        Action::Submit if saving.record => {
+            let now = saving.state.clock.now();
+            match actions::send_record(&mut tx, &draft, fields, added, now).await? {
+                Ok(()) => {
+                    tx.commit().await?;
+                    let message = format!(
+                        "Sent to {} to confirm. It counts once they confirm it is accurate.",
+                        saving.enrolment.candidate_name
+                    );
+                    return Ok(flash::redirect(&format!("/evidence/{id}"), &message));
+                }
+                Err(errors) => errors,
+            }
+        }
         Action::Submit => {
             match actions::submit_draft(&mut tx, &draft, fields, added, &saving.state.clock).await?
             {
@@ -247,6 +360,7 @@ async fn save(
             actions::save_draft(&mut tx, &draft, fields, added, now).await?
         }
     };
+    errors.extend(method_errors);
     tx.commit().await?;
     if !errors.is_empty() {
         return refused_fields(&saving, layout, fields, errors).await;
@@ -292,16 +406,9 @@ async fn refused_upload(
         "files",
         "Nothing from this attempt was saved. Choose the files again.",
     );
-    let existing = saving.existing.as_ref();
-    let page = EvidenceFormPage::build(
-        saving.state,
-        layout,
-        saving.enrolment,
-        existing,
-        &fields,
-        errors,
-    )
-    .await?;
+    let page = saving
+        .form(layout, saving.existing.as_ref(), &fields, errors)
+        .await?;
     Ok((status, page).into_response())
 }
 
@@ -316,15 +423,9 @@ async fn refused_fields(
         let mut conn = saving.state.pool.acquire().await?;
         db::find_visible(&mut conn, saving.id, saving.user.viewer()).await?
     };
-    let mut page = EvidenceFormPage::build(
-        saving.state,
-        layout,
-        saving.enrolment,
-        evidence.as_ref(),
-        fields,
-        errors,
-    )
-    .await?;
+    let mut page = saving
+        .form(layout, evidence.as_ref(), fields, errors)
+        .await?;
     page.draft_saved = evidence.is_some();
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
@@ -348,9 +449,7 @@ async fn refused_blank(
             errors
         }
     };
-    let page =
-        EvidenceFormPage::build(saving.state, layout, saving.enrolment, None, fields, errors)
-            .await?;
+    let page = saving.form(layout, None, fields, errors).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 

@@ -8,6 +8,7 @@ mod handlers;
 pub mod judgements;
 pub mod model;
 pub mod portfolio;
+mod records;
 mod upload;
 pub mod views;
 pub mod witness;
@@ -21,16 +22,31 @@ use crate::web::routes::Routes;
 /// then decides).
 const IN_CONVERSATION: Access = Access::AnyOf(&[Role::Candidate, Role::Assessor, Role::Iqa]);
 
+/// Who writes drafts: candidates their evidence, assessors their records (the draft then
+/// decides).
+const WRITERS: Access = Access::AnyOf(&[Role::Candidate, Role::Assessor]);
+
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/enrolments/{id}", ON_ENROLMENTS, portfolio::show)
         .post("/enrolments/{id}/withdraw", ADMIN, portfolio::withdraw)
         .get("/enrolments/{id}/evidence/new", CANDIDATE, handlers::new)
         .post_upload("/enrolments/{id}/evidence/new", CANDIDATE, handlers::create)
+        .get(
+            "/enrolments/{id}/records/new",
+            ASSESSOR,
+            handlers::new_record,
+        )
+        .post_upload(
+            "/enrolments/{id}/records/new",
+            ASSESSOR,
+            handlers::create_record,
+        )
         .get("/evidence/{id}", ON_ENROLMENTS, handlers::show)
-        .get("/evidence/{id}/edit", CANDIDATE, handlers::edit)
-        .post_upload("/evidence/{id}/edit", CANDIDATE, handlers::update)
-        .post("/evidence/{id}/delete", CANDIDATE, handlers::delete)
+        .get("/evidence/{id}/edit", WRITERS, handlers::edit)
+        .post_upload("/evidence/{id}/edit", WRITERS, handlers::update)
+        .post("/evidence/{id}/delete", WRITERS, handlers::delete)
+        .post("/evidence/{id}/confirm", CANDIDATE, records::confirm)
         .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
         .post("/evidence/{id}/comments", IN_CONVERSATION, comments::post)
         .post("/evidence/{id}/witness", CANDIDATE, witness::request)
@@ -48,7 +64,7 @@ pub fn routes() -> Routes<AppState> {
         )
         .post(
             "/evidence/{id}/files/{file_id}/delete",
-            CANDIDATE,
+            WRITERS,
             handlers::remove_file,
         )
 }

@@ -35,6 +35,13 @@ impl AssessmentMethod {
         Self::RecognitionOfPriorLearning,
     ];
 
+    /// The methods of records an assessor makes.
+    pub const RECORDED: [Self; 3] = [
+        Self::Observation,
+        Self::ProfessionalDiscussion,
+        Self::QuestionAndAnswer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Observation => "observation",
@@ -100,6 +107,21 @@ impl EvidenceFields {
         .iter()
         .all(|f| f.trim().is_empty())
             && self.claims.is_empty()
+    }
+
+    /// Clears a method chosen that assessors do not record, and says so.
+    pub fn refuse_unrecorded_method(&mut self) -> FormErrors {
+        let mut errors = FormErrors::default();
+        let recorded = AssessmentMethod::parse(&self.method)
+            .is_some_and(|m| AssessmentMethod::RECORDED.contains(&m));
+        if !self.method.is_empty() && !recorded {
+            self.method.clear();
+            errors.add(
+                "method",
+                "Choose observation, professional discussion or question and answer",
+            );
+        }
+        errors
     }
 
     /// Everything that stops these fields, with no files, from being submitted.

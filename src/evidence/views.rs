@@ -71,9 +71,22 @@ pub struct EvidenceFormPage {
     pub draft_saved: bool,
     pub max_file_mib: u64,
     pub max_evidence_mib: u64,
+    /// A record the assessor writes, for the candidate to confirm.
+    pub record: bool,
 }
 
 impl EvidenceFormPage {
+    /// The form as the assessor's, for a record: only the methods an assessor records.
+    pub fn for_record(mut self) -> Self {
+        self.record = true;
+        self.methods.retain(|m| {
+            AssessmentMethod::RECORDED
+                .iter()
+                .any(|r| r.as_str() == m.value)
+        });
+        self
+    }
+
     pub async fn build(
         state: &AppState,
         layout: Layout,
@@ -151,6 +164,14 @@ impl EvidenceFormPage {
             draft_saved: false,
             max_file_mib: state.settings.max_file_bytes / (1024 * 1024),
             max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
+            record: false,
+        })
+        .map(|page| {
+            if evidence.is_some_and(Evidence::is_record) {
+                page.for_record()
+            } else {
+                page
+            }
         })
     }
 
@@ -158,6 +179,7 @@ impl EvidenceFormPage {
     pub fn action(&self) -> String {
         match &self.evidence {
             Some(e) => format!("/evidence/{}/edit", e.id),
+            None if self.record => format!("/enrolments/{}/records/new", self.enrolment.id),
             None => format!("/enrolments/{}/evidence/new", self.enrolment.id),
         }
     }
@@ -236,6 +258,11 @@ pub struct EvidenceShowPage {
     /// A refused witness form's problems and what was typed.
     pub witness_errors: FormErrors,
     pub witness_typed: WitnessForm,
+    /// For the candidate, a record sent to them to confirm: the digest of what they read.
+    pub confirm_digest: Option<String>,
+    pub confirm_errors: FormErrors,
+    /// The viewer writes this draft record (the enrolment's assessor).
+    pub may_edit_record: bool,
     pub now: OffsetDateTime,
 }
 
@@ -243,7 +270,16 @@ impl EvidenceShowPage {
     /// How far the assessor has got with a submitted version, in words; `None` for a draft.
     pub fn assessment_state(&self) -> Option<&'static str> {
         if self.evidence.is_draft() {
-            return None;
+            return self
+                .evidence
+                .is_record()
+                .then_some(if self.evidence.sent_at.is_none() {
+                    "Draft record, not sent yet"
+                } else if self.is_candidate {
+                    "Waiting for you to confirm"
+                } else {
+                    "Waiting for the candidate to confirm"
+                });
         }
         let judged = self.claims.iter().filter(|c| c.judgement.is_some()).count();
         Some(if judged == 0 {
@@ -314,7 +350,7 @@ impl ShownEvidence {
         let versions = db::list_for_enrolment(
             &mut conn,
             enrolment.id,
-            is_candidate,
+            user.id,
             Some(evidence.item_id),
             &standard,
         )
@@ -374,6 +410,21 @@ impl ShownEvidence {
             && !self.enrolment.is_withdrawn()
             && !self.evidence.is_draft()
             && !self.evidence.superseded;
+        let confirm_digest = (self.is_candidate
+            && self.evidence.is_draft()
+            && self.evidence.sent_at.is_some()
+            && !self.enrolment.is_withdrawn())
+        .then(|| {
+            crate::crypto::hex(&super::actions::current_digest(
+                &self.evidence,
+                &self.claims,
+                &self.files,
+            ))
+        });
+        let may_edit_record = self.evidence.is_record()
+            && self.evidence.is_draft()
+            && self.enrolment.assessor_id == Some(user.id)
+            && !self.enrolment.is_withdrawn();
         EvidenceShowPage {
             layout,
             can_revise,
@@ -398,6 +449,9 @@ impl ShownEvidence {
             issued_witness_link: None,
             witness_errors: FormErrors::default(),
             witness_typed: WitnessForm::default(),
+            confirm_digest,
+            confirm_errors: FormErrors::default(),
+            may_edit_record,
             now,
         }
     }
@@ -417,12 +471,12 @@ impl ShownEvidence {
     }
 
     /// `user` is the enrolment's candidate, assessor or IQA, the enrolment is not withdrawn and
-    /// the version is submitted.
+    /// the version is submitted, or a record sent to the candidate to confirm.
     fn may_comment(&self, user: &CurrentUser) -> bool {
         let on_it = self.is_candidate
             || self.enrolment.assessor_id == Some(user.id)
             || self.enrolment.iqa_id == Some(user.id);
-        on_it && !self.evidence.is_draft() && !self.enrolment.is_withdrawn()
+        on_it && self.evidence.in_conversation() && !self.enrolment.is_withdrawn()
     }
 
     /// The assessor may judge a current version.
@@ -435,10 +489,12 @@ impl ShownEvidence {
         self.assesses_submitted(user) && self.evidence.superseded
     }
 
-    /// The candidate may start a revision: the evidence is a submitted, current version of an
-    /// enrolment that is not withdrawn, and no revision of it is open already.
+    /// The candidate may start a revision: the evidence is their own (not a record their
+    /// assessor made), a submitted, current version of an enrolment that is not withdrawn, and
+    /// no revision of it is open already.
     fn can_revise(&self) -> bool {
         self.is_candidate
+            && !self.evidence.is_record()
             && !self.enrolment.is_withdrawn()
             && !self.evidence.is_draft()
             && !self.evidence.superseded
@@ -593,6 +649,16 @@ pub struct PortfolioPage {
     pub progress_chart: Option<ProgressChart>,
     /// Problems of the withdrawal form.
     pub errors: FormErrors,
+}
+
+impl PortfolioPage {
+    /// Records the assessor sent that wait for the candidate's confirmation.
+    pub fn records_to_confirm(&self) -> usize {
+        self.versions
+            .iter()
+            .filter(|v| v.record && v.sent && v.state == super::model::EvidenceState::Draft)
+            .count()
+    }
 }
 
 /// Whether browsers show a file of this type themselves: images (except HEIC, which most

@@ -109,8 +109,11 @@ pub struct EvidencePart {
     pub activity_on: time::Date,
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
-    /// SHA-256 of the content the candidate declared as their own.
+    /// SHA-256 of the content the candidate declared: as their own work, or for a record
+    /// their assessor made, as an accurate record.
     pub declaration_sha256: String,
+    /// The assessor who made this record, when it is one.
+    pub recorded_by: Option<String>,
     pub claims: Vec<ClaimPart>,
     pub judgements: Vec<JudgementPart>,
     pub files: Vec<FilePart>,
@@ -550,6 +553,7 @@ impl EvidencePart {
             activity_on: row.activity_on,
             submitted_at: row.submitted_at,
             declaration_sha256: row.declaration_sha256,
+            recorded_by: row.recorded_by,
             comments: Vec::new(),
             witnesses: Vec::new(),
         }

@@ -222,6 +222,8 @@ pub struct ArchiveVersion {
     pub item: i64,
     /// A later version of the same piece has been submitted.
     pub superseded: bool,
+    /// For a record the assessor made and the candidate confirmed: the assessor's name.
+    pub recorded_by: Option<String>,
 }
 
 /// Every submitted evidence version of an enrolment: pieces in the order they were begun,
@@ -237,8 +239,10 @@ pub async fn archive_versions(
                   e.submitted_at as "submitted_at!",
                   encode(e.declaration_sha256, 'hex') as "declaration_sha256!",
                   dense_rank() over (order by first.started_at, e.item_id) as "item!",
-                  not exists (select 1 from current_evidence cv where cv.evidence_id = e.evidence_id) as "superseded!"
+                  not exists (select 1 from current_evidence cv where cv.evidence_id = e.evidence_id) as "superseded!",
+                  maker.display_name as "recorded_by?"
              from evidence e
+             left join app_user maker on maker.user_id = e.made_by
              join lateral (select min(created_at) as started_at from evidence f
                             where f.item_id = e.item_id) first on true
             where e.enrolment_id = $1 and e.state = 'submitted'

@@ -59,7 +59,7 @@ async fn the_demo_puts_a_candidate_at_every_status_and_a_second_run_changes_noth
     assert_eq!(statuses, expected);
 
     // The in-progress candidates show met, not met and awaiting claims between them, a
-    // revision, and a saved draft.
+    // revision, a saved draft, and an assessor's record waiting to be confirmed.
     let cells: Vec<String> =
         sqlx::query_scalar!(r#"select distinct j.met::text as "met!" from judgement j"#)
             .fetch_all(&app.pool)
@@ -72,8 +72,15 @@ async fn the_demo_puts_a_candidate_at_every_status_and_a_second_run_changes_noth
         1
     );
     assert_eq!(
-        app.count("select count(*) from evidence where state = 'draft'")
+        app.count("select count(*) from evidence where state = 'draft' and made_by is null")
             .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from evidence where state = 'draft' and made_by is not null and sent_at is not null"
+        )
+        .await,
         1
     );
     assert_eq!(

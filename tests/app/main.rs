@@ -10,6 +10,7 @@ mod evidence;
 mod helpers;
 mod layout;
 mod policy;
+mod records;
 mod serve;
 mod standards;
 mod status;
