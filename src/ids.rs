@@ -80,3 +80,7 @@ id_type!(
     /// Identifies one action of an IQA's disagreement.
     IqaActionId
 );
+id_type!(
+    /// Identifies an IQA's sample of one judged evidence version.
+    SampleId
+);

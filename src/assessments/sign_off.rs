@@ -18,10 +18,12 @@ use crate::auth::csrf::CsrfForm;
 use crate::clock::Clock;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
+use crate::evidence::views::EvidenceShowPage;
 use crate::forms::FormErrors;
 use crate::identity::{CurrentUser, UserId, Viewer};
 use crate::ids::{EnrolmentId, EvidenceId, IqaActionId, JudgementId, SignOffId};
 use crate::iqa_actions::{self, Disagreement};
+use crate::standards::cache::Standards;
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::client_ip::ClientIp;
@@ -70,6 +72,8 @@ pub struct SignOffPage {
     /// The IQA's disagreement with the newest sign-off: each action is answered here before
     /// the enrolment can be signed off again.
     pub disagreement: Option<Disagreement>,
+    /// Sampled evidence whose IQA actions wait for answers, on the evidence's pages.
+    pub open_samples: Vec<iqa_actions::OpenSample>,
     pub declaration: &'static str,
     pub errors: FormErrors,
     /// Answers as typed into a refused answer form: (action, text).
@@ -120,6 +124,7 @@ async fn page(
         met: basis.iter().filter(|b| b.is_met()).count(),
         already_signed: super::db::standing_sign_off(&mut conn, id).await?.is_some(),
         disagreement: iqa_actions::open_disagreement(&mut conn, id).await?,
+        open_samples: iqa_actions::db::open_sample_actions(&mut conn, id).await?,
         enrolment,
         basis,
         declaration: DECLARATION,
@@ -212,9 +217,11 @@ pub struct AnswerForm {
     answer: String,
 }
 
-/// `POST /enrolments/{id}/iqa-actions/{action}/answer`: the assessor says what was done.
+/// `POST /enrolments/{id}/iqa-actions/{action}/answer`: the assessor says what was done,
+/// about a sign-off's action on the sign-off page, about a sample's on the evidence's page.
 pub async fn answer(
     State(state): State<AppState>,
+    standards: Standards,
     ClientIp(ip): ClientIp,
     user: CurrentUser,
     layout: Layout,
@@ -225,15 +232,34 @@ pub async fn answer(
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
     match iqa_actions::answer(&mut tx, user.viewer(), &by, id, action, &form.answer, now).await? {
-        Ok(()) => {
+        Ok(sampled) => {
             tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/enrolments/{id}/sign-off"),
-                "Answer recorded. The IQA sees it when reviewing your next sign-off.",
-            ))
+            Ok(match sampled {
+                Some(evidence) => flash::redirect(
+                    &format!("/evidence/{evidence}#samples"),
+                    "Answer recorded. The IQA reads it with their sample.",
+                ),
+                None => flash::redirect(
+                    &format!("/enrolments/{id}/sign-off"),
+                    "Answer recorded. The IQA sees it when reviewing your next sign-off.",
+                ),
+            })
         }
         Err(errors) => {
             drop(tx);
+            let sampled = {
+                let mut conn = state.pool.acquire().await?;
+                iqa_actions::db::find_target(&mut conn, action)
+                    .await?
+                    .and_then(|t| t.sampled_evidence)
+            };
+            if let Some(evidence) = sampled {
+                let mut page =
+                    EvidenceShowPage::build(&state, &standards, &user, layout, evidence, None)
+                        .await?;
+                page.answer_refused = Some((action, errors, form.answer));
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            }
             let typed = Some((action, form.answer));
             let page = page(&state, &user, layout, id, errors, typed).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -287,13 +313,21 @@ async fn ensure_ready_for_sign_off(
     Ok(())
 }
 
-/// Refuses the sign-off while an action of the IQA's disagreement with the previous one has
-/// no answer. Read under the enrolment's exclusive lock, which answering shares. Returns
-/// whether the IQA disagreed with the previous sign-off.
+/// Refuses the sign-off while an action of the IQA's disagreement with sampled evidence or
+/// with the previous sign-off has no answer. Read under the enrolment's exclusive lock, which
+/// answering shares. Returns whether the IQA disagreed with the previous sign-off.
 async fn ensure_iqa_actions_answered(
     conn: &mut PgConnection,
     enrolment: &Enrolment,
 ) -> AppResult<bool> {
+    let on_samples = iqa_actions::db::unanswered_on_samples(&mut *conn, enrolment.id).await?;
+    if on_samples > 0 {
+        return Err(AppError::Conflict(format!(
+            "Answer each of the IQA's actions on sampled evidence before signing {} off: {on_samples} still {} an answer, on the evidence's page.",
+            enrolment.candidate_name,
+            if on_samples == 1 { "needs" } else { "need" }
+        )));
+    }
     let Some(disagreement) = iqa_actions::open_disagreement(conn, enrolment.id).await? else {
         return Ok(false);
     };

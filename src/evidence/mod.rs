@@ -9,12 +9,13 @@ pub mod judgements;
 pub mod model;
 pub mod portfolio;
 mod records;
+mod samples;
 mod upload;
 pub mod views;
 pub mod witness;
 
 use crate::identity::Access;
-use crate::identity::{ADMIN, ASSESSOR, CANDIDATE, ON_ENROLMENTS, Role};
+use crate::identity::{ADMIN, ASSESSOR, CANDIDATE, IQA, ON_ENROLMENTS, Role};
 use crate::state::AppState;
 use crate::web::routes::Routes;
 
@@ -49,6 +50,7 @@ pub fn routes() -> Routes<AppState> {
         .post("/evidence/{id}/confirm", CANDIDATE, records::confirm)
         .post("/evidence/{id}/revise", CANDIDATE, handlers::revise)
         .post("/evidence/{id}/comments", IN_CONVERSATION, comments::post)
+        .post("/evidence/{id}/samples", IQA, samples::post)
         .post("/evidence/{id}/witness", CANDIDATE, witness::request)
         .post(
             "/evidence/{id}/witness/{request}/link",

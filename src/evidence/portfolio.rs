@@ -118,6 +118,8 @@ struct Portfolio {
     disagreement: Option<Disagreement>,
     /// Criteria met week by week.
     progress_chart: Option<ProgressChart>,
+    /// Sampled evidence whose IQA actions wait for answers; read for the assessor and IQA.
+    open_samples: Vec<iqa_actions::OpenSample>,
 }
 
 impl Portfolio {
@@ -149,6 +151,12 @@ impl Portfolio {
         } else {
             None
         };
+        // Candidates open their portfolio most, and answering is not theirs: not read for them.
+        let open_samples = if is_candidate {
+            Vec::new()
+        } else {
+            iqa_actions::db::open_sample_actions(&mut conn, id).await?
+        };
         Ok(Self {
             enrolment,
             is_candidate,
@@ -157,6 +165,7 @@ impl Portfolio {
             versions,
             disagreement,
             progress_chart,
+            open_samples,
         })
     }
 
@@ -195,8 +204,10 @@ impl Portfolio {
                 && self
                     .disagreement
                     .as_ref()
-                    .is_none_or(|d| d.unanswered() == 0),
+                    .is_none_or(|d| d.unanswered() == 0)
+                && self.open_samples.is_empty(),
             disagreement: self.disagreement,
+            open_samples: self.open_samples,
             progress_chart: self.progress_chart,
             errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,

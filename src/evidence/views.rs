@@ -16,7 +16,8 @@ use crate::evidence::db::LatestJudgement;
 use crate::evidence::judgements::{JudgementInput, VACSR};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
-use crate::ids::EvidenceId;
+use crate::ids::{EvidenceId, IqaActionId};
+use crate::iqa_actions::{Sample, SampleForm};
 use crate::standards::cache::Standards;
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
@@ -263,10 +264,37 @@ pub struct EvidenceShowPage {
     pub confirm_errors: FormErrors,
     /// The viewer writes this draft record (the enrolment's assessor).
     pub may_edit_record: bool,
+    /// The IQA's samples of the item's versions, oldest first, with their actions.
+    pub samples: Vec<Sample>,
+    /// The viewer is the enrolment's IQA and the version has judgements to sample.
+    pub may_sample: bool,
+    /// A refused sample form's problems and what was typed.
+    pub sample_errors: FormErrors,
+    pub sample_typed: SampleForm,
+    /// The viewer is the enrolment's assessor: they answer the samples' actions.
+    pub may_answer_samples: bool,
+    /// The action whose answer was refused, its problems and the answer typed.
+    pub answer_refused: Option<(IqaActionId, FormErrors, String)>,
     pub now: OffsetDateTime,
 }
 
 impl EvidenceShowPage {
+    /// The problems of a refused answer to `action`, if it was refused.
+    pub fn answer_errors(&self, action: &IqaActionId) -> Option<&FormErrors> {
+        self.answer_refused
+            .as_ref()
+            .filter(|(a, ..)| a == action)
+            .map(|(_, e, _)| e)
+    }
+
+    /// The answer typed to `action` in a refused form.
+    pub fn answer_typed(&self, action: &IqaActionId) -> &str {
+        self.answer_refused
+            .as_ref()
+            .filter(|(a, ..)| a == action)
+            .map_or("", |(.., typed)| typed.as_str())
+    }
+
     /// How far the assessor has got with a submitted version, in words; `None` for a draft.
     pub fn assessment_state(&self) -> Option<&'static str> {
         if self.evidence.is_draft() {
@@ -323,6 +351,7 @@ struct ShownEvidence {
     next_to_judge: Option<EvidenceId>,
     comments: Vec<Comment>,
     witness_requests: Vec<WitnessRequest>,
+    samples: Vec<Sample>,
 }
 
 impl ShownEvidence {
@@ -362,6 +391,7 @@ impl ShownEvidence {
         };
         let comments = db::comments_of_item(&mut conn, evidence.item_id).await?;
         let witness_requests = db::witness_requests(&mut conn, id).await?;
+        let samples = crate::iqa_actions::db::samples_of_item(&mut conn, id).await?;
         let all_judged = claims
             .iter()
             .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
@@ -383,6 +413,7 @@ impl ShownEvidence {
             next_to_judge,
             comments,
             witness_requests,
+            samples,
         })
     }
 
@@ -421,6 +452,13 @@ impl ShownEvidence {
                 &self.files,
             ))
         });
+        let may_sample = self.enrolment.iqa_id == Some(user.id)
+            && !self.is_candidate
+            && self.enrolment.assessor_id != Some(user.id)
+            && !self.evidence.is_draft()
+            && !self.judgements.is_empty();
+        let may_answer_samples =
+            self.enrolment.assessor_id == Some(user.id) && !self.enrolment.is_withdrawn();
         let may_edit_record = self.evidence.is_record()
             && self.evidence.is_draft()
             && self.enrolment.assessor_id == Some(user.id)
@@ -452,6 +490,12 @@ impl ShownEvidence {
             confirm_digest,
             confirm_errors: FormErrors::default(),
             may_edit_record,
+            samples: self.samples,
+            may_sample,
+            sample_errors: FormErrors::default(),
+            sample_typed: SampleForm::default(),
+            may_answer_samples,
+            answer_refused: None,
             now,
         }
     }
@@ -647,6 +691,8 @@ pub struct PortfolioPage {
     pub disagreement: Option<crate::iqa_actions::Disagreement>,
     /// Criteria met week by week, once any history is kept.
     pub progress_chart: Option<ProgressChart>,
+    /// Sampled evidence whose IQA actions wait for the assessor's answers.
+    pub open_samples: Vec<crate::iqa_actions::OpenSample>,
     /// Problems of the withdrawal form.
     pub errors: FormErrors,
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::{Answer, Disagreement, IqaAction};
+use super::{Answer, Disagreement, IqaAction, OpenSample, Sample};
 use crate::identity::UserId;
-use crate::ids::{EnrolmentId, IqaActionId, ReviewId, SignOffId};
+use crate::ids::{EnrolmentId, EvidenceId, IqaActionId, ReviewId, SampleId, SignOffId};
 
 /// Stores the actions of review `review`, in the IQA's order.
 pub async fn insert(
@@ -114,14 +114,16 @@ pub async fn previous_sign_offs(
         .collect())
 }
 
-/// An action with what answering it needs to know: its enrolment, whether its disagreement is
-/// on the enrolment's newest sign-off, and whether it has an answer.
+/// An action with what answering it needs to know: its enrolment, whether it still waits for
+/// an answer (a sign-off's while that sign-off is the enrolment's newest; a sample's always),
+/// whether it has one, and the evidence sampled when it is a sample's.
 pub struct ActionTarget {
     pub enrolment_id: EnrolmentId,
     pub position: i32,
     pub text: String,
-    pub on_newest_sign_off: bool,
+    pub open: bool,
     pub answered: bool,
+    pub sampled_evidence: Option<EvidenceId>,
 }
 
 pub async fn find_target(
@@ -130,16 +132,165 @@ pub async fn find_target(
 ) -> sqlx::Result<Option<ActionTarget>> {
     sqlx::query_as!(
         ActionTarget,
-        r#"select s.enrolment_id as "enrolment_id: EnrolmentId", a.position, a.text,
-                  exists (select 1 from latest_sign_off ls where ls.sign_off_id = s.sign_off_id) as "on_newest_sign_off!",
-                  exists (select 1 from iqa_action_answer ans where ans.iqa_action_id = a.iqa_action_id) as "answered!"
+        r#"select coalesce(s.enrolment_id, ev.enrolment_id) as "enrolment_id!: EnrolmentId", a.position, a.text,
+                  (a.evidence_sample_id is not null
+                   or exists (select 1 from latest_sign_off ls where ls.sign_off_id = s.sign_off_id)) as "open!",
+                  exists (select 1 from iqa_action_answer ans where ans.iqa_action_id = a.iqa_action_id) as "answered!",
+                  es.evidence_id as "sampled_evidence: EvidenceId"
              from iqa_action a
-             join review r using (review_id)
-             join sign_off s using (sign_off_id)
+             left join review r using (review_id)
+             left join sign_off s using (sign_off_id)
+             left join evidence_sample es using (evidence_sample_id)
+             left join evidence ev on ev.evidence_id = es.evidence_id
             where a.iqa_action_id = $1"#,
         action.0
     )
     .fetch_optional(conn)
+    .await
+}
+
+/// The evidence version to sample, with the people of its enrolment and how many judgements
+/// it has; `None` unless it is submitted.
+pub struct SampleTarget {
+    pub enrolment_id: EnrolmentId,
+    pub candidate_id: UserId,
+    pub assessor_id: Option<UserId>,
+    pub iqa_id: Option<UserId>,
+    pub judgements: i64,
+}
+
+pub async fn sample_target(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+) -> sqlx::Result<Option<SampleTarget>> {
+    sqlx::query_as!(
+        SampleTarget,
+        r#"select en.enrolment_id as "enrolment_id: EnrolmentId", en.candidate_id as "candidate_id: UserId",
+                  en.assessor_id as "assessor_id: UserId", en.iqa_id as "iqa_id: UserId",
+                  (select count(*) from judgement j where j.evidence_id = ev.evidence_id) as "judgements!"
+             from evidence ev join enrolment en using (enrolment_id)
+            where ev.evidence_id = $1 and ev.state = 'submitted'"#,
+        evidence.0
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_sample(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+    iqa: UserId,
+    assessor: UserId,
+    agreed: bool,
+    comment: &str,
+    at: OffsetDateTime,
+) -> sqlx::Result<SampleId> {
+    sqlx::query_scalar!(
+        r#"insert into evidence_sample (evidence_id, iqa_id, assessor_id, decision, comment, sampled_at)
+           values ($1, $2, $3, case when $4 then 'agree' else 'disagree' end::review_decision, $5, $6)
+           returning evidence_sample_id as "id: SampleId""#,
+        evidence.0,
+        iqa.0,
+        assessor.0,
+        agreed,
+        comment,
+        at
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Stores the actions of sample `sample`, in the IQA's order.
+pub async fn insert_sample_actions(
+    conn: &mut PgConnection,
+    sample: SampleId,
+    texts: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into iqa_action (evidence_sample_id, position, text)
+         select $1, t.n, t.text from unnest($2::text[]) with ordinality as t(text, n)",
+        sample.0,
+        texts
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The samples of the versions of an item, oldest first, with their actions and answers.
+pub async fn samples_of_item(
+    conn: &mut PgConnection,
+    evidence: EvidenceId,
+) -> sqlx::Result<Vec<Sample>> {
+    let rows = sqlx::query!(
+        r#"select es.evidence_sample_id as "id: SampleId", es.evidence_id as "evidence_id: EvidenceId",
+                  iqa.display_name as iqa_name, es.decision = 'agree' as "agreed!", es.comment, es.sampled_at,
+                  a.iqa_action_id as "action_id?: IqaActionId", a.position as "position?", a.text as "text?",
+                  ans.answer as "answer?", ans.answered_at as "answered_at?", who.display_name as "answered_by?"
+             from evidence this
+             join evidence ev on ev.item_id = this.item_id
+             join evidence_sample es on es.evidence_id = ev.evidence_id
+             join app_user iqa on iqa.user_id = es.iqa_id
+             left join iqa_action a on a.evidence_sample_id = es.evidence_sample_id
+             left join iqa_action_answer ans on ans.iqa_action_id = a.iqa_action_id
+             left join app_user who on who.user_id = ans.assessor_id
+            where this.evidence_id = $1
+            order by es.sampled_at, es.evidence_sample_id, a.position"#,
+        evidence.0
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut samples: Vec<Sample> = Vec::new();
+    for row in rows {
+        if samples.last().is_none_or(|s| s.id != row.id) {
+            samples.push(Sample {
+                id: row.id,
+                evidence_id: row.evidence_id,
+                iqa_name: row.iqa_name.clone(),
+                agreed: row.agreed,
+                comment: row.comment.clone(),
+                sampled_at: row.sampled_at,
+                actions: Vec::new(),
+            });
+        }
+        let (Some(id), Some(position), Some(text)) = (row.action_id, row.position, row.text) else {
+            continue;
+        };
+        let answer = match (row.answer, row.answered_at, row.answered_by) {
+            (Some(text), Some(at), Some(by)) => Some(Answer {
+                text,
+                assessor_name: by,
+                answered_at: at,
+            }),
+            _ => None,
+        };
+        if let Some(sample) = samples.last_mut() {
+            sample.actions.push(IqaAction {
+                id,
+                position,
+                text,
+                answer,
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// How many actions on the enrolment's sampled evidence wait for an answer.
+pub async fn unanswered_on_samples(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!"
+             from iqa_action a
+             join evidence_sample es using (evidence_sample_id)
+             join evidence ev on ev.evidence_id = es.evidence_id
+            where ev.enrolment_id = $1
+              and not exists (select 1 from iqa_action_answer ans where ans.iqa_action_id = a.iqa_action_id)"#,
+        enrolment.0
+    )
+    .fetch_one(conn)
     .await
 }
 
@@ -162,4 +313,25 @@ pub async fn insert_answer(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Sampled evidence of an enrolment whose actions wait for an answer, with how many wait.
+pub async fn open_sample_actions(
+    conn: &mut PgConnection,
+    enrolment: EnrolmentId,
+) -> sqlx::Result<Vec<OpenSample>> {
+    sqlx::query_as!(
+        OpenSample,
+        r#"select ev.evidence_id as "evidence_id: EvidenceId", ev.title, count(*) as "waiting!"
+             from iqa_action a
+             join evidence_sample es using (evidence_sample_id)
+             join evidence ev on ev.evidence_id = es.evidence_id
+            where ev.enrolment_id = $1
+              and not exists (select 1 from iqa_action_answer ans where ans.iqa_action_id = a.iqa_action_id)
+            group by ev.evidence_id, ev.title
+            order by min(es.sampled_at)"#,
+        enrolment.0
+    )
+    .fetch_all(conn)
+    .await
 }

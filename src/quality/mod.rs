@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::identity::IQA;
+use crate::identity::{Access, IQA, Role};
 use crate::ids::{EnrolmentId, SignOffId};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -34,11 +34,17 @@ use crate::web::paging::{PageLinks, Paging};
 use crate::web::routes::Routes;
 
 pub mod db;
+pub mod plan;
+
+/// Who keeps a cohort's sampling plan: its IQAs and admins (the cohort then decides).
+const PLAN_KEEPERS: Access = Access::AnyOf(&[Role::Iqa, Role::Admin]);
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/quality", IQA, index)
         .post("/sign-offs/{id}/review", IQA, review)
+        .get("/cohorts/{id}/sampling-plan", PLAN_KEEPERS, plan::show)
+        .post("/cohorts/{id}/sampling-plan", PLAN_KEEPERS, plan::save)
 }
 
 /// A sign-off the IQA may review.
@@ -60,6 +66,9 @@ pub struct SignOffRow {
 
 /// Sign-offs one page of the quality page shows.
 const PAGE_SIZE: usize = 50;
+
+/// Judged evidence the quality page offers for interim sampling.
+const TO_SAMPLE_SHOWN: i64 = 5;
 
 /// One line of the sampling coverage: how many of an assessor's met criteria, judged on
 /// evidence of one method, sit in sign-offs the IQA has reviewed.
@@ -93,6 +102,10 @@ pub struct QualityPage {
     pub earlier: HashMap<SignOffId, Disagreement>,
     /// The sign-off whose review form was refused, with its problems and what was typed.
     pub refused: Option<(SignOffId, FormErrors, ReviewForm)>,
+    /// Judged evidence nobody has sampled yet, newest judgement first.
+    pub to_sample: Vec<plan::ToSample>,
+    /// The cohorts this IQA assures, for their sampling plans.
+    pub cohorts: Vec<(crate::ids::CohortId, String)>,
 }
 
 impl QualityPage {
@@ -154,6 +167,8 @@ async fn page(
     )
     .await?;
     let coverage = db::coverage(&mut conn, user.id).await?;
+    let to_sample = db::to_sample(&mut conn, user.id, TO_SAMPLE_SHOWN).await?;
+    let cohorts = db::cohorts_assured(&mut conn, user.id).await?;
     let listed: Vec<SignOffId> = rows.iter().map(|r| r.sign_off_id).collect();
     let disagreements = crate::iqa_actions::db::disagreements_on(&mut conn, &listed).await?;
     let previous = crate::iqa_actions::db::previous_sign_offs(&mut conn, &listed).await?;
@@ -173,6 +188,8 @@ async fn page(
         disagreements,
         earlier,
         refused,
+        to_sample,
+        cohorts,
     })
 }
 

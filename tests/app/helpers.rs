@@ -433,6 +433,15 @@ impl TestResponse {
             .and_then(|e| e.value().attr(attribute).map(str::to_owned))
     }
 
+    /// An attribute of every element matching `selector` that has it, in document order.
+    pub fn attrs(&self, selector: &str, attribute: &str) -> Vec<String> {
+        let selector = Selector::parse(selector).expect("valid selector");
+        self.html()
+            .select(&selector)
+            .filter_map(|e| e.value().attr(attribute).map(str::to_owned))
+            .collect()
+    }
+
     /// Asserts a 303 to `path` (ignoring any query string when `path` has none).
     pub fn assert_redirect_to(&self, path: &str) {
         assert_eq!(

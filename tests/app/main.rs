@@ -11,6 +11,7 @@ mod helpers;
 mod layout;
 mod policy;
 mod records;
+mod sampling;
 mod serve;
 mod standards;
 mod status;

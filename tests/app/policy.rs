@@ -80,6 +80,7 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
         "/evidence/{id}/comments",
         Only(&[Candidate, Assessor, Iqa]),
     ),
+    (POST, "/evidence/{id}/samples", Only(&[Iqa])),
     (POST, "/evidence/{id}/witness", Only(&[Candidate])),
     (
         POST,
@@ -118,6 +119,8 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
         Only(&[Assessor]),
     ),
     (GET, "/quality", Only(&[Iqa])),
+    (GET, "/cohorts/{id}/sampling-plan", Only(&[Iqa, Admin])),
+    (POST, "/cohorts/{id}/sampling-plan", Only(&[Iqa, Admin])),
     (POST, "/sign-offs/{id}/review", Only(&[Iqa])),
     (GET, "/admin/audit", Only(&[Admin])),
     (GET, "/admin/audit.csv", Only(&[Admin])),

@@ -1,0 +1,276 @@
+//! Interim sampling of judged evidence, and a cohort's sampling plan against what is done.
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{ALL_CODES, Browser, Enrolled, TestApp};
+
+/// An enrolment whose one piece of evidence claims every criterion, all judged met; returns
+/// it with the assessor's browser and the evidence id.
+async fn all_met<'a>(app: &'a TestApp, label: &str) -> (Enrolled, Browser<'a>, String) {
+    let enrolled = app.enrolled(label).await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = app
+        .submit_evidence(
+            &candidate,
+            &enrolled,
+            "Everything",
+            "observation",
+            &ALL_CODES,
+        )
+        .await;
+    let decisions: Vec<(&str, bool, &str)> = ALL_CODES.iter().map(|c| (*c, true, "")).collect();
+    app.judge(&assessor, &evidence, &decisions)
+        .await
+        .assert_redirect_to(&format!("/evidence/{evidence}"));
+    (enrolled, assessor, evidence)
+}
+
+#[sqlx::test]
+async fn an_iqa_disagrees_with_sampled_evidence_and_sign_off_waits_for_the_answers(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor, evidence) = all_met(&app, "smp").await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+
+    // The quality page offers the judged evidence; the evidence page has the sample form.
+    let quality = iqa.get("/quality").await;
+    assert!(quality.text("#to-sample-list").contains("Everything"));
+    let page = iqa.get(&format!("/evidence/{evidence}")).await;
+    assert_eq!(page.texts("#sample-form").len(), 1);
+
+    let samples = format!("/evidence/{evidence}/samples");
+    let bare = iqa
+        .post_form(&samples, &[("decision", "disagree"), ("actions", "  \n ")])
+        .await;
+    assert_eq!(bare.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bare.text(".error-summary")
+            .contains("Say what the assessor must do")
+    );
+    assert!(
+        bare.attr("#sample-disagree", "checked").is_some(),
+        "choice kept"
+    );
+
+    iqa.post_form(
+        &samples,
+        &[
+            ("decision", "disagree"),
+            (
+                "comment",
+                "The observation notes do not show PC1 in person.",
+            ),
+            (
+                "actions",
+                "Observe PC1 at the next release.\nRecord who attended.",
+            ),
+        ],
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{evidence}#samples"));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"evidence.sample_disagreed".to_owned())
+    );
+    let quality = iqa.get("/quality").await;
+    assert!(
+        quality.texts("#to-sample-list").is_empty(),
+        "sampled evidence leaves the list"
+    );
+
+    // Sign-off waits for both answers.
+    let sign_off = format!("/enrolments/{}/sign-off", enrolled.enrolment);
+    let refused = assessor
+        .post_form(&sign_off, &[("declaration", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.text("main").contains("2 still need an answer"));
+
+    let portfolio = assessor
+        .get(&format!("/enrolments/{}", enrolled.enrolment))
+        .await;
+    assert!(
+        portfolio
+            .text("#sample-actions")
+            .contains("Everything: 2 actions to answer")
+    );
+    assert!(portfolio.texts("#sign-off-link").is_empty());
+    let page = assessor.get(&sign_off).await;
+    assert!(
+        page.text("#sample-actions-waiting")
+            .contains("2 actions to answer")
+    );
+    let shown = assessor.get(&format!("/evidence/{evidence}")).await;
+    assert!(
+        shown
+            .text("#samples")
+            .contains("Observe PC1 at the next release.")
+    );
+    let forms = shown.attrs("#samples form", "action");
+    assert_eq!(forms.len(), 2, "an answer form per action");
+    let empty = assessor.post_form(&forms[0], &[("answer", " ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty
+            .text("#samples .error-summary")
+            .contains("Say what was done about action 1")
+    );
+    for (form, answer) in forms
+        .iter()
+        .zip(["Observed on 3 November.", "Attendees listed."])
+    {
+        assessor
+            .post_form(form, &[("answer", answer)])
+            .await
+            .assert_redirect_to(&format!("/evidence/{evidence}#samples"));
+    }
+    // Answered once only.
+    assert_eq!(
+        assessor
+            .post_form(&forms[0], &[("answer", "again")])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let read = iqa.get(&format!("/evidence/{evidence}")).await;
+    assert!(read.text("#samples").contains("Observed on 3 November."));
+
+    assessor
+        .post_form(&sign_off, &[("declaration", "yes")])
+        .await
+        .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+}
+
+#[sqlx::test]
+async fn only_the_enrolments_iqa_samples_and_only_judged_evidence(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, assessor, evidence) = all_met(&app, "own").await;
+    let other = app.enrolled("oth").await;
+    let stranger = app.browser_signed_in_as(other.iqa).await;
+    let samples = format!("/evidence/{evidence}/samples");
+    let agree = [("decision", "agree")];
+    assert_eq!(
+        stranger.post_form(&samples, &agree).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The assessor is no IQA: the route is not theirs.
+    assert_eq!(
+        assessor.post_form(&samples, &agree).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Submitted but not judged: nothing to sample yet.
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let fresh = app
+        .submit_evidence(&candidate, &enrolled, "Later piece", "product", &["PC1"])
+        .await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    assert_eq!(
+        iqa.post_form(&format!("/evidence/{fresh}/samples"), &agree)
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert!(
+        iqa.get(&format!("/evidence/{fresh}"))
+            .await
+            .texts("#sample-form")
+            .is_empty()
+    );
+
+    iqa.post_form(&samples, &agree)
+        .await
+        .assert_redirect_to(&format!("/evidence/{evidence}#samples"));
+    let page = candidate.get(&format!("/evidence/{evidence}")).await;
+    assert!(page.text("#samples").contains("Agreed with the judgements"));
+}
+
+#[sqlx::test]
+async fn the_sampling_plan_shows_planned_against_done(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (first, _, sampled) = all_met(&app, "pla").await;
+    // A classmate with the same assessor and IQA, judged but not sampled.
+    let second = app
+        .classmate(&first, "pla2@example.org", "Second Candidate")
+        .await;
+    let candidate = app.browser_signed_in_as(second.candidate).await;
+    let assessor = app.browser_signed_in_as(first.assessor).await;
+    let other = app
+        .submit_evidence(&candidate, &second, "Release notes", "product", &["PC2"])
+        .await;
+    app.judge(&assessor, &other, &[("PC2", true, "")]).await;
+    let iqa = app.browser_signed_in_as(first.iqa).await;
+    iqa.post_form(
+        &format!("/evidence/{sampled}/samples"),
+        &[("decision", "agree")],
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{sampled}#samples"));
+
+    let plan_url = format!("/cohorts/{}/sampling-plan", first.cohort);
+    assert!(
+        iqa.get("/quality")
+            .await
+            .text("#sampling-plans")
+            .contains("pla cohort")
+    );
+    let page = iqa.get(&plan_url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text("#plan-updated").contains("No plan yet"));
+
+    let percent = format!("percent-{}", first.assessor.0);
+    let pc1 = app.criterion("PC1").await.to_string();
+    let pc2 = app.criterion("PC2").await.to_string();
+    let refused = iqa
+        .post_form(&plan_url, &[(&percent, "150"), ("method", "observation")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.attr(&format!("#{percent}"), "value").as_deref(),
+        Some("150")
+    );
+    assert!(refused.attr("#method-observation", "checked").is_some());
+
+    iqa.post_form(
+        &plan_url,
+        &[
+            (&percent, "75"),
+            ("method", "observation"),
+            ("method", "product"),
+            ("criterion", &pc1),
+            ("criterion", &pc2),
+        ],
+    )
+    .await
+    .assert_redirect_to(&plan_url);
+    let page = iqa.get(&plan_url).await;
+    // One of two judged pieces sampled: 50% against 75% planned.
+    let line = page.text("#plan-assessors tbody tr");
+    assert!(line.contains("1 (50%)"), "{line}");
+    assert!(line.contains("75%") && line.contains("Behind"), "{line}");
+    let grid = page.texts("#plan-grid tbody tr");
+    assert_eq!(grid.len(), 4, "two methods and two criteria: {grid:?}");
+    assert!(grid[0].starts_with("Observation") && grid[0].contains("sampled"));
+    assert!(grid[1].starts_with("Product") && grid[1].contains("not sampled yet"));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"cohort.sampling_plan_saved".to_owned())
+    );
+
+    // Admins keep it too; another cohort's IQA does not see it.
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    assert_eq!(admin.get(&plan_url).await.status, StatusCode::OK);
+    let outsider = app.enrolled("out").await;
+    let stranger = app.browser_signed_in_as(outsider.iqa).await;
+    assert_eq!(stranger.get(&plan_url).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        stranger
+            .post_form(&plan_url, &[(&percent, "10")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
