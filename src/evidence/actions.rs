@@ -205,7 +205,12 @@ pub async fn submit_draft(
     // One moment for the whole save, read once any wait for those locks is over: the draft's
     // update and its submission.
     let now = clock.now();
-    let (content, mut errors, claims, files) = write_draft(conn, draft, fields, added, now).await?;
+    let (content, mut errors, mut claims, files) =
+        write_draft(conn, draft, fields, added, now).await?;
+    // A criterion left out of a revision as met, and no longer met, goes back to the assessor.
+    if db::reclaim_left_out(&mut *conn, draft.id).await? > 0 {
+        claims = db::list_claims(&mut *conn, draft.id).await?;
+    }
     content.check_submission(claims.len(), files.len(), fields.declaration, &mut errors);
     if !errors.is_empty() {
         return Ok(Err(errors));

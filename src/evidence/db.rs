@@ -380,7 +380,20 @@ pub async fn start_revision(
     .execute(&mut *conn)
     .await?;
     // Claims already met are kept on the version that met them: the draft starts with the
-    // others, for the candidate to work on.
+    // others, for the candidate to work on. Those left out are noted, in case they are no
+    // longer met when the draft is submitted.
+    sqlx::query!(
+        "insert into revision_left_out (evidence_id, criterion_id, note)
+         select $1, ec.criterion_id, ec.note from evidence_claim ec
+          where ec.evidence_id = $2
+            and exists (select 1 from latest_judgement lj
+                         where lj.evidence_id = ec.evidence_id and lj.criterion_id = ec.criterion_id
+                           and lj.met)",
+        id.0,
+        from.id.0
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "insert into evidence_claim (evidence_id, criterion_id, note)
          select $1, ec.criterion_id, ec.note from evidence_claim ec
@@ -402,6 +415,48 @@ pub async fn start_revision(
     .execute(conn)
     .await?;
     Ok(Some(id))
+}
+
+/// Claims the criteria a revision draft left out as met that are no longer met on the version
+/// it revises; returns how many it claimed again.
+pub async fn reclaim_left_out(conn: &mut PgConnection, draft: EvidenceId) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "insert into evidence_claim (evidence_id, criterion_id, note)
+         select lo.evidence_id, lo.criterion_id, lo.note
+           from revision_left_out lo
+           join evidence d on d.evidence_id = lo.evidence_id
+           join evidence revised on revised.item_id = d.item_id and revised.version = d.version - 1
+          where lo.evidence_id = $1 and d.state = 'draft'
+            and not exists (select 1 from latest_judgement lj
+                             where lj.evidence_id = revised.evidence_id
+                               and lj.criterion_id = lo.criterion_id and lj.met)
+         on conflict do nothing",
+        draft.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The criteria a revision draft left out as met that are no longer met: its submission
+/// claims them again.
+pub async fn no_longer_met(
+    conn: &mut PgConnection,
+    draft: EvidenceId,
+) -> sqlx::Result<Vec<CriterionId>> {
+    sqlx::query_scalar!(
+        r#"select lo.criterion_id as "id: CriterionId"
+             from revision_left_out lo
+             join evidence d on d.evidence_id = lo.evidence_id
+             join evidence revised on revised.item_id = d.item_id and revised.version = d.version - 1
+            where lo.evidence_id = $1
+              and not exists (select 1 from latest_judgement lj
+                               where lj.evidence_id = revised.evidence_id
+                                 and lj.criterion_id = lo.criterion_id and lj.met)"#,
+        draft.0
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The newest draft of an item, if one is being written.

@@ -34,6 +34,8 @@ pub struct ClaimChoice {
     pub note: String,
     /// Met on the version this draft revises: it stays met without being claimed again.
     pub met_before: bool,
+    /// Left out of this revision as met, and no longer met: submitting claims it again.
+    pub claimed_again: bool,
 }
 
 /// A judgement of the version a draft revises, shown on the revise form.
@@ -112,6 +114,10 @@ impl EvidenceFormPage {
             Some(id) => db::latest_judgements(&mut conn, id).await?,
             None => Vec::new(),
         };
+        let no_longer_met = match (evidence, revised) {
+            (Some(e), Some(_)) => db::no_longer_met(&mut conn, e.id).await?,
+            _ => Vec::new(),
+        };
         let comments = match (evidence, revised) {
             (Some(e), Some(_)) => db::comments_of_item(&mut conn, e.item_id).await?,
             _ => Vec::new(),
@@ -139,6 +145,8 @@ impl EvidenceFormPage {
                         checked: claim.is_some(),
                         note: claim.map(|(_, n)| n.clone()).unwrap_or_default(),
                         met_before: earlier.iter().any(|e| e.code == c.code && e.judgement.met),
+                        claimed_again: claim.is_none()
+                            && no_longer_met.iter().any(|id| id.0 == c.id),
                     }
                 })
                 .collect()

@@ -523,6 +523,72 @@ async fn a_revision_keeps_what_was_met_until_the_assessor_reverses_it_with_a_rea
 }
 
 #[sqlx::test]
+async fn a_met_left_out_of_a_revision_is_claimed_again_when_no_longer_met(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("lof").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let v1 = submit(&app, &candidate, &enrolled, "Runbook", &["PC1", "PC4"]).await;
+    judge(
+        &app,
+        &assessor,
+        &v1,
+        &[
+            ("PC1", true, ""),
+            ("PC4", false, "Add the escalation path."),
+        ],
+    )
+    .await;
+    let draft = candidate
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await
+        .location()
+        .expect("draft")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned();
+    // While the revision is open, the assessor changes their mind about PC1 on version 1.
+    judge(
+        &app,
+        &assessor,
+        &v1,
+        &[("PC1", false, "The runbook was written by someone else.")],
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{v1}"));
+    let form = candidate.get(&format!("/evidence/{draft}/edit")).await;
+    assert_eq!(
+        form.texts("#claims .tag"),
+        ["No longer met: claimed again when you submit"]
+    );
+
+    // The candidate's form, drawn before, claims PC4 only; PC1 goes back to the assessor.
+    let pc4 = app.criterion("PC4").await.to_string();
+    candidate
+        .post_multipart(
+            &format!("/evidence/{draft}/edit"),
+            &[
+                ("title", "Runbook, my own"),
+                ("method", "product"),
+                ("activity_on", "2026-10-03"),
+                ("statement", "Rewritten by me, with the escalation path."),
+                ("claim", &pc4),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{draft}"));
+    let page = assessor.get(&format!("/evidence/{draft}")).await;
+    assert_eq!(
+        page.attrs("#claims tbody tr", "id"),
+        ["claim-PC1", "claim-PC4"]
+    );
+    assert_eq!(status_of(&candidate, &enrolled, "PC1").await, "awaiting");
+}
+
+#[sqlx::test]
 async fn the_portfolio_charts_criteria_met_week_by_week(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let enrolled = app.enrolled("cha").await;
