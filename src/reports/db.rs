@@ -468,3 +468,36 @@ pub async fn archive_sign_offs(
     .fetch_all(conn)
     .await
 }
+
+/// How the number of criteria met across a cohort changed, day by day: each day's net change,
+/// oldest first. Withdrawn enrolments are left out, as from the cohort's total.
+pub async fn met_changes_by_day(
+    conn: &mut PgConnection,
+    cohort: CohortId,
+) -> sqlx::Result<Vec<(OffsetDateTime, i64)>> {
+    let rows = sqlx::query!(
+        r#"select date_trunc('day', d.at) as "day!", sum(d.change)::bigint as "change!"
+             from (select h.at,
+                          h.criteria_met - coalesce(lag(h.criteria_met) over (
+                              partition by h.enrolment_id order by h.at, h.history_id), 0) as change
+                     from enrolment_met_history h
+                     join enrolment e using (enrolment_id)
+                    where e.cohort_id = $1 and e.withdrawn_at is null) d
+            group by 1
+            order by 1"#,
+        cohort.0
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.day, r.change)).collect())
+}
+
+/// Enrolments of a cohort that are not withdrawn.
+pub async fn active_enrolments(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from enrolment where cohort_id = $1 and withdrawn_at is null"#,
+        cohort.0
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -30,6 +30,7 @@ use crate::web::routes::Routes;
 
 mod archive;
 pub mod db;
+mod progress;
 mod workbook;
 
 pub fn routes() -> Routes<AppState> {
@@ -37,6 +38,7 @@ pub fn routes() -> Routes<AppState> {
         .get("/admin/cohorts/{id}/report", ADMIN, page)
         .get("/admin/cohorts/{id}/report.csv", ADMIN, csv)
         .get("/admin/cohorts/{id}/report.xlsx", ADMIN, workbook::xlsx)
+        .get("/admin/cohorts/{id}/progress.svg", ADMIN, progress::svg)
         .get(
             "/enrolments/{id}/archive.zip",
             ON_ENROLMENTS,

@@ -634,6 +634,28 @@ async fn the_portfolio_charts_criteria_met_week_by_week(pool: PgPool) {
             .attr("#progress-over-time polyline", "points")
             .is_some()
     );
+
+    // The cohort's chart adds up its enrolments: a classmate's one met makes three of 42.
+    let classmate = app
+        .classmate(&enrolled, "cha2@example.org", "Cha Two")
+        .await;
+    let theirs = app.browser_signed_in_as(classmate.candidate).await;
+    let piece = submit(&app, &theirs, &classmate, "Notes", &["K2"]).await;
+    judge(&app, &assessor, &piece, &[("K2", true, "")]).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    let report = admin
+        .get(&format!("/admin/cohorts/{}/report", enrolled.cohort))
+        .await;
+    let src = report.attr("#cohort-progress img", "src").expect("chart");
+    let (status, headers, body) = admin.get_bytes(&src).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    let svg = String::from_utf8(body).expect("text");
+    assert!(svg.contains(": 3 of 42 met. </desc>"), "{svg}");
+    assert!(svg.contains("<polyline"));
 }
 
 #[sqlx::test]

@@ -127,6 +127,7 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
     (GET, "/admin/cohorts/{id}/report", Only(&[Admin])),
     (GET, "/admin/cohorts/{id}/report.csv", Only(&[Admin])),
     (GET, "/admin/cohorts/{id}/report.xlsx", Only(&[Admin])),
+    (GET, "/admin/cohorts/{id}/progress.svg", Only(&[Admin])),
     (
         GET,
         "/enrolments/{id}/archive.zip",
