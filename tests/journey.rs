@@ -693,10 +693,69 @@ async fn journey(
     judge(browser, &KNOWLEDGE[..11], None).await?;
     browser.goto(&third).await?;
     judge(browser, &["K12"], None).await?;
+
+    // The assessor records an observation for the candidate to confirm.
+    browser.goto(&portfolio).await?;
+    browser
+        .follow("Add a record: observation, discussion or questioning")
+        .await?;
+    browser.fill("Title", "Observation: release day").await?;
+    browser.choose("Assessment method", "Observation").await?;
+    browser
+        .fill_date("Date of the assessment", "2026-10-15")
+        .await?;
+    browser
+        .fill(
+            "Record",
+            "Cara ran the release call: she checked the pipeline, agreed the go decision and briefed support.",
+        )
+        .await?;
+    claim(browser, "PC1").await?;
+    browser.press("Send to Cara Candidate to confirm").await?;
+    let observation = browser.path().await?;
+    ensure!(
+        browser
+            .text("#evidence-state")
+            .await?
+            .contains("Waiting for the candidate to confirm"),
+        "the record waits for the candidate"
+    );
     browser.sign_out().await?;
 
-    // The candidate reads the feedback, revises and resubmits.
+    // The candidate confirms the observation record and names a witness to the second piece.
     browser.sign_in("cara@journey.example").await?;
+    browser.goto(&portfolio).await?;
+    ensure!(
+        browser
+            .text("#records-to-confirm")
+            .await?
+            .contains("a record"),
+        "the portfolio says a record waits"
+    );
+    browser.goto(&observation).await?;
+    browser
+        .tick("This is an accurate record of what I did")
+        .await?;
+    browser.press("Confirm the record").await?;
+    browser.goto(&second).await?;
+    browser
+        .client
+        .find(Locator::XPath(
+            "//summary[normalize-space(.)='Ask a witness to confirm this evidence']",
+        ))
+        .await?
+        .click()
+        .await?;
+    browser.fill("Witness's name", "Wren Lead").await?;
+    browser
+        .fill("Their email address", "wren@journey.example")
+        .await?;
+    browser
+        .fill("Their role, such as team lead", "Head of platform")
+        .await?;
+    browser.press("Name the witness").await?;
+
+    // The candidate reads the feedback, revises and resubmits.
     browser.goto(&first).await?;
     ensure!(
         browser
@@ -736,10 +795,54 @@ async fn journey(
     );
     browser.sign_out().await?;
 
-    // The assessor judges the revision met and signs off.
+    // The assessor makes the witness's link, and judges the observation and the revision.
     browser.sign_in("asa@journey.example").await?;
+    browser.goto(&second).await?;
+    browser.press("Make a link to send Wren Lead").await?;
+    let witness_link = browser.text("#witness-link code").await?;
+    let witness_path = witness_link
+        .find("/witness/")
+        .map(|at| witness_link[at..].to_owned())
+        .context("the witness link")?;
+    browser.goto(&observation).await?;
+    judge(browser, &["PC1"], None).await?;
     browser.goto(&revised).await?;
     judge(browser, &["PC3"], None).await?;
+    browser.sign_out().await?;
+
+    // The witness, with no account, confirms through the link.
+    browser.goto(&witness_path).await?;
+    browser.tick("Yes, it is accurate as written").await?;
+    browser
+        .fill("Your full name, as your signature", "Wren Lead")
+        .await?;
+    browser.press("Sign and send").await?;
+
+    // The IQA samples the observation on the way and agrees with its judgement.
+    browser.sign_in("ivy@journey.example").await?;
+    browser.goto("/quality").await?;
+    browser.follow("Observation: release day").await?;
+    browser.tick("Agree with the judgements").await?;
+    browser.press("Record sample").await?;
+    ensure!(
+        browser
+            .text("#samples")
+            .await?
+            .contains("Agreed with the judgements"),
+        "the sample is recorded"
+    );
+    browser.sign_out().await?;
+
+    // The assessor sees the witness's confirmation and signs off.
+    browser.sign_in("asa@journey.example").await?;
+    browser.goto(&second).await?;
+    ensure!(
+        browser
+            .text("#witnesses")
+            .await?
+            .contains("Confirmed by witness"),
+        "the witness's answer shows"
+    );
     sign_off(browser, &portfolio).await?;
     browser.sign_out().await?;
 
