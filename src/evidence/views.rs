@@ -399,7 +399,11 @@ impl ShownEvidence {
         };
         let comments = db::comments_of_item(&mut conn, evidence.item_id).await?;
         let witness_requests = db::witness_requests(&mut conn, id).await?;
-        let samples = crate::iqa_actions::db::samples_of_item(&mut conn, id).await?;
+        let samples = crate::iqa_actions::db::samples(
+            &mut conn,
+            crate::iqa_actions::db::SampleScope::ItemOf(id),
+        )
+        .await?;
         let all_judged = claims
             .iter()
             .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));

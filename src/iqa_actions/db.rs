@@ -217,26 +217,37 @@ pub async fn insert_sample_actions(
     Ok(())
 }
 
-/// The samples of the versions of an item, oldest first, with their actions and answers.
-pub async fn samples_of_item(
-    conn: &mut PgConnection,
-    evidence: EvidenceId,
-) -> sqlx::Result<Vec<Sample>> {
+/// Whose samples to read.
+#[derive(Debug, Clone, Copy)]
+pub enum SampleScope {
+    /// Of every version of this version's item.
+    ItemOf(EvidenceId),
+    /// Of all of an enrolment's evidence.
+    Enrolment(EnrolmentId),
+}
+
+/// The samples of `scope`, oldest first, with their actions and answers.
+pub async fn samples(conn: &mut PgConnection, scope: SampleScope) -> sqlx::Result<Vec<Sample>> {
+    let (item_of, enrolment) = match scope {
+        SampleScope::ItemOf(id) => (Some(id.0), None),
+        SampleScope::Enrolment(id) => (None, Some(id.0)),
+    };
     let rows = sqlx::query!(
         r#"select es.evidence_sample_id as "id: SampleId", es.evidence_id as "evidence_id: EvidenceId",
                   iqa.display_name as iqa_name, es.decision = 'agree' as "agreed!", es.comment, es.sampled_at,
                   a.iqa_action_id as "action_id?: IqaActionId", a.position as "position?", a.text as "text?",
                   ans.answer as "answer?", ans.answered_at as "answered_at?", who.display_name as "answered_by?"
-             from evidence this
-             join evidence ev on ev.item_id = this.item_id
-             join evidence_sample es on es.evidence_id = ev.evidence_id
+             from evidence_sample es
+             join evidence ev on ev.evidence_id = es.evidence_id
              join app_user iqa on iqa.user_id = es.iqa_id
              left join iqa_action a on a.evidence_sample_id = es.evidence_sample_id
              left join iqa_action_answer ans on ans.iqa_action_id = a.iqa_action_id
              left join app_user who on who.user_id = ans.assessor_id
-            where this.evidence_id = $1
+            where ($1::uuid is null or ev.item_id = (select item_id from evidence where evidence_id = $1))
+              and ($2::uuid is null or ev.enrolment_id = $2)
             order by es.sampled_at, es.evidence_sample_id, a.position"#,
-        evidence.0
+        item_of,
+        enrolment
     )
     .fetch_all(conn)
     .await?;

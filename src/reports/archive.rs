@@ -33,7 +33,8 @@ use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
 use crate::identity::CurrentUser;
 use crate::ids::{BlobId, EnrolmentId, EvidenceId, JudgementId, SignOffId};
-use crate::iqa_actions::Disagreement;
+use crate::iqa_actions::db::SampleScope;
+use crate::iqa_actions::{Disagreement, IqaAction, Sample};
 use crate::standards::model::CriterionKind;
 use crate::state::AppState;
 use crate::status::db as status_db;
@@ -121,6 +122,32 @@ pub struct EvidencePart {
     pub comments: Vec<CommentPart>,
     /// The witnesses named on this version, and their answers.
     pub witnesses: Vec<WitnessPart>,
+    /// The IQA's samples of this version's judgements.
+    pub iqa_samples: Vec<SamplePart>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SamplePart {
+    pub iqa: String,
+    /// `agree` or `disagree`.
+    pub decision: &'static str,
+    pub comment: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sampled_at: OffsetDateTime,
+    /// A disagreement's actions, with the assessor's answers.
+    pub action_items: Vec<ActionPart>,
+}
+
+impl SamplePart {
+    fn from_sample(sample: &Sample) -> Self {
+        Self {
+            iqa: sample.iqa_name.clone(),
+            decision: if sample.agreed { "agree" } else { "disagree" },
+            comment: sample.comment.clone(),
+            sampled_at: sample.sampled_at,
+            action_items: sample.actions.iter().map(ActionPart::from_action).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -222,6 +249,17 @@ pub struct ActionPart {
     pub answered_by: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub answered_at: Option<OffsetDateTime>,
+}
+
+impl ActionPart {
+    fn from_action(a: &IqaAction) -> Self {
+        Self {
+            action: a.text.clone(),
+            answer: a.answer.as_ref().map(|x| x.text.clone()),
+            answered_by: a.answer.as_ref().map(|x| x.assessor_name.clone()),
+            answered_at: a.answer.as_ref().map(|x| x.answered_at),
+        }
+    }
 }
 
 /// The offline page: the manifest in words, with links to the files beside it.
@@ -350,6 +388,8 @@ struct ManifestRows {
     files: Vec<db::ArchiveFile>,
     comments: Vec<db::ArchiveComment>,
     witnesses: Vec<db::ArchiveWitness>,
+    /// The IQA's interim samples of the evidence, with their actions and answers.
+    samples: Vec<Sample>,
     sign_offs: Vec<db::ArchiveSignOff>,
     /// The disagreements among those sign-offs' reviews, with their actions and answers.
     disagreements: HashMap<SignOffId, Disagreement>,
@@ -373,6 +413,8 @@ impl ManifestRows {
         let files = db::archive_files(&mut *conn, id).await?;
         let comments = db::archive_comments(&mut *conn, id).await?;
         let witnesses = db::archive_witnesses(&mut *conn, id).await?;
+        let samples =
+            crate::iqa_actions::db::samples(&mut *conn, SampleScope::Enrolment(id)).await?;
         let sign_offs = db::archive_sign_offs(&mut *conn, id).await?;
         let ids: Vec<SignOffId> = sign_offs.iter().map(|s| s.sign_off_id).collect();
         let disagreements = crate::iqa_actions::db::disagreements_on(&mut *conn, &ids).await?;
@@ -389,6 +431,7 @@ impl ManifestRows {
             files,
             comments,
             witnesses,
+            samples,
             sign_offs,
             disagreements,
         })
@@ -417,7 +460,7 @@ impl ManifestRows {
                 &self.claims,
                 &self.judgements,
                 &self.files,
-                (&self.comments, &self.witnesses),
+                (&self.comments, &self.witnesses, &self.samples),
             ),
             sign_offs: self
                 .sign_offs
@@ -471,7 +514,7 @@ fn evidence_parts(
     claims: &[db::ArchiveClaim],
     judgements: &[db::ArchiveJudgement],
     files: &[db::ArchiveFile],
-    (comments, witnesses): (&[db::ArchiveComment], &[db::ArchiveWitness]),
+    (comments, witnesses, samples): (&[db::ArchiveComment], &[db::ArchiveWitness], &[Sample]),
 ) -> Vec<EvidencePart> {
     let mut taken = HashSet::new();
     versions
@@ -503,6 +546,11 @@ fn evidence_parts(
                     signed_name: w.signed_name.clone(),
                     answered_from: w.answered_from.clone(),
                 })
+                .collect();
+            part.iqa_samples = samples
+                .iter()
+                .filter(|x| x.evidence_id == id)
+                .map(SamplePart::from_sample)
                 .collect();
             part
         })
@@ -556,6 +604,7 @@ impl EvidencePart {
             recorded_by: row.recorded_by,
             comments: Vec::new(),
             witnesses: Vec::new(),
+            iqa_samples: Vec::new(),
         }
     }
 }
@@ -614,15 +663,7 @@ impl SignOffPart {
         disagreement: Option<&Disagreement>,
     ) -> Self {
         let action_items = disagreement.map_or_else(Vec::new, |d| {
-            d.actions
-                .iter()
-                .map(|a| ActionPart {
-                    action: a.text.clone(),
-                    answer: a.answer.as_ref().map(|x| x.text.clone()),
-                    answered_by: a.answer.as_ref().map(|x| x.assessor_name.clone()),
-                    answered_at: a.answer.as_ref().map(|x| x.answered_at),
-                })
-                .collect()
+            d.actions.iter().map(ActionPart::from_action).collect()
         });
         Self {
             sequence: row.sequence,

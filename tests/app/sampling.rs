@@ -141,6 +141,23 @@ async fn an_iqa_disagrees_with_sampled_evidence_and_sign_off_waits_for_the_answe
         .post_form(&sign_off, &[("declaration", "yes")])
         .await
         .assert_redirect_to(&format!("/enrolments/{}", enrolled.enrolment));
+
+    // The portfolio archive keeps the sample with its actions and answers.
+    let (status, _, body) = iqa
+        .get_bytes(&format!("/enrolments/{}/archive.zip", enrolled.enrolment))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip");
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut archive.by_index(0).expect("manifest"), &mut manifest)
+        .expect("text");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+    let sample = &manifest["evidence"][0]["iqa_samples"][0];
+    assert_eq!(sample["decision"], "disagree");
+    assert_eq!(
+        sample["action_items"][0]["answer"],
+        "Observed on 3 November."
+    );
 }
 
 #[sqlx::test]
