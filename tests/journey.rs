@@ -175,6 +175,24 @@ impl Browser {
         self.check_accessibility().await
     }
 
+    /// Opens `path` and checks that it fits the window's width: nothing to scroll sideways.
+    async fn fits_width(&mut self, path: &str) -> anyhow::Result<()> {
+        self.goto(path).await?;
+        let widths = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await?;
+        let (scroll, client) = (widths[0].as_i64(), widths[1].as_i64());
+        ensure!(
+            scroll.is_some() && scroll <= client,
+            "{path} is {scroll:?} px wide in a window {client:?} px wide"
+        );
+        Ok(())
+    }
+
     async fn path(&self) -> anyhow::Result<String> {
         Ok(self.client.current_url().await?.path().to_owned())
     }
@@ -938,6 +956,48 @@ async fn journey(
         row.split(',').nth(4) == Some("verified"),
         "the CSV says verified: {row}"
     );
+
+    // On a phone (390 px wide) every page fits the screen and still passes axe.
+    browser.client.set_window_size(390, 844).await?;
+    let cohort_id = cohort_path.trim_start_matches("/admin/cohorts/");
+    for path in [
+        "/".to_owned(),
+        cohort_path.clone(),
+        format!("{cohort_path}/report"),
+        format!("/cohorts/{cohort_id}/sampling-plan"),
+        "/admin/users".to_owned(),
+        "/admin/audit".to_owned(),
+        "/standards".to_owned(),
+        portfolio.clone(),
+        first.clone(),
+    ] {
+        browser.fits_width(&path).await?;
+    }
+    browser.sign_out().await?;
+    browser.sign_in("asa@journey.example").await?;
+    for path in [
+        "/caseload".to_owned(),
+        portfolio.clone(),
+        format!("{portfolio}/sign-off"),
+        format!("{portfolio}/records/new"),
+        observation.clone(),
+        revised.clone(),
+    ] {
+        browser.fits_width(&path).await?;
+    }
+    browser.sign_out().await?;
+    browser.sign_in("cara@journey.example").await?;
+    for path in [
+        portfolio.clone(),
+        second.clone(),
+        format!("{portfolio}/evidence/new"),
+    ] {
+        browser.fits_width(&path).await?;
+    }
+    browser.sign_out().await?;
+    browser.sign_in("ivy@journey.example").await?;
+    browser.fits_width("/quality").await?;
+    browser.fits_width(&first).await?;
     Ok(())
 }
 
