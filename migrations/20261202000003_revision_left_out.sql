@@ -8,3 +8,13 @@ create table revision_left_out (
     note text not null default '',
     primary key (evidence_id, criterion_id)
 );
+
+-- Those left out and no longer met: what a submission claims again.
+create view revision_no_longer_met as
+select lo.evidence_id, lo.criterion_id, lo.note
+  from revision_left_out lo
+  join evidence d on d.evidence_id = lo.evidence_id
+  join evidence revised on revised.item_id = d.item_id and revised.version = d.version - 1
+ where not exists (select 1 from latest_judgement lj
+                    where lj.evidence_id = revised.evidence_id
+                      and lj.criterion_id = lo.criterion_id and lj.met);

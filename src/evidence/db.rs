@@ -422,14 +422,8 @@ pub async fn start_revision(
 pub async fn reclaim_left_out(conn: &mut PgConnection, draft: EvidenceId) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         "insert into evidence_claim (evidence_id, criterion_id, note)
-         select lo.evidence_id, lo.criterion_id, lo.note
-           from revision_left_out lo
-           join evidence d on d.evidence_id = lo.evidence_id
-           join evidence revised on revised.item_id = d.item_id and revised.version = d.version - 1
-          where lo.evidence_id = $1 and d.state = 'draft'
-            and not exists (select 1 from latest_judgement lj
-                             where lj.evidence_id = revised.evidence_id
-                               and lj.criterion_id = lo.criterion_id and lj.met)
+         select evidence_id, criterion_id, note from revision_no_longer_met
+          where evidence_id = $1
          on conflict do nothing",
         draft.0
     )
@@ -445,14 +439,8 @@ pub async fn no_longer_met(
     draft: EvidenceId,
 ) -> sqlx::Result<Vec<CriterionId>> {
     sqlx::query_scalar!(
-        r#"select lo.criterion_id as "id: CriterionId"
-             from revision_left_out lo
-             join evidence d on d.evidence_id = lo.evidence_id
-             join evidence revised on revised.item_id = d.item_id and revised.version = d.version - 1
-            where lo.evidence_id = $1
-              and not exists (select 1 from latest_judgement lj
-                               where lj.evidence_id = revised.evidence_id
-                                 and lj.criterion_id = lo.criterion_id and lj.met)"#,
+        r#"select criterion_id as "id!: CriterionId" from revision_no_longer_met
+            where evidence_id = $1"#,
         draft.0
     )
     .fetch_all(conn)

@@ -27,16 +27,30 @@ use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::Layout;
 
-/// The candidate's own, active enrolment; anything else is "not found".
-async fn own_enrolment(
+/// Who writes new evidence on an enrolment: its candidate their own, its assessor records.
+#[derive(Debug, Clone, Copy)]
+enum Writer {
+    Candidate,
+    Assessor,
+}
+
+/// The active enrolment `user` writes on as `writer`; anything else is "not found".
+async fn writable_enrolment(
     state: &AppState,
     user: &CurrentUser,
     id: EnrolmentId,
+    writer: Writer,
 ) -> AppResult<cohorts_db::Enrolment> {
     let mut conn = state.pool.acquire().await?;
     cohorts_db::find_visible(&mut conn, id, user.viewer())
         .await?
-        .filter(|e| e.is_candidate(user.id) && !e.is_withdrawn())
+        .filter(|e| {
+            let theirs = match writer {
+                Writer::Candidate => e.is_candidate(user.id),
+                Writer::Assessor => e.assessor_id == Some(user.id),
+            };
+            theirs && !e.is_withdrawn()
+        })
         .ok_or(AppError::NotFound)
 }
 
@@ -47,7 +61,7 @@ pub async fn new(
     layout: Layout,
     Path(enrolment_id): Path<EnrolmentId>,
 ) -> AppResult<EvidenceFormPage> {
-    let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
+    let enrolment = writable_enrolment(&state, &user, enrolment_id, Writer::Candidate).await?;
     EvidenceFormPage::build(
         &state,
         layout,
@@ -59,19 +73,6 @@ pub async fn new(
     .await
 }
 
-/// The enrolment `user` assesses, if it is not withdrawn; anything else is "not found".
-async fn assessed_enrolment(
-    state: &AppState,
-    user: &CurrentUser,
-    id: EnrolmentId,
-) -> AppResult<cohorts_db::Enrolment> {
-    let mut conn = state.pool.acquire().await?;
-    cohorts_db::find_visible(&mut conn, id, user.viewer())
-        .await?
-        .filter(|e| e.assessor_id == Some(user.id) && !e.is_withdrawn())
-        .ok_or(AppError::NotFound)
-}
-
 /// `GET /enrolments/{id}/records/new`: the assessor's form for a record of an observation,
 /// discussion or questioning.
 pub async fn new_record(
@@ -80,7 +81,7 @@ pub async fn new_record(
     layout: Layout,
     Path(enrolment_id): Path<EnrolmentId>,
 ) -> AppResult<EvidenceFormPage> {
-    let enrolment = assessed_enrolment(&state, &user, enrolment_id).await?;
+    let enrolment = writable_enrolment(&state, &user, enrolment_id, Writer::Assessor).await?;
     let fields = EvidenceFields {
         activity_on: state.clock.now().date().to_string(),
         ..EvidenceFields::default()
@@ -106,19 +107,8 @@ pub async fn create_record(
     Path(enrolment_id): Path<EnrolmentId>,
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
-    let enrolment = assessed_enrolment(&state, &user, enrolment_id).await?;
-    let mut tx = state.pool.begin().await?;
-    let id = actions::start_record(&mut tx, enrolment.id, user.id).await?;
-    let saving = Saving {
-        state: &state,
-        user: &user,
-        ip,
-        enrolment: &enrolment,
-        id,
-        existing: None,
-        record: true,
-    };
-    save(saving, tx, layout, multipart).await
+    let asked = (&state, &user, ip, enrolment_id);
+    create_as(asked, Writer::Assessor, layout, multipart).await
 }
 
 /// `POST /enrolments/{id}/evidence/new`: a new draft with whatever the form holds.
@@ -130,18 +120,37 @@ pub async fn create(
     Path(enrolment_id): Path<EnrolmentId>,
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
-    let enrolment = own_enrolment(&state, &user, enrolment_id).await?;
+    let asked = (&state, &user, ip, enrolment_id);
+    create_as(asked, Writer::Candidate, layout, multipart).await
+}
+
+/// A new draft of enrolment `enrolment_id` by `user` as `writer`, with whatever the form holds.
+async fn create_as(
+    (state, user, ip, enrolment_id): (
+        &AppState,
+        &CurrentUser,
+        Option<std::net::IpAddr>,
+        EnrolmentId,
+    ),
+    writer: Writer,
+    layout: Layout,
+    multipart: axum::extract::Multipart,
+) -> AppResult<Response> {
+    let enrolment = writable_enrolment(state, user, enrolment_id, writer).await?;
     let mut tx = state.pool.begin().await?;
     // Its audit event is written with the draft's content, after the upload.
-    let id = actions::start_draft(&mut tx, enrolment.id).await?;
+    let id = match writer {
+        Writer::Candidate => actions::start_draft(&mut tx, enrolment.id).await?,
+        Writer::Assessor => actions::start_record(&mut tx, enrolment.id, user.id).await?,
+    };
     let saving = Saving {
-        state: &state,
-        user: &user,
+        state,
+        user,
         ip,
         enrolment: &enrolment,
         id,
         existing: None,
-        record: false,
+        record: matches!(writer, Writer::Assessor),
     };
     save(saving, tx, layout, multipart).await
 }

@@ -9,16 +9,40 @@ use super::{Answer, Disagreement, IqaAction, OpenSample, Sample};
 use crate::identity::UserId;
 use crate::ids::{EnrolmentId, EvidenceId, IqaActionId, ReviewId, SampleId, SignOffId};
 
-/// Stores the actions of review `review`, in the IQA's order.
-pub async fn insert(
-    conn: &mut PgConnection,
-    review: ReviewId,
-    texts: &[String],
-) -> sqlx::Result<()> {
+/// An action's answer from its columns, all present once it is answered.
+fn answer_of(
+    text: Option<String>,
+    at: Option<OffsetDateTime>,
+    by: Option<String>,
+) -> Option<Answer> {
+    match (text, at, by) {
+        (Some(text), Some(answered_at), Some(assessor_name)) => Some(Answer {
+            text,
+            assessor_name,
+            answered_at,
+        }),
+        _ => None,
+    }
+}
+
+/// What an IQA disagreed with: a sign-off's review or a sample of evidence.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionsOf {
+    Review(ReviewId),
+    Sample(SampleId),
+}
+
+/// Stores the actions of a disagreement, in the IQA's order.
+pub async fn insert(conn: &mut PgConnection, of: ActionsOf, texts: &[String]) -> sqlx::Result<()> {
+    let (review, sample) = match of {
+        ActionsOf::Review(id) => (Some(id.0), None),
+        ActionsOf::Sample(id) => (None, Some(id.0)),
+    };
     sqlx::query!(
-        "insert into iqa_action (review_id, position, text)
-         select $1, t.n, t.text from unnest($2::text[]) with ordinality as t(text, n)",
-        review.0,
+        "insert into iqa_action (review_id, evidence_sample_id, position, text)
+         select $1, $2, t.n, t.text from unnest($3::text[]) with ordinality as t(text, n)",
+        review,
+        sample,
         texts
     )
     .execute(conn)
@@ -63,14 +87,7 @@ pub async fn disagreements_on(
             id: row.action_id,
             position: row.position,
             text: row.text,
-            answer: match (row.answer, row.answered_at, row.answered_by) {
-                (Some(text), Some(at), Some(by)) => Some(Answer {
-                    text,
-                    assessor_name: by,
-                    answered_at: at,
-                }),
-                _ => None,
-            },
+            answer: answer_of(row.answer, row.answered_at, row.answered_by),
         });
     }
     Ok(found)
@@ -200,23 +217,6 @@ pub async fn insert_sample(
     .await
 }
 
-/// Stores the actions of sample `sample`, in the IQA's order.
-pub async fn insert_sample_actions(
-    conn: &mut PgConnection,
-    sample: SampleId,
-    texts: &[String],
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into iqa_action (evidence_sample_id, position, text)
-         select $1, t.n, t.text from unnest($2::text[]) with ordinality as t(text, n)",
-        sample.0,
-        texts
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Whose samples to read.
 #[derive(Debug, Clone, Copy)]
 pub enum SampleScope {
@@ -267,14 +267,7 @@ pub async fn samples(conn: &mut PgConnection, scope: SampleScope) -> sqlx::Resul
         let (Some(id), Some(position), Some(text)) = (row.action_id, row.position, row.text) else {
             continue;
         };
-        let answer = match (row.answer, row.answered_at, row.answered_by) {
-            (Some(text), Some(at), Some(by)) => Some(Answer {
-                text,
-                assessor_name: by,
-                answered_at: at,
-            }),
-            _ => None,
-        };
+        let answer = answer_of(row.answer, row.answered_at, row.answered_by);
         if let Some(sample) = samples.last_mut() {
             sample.actions.push(IqaAction {
                 id,

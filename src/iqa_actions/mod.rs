@@ -165,7 +165,7 @@ pub async fn record_sample(
     let comment = form.comment.trim();
     let sample =
         db::insert_sample(&mut *conn, evidence, who.id, assessor, agreed, comment, now).await?;
-    db::insert_sample_actions(&mut *conn, sample, &actions).await?;
+    db::insert(&mut *conn, db::ActionsOf::Sample(sample), &actions).await?;
     audit::record(
         conn,
         NewAuditEvent {

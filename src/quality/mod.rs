@@ -399,7 +399,12 @@ async fn store_review(
         ));
     };
     if let Decision::Disagree = review.decision {
-        crate::iqa_actions::db::insert(conn, review_id, &split_actions(review.actions)).await?;
+        crate::iqa_actions::db::insert(
+            conn,
+            crate::iqa_actions::db::ActionsOf::Review(review_id),
+            &split_actions(review.actions),
+        )
+        .await?;
     }
     Ok(())
 }

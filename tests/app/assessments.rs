@@ -17,6 +17,18 @@ async fn submit(
         .await
 }
 
+/// Starts a revision of evidence `id` as its candidate; returns the new draft's id.
+async fn revise(candidate: &Browser<'_>, id: &str) -> String {
+    candidate
+        .post_form(&format!("/evidence/{id}/revise"), &[])
+        .await
+        .location()
+        .expect("draft")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned()
+}
+
 /// Judges evidence: each (code, met, feedback), met ones with all five checks.
 async fn judge(
     app: &TestApp,
@@ -367,14 +379,7 @@ async fn a_revision_keeps_what_was_met_until_the_assessor_reverses_it_with_a_rea
     );
 
     // The revise form shows what the assessor said and ticks only the claim not met.
-    let draft = candidate
-        .post_form(&format!("/evidence/{v1}/revise"), &[])
-        .await
-        .location()
-        .expect("draft")
-        .trim_start_matches("/evidence/")
-        .trim_end_matches("/edit")
-        .to_owned();
+    let draft = revise(&candidate, &v1).await;
     let form = candidate.get(&format!("/evidence/{draft}/edit")).await;
     assert_eq!(
         form.texts("#earlier-judgements li"),
@@ -539,14 +544,7 @@ async fn a_met_left_out_of_a_revision_is_claimed_again_when_no_longer_met(pool: 
         ],
     )
     .await;
-    let draft = candidate
-        .post_form(&format!("/evidence/{v1}/revise"), &[])
-        .await
-        .location()
-        .expect("draft")
-        .trim_start_matches("/evidence/")
-        .trim_end_matches("/edit")
-        .to_owned();
+    let draft = revise(&candidate, &v1).await;
     // While the revision is open, the assessor changes their mind about PC1 on version 1.
     judge(
         &app,
