@@ -207,13 +207,21 @@ pub async fn submit_draft(
     let now = clock.now();
     let (content, mut errors, mut claims, files) =
         write_draft(conn, draft, fields, added, now).await?;
-    // A criterion left out of a revision as met, and no longer met, goes back to the assessor.
-    if db::reclaim_left_out(&mut *conn, draft.id).await? > 0 {
-        claims = db::list_claims(&mut *conn, draft.id).await?;
-    }
-    content.check_submission(claims.len(), files.len(), fields.declaration, &mut errors);
+    // A criterion left out of a revision as met, and no longer met, goes back to the assessor
+    // with the submission (only then: a refused one leaves the draft as the candidate wrote it).
+    let again = db::no_longer_met(&mut *conn, draft.id)
+        .await?
+        .into_iter()
+        .filter(|id| !claims.iter().any(|c| c.criterion_id == id.0))
+        .count();
+    let claimed = claims.len() + again;
+    content.check_submission(claimed, files.len(), fields.declaration, &mut errors);
     if !errors.is_empty() {
         return Ok(Err(errors));
+    }
+    if again > 0 {
+        db::reclaim_left_out(&mut *conn, draft.id).await?;
+        claims = db::list_claims(&mut *conn, draft.id).await?;
     }
     Ok(Ok(submit(
         conn,
@@ -304,22 +312,38 @@ pub fn current_digest(
     )
 }
 
+/// What confirming a record came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    Confirmed,
+    /// The record changed since the candidate read it: nothing written.
+    Changed,
+    /// The assessor left it without something a submission needs: nothing written.
+    Incomplete,
+}
+
 /// Confirms a record the assessor sent: the candidate's declaration that it is accurate submits
-/// it. `seen` is the digest of the record as the candidate read it; when the record changed
-/// since, nothing is written and `Ok(false)` says so.
+/// it. `seen` is the digest of the record as the candidate read it.
 pub async fn confirm_record(
     conn: &mut PgConnection,
     by: &Actor,
     record: &Evidence,
     seen: &str,
     clock: &Clock,
-) -> AppResult<bool> {
+) -> AppResult<Confirmation> {
     lock_for_submission(&mut *conn, record.enrolment_id).await?;
     let now = clock.now();
     let claims = db::list_claims(&mut *conn, record.id).await?;
     let files = db::list_files(&mut *conn, record.id).await?;
     if hex(&current_digest(record, &claims, &files)) != seen {
-        return Ok(false);
+        return Ok(Confirmation::Changed);
+    }
+    let mut problems = FormErrors::default();
+    record
+        .content()
+        .check_submission(claims.len(), files.len(), true, &mut problems);
+    if !problems.is_empty() {
+        return Ok(Confirmation::Incomplete);
     }
     let draft = Draft {
         by,
@@ -336,7 +360,7 @@ pub async fn confirm_record(
         now,
     )
     .await?;
-    Ok(true)
+    Ok(Confirmation::Confirmed)
 }
 
 /// The SHA-256 a declaration covers: the item and version, the content, the claims with their

@@ -311,7 +311,17 @@ pub async fn lock_sent_record(
     .await
 }
 
-/// Marks a new draft as a record made by `assessor`.
+/// Whether the conversation has a comment on this version.
+pub async fn has_comments(conn: &mut PgConnection, id: EvidenceId) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from evidence_comment where evidence_id = $1) as "yes!""#,
+        id.0
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Marks a draft as a record made by `assessor`.
 pub async fn mark_record(
     conn: &mut PgConnection,
     id: EvidenceId,

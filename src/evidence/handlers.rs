@@ -324,6 +324,11 @@ async fn save(
     if !method_errors.is_empty() && matches!(form.action, Action::Submit) {
         form.action = Action::SaveDraft;
     }
+    if saving.record {
+        // A record is made by the assessor who last wrote it: a new assessor who takes over a
+        // draft record signs it as theirs.
+        db::mark_record(&mut tx, id, saving.user.id).await?;
+    }
     let (fields, added) = (&form.fields, &form.added[..]);
     let mut errors = match form.action {
         Action::Submit if saving.record => {
@@ -508,6 +513,11 @@ pub async fn delete(
     else {
         return Err(AppError::NotFound);
     };
+    if db::has_comments(&mut tx, id).await? {
+        return Err(AppError::Conflict(
+            "This record has a conversation, which is kept: correct the record instead of deleting it.".into(),
+        ));
+    }
     db::delete_draft(&mut tx, id).await?;
     audit::record(
         &mut tx,

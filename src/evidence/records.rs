@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::actions;
+use super::actions::{self, Confirmation};
 use super::db;
 use super::views::EvidenceShowPage;
 use crate::audit::Actor;
@@ -63,19 +63,19 @@ pub async fn confirm(
             "declaration",
             "Tick the box to confirm the record is accurate, or say what is wrong in the conversation",
         );
-    } else if !actions::confirm_record(
-        &mut tx,
-        &Actor::user(&user, ip),
-        &record,
-        &form.seen,
-        &state.clock,
-    )
-    .await?
-    {
-        errors.add(
-            "declaration",
-            "Your assessor changed this record while you were reading it. Read it again, then confirm.",
-        );
+    } else {
+        let by = Actor::user(&user, ip);
+        match actions::confirm_record(&mut tx, &by, &record, &form.seen, &state.clock).await? {
+            Confirmation::Confirmed => {}
+            Confirmation::Changed => errors.add(
+                "declaration",
+                "Your assessor changed this record while you were reading it. Read it again, then confirm.",
+            ),
+            Confirmation::Incomplete => errors.add(
+                "declaration",
+                "This record is not complete yet: your assessor needs to finish it before you can confirm it.",
+            ),
+        }
     }
     if !errors.is_empty() {
         tx.rollback().await?;

@@ -67,7 +67,7 @@ pub struct EvidenceFormPage {
     pub files: Vec<EvidenceFile>,
     /// For a revision: the judgements of the version it revises, in criterion order.
     pub earlier: Vec<EarlierJudgement>,
-    /// For a revision: the conversation on the piece so far.
+    /// For a revision or a record: the conversation on the piece so far.
     pub comments: Vec<Comment>,
     pub errors: FormErrors,
     /// The form was refused, but what it held is saved in the draft.
@@ -118,8 +118,10 @@ impl EvidenceFormPage {
             (Some(e), Some(_)) => db::no_longer_met(&mut conn, e.id).await?,
             _ => Vec::new(),
         };
+        // A revision and a record being corrected show the conversation so far.
         let comments = match (evidence, revised) {
             (Some(e), Some(_)) => db::comments_of_item(&mut conn, e.item_id).await?,
+            (Some(e), None) if e.is_record() => db::comments_of_item(&mut conn, e.item_id).await?,
             _ => Vec::new(),
         };
         let earlier: Vec<EarlierJudgement> = criteria
@@ -465,6 +467,7 @@ impl ShownEvidence {
             ))
         });
         let may_sample = self.enrolment.iqa_id == Some(user.id)
+            && !self.enrolment.is_withdrawn()
             && !self.is_candidate
             && self.enrolment.assessor_id != Some(user.id)
             && !self.evidence.is_draft()

@@ -173,6 +173,7 @@ pub struct SampleTarget {
     pub candidate_id: UserId,
     pub assessor_id: Option<UserId>,
     pub iqa_id: Option<UserId>,
+    pub withdrawn: bool,
     pub judgements: i64,
 }
 
@@ -184,6 +185,7 @@ pub async fn sample_target(
         SampleTarget,
         r#"select en.enrolment_id as "enrolment_id: EnrolmentId", en.candidate_id as "candidate_id: UserId",
                   en.assessor_id as "assessor_id: UserId", en.iqa_id as "iqa_id: UserId",
+                  en.withdrawn_at is not null as "withdrawn!",
                   (select count(*) from judgement j where j.evidence_id = ev.evidence_id) as "judgements!"
              from evidence ev join enrolment en using (enrolment_id)
             where ev.evidence_id = $1 and ev.state = 'submitted'"#,

@@ -147,6 +147,11 @@ pub async fn record_sample(
     };
     // Shared with judging and answering, exclusive for a sign-off: they take turns.
     cohorts_db::lock_for_assessment(&mut *conn, target.enrolment_id).await?;
+    if target.withdrawn {
+        return Err(AppError::Conflict(
+            "This enrolment is withdrawn: its records are kept as they are.".into(),
+        ));
+    }
     if target.judgements == 0 {
         return Err(AppError::Conflict(
             "Nothing of this evidence is judged yet: sample it once the assessor has judged it."

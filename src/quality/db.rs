@@ -337,7 +337,7 @@ pub async fn to_sample(
              cross join lateral (select max(j.created_at) as at from judgement j
                                   where j.evidence_id = ev.evidence_id) last
             where en.iqa_id = $1 and en.candidate_id <> $1 and en.assessor_id is distinct from $1
-              and last.at is not null
+              and en.withdrawn_at is null and last.at is not null
               and not exists (select 1 from evidence_sample es where es.evidence_id = ev.evidence_id)
             order by last.at desc, ev.evidence_id
             limit $2"#,

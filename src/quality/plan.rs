@@ -246,6 +246,8 @@ pub fn read_plan(
 #[template(path = "quality/plan.html")]
 pub struct PlanPage {
     pub layout: Layout,
+    /// The assessors of the cohort's enrolments now: the plan sets a share for each.
+    pub assessors: Vec<(UserId, String)>,
     /// Reached from the quality page (an IQA), not the cohort's (an admin).
     pub from_quality: bool,
     pub cohort: Cohort,
@@ -350,6 +352,7 @@ async fn page(
     };
     Ok(PlanPage {
         layout: layout.section(section),
+        assessors,
         from_quality,
         cohort,
         plan,

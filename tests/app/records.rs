@@ -241,7 +241,53 @@ async fn a_record_changed_after_the_candidate_read_it_is_read_again(pool: PgPool
     assert!(stale.text("#statement").contains("database migration"));
     assert_eq!(evidence_state(&app, &id).await, "draft");
 
-    let fresh = stale
+    // A record its assessor left unfinished cannot be confirmed, and with a conversation it
+    // is corrected, not deleted.
+    post_record(
+        &app,
+        &assessor,
+        &format!("/evidence/{id}/edit"),
+        ("", "professional_discussion", "Half written."),
+        &["PC2"],
+        "save",
+    )
+    .await;
+    let unfinished = candidate.get(&format!("/evidence/{id}")).await;
+    let digest = unfinished
+        .attr("#confirm-record input[name=seen]", "value")
+        .expect("digest");
+    let refused = candidate
+        .post_form(
+            &format!("/evidence/{id}/confirm"),
+            &[("seen", &digest), ("declaration", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text(".error-summary").contains("not complete yet"));
+    assert_eq!(
+        assessor
+            .post_form(&format!("/evidence/{id}/delete"), &[])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    post_record(
+        &app,
+        &assessor,
+        &format!("/evidence/{id}/edit"),
+        (
+            "Discussion: release strategy",
+            "professional_discussion",
+            "We discussed blue-green releases and the database migration.",
+        ),
+        &["PC2", "K3"],
+        "save",
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    let fresh = candidate
+        .get(&format!("/evidence/{id}"))
+        .await
         .attr("#confirm-record input[name=seen]", "value")
         .expect("digest");
     candidate
