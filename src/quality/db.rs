@@ -61,22 +61,19 @@ pub async fn reviewable_page(
 pub async fn coverage(conn: &mut PgConnection, iqa: UserId) -> sqlx::Result<Vec<CoverageRow>> {
     sqlx::query_as!(
         CoverageRow,
-        r#"select a.display_name as assessor_name, ev.method as "method: AssessmentMethod",
-                  count(*) filter (where c.kind = 'performance' and r.review_id is not null) as "performance_reviewed!",
-                  count(*) filter (where c.kind = 'performance') as "performance_total!",
-                  count(*) filter (where c.kind = 'knowledge' and r.review_id is not null) as "knowledge_reviewed!",
-                  count(*) filter (where c.kind = 'knowledge') as "knowledge_total!"
+        r#"select a.display_name as assessor_name, si.method as "method: AssessmentMethod",
+                  count(*) filter (where si.kind = 'performance' and r.review_id is not null) as "performance_reviewed!",
+                  count(*) filter (where si.kind = 'performance') as "performance_total!",
+                  count(*) filter (where si.kind = 'knowledge' and r.review_id is not null) as "knowledge_reviewed!",
+                  count(*) filter (where si.kind = 'knowledge') as "knowledge_total!"
              from sign_off s
              join enrolment e using (enrolment_id)
-             join cohort co using (cohort_id)
              join app_user a on a.user_id = s.assessor_id
-             cross join lateral jsonb_array_elements(s.basis) as item
-             join evidence ev on ev.evidence_id = (item ->> 'evidence_id')::uuid
-             join criterion c on c.standard_id = co.standard_id and c.code = item ->> 'criterion'
+             join sign_off_item si using (sign_off_id)
              left join review r using (sign_off_id)
-            where e.iqa_id = $1
-            group by a.display_name, ev.method
-            order by lower(a.display_name), ev.method"#,
+            where e.iqa_id = $1 and si.evidence_id is not null
+            group by a.display_name, si.method
+            order by lower(a.display_name), si.method"#,
         iqa.0
     )
     .fetch_all(conn)
@@ -295,11 +292,11 @@ pub async fn sampled_so_far(
                  join enrolment en on en.enrolment_id = ev.enrolment_id
                 where en.cohort_id = $1
                union
-               select (item ->> 'evidence_id')::uuid from sign_off s
+               select si.evidence_id from sign_off s
                  join review r using (sign_off_id)
                  join enrolment en on en.enrolment_id = s.enrolment_id
-                cross join lateral jsonb_array_elements(s.basis) as item
-                where en.cohort_id = $1
+                 join sign_off_item si using (sign_off_id)
+                where en.cohort_id = $1 and si.evidence_id is not null
            )
            select jd.assessor_id as "assessor_id!: UserId", u.display_name as "assessor_name!",
                   jd.method as "method?: AssessmentMethod", jd.criterion_id as "criterion_id?: CriterionId",
@@ -318,7 +315,8 @@ pub async fn sampled_so_far(
 }
 
 /// Judged evidence of the enrolments `iqa` assures that no IQA has sampled yet, newest
-/// judgement first: what interim sampling picks from.
+/// judgement first: what interim sampling picks from. Read from the newest judgements down
+/// (the last few hundred are plenty for a short list), not from every judged version.
 pub async fn to_sample(
     conn: &mut PgConnection,
     iqa: UserId,
@@ -326,21 +324,32 @@ pub async fn to_sample(
 ) -> sqlx::Result<Vec<ToSample>> {
     sqlx::query_as!(
         ToSample,
-        r#"select ev.evidence_id as "evidence_id: EvidenceId", ev.title, ev.version,
+        r#"with recent as (
+               select j.evidence_id, j.created_at
+                 from judgement j
+                 join evidence ev on ev.evidence_id = j.evidence_id
+                 join enrolment en on en.enrolment_id = ev.enrolment_id
+                where en.iqa_id = $1 and en.candidate_id <> $1 and en.assessor_id is distinct from $1
+                  and en.withdrawn_at is null
+                  and not exists (select 1 from evidence_sample es where es.evidence_id = j.evidence_id)
+                order by j.created_at desc
+                limit 500
+           ), newest as (
+               select evidence_id, max(created_at) as judged_at from recent
+                group by evidence_id
+                order by judged_at desc, evidence_id
+                limit $2
+           )
+           select ev.evidence_id as "evidence_id: EvidenceId", ev.title, ev.version,
                   ev.method as "method: AssessmentMethod",
                   c.display_name as candidate_name, a.display_name as "assessor_name?",
-                  last.at as "judged_at!"
-             from enrolment en
+                  n.judged_at as "judged_at!"
+             from newest n
+             join evidence ev using (evidence_id)
+             join enrolment en on en.enrolment_id = ev.enrolment_id
              join app_user c on c.user_id = en.candidate_id
              left join app_user a on a.user_id = en.assessor_id
-             join evidence ev on ev.enrolment_id = en.enrolment_id and ev.state = 'submitted'
-             cross join lateral (select max(j.created_at) as at from judgement j
-                                  where j.evidence_id = ev.evidence_id) last
-            where en.iqa_id = $1 and en.candidate_id <> $1 and en.assessor_id is distinct from $1
-              and en.withdrawn_at is null and last.at is not null
-              and not exists (select 1 from evidence_sample es where es.evidence_id = ev.evidence_id)
-            order by last.at desc, ev.evidence_id
-            limit $2"#,
+            order by n.judged_at desc, ev.evidence_id"#,
         iqa.0,
         limit
     )
