@@ -148,6 +148,8 @@ async fn seed(database_url: &str) -> anyhow::Result<()> {
         database_url: database_url.to_owned(),
         db_max_connections: 4,
         db_acquire_timeout: Duration::from_secs(5),
+        db_statement_timeout: Duration::ZERO,
+        db_idle_in_transaction_timeout: Duration::ZERO,
     };
     let pool = attest::db::open(&args).await?;
     let mut tx = pool.begin().await?;

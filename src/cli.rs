@@ -157,7 +157,7 @@ async fn demo(
     base_url: Option<String>,
     args: DemoArgs,
 ) -> anyhow::Result<()> {
-    let pool = open_database(database).await?;
+    let pool = open_database(&database.without_limits()).await?;
     {
         let mut tx = pool.begin().await?;
         import::ensure_bundled(&mut tx).await?;
@@ -337,7 +337,7 @@ async fn import_standard(database: &DatabaseArgs, file: &Path) -> anyhow::Result
     } else {
         parser::parse(&text).with_context(|| format!("{} is not a standard", file.display()))?
     };
-    let pool = open_database(database).await?;
+    let pool = open_database(&database.without_limits()).await?;
     let mut tx = pool.begin().await?;
     let outcome = import::import(&mut tx, &parsed, &Actor::cli()).await?;
     tx.commit().await?;
@@ -401,7 +401,7 @@ async fn user_command(
             } else {
                 None
             };
-            let pool = open_database(database).await?;
+            let pool = open_database(&database.without_limits()).await?;
             let mut tx = pool.begin().await?;
             let id = crate::accounts::create_from_command(
                 &mut tx,
@@ -436,7 +436,7 @@ async fn user_command(
         } => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let password = read_password_from_stdin()?;
-            let pool: PgPool = open_database(database).await?;
+            let pool: PgPool = open_database(&database.without_limits()).await?;
             let mut tx = pool.begin().await?;
             let Some(user) = users_db::find_credentials(&mut tx, &email.key()).await? else {
                 bail!("no account has the email address {}", email.as_str());
@@ -469,7 +469,7 @@ async fn user_command(
 /// Checks the chain as it stands, without sealing first: an event that waits is reported, not
 /// made part of the chain by the check itself.
 async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = db::open(database).await?;
+    let pool = db::open(&database.without_limits()).await?;
     let mut conn = pool.acquire().await?;
     let report = audit::verify(&mut conn).await?;
     match report.broken {
@@ -492,7 +492,7 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {
-    let pool = open_database(database).await?;
+    let pool = open_database(&database.without_limits()).await?;
     let outcome = crate::status::verify::verify(&pool, repair).await?;
     close_database(pool).await;
     if outcome.is_clean() {

@@ -47,6 +47,28 @@ pub struct DatabaseArgs {
     /// Seconds a request waits for a free database connection before it is answered with 503.
     #[arg(long, env = "ATTEST_DB_ACQUIRE_TIMEOUT", default_value = "5", value_parser = parse_seconds, global = true)]
     pub db_acquire_timeout: Duration,
+
+    /// Seconds one statement may run before PostgreSQL cancels it (0: no limit). Applies to
+    /// `serve`; migrations and the batch commands (demo, status verify) run without it.
+    #[arg(long, env = "ATTEST_DB_STATEMENT_TIMEOUT", default_value = "30", value_parser = parse_limit_seconds, global = true)]
+    pub db_statement_timeout: Duration,
+
+    /// Seconds a transaction may wait idle (a stalled upload, a hung request) before
+    /// PostgreSQL ends it and frees its locks (0: no limit). Applies to `serve` as above.
+    #[arg(long, env = "ATTEST_DB_IDLE_IN_TRANSACTION_TIMEOUT", default_value = "60", value_parser = parse_limit_seconds, global = true)]
+    pub db_idle_in_transaction_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    /// The same database with no statement or idle-transaction limits: for batch commands
+    /// whose single statements may rightly run long.
+    pub fn without_limits(&self) -> Self {
+        Self {
+            db_statement_timeout: Duration::ZERO,
+            db_idle_in_transaction_timeout: Duration::ZERO,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +219,15 @@ pub enum UserCommand {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Whole or fractional seconds, 0 for no limit.
+fn parse_limit_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds (0 for no limit)"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

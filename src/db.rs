@@ -35,6 +35,17 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
             .with_context(|| format!("cannot create the database {where_}"))?;
         tracing::info!(database = %where_, "created the database");
     }
+    // Migrations run on a connection of their own, without the serving limits: a backfill of
+    // a large database may rightly take minutes.
+    let mut migrating = PgConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot connect to {where_}"))?;
+    MIGRATOR
+        .run(&mut migrating)
+        .await
+        .context("applying migrations failed")?;
+    migrating.close().await.ok();
+    let millis = |d: std::time::Duration| d.as_millis().to_string();
     let pool = PgPoolOptions::new()
         .max_connections(args.db_max_connections)
         .acquire_timeout(args.db_acquire_timeout)
@@ -57,17 +68,21 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
         // Every statement is prepared once per connection; planning a many-join statement
         // anew for each request cost more than running it (a cohort report: 350 requests/s
         // re-planned, 740 with the generic plan), so the generic plan is always used.
+        //
+        // A statement that runs away, or a transaction left idle by a stalled client, is ended
+        // by PostgreSQL itself, so neither holds a connection and its locks for long.
         .connect_with(options.options([
             ("jit", "off"),
             ("random_page_cost", "1.1"),
             ("plan_cache_mode", "force_generic_plan"),
+            ("statement_timeout", &millis(args.db_statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                &millis(args.db_idle_in_transaction_timeout),
+            ),
         ]))
         .await
         .with_context(|| format!("cannot connect to {where_}"))?;
-    MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations failed")?;
     tracing::info!(database = %where_, "database ready");
     Ok(pool)
 }

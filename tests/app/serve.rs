@@ -508,3 +508,53 @@ async fn demo_scale_then_status_verify_finds_a_tampered_row_and_repair_mends_it(
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("already there"));
 }
+
+#[tokio::test]
+async fn the_serving_pool_ends_runaway_statements_and_idle_transactions() {
+    let database = ScratchDatabase::new();
+    let args = attest::config::DatabaseArgs {
+        database_url: database.url(),
+        db_max_connections: 2,
+        db_acquire_timeout: Duration::from_secs(5),
+        db_statement_timeout: Duration::from_millis(300),
+        db_idle_in_transaction_timeout: Duration::from_millis(300),
+    };
+    // Migrations are not held to the limits; the pool's statements are.
+    let pool = attest::db::open(&args).await.expect("opens and migrates");
+    let runaway = sqlx::query("select pg_sleep(2)").execute(&pool).await;
+    let code = runaway
+        .expect_err("cancelled")
+        .into_database_error()
+        .and_then(|e| e.code().map(|c| c.into_owned()));
+    assert_eq!(code.as_deref(), Some("57014"), "query_canceled");
+
+    // A transaction left idle (a stalled upload) is ended by the database, its locks freed.
+    let mut tx = pool.begin().await.expect("begins");
+    sqlx::query("select 1")
+        .execute(&mut *tx)
+        .await
+        .expect("runs");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        sqlx::query("select 1").execute(&mut *tx).await.is_err(),
+        "the idle transaction was ended"
+    );
+    drop(tx);
+    // The pool goes on serving with fresh connections.
+    let one: i32 = sqlx::query_scalar("select 1")
+        .fetch_one(&pool)
+        .await
+        .expect("serves");
+    assert_eq!(one, 1);
+
+    // The batch commands' database has no limits.
+    let batch = attest::db::open(&args.without_limits())
+        .await
+        .expect("opens");
+    sqlx::query("select pg_sleep(0.5)")
+        .execute(&batch)
+        .await
+        .expect("not cancelled");
+    pool.close().await;
+    batch.close().await;
+}
