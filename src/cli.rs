@@ -276,6 +276,15 @@ async fn sweep_expired_sessions(state: AppState) {
             Ok(count) => tracing::info!(sessions.deleted = count, "deleted expired sessions"),
             Err(error) => tracing::warn!(error = %error, "sweeping expired sessions failed"),
         }
+        // Forms' one-time keys are kept a day.
+        let before = state.clock.now() - crate::auth::submissions::KEPT_FOR;
+        let forgotten = match state.pool.acquire().await {
+            Ok(mut conn) => crate::auth::db::delete_old_submissions(&mut conn, before).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = forgotten {
+            tracing::warn!(error = %error, "forgetting old form keys failed");
+        }
     }
 }
 

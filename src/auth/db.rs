@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::links::Purpose;
 use super::lockout::Outcome;
@@ -376,4 +377,66 @@ pub async fn retire_unused_links_of_user(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Claims a form's one-time key for `user`: `true` when this request is the first to send it.
+/// A second request with the same key waits here until the first one's transaction ends.
+pub async fn claim_submission(
+    conn: &mut PgConnection,
+    key: Uuid,
+    user: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let claimed = sqlx::query!(
+        "insert into form_submission (submission_key, user_id, created_at) values ($1, $2, $3)
+         on conflict (submission_key) do nothing",
+        key,
+        user.0,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Where the first submission of a key led, if it was `user`'s.
+pub async fn submission_result(
+    conn: &mut PgConnection,
+    key: Uuid,
+    user: UserId,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "select result from form_submission where submission_key = $1 and user_id = $2",
+        key,
+        user.0
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records where a claimed submission led.
+pub async fn record_submission_result(
+    conn: &mut PgConnection,
+    key: Uuid,
+    result: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update form_submission set result = $2 where submission_key = $1",
+        key,
+        result
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the submission keys older than `before`; returns how many.
+pub async fn delete_old_submissions(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!("delete from form_submission where created_at < $1", before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }

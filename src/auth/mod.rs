@@ -7,6 +7,7 @@ mod handlers;
 pub mod links;
 pub mod lockout;
 pub mod session;
+pub mod submissions;
 mod views;
 
 use crate::identity::{Access, UserId};

@@ -13,6 +13,7 @@ use super::db::{self, Evidence};
 use super::views::EvidenceShowPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::submissions::{self, Submission};
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
@@ -93,6 +94,8 @@ pub async fn add_comment(
 pub struct CommentForm {
     #[serde(default)]
     comment: String,
+    #[serde(default)]
+    submission_key: String,
 }
 
 /// `POST /evidence/{id}/comments`.
@@ -107,13 +110,19 @@ pub async fn post(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
+    let key = submissions::parse_key(&form.submission_key);
+    let submission = match submissions::claim(&mut tx, key, user.id, state.clock.now()).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(&to, "This comment was sent already."));
+        }
+        first => first,
+    };
     match add_comment(&mut tx, user.viewer(), &by, id, &form.comment).await? {
         Ok(()) => {
+            let to = format!("/evidence/{id}#conversation");
+            submission.led_to(&mut tx, &to).await?;
             tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/evidence/{id}#conversation"),
-                "Comment added.",
-            ))
+            Ok(flash::redirect(&to, "Comment added."))
         }
         Err(errors) => {
             drop(tx);

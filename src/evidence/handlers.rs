@@ -16,6 +16,7 @@ use super::views::{EvidenceFormPage, EvidenceShowPage};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::EmptyForm;
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
+use crate::auth::submissions::{self, Submission};
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
@@ -308,6 +309,21 @@ async fn save(
         return refused_blank(&saving, layout, &form.fields, &form.action).await;
     }
     let id = saving.id;
+    if saving.existing.is_none() {
+        // The new-evidence form sent twice (a double click, a resend) makes one piece.
+        let now = saving.state.clock.now();
+        let key = form.submission_key;
+        match submissions::claim(&mut tx, key, saving.user.id, now).await? {
+            Submission::Again(to) => {
+                tx.rollback().await?;
+                return Ok(flash::redirect(
+                    &to,
+                    "This form was sent already: here is what it made.",
+                ));
+            }
+            first => first.led_to(&mut tx, &format!("/evidence/{id}")).await?,
+        }
+    }
     let by = Actor::user(saving.user, saving.ip);
     let draft = Draft {
         by: &by,

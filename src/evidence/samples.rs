@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::views::EvidenceShowPage;
 use crate::audit::Actor;
 use crate::auth::csrf::CsrfForm;
+use crate::auth::submissions::{self, Submission};
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
 use crate::ids::EvidenceId;
@@ -32,8 +33,18 @@ pub async fn post(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
+    let key = submissions::parse_key(&form.submission_key);
+    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(&to, "This sample was recorded already."));
+        }
+        first => first,
+    };
     match iqa_actions::record_sample(&mut tx, user.viewer(), &by, id, &form, now).await? {
         Ok(()) => {
+            submission
+                .led_to(&mut tx, &format!("/evidence/{id}#samples"))
+                .await?;
             tx.commit().await?;
             let message = if form.decision == "agree" {
                 "Sample recorded: you agree with these judgements."

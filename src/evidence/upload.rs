@@ -31,6 +31,8 @@ pub struct ReadForm {
     pub action: Action,
     /// Names of the files added to the draft by this request.
     pub added: Vec<String>,
+    /// The form's one-time key, when it has one.
+    pub submission_key: Option<Uuid>,
 }
 
 /// Why the request's files cannot be kept; the caller rolls the transaction back.
@@ -78,6 +80,7 @@ pub async fn read_form(
             text.set(&name, value);
         }
     }
+    let submission_key = text.submission_key;
     let (fields, action) = text.finish();
     if let Some(message) = files.too_large {
         return Ok(Err(Refusal::TooLarge { fields, message }));
@@ -92,6 +95,7 @@ pub async fn read_form(
         fields,
         action,
         added: files.added,
+        submission_key,
     }))
 }
 
@@ -102,6 +106,7 @@ struct TextParts {
     notes: HashMap<Uuid, String>,
     claimed: Vec<Uuid>,
     action: Option<Action>,
+    submission_key: Option<Uuid>,
 }
 
 impl TextParts {
@@ -120,6 +125,9 @@ impl TextParts {
                 });
             }
             "claim" => self.claimed.extend(Uuid::parse_str(&value).ok()),
+            crate::auth::submissions::FIELD => {
+                self.submission_key = crate::auth::submissions::parse_key(&value);
+            }
             other => {
                 if let Some(id) = other
                     .strip_prefix("note-")

@@ -93,6 +93,9 @@ pub struct SampleForm {
     /// What the assessor must do, one a line; needed to disagree.
     #[serde(default)]
     pub actions: String,
+    /// The form's one-time key (see `auth::submissions`).
+    #[serde(default)]
+    pub submission_key: String,
 }
 
 impl SampleForm {

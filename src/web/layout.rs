@@ -44,6 +44,8 @@ pub struct Layout {
     pub nav: Vec<NavItem>,
     pub flash: Option<Flash>,
     pub csrf_token: String,
+    /// A fresh one-time key for the forms of this page (see `auth::submissions`).
+    pub submission_key: uuid::Uuid,
 }
 
 impl Layout {
@@ -59,6 +61,7 @@ impl Layout {
                 .unwrap_or_default(),
             user,
             session_unknown: extensions.get::<SessionUnknown>().is_some(),
+            submission_key: uuid::Uuid::new_v4(),
         };
         layout.nav = layout.nav_items(Section::None);
         layout

@@ -291,3 +291,81 @@ async fn the_sampling_plan_shows_planned_against_done(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
 }
+
+#[sqlx::test]
+async fn a_form_sent_twice_makes_one_piece_one_comment_and_one_sample(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, _, evidence) = all_met(&app, "twi").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+
+    // The key comes with the page, as a browser would send it back.
+    let form = candidate
+        .get(&format!("/enrolments/{}/evidence/new", enrolled.enrolment))
+        .await;
+    let key = form
+        .attr("input[name=submission_key]", "value")
+        .expect("a one-time key");
+    let pc1 = app.criterion("PC1").await.to_string();
+    let fields = [
+        ("submission_key", key.as_str()),
+        ("title", "Sent twice"),
+        ("method", "product"),
+        ("activity_on", "2026-10-01"),
+        ("statement", "A double click."),
+        ("claim", pc1.as_str()),
+        ("declaration", "yes"),
+        ("action", "submit"),
+    ];
+    let uri = format!("/enrolments/{}/evidence/new", enrolled.enrolment);
+    let first = candidate.post_multipart(&uri, &fields, &[]).await;
+    let made = first.location().expect("submitted").to_owned();
+    candidate
+        .post_multipart(&uri, &fields, &[])
+        .await
+        .assert_redirect_to(&made);
+    assert_eq!(
+        app.count("select count(*) from evidence where title = 'Sent twice'")
+            .await,
+        1
+    );
+
+    let page = candidate.get(&format!("/evidence/{evidence}")).await;
+    let key = page
+        .attr("#conversation input[name=submission_key]", "value")
+        .expect("key");
+    for _ in 0..2 {
+        candidate
+            .post_form(
+                &format!("/evidence/{evidence}/comments"),
+                &[("submission_key", &key), ("comment", "Only once, please.")],
+            )
+            .await
+            .assert_redirect_to(&format!("/evidence/{evidence}#conversation"));
+    }
+    assert_eq!(
+        app.count("select count(*) from evidence_comment where body = 'Only once, please.'")
+            .await,
+        1
+    );
+
+    let page = iqa.get(&format!("/evidence/{evidence}")).await;
+    let key = page
+        .attr("#sample-form input[name=submission_key]", "value")
+        .expect("key");
+    for _ in 0..2 {
+        iqa.post_form(
+            &format!("/evidence/{evidence}/samples"),
+            &[("submission_key", &key), ("decision", "agree")],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{evidence}#samples"));
+    }
+    assert_eq!(app.count("select count(*) from evidence_sample").await, 1);
+    // A fresh page gives a fresh key: sampling again later is a new sample.
+    let again = iqa.get(&format!("/evidence/{evidence}")).await;
+    assert_ne!(
+        again.attr("#sample-form input[name=submission_key]", "value"),
+        Some(key)
+    );
+}
