@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::submissions::{self, Submission};
 use crate::clock::Clock;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
@@ -215,6 +216,8 @@ async fn declaration_unconfirmed(
 pub struct AnswerForm {
     #[serde(default)]
     answer: String,
+    #[serde(default)]
+    submission_key: String,
 }
 
 /// `POST /enrolments/{id}/iqa-actions/{action}/answer`: the assessor says what was done,
@@ -231,19 +234,28 @@ pub async fn answer(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
+    let key = submissions::parse_key(&form.submission_key);
+    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(&to, "This answer was recorded already."));
+        }
+        first => first,
+    };
     match iqa_actions::answer(&mut tx, user.viewer(), &by, id, action, &form.answer, now).await? {
         Ok(sampled) => {
-            tx.commit().await?;
-            Ok(match sampled {
-                Some(evidence) => flash::redirect(
-                    &format!("/evidence/{evidence}#samples"),
+            let (to, message) = match sampled {
+                Some(evidence) => (
+                    format!("/evidence/{evidence}#samples"),
                     "Answer recorded. The IQA reads it with their sample.",
                 ),
-                None => flash::redirect(
-                    &format!("/enrolments/{id}/sign-off"),
+                None => (
+                    format!("/enrolments/{id}/sign-off"),
                     "Answer recorded. The IQA sees it when reviewing your next sign-off.",
                 ),
-            })
+            };
+            submission.led_to(&mut tx, &to).await?;
+            tx.commit().await?;
+            Ok(flash::redirect(&to, message))
         }
         Err(errors) => {
             drop(tx);

@@ -498,6 +498,7 @@ impl People<'_> {
                 ReviewForm {
                     decision: "agree".into(),
                     actions: String::new(),
+                    submission_key: String::new(),
                 }
             } else {
                 ReviewForm {
@@ -506,6 +507,7 @@ impl People<'_> {
                         "Observe PC1 in person: the documents alone do not show Hana leading.\n\
                               Ask for a witness statement from the service owner for PC6."
                             .into(),
+                    submission_key: String::new(),
                 }
             };
             let iqa = &self.iqa;

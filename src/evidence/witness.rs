@@ -20,6 +20,7 @@ use super::views::EvidenceShowPage;
 use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::submissions::{self, Submission};
 use crate::cohorts::db as cohorts_db;
 use crate::crypto::{random_token, sha256};
 use crate::error::{AppError, AppResult};
@@ -47,6 +48,9 @@ pub struct WitnessForm {
     pub witness_email: String,
     #[serde(default)]
     pub witness_role: String,
+    /// The form's one-time key (see `auth::submissions`).
+    #[serde(default)]
+    pub submission_key: String,
 }
 
 /// A witness link just made: shown once, to the assessor who sends it to the witness.
@@ -145,11 +149,21 @@ pub async fn request(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
-    match name_witness(&mut tx, user.viewer(), &by, id, &form, state.clock.now()).await? {
+    let now = state.clock.now();
+    let key = submissions::parse_key(&form.submission_key);
+    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(&to, "This witness was named already."));
+        }
+        first => first,
+    };
+    match name_witness(&mut tx, user.viewer(), &by, id, &form, now).await? {
         Ok(name) => {
+            let to = format!("/evidence/{id}#witnesses");
+            submission.led_to(&mut tx, &to).await?;
             tx.commit().await?;
             Ok(flash::redirect(
-                &format!("/evidence/{id}#witnesses"),
+                &to,
                 &format!(
                     "{name} is named as a witness. Your assessor sends them a link to confirm the statement."
                 ),

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::submissions::{self, Submission};
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
@@ -219,6 +220,9 @@ pub struct ReviewForm {
     /// What the assessor must do; required to disagree.
     #[serde(default)]
     pub actions: String,
+    /// The form's one-time key (see `auth::submissions`).
+    #[serde(default)]
+    pub submission_key: String,
 }
 
 /// `POST /sign-offs/{id}/review`.
@@ -232,6 +236,13 @@ pub async fn review(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
+    let key = submissions::parse_key(&form.submission_key);
+    let submission = match submissions::claim(&mut tx, key, user.id, state.clock.now()).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(&to, "This review was recorded already."));
+        }
+        first => first,
+    };
     let reviewed = review_sign_off(&mut tx, user.viewer(), &by, id, &form, &state.clock).await?;
     let decision = match reviewed {
         Ok(decision) => decision,
@@ -241,6 +252,7 @@ pub async fn review(
             return review_refused(&state, &user, layout, (id, errors, form)).await;
         }
     };
+    submission.led_to(&mut tx, "/quality").await?;
     tx.commit().await?;
     Ok(flash::redirect("/quality", decision.confirmation()))
 }

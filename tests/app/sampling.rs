@@ -362,6 +362,26 @@ async fn a_form_sent_twice_makes_one_piece_one_comment_and_one_sample(pool: PgPo
         .assert_redirect_to(&format!("/evidence/{evidence}#samples"));
     }
     assert_eq!(app.count("select count(*) from evidence_sample").await, 1);
+    let page = candidate.get(&format!("/evidence/{evidence}")).await;
+    let key = page
+        .attr("#witnesses input[name=submission_key]", "value")
+        .expect("key");
+    for _ in 0..2 {
+        candidate
+            .post_form(
+                &format!("/evidence/{evidence}/witness"),
+                &[
+                    ("submission_key", key.as_str()),
+                    ("witness_name", "Jo Lead"),
+                    ("witness_email", "jo@example.org"),
+                    ("witness_role", "Team lead"),
+                ],
+            )
+            .await
+            .assert_redirect_to(&format!("/evidence/{evidence}#witnesses"));
+    }
+    assert_eq!(app.count("select count(*) from witness_request").await, 1);
+
     // A fresh page gives a fresh key: sampling again later is a new sample.
     let again = iqa.get(&format!("/evidence/{evidence}")).await;
     assert_ne!(
