@@ -105,6 +105,7 @@ async fn serve(
             args.waiting_amber_days,
             args.waiting_red_days,
         ),
+        upload_idle: args.upload_idle_seconds,
     };
     let state = AppState::new(
         pool.clone(),

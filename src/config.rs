@@ -170,6 +170,11 @@ pub struct ServeArgs {
     /// running then are ended: each change is one transaction, so theirs rolls back whole.
     #[arg(long, env = "ATTEST_SHUTDOWN_GRACE_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace_seconds: u64,
+
+    /// Seconds an upload may send nothing before it is ended (a stalled client then holds no
+    /// transaction or database connection). A slow upload that keeps sending goes on.
+    #[arg(long, env = "ATTEST_UPLOAD_IDLE_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub upload_idle_seconds: Duration,
 }
 
 impl ServeArgs {
@@ -306,6 +311,8 @@ pub struct Settings {
     pub iqa_sample_percent: u8,
     /// How long a claim may wait before it shows amber, and red.
     pub waiting: WaitingThresholds,
+    /// How long an upload may send nothing before it is ended.
+    pub upload_idle: Duration,
 }
 
 /// Days after which a waiting claim shows amber, and red (red is never before amber).
@@ -385,6 +392,7 @@ impl Default for Settings {
             max_evidence_bytes: 200 * MIB,
             iqa_sample_percent: 25,
             waiting: WaitingThresholds::new(7, 14),
+            upload_idle: Duration::from_secs(60),
         }
     }
 }

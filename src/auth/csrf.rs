@@ -104,6 +104,7 @@ impl FromRequest<AppState> for CsrfMultipart {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let expected = expected_token(&request)?;
+        let request = request.map(|body| idle_limited(body, state.settings.upload_idle));
         let mut multipart = axum::extract::Multipart::from_request(request, state)
             .await
             .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
@@ -120,6 +121,28 @@ impl FromRequest<AppState> for CsrfMultipart {
         }
         Ok(Self(multipart))
     }
+}
+
+/// `body`, ended with an error when nothing arrives for `idle`: the upload reading it then
+/// fails, and its transaction and connection are let go, however long the client stays silent.
+fn idle_limited(body: axum::body::Body, idle: std::time::Duration) -> axum::body::Body {
+    use futures_util::StreamExt;
+    let stream =
+        futures_util::stream::unfold(Some(body.into_data_stream()), move |state| async move {
+            let mut stream = state?;
+            match tokio::time::timeout(idle, stream.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(stream))),
+                Ok(None) => None,
+                Err(_) => {
+                    let stalled = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the upload sent nothing for too long",
+                    );
+                    Some((Err(axum::Error::new(stalled)), None))
+                }
+            }
+        });
+    axum::body::Body::from_stream(stream)
 }
 
 /// The longest form token read: a real one is 64 characters. Anything longer is refused as

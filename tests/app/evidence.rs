@@ -1201,3 +1201,49 @@ async fn a_witness_link_expires_after_fourteen_days(pool: PgPool) {
             .contains("the link expired unused")
     );
 }
+
+#[sqlx::test]
+async fn an_upload_that_stalls_is_ended_and_lets_go_of_its_connection(pool: PgPool) {
+    let settings = attest::config::Settings {
+        upload_idle: std::time::Duration::from_millis(300),
+        ..attest::config::Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let enrolled = app.enrolled("sta").await;
+    let candidate = candidate_browser(&app, &enrolled).await;
+    let token = candidate.csrf_token().await;
+    let boundary = "----attest-stall";
+    let start = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nStalled\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+    );
+    // The first bytes, then nothing, for as long as the client likes.
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(start))]);
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(
+        first,
+        futures_util::stream::pending(),
+    ));
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let started = std::time::Instant::now();
+    let response = candidate
+        .send(
+            axum::http::Method::POST,
+            &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
+            &[
+                ("content-type", content_type.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(
+        app.count("select count(*) from evidence").await,
+        0,
+        "nothing of it is kept"
+    );
+    assert_eq!(app.count("select count(*) from blob_chunk").await, 0);
+}

@@ -329,7 +329,7 @@ impl Browser<'_> {
         panic!("no page carried a form token");
     }
 
-    async fn send(
+    pub async fn send(
         &self,
         method: Method,
         uri: &str,
