@@ -1,7 +1,6 @@
 //! Queries of file storage: the chunks of a file, and the blob row that names them by their
 //! SHA-256.
 
-use futures_util::Stream;
 use sqlx::PgConnection;
 
 use crate::ids::BlobId;
@@ -64,14 +63,17 @@ pub async fn blob_id_by_sha256(conn: &mut PgConnection, sha256: &[u8]) -> sqlx::
     .await
 }
 
-/// The bytes of each chunk of the file `blob_id`, in order, streamed one chunk at a time.
-pub fn chunks(
+/// The bytes of chunk `seq` (counted from 0) of the file `blob_id`; `None` past its end.
+pub async fn chunk(
     conn: &mut PgConnection,
     blob_id: BlobId,
-) -> impl Stream<Item = sqlx::Result<Vec<u8>>> + '_ {
+    seq: i32,
+) -> sqlx::Result<Option<Vec<u8>>> {
     sqlx::query_scalar!(
-        "select data from blob_chunk where blob_id = $1 order by seq",
-        blob_id.0
+        "select data from blob_chunk where blob_id = $1 and seq = $2",
+        blob_id.0,
+        seq
     )
-    .fetch(conn)
+    .fetch_optional(conn)
+    .await
 }

@@ -9,7 +9,7 @@
 mod db;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -333,28 +333,35 @@ impl BlobWriter {
     }
 }
 
-/// A stored file's bytes, chunk by chunk, as the client takes them: one query streams the
-/// rows on a connection of its own, at most two chunks ahead of the client. A client that goes
-/// away ends the query and frees the connection.
+/// How long a reader may take nothing before its download is ended.
+pub const READER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A stored file's bytes, chunk by chunk, as the client takes them: each chunk is one short
+/// query, its connection back in the pool before the client is waited for, at most two chunks
+/// ahead of the client. So a client that reads slowly, or not at all, holds no connection; one
+/// that takes nothing for `READER_IDLE`, or goes away, ends the download.
 pub fn read(
     pool: PgPool,
     blob_id: BlobId,
 ) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, sqlx::Error>>(2);
     tokio::spawn(async move {
-        let streamed = async {
-            let mut conn = pool.acquire().await?;
-            let mut rows = db::chunks(&mut conn, blob_id);
-            while let Some(data) = rows.try_next().await? {
-                if sender.send(Ok(Bytes::from(data))).await.is_err() {
-                    break;
-                }
+        for seq in 0.. {
+            let next = match pool.acquire().await {
+                Ok(mut conn) => db::chunk(&mut conn, blob_id, seq).await,
+                Err(error) => Err(error),
+            };
+            let item = match next {
+                Ok(Some(data)) => Ok(Bytes::from(data)),
+                Ok(None) => break,
+                Err(error) => Err(error),
+            };
+            let failed = item.is_err();
+            match tokio::time::timeout(READER_IDLE, sender.send(item)).await {
+                Ok(Ok(())) if !failed => {}
+                // Gone, stalled, or told of a failure: nothing more to send.
+                _ => break,
             }
-            Ok::<(), sqlx::Error>(())
-        }
-        .await;
-        if let Err(error) = streamed {
-            let _ = sender.send(Err(error)).await;
         }
     });
     receiver_stream(receiver)

@@ -1247,3 +1247,47 @@ async fn an_upload_that_stalls_is_ended_and_lets_go_of_its_connection(pool: PgPo
     );
     assert_eq!(app.count("select count(*) from blob_chunk").await, 0);
 }
+
+#[sqlx::test]
+async fn a_download_nobody_reads_holds_no_database_connection(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("dlr").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let bytes = pdf_of(6 * 1024 * 1024, 3);
+    let response = new_evidence(
+        &browser,
+        &enrolled,
+        &[("title", "Big"), ("action", "save")],
+        &[("file", "big.pdf", &bytes)],
+    )
+    .await;
+    let id = evidence_id(response.location().expect("saved"));
+    let file: uuid::Uuid = sqlx::query_scalar!("select evidence_file_id from evidence_file")
+        .fetch_one(&app.pool)
+        .await
+        .expect("file");
+
+    // The client takes the first chunk, then reads nothing more.
+    let response = browser
+        .get_response(&format!("/evidence/{id}/files/{file}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body)
+        .await
+        .expect("a frame")
+        .expect("readable");
+    assert!(first.data_ref().is_some_and(|d| !d.is_empty()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let in_use = app.pool.size() - u32::try_from(app.pool.num_idle()).expect("small");
+    assert_eq!(in_use, 0, "no connection waits on the reader");
+
+    // Read on, it is all there.
+    let rest = http_body_util::BodyExt::collect(body)
+        .await
+        .expect("the rest")
+        .to_bytes();
+    let mut whole = first.into_data().expect("data").to_vec();
+    whole.extend_from_slice(&rest);
+    assert_eq!(Sha256::digest(&whole), Sha256::digest(&bytes));
+}

@@ -292,20 +292,7 @@ impl Browser<'_> {
 
     /// The raw bytes of a GET, for downloads.
     pub async fn get_bytes(&self, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let mut request = Request::get(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .body(Body::empty())
-            .expect("request");
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::new(self.ip, 50_000)));
-        let response = self
-            .app
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
+        let response = self.get_response(uri).await;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -316,6 +303,23 @@ impl Browser<'_> {
             .to_bytes()
             .to_vec();
         (status, headers, bytes)
+    }
+
+    /// A GET's response with its body not yet read, as a client that reads at its own pace.
+    pub async fn get_response(&self, uri: &str) -> axum::response::Response {
+        let mut request = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(self.ip, 50_000)));
+        self.app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
     }
 
     /// The form token the pages of this browser carry now.
