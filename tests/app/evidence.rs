@@ -282,17 +282,19 @@ async fn a_submission_with_missing_fields_keeps_the_draft_and_its_files(pool: Pg
     );
 }
 
-#[sqlx::test]
-async fn a_40_mib_upload_round_trips_byte_for_byte(pool: PgPool) {
-    let app = TestApp::new(pool).await;
-    let enrolled = app.enrolled("cal").await;
-    let browser = candidate_browser(&app, &enrolled).await;
-    let bytes = pdf_of(40 * 1024 * 1024, 7);
+/// A draft titled "Big" with the one file `bytes` named `name`: its id and the file's.
+async fn draft_with_file(
+    app: &TestApp,
+    browser: &Browser<'_>,
+    enrolled: &Enrolled,
+    name: &str,
+    bytes: &[u8],
+) -> (String, uuid::Uuid) {
     let response = new_evidence(
-        &browser,
-        &enrolled,
+        browser,
+        enrolled,
         &[("title", "Big"), ("action", "save")],
-        &[("file", "big report.pdf", &bytes)],
+        &[("file", name, bytes)],
     )
     .await;
     let id = evidence_id(response.location().expect("saved"));
@@ -300,6 +302,16 @@ async fn a_40_mib_upload_round_trips_byte_for_byte(pool: PgPool) {
         .fetch_one(&app.pool)
         .await
         .expect("file");
+    (id, file)
+}
+
+#[sqlx::test]
+async fn a_40_mib_upload_round_trips_byte_for_byte(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("cal").await;
+    let browser = candidate_browser(&app, &enrolled).await;
+    let bytes = pdf_of(40 * 1024 * 1024, 7);
+    let (id, file) = draft_with_file(&app, &browser, &enrolled, "big report.pdf", &bytes).await;
 
     let (status, headers, body) = browser
         .get_bytes(&format!("/evidence/{id}/files/{file}"))
@@ -1254,18 +1266,7 @@ async fn a_download_nobody_reads_holds_no_database_connection(pool: PgPool) {
     let enrolled = app.enrolled("dlr").await;
     let browser = candidate_browser(&app, &enrolled).await;
     let bytes = pdf_of(6 * 1024 * 1024, 3);
-    let response = new_evidence(
-        &browser,
-        &enrolled,
-        &[("title", "Big"), ("action", "save")],
-        &[("file", "big.pdf", &bytes)],
-    )
-    .await;
-    let id = evidence_id(response.location().expect("saved"));
-    let file: uuid::Uuid = sqlx::query_scalar!("select evidence_file_id from evidence_file")
-        .fetch_one(&app.pool)
-        .await
-        .expect("file");
+    let (id, file) = draft_with_file(&app, &browser, &enrolled, "big.pdf", &bytes).await;
 
     // The client takes the first chunk, then reads nothing more.
     let response = browser
