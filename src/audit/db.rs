@@ -175,7 +175,7 @@ pub fn filtered_events<'c>(
     entity_pattern: &str,
     from: Option<Date>,
     to: Option<Date>,
-    limit: i64,
+    (limit, before): (i64, Option<i64>),
 ) -> impl Stream<Item = sqlx::Result<EventRow>> + use<'c> {
     sqlx::query_as!(
         EventRow,
@@ -186,13 +186,15 @@ pub fn filtered_events<'c>(
                   and (entity_type ilike $2 or entity_id ilike $2 or action ilike $2)
                   and ($3::date is null or occurred_at >= $3::date)
                   and ($4::date is null or occurred_at < $4::date + 1)
+                  and ($6::bigint is null or audit_event_id < $6)
                 order by audit_event_id desc
                 limit $5"#,
         actor_pattern,
         entity_pattern,
         from,
         to,
-        limit
+        limit,
+        before
     )
     .fetch(conn)
 }

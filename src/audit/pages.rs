@@ -63,6 +63,7 @@ impl AuditFilter {
         &self,
         conn: &'c mut PgConnection,
         limit: i64,
+        before: Option<i64>,
     ) -> impl Stream<Item = sqlx::Result<EventRow>> + use<'c> {
         db::filtered_events(
             conn,
@@ -70,7 +71,7 @@ impl AuditFilter {
             &Self::pattern(&self.entity),
             self.start_date(),
             self.end_date(),
-            limit,
+            (limit, before),
         )
     }
 }
@@ -92,7 +93,7 @@ pub async fn index(
 ) -> AppResult<AuditPage> {
     let mut conn = state.pool.acquire().await?;
     let mut events: Vec<EventRow> = filter
-        .select_events(&mut conn, PAGE_SIZE + 1)
+        .select_events(&mut conn, PAGE_SIZE + 1, None)
         .try_collect()
         .await?;
     let truncated = events.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
@@ -114,6 +115,33 @@ pub fn csv_cell(text: &str) -> String {
     }
 }
 
+/// Events the CSV export reads in one query.
+const EXPORT_PAGE: i64 = 1_000;
+
+/// One event as a line of the CSV export.
+fn csv_line(row: &EventRow) -> Result<Vec<u8>, std::io::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer
+        .write_record([
+            row.id.to_string(),
+            row.occurred_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            csv_cell(&row.actor),
+            csv_cell(&row.action),
+            csv_cell(&row.entity_type),
+            csv_cell(&row.entity_id),
+            row.client_ip.clone().unwrap_or_default(),
+            csv_cell(&row.detail.to_string()),
+        ])
+        .map_err(std::io::Error::other)?;
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.into_error()))
+}
+
 /// `GET /admin/audit.csv`: the filtered events, streamed row by row.
 pub async fn export(State(state): State<AppState>, Query(filter): Query<AuditFilter>) -> Response {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
@@ -122,45 +150,35 @@ pub async fn export(State(state): State<AppState>, Query(filter): Query<AuditFil
         if sender.send(Ok(header.as_bytes().to_vec())).await.is_err() {
             return;
         }
-        let mut conn = match state.pool.acquire().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                let _ = sender.send(Err(std::io::Error::other(e))).await;
-                return;
-            }
-        };
-        let mut rows = filter.select_events(&mut conn, i64::MAX);
+        // A page of rows at a time, each one short query whose connection is back in the pool
+        // before the client is waited for: a slow reader holds no connection, and no statement
+        // runs for as long as the download takes.
+        let mut before = None;
         loop {
-            let line = match rows.try_next().await {
-                Ok(Some(row)) => {
-                    let mut writer = csv::WriterBuilder::new()
-                        .terminator(csv::Terminator::CRLF)
-                        .from_writer(Vec::new());
-                    let written = writer.write_record([
-                        row.id.to_string(),
-                        row.occurred_at
-                            .format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default(),
-                        csv_cell(&row.actor),
-                        csv_cell(&row.action),
-                        csv_cell(&row.entity_type),
-                        csv_cell(&row.entity_id),
-                        row.client_ip.unwrap_or_default(),
-                        csv_cell(&row.detail.to_string()),
-                    ]);
-                    match written
-                        .and_then(|()| writer.into_inner().map_err(|e| e.into_error().into()))
-                    {
-                        Ok(bytes) => Ok(bytes),
-                        Err(e) => Err(std::io::Error::other(e)),
-                    }
+            let page: Result<Vec<EventRow>, _> = match state.pool.acquire().await {
+                Ok(mut conn) => {
+                    filter
+                        .select_events(&mut conn, EXPORT_PAGE, before)
+                        .try_collect()
+                        .await
                 }
-                Ok(None) => break,
-                Err(e) => Err(std::io::Error::other(e)),
+                Err(e) => Err(e),
             };
-            let failed = line.is_err();
-            if sender.send(line).await.is_err() || failed {
-                break;
+            let rows = match page {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = sender.send(Err(std::io::Error::other(e))).await;
+                    break;
+                }
+            };
+            before = rows.last().map(|row| row.id);
+            for row in rows {
+                let line = csv_line(&row);
+                let failed = line.is_err();
+                if sender.send(line).await.is_err() || failed {
+                    return;
+                }
             }
         }
     });

@@ -363,3 +363,55 @@ async fn admins_filter_the_trail_and_download_it_as_csv(pool: PgPool) {
     assert_eq!(&records[1][2], "ann@example.org");
     assert_eq!(&records[0][3], "auth.login_failed");
 }
+
+#[sqlx::test]
+async fn the_csv_export_reads_in_pages_and_holds_no_connection_while_the_client_reads(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool).await;
+    let mut tx = app.pool.begin().await.expect("begin");
+    for n in 0..2_500 {
+        audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::system(),
+                action: "test.bulk",
+                entity_type: "test",
+                entity_id: format!("bulk-{n}"),
+                detail: json!({ "n": n }),
+            },
+        )
+        .await
+        .expect("record");
+    }
+    tx.commit().await.expect("commit");
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+
+    let response = admin.get_response("/admin/audit.csv?entity=bulk").await;
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let mut body = response.into_body();
+    http_body_util::BodyExt::frame(&mut body)
+        .await
+        .expect("a frame")
+        .expect("readable");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let in_use = app.pool.size() - u32::try_from(app.pool.num_idle()).expect("small");
+    assert_eq!(in_use, 0, "no connection waits on the reader");
+
+    // Read on: every event once, newest first, across the pages.
+    let rest = http_body_util::BodyExt::collect(body)
+        .await
+        .expect("the rest")
+        .to_bytes();
+    let text = String::from_utf8(rest.to_vec()).expect("text");
+    let ids: Vec<i64> = text
+        .lines()
+        .filter(|l| l.contains("test.bulk"))
+        .map(|l| l.split(',').next().expect("id").parse().expect("a number"))
+        .collect();
+    assert_eq!(ids.len(), 2_500);
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "each once, newest first"
+    );
+}
