@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::submissions::{self, Submission};
+use crate::auth::submissions;
 use crate::clock::Clock;
 use crate::cohorts::db::{self as cohorts_db, Enrolment};
 use crate::error::{AppError, AppResult};
@@ -234,12 +234,16 @@ pub async fn answer(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
-    let key = submissions::parse_key(&form.submission_key);
-    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
-        Submission::Again(to) => {
-            return Ok(flash::redirect(&to, "This answer was recorded already."));
-        }
-        first => first,
+    let claimed = submissions::claim_form(
+        &mut tx,
+        &form.submission_key,
+        user.id,
+        now,
+        "This answer was recorded already.",
+    );
+    let submission = match claimed.await? {
+        Ok(first) => first,
+        Err(repeat) => return Ok(repeat),
     };
     match iqa_actions::answer(&mut tx, user.viewer(), &by, id, action, &form.answer, now).await? {
         Ok(sampled) => {

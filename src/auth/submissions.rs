@@ -47,6 +47,21 @@ pub async fn claim(
     }
 }
 
+/// Claims the key sent in a form's field as `key_text` (see [`claim`]). A form sent again is
+/// answered at once, as `Err`: a redirect to where its first sending led, saying `repeated`.
+pub async fn claim_form(
+    conn: &mut sqlx::PgConnection,
+    key_text: &str,
+    user: UserId,
+    now: OffsetDateTime,
+    repeated: &str,
+) -> AppResult<Result<Submission, axum::response::Response>> {
+    Ok(match claim(conn, parse_key(key_text), user, now).await? {
+        Submission::Again(to) => Err(crate::web::flash::redirect(&to, repeated)),
+        first => Ok(first),
+    })
+}
+
 impl Submission {
     /// Records, in the caller's transaction, where the first submission led.
     pub async fn led_to(&self, conn: &mut sqlx::PgConnection, location: &str) -> AppResult<()> {

@@ -13,7 +13,7 @@ use super::db::{self, Evidence};
 use super::views::EvidenceShowPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::submissions::{self, Submission};
+use crate::auth::submissions;
 use crate::cohorts::db as cohorts_db;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
@@ -110,12 +110,16 @@ pub async fn post(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
-    let key = submissions::parse_key(&form.submission_key);
-    let submission = match submissions::claim(&mut tx, key, user.id, state.clock.now()).await? {
-        Submission::Again(to) => {
-            return Ok(flash::redirect(&to, "This comment was sent already."));
-        }
-        first => first,
+    let claimed = submissions::claim_form(
+        &mut tx,
+        &form.submission_key,
+        user.id,
+        state.clock.now(),
+        "This comment was sent already.",
+    );
+    let submission = match claimed.await? {
+        Ok(first) => first,
+        Err(repeat) => return Ok(repeat),
     };
     match add_comment(&mut tx, user.viewer(), &by, id, &form.comment).await? {
         Ok(()) => {

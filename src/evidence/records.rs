@@ -44,18 +44,16 @@ pub async fn confirm(
     let mut tx = state.pool.begin().await?;
     let locked = db::lock_sent_record(&mut tx, id, user.id).await?;
     let record = db::find_visible(&mut tx, id, user.viewer()).await?;
-    let Some(record) = record.filter(|_| locked.is_some()) else {
-        tx.rollback().await?;
-        let mut conn = state.pool.acquire().await?;
-        return match db::find_visible(&mut conn, id, user.viewer()).await? {
-            Some(e) if e.is_record() && !e.is_draft() && e.candidate_id == user.id => {
-                Ok(flash::redirect(
-                    &format!("/evidence/{id}"),
-                    "You confirmed this record already.",
-                ))
-            }
-            _ => Err(AppError::NotFound),
-        };
+    let record = match (locked, record) {
+        (Some(_), Some(record)) => record,
+        // Confirmed already (a second click): say so; anything else is not theirs to confirm.
+        (None, Some(e)) if e.is_record() && !e.is_draft() && e.candidate_id == user.id => {
+            return Ok(flash::redirect(
+                &format!("/evidence/{id}"),
+                "You confirmed this record already.",
+            ));
+        }
+        _ => return Err(AppError::NotFound),
     };
     let mut errors = FormErrors::default();
     if form.declaration.as_deref() != Some("yes") {

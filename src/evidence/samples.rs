@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::views::EvidenceShowPage;
 use crate::audit::Actor;
 use crate::auth::csrf::CsrfForm;
-use crate::auth::submissions::{self, Submission};
+use crate::auth::submissions;
 use crate::error::AppResult;
 use crate::identity::CurrentUser;
 use crate::ids::EvidenceId;
@@ -33,12 +33,16 @@ pub async fn post(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
-    let key = submissions::parse_key(&form.submission_key);
-    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
-        Submission::Again(to) => {
-            return Ok(flash::redirect(&to, "This sample was recorded already."));
-        }
-        first => first,
+    let claimed = submissions::claim_form(
+        &mut tx,
+        &form.submission_key,
+        user.id,
+        now,
+        "This sample was recorded already.",
+    );
+    let submission = match claimed.await? {
+        Ok(first) => first,
+        Err(repeat) => return Ok(repeat),
     };
     match iqa_actions::record_sample(&mut tx, user.viewer(), &by, id, &form, now).await? {
         Ok(()) => {

@@ -20,7 +20,7 @@ use super::views::EvidenceShowPage;
 use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::submissions::{self, Submission};
+use crate::auth::submissions;
 use crate::cohorts::db as cohorts_db;
 use crate::crypto::{random_token, sha256};
 use crate::error::{AppError, AppResult};
@@ -150,12 +150,16 @@ pub async fn request(
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
     let now = state.clock.now();
-    let key = submissions::parse_key(&form.submission_key);
-    let submission = match submissions::claim(&mut tx, key, user.id, now).await? {
-        Submission::Again(to) => {
-            return Ok(flash::redirect(&to, "This witness was named already."));
-        }
-        first => first,
+    let claimed = submissions::claim_form(
+        &mut tx,
+        &form.submission_key,
+        user.id,
+        now,
+        "This witness was named already.",
+    );
+    let submission = match claimed.await? {
+        Ok(first) => first,
+        Err(repeat) => return Ok(repeat),
     };
     match name_witness(&mut tx, user.viewer(), &by, id, &form, now).await? {
         Ok(name) => {

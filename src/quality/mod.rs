@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
-use crate::auth::submissions::{self, Submission};
+use crate::auth::submissions;
 use crate::clock::Clock;
 use crate::error::{AppError, AppResult};
 use crate::evidence::model::AssessmentMethod;
@@ -236,12 +236,16 @@ pub async fn review(
 ) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
     let by = Actor::user(&user, ip);
-    let key = submissions::parse_key(&form.submission_key);
-    let submission = match submissions::claim(&mut tx, key, user.id, state.clock.now()).await? {
-        Submission::Again(to) => {
-            return Ok(flash::redirect(&to, "This review was recorded already."));
-        }
-        first => first,
+    let claimed = submissions::claim_form(
+        &mut tx,
+        &form.submission_key,
+        user.id,
+        state.clock.now(),
+        "This review was recorded already.",
+    );
+    let submission = match claimed.await? {
+        Ok(first) => first,
+        Err(repeat) => return Ok(repeat),
     };
     let reviewed = review_sign_off(&mut tx, user.viewer(), &by, id, &form, &state.clock).await?;
     let decision = match reviewed {

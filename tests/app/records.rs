@@ -57,6 +57,24 @@ async fn sent_record(app: &TestApp, assessor: &Browser<'_>, enrolled: &Enrolled)
     location.trim_start_matches("/evidence/").to_owned()
 }
 
+/// The assessor saves the discussion record `id` corrected, with the migration added.
+async fn correct_record(app: &TestApp, assessor: &Browser<'_>, id: &str) {
+    post_record(
+        app,
+        assessor,
+        &format!("/evidence/{id}/edit"),
+        (
+            "Discussion: release strategy",
+            "professional_discussion",
+            "We discussed blue-green releases and the database migration.",
+        ),
+        &["PC2", "K3"],
+        "save",
+    )
+    .await
+    .assert_redirect_to(&format!("/evidence/{id}/edit"));
+}
+
 async fn evidence_state(app: &TestApp, id: &str) -> String {
     sqlx::query_scalar!(
         "select state::text as \"state!\" from evidence where evidence_id = $1::text::uuid",
@@ -215,20 +233,7 @@ async fn a_record_changed_after_the_candidate_read_it_is_read_again(pool: PgPool
         )
         .await
         .assert_redirect_to(&format!("/evidence/{id}#conversation"));
-    post_record(
-        &app,
-        &assessor,
-        &format!("/evidence/{id}/edit"),
-        (
-            "Discussion: release strategy",
-            "professional_discussion",
-            "We discussed blue-green releases and the database migration.",
-        ),
-        &["PC2", "K3"],
-        "save",
-    )
-    .await
-    .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    correct_record(&app, &assessor, &id).await;
 
     let stale = candidate
         .post_form(
@@ -271,20 +276,7 @@ async fn a_record_changed_after_the_candidate_read_it_is_read_again(pool: PgPool
             .status,
         StatusCode::CONFLICT
     );
-    post_record(
-        &app,
-        &assessor,
-        &format!("/evidence/{id}/edit"),
-        (
-            "Discussion: release strategy",
-            "professional_discussion",
-            "We discussed blue-green releases and the database migration.",
-        ),
-        &["PC2", "K3"],
-        "save",
-    )
-    .await
-    .assert_redirect_to(&format!("/evidence/{id}/edit"));
+    correct_record(&app, &assessor, &id).await;
     let fresh = candidate
         .get(&format!("/evidence/{id}"))
         .await
