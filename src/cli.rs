@@ -117,6 +117,7 @@ async fn serve(
     offer_first_admin_setup(&state).await?;
     let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
+    let change_listener = crate::changes::Listening::start(state.changes.clone(), &pool);
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
     let (stopping, stopped) = tokio::sync::oneshot::channel();
@@ -138,6 +139,7 @@ async fn serve(
     }
     sweeper.abort();
     sealer.abort();
+    change_listener.stop().await;
     // What the last requests recorded is in the chain before the process ends.
     match tokio::time::timeout(LAST_WORDS, seal_once(&pool)).await {
         Ok(Ok(_)) => {}

@@ -7,6 +7,7 @@ pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod cohorts;
@@ -120,7 +121,10 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(security_headers)
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(middleware::from_fn_with_state(state.clone(), session::load))
+                .layer(middleware::from_fn_with_state(
+                    session::Sessions::new(state.clone()),
+                    session::load,
+                ))
                 .layer(middleware::from_fn(flash::middleware))
                 .layer(middleware::from_fn(render_error_pages))
                 .layer(middleware::from_fn(refuse_nul_in_uri))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::passwords::Passwords;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub passwords: Passwords,
+    /// What this process has heard of changes to sessions and users; `attest serve` listens.
+    pub changes: Changes,
 }
 
 impl AppState {
@@ -25,6 +28,7 @@ impl AppState {
             settings: Arc::new(settings),
             clock,
             passwords,
+            changes: Changes::default(),
         }
     }
 }

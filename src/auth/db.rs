@@ -11,7 +11,7 @@ use super::lockout::Outcome;
 use crate::identity::{Role, UserId};
 
 /// A stored session, found by the hash of its token, with the active account it belongs to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoredSession {
     pub user_id: UserId,
     /// The token the session's forms carry.

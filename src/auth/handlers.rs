@@ -20,6 +20,7 @@ use super::{check_password_fields, csrf::CsrfForm, safe_next};
 use crate::accounts::db as users_db;
 use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
+use crate::changes::Change;
 use crate::config::Settings;
 use crate::error::AppResult;
 use crate::forms::FormErrors;
@@ -238,6 +239,7 @@ impl<'a> SignIn<'a> {
         )
         .await?;
         tx.commit().await?;
+        forget_previous(self.state, self.previous_session);
         Ok(cookie)
     }
 
@@ -333,6 +335,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
+    state.changes.heard(&Change::Session(user.session_id_hash));
     let jar = jar.add(session::removal(
         &state.settings,
         session::session_cookie_name(&state.settings),
@@ -574,6 +577,8 @@ async fn use_password_link(
     let cookie =
         replace_session(&mut tx, &state.settings, layout.user.as_ref(), user.id, now).await?;
     tx.commit().await?;
+    state.changes.heard(&Change::User(user.id));
+    forget_previous(&state, layout.user.as_ref());
     Ok((
         jar.add(cookie),
         flash::redirect("/", password_set_message(purpose)),
@@ -623,6 +628,16 @@ fn password_set_message(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::Invitation => "Your password is set and you are signed in. Welcome to Attest.",
         _ => "Your new password is set and you are signed in. Any other sessions have been ended.",
+    }
+}
+
+/// Tells this process's caches that the session the browser came with has ended, once the
+/// transaction that ended it has committed.
+fn forget_previous(state: &AppState, previous_session: Option<&CurrentUser>) {
+    if let Some(previous) = previous_session {
+        state
+            .changes
+            .heard(&Change::Session(previous.session_id_hash));
     }
 }
 

@@ -4,6 +4,10 @@
 //! written only when someone signs in, ends after 30 idle minutes or 12 hours (configurable),
 //! gets a new id when its user's roles change, and is deleted at sign-out, deactivation and
 //! password change.
+//!
+//! A process keeps the sessions it has looked up in memory for up to a minute (until the next
+//! `last_seen_at` write), and forgets one as soon as it hears that it ended or its user changed
+//! (`crate::changes`): most requests then cost no round trip to the database for the session.
 
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
@@ -14,7 +18,8 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::db;
+use super::db::{self, StoredSession};
+use crate::changes::{Cache, Cached, Change};
 use crate::config::Settings;
 use crate::crypto::{random_token, sha256};
 use crate::identity::{CsrfToken, CurrentUser, SessionUnknown, UserId};
@@ -23,6 +28,33 @@ use crate::state::AppState;
 /// How stale `last_seen_at` may get before a request refreshes it: one write a minute per
 /// active session instead of one per request.
 const LAST_SEEN_GRANULARITY: time::Duration = time::Duration::minutes(1);
+
+/// The most sessions one process keeps in memory.
+const SESSIONS_KEPT: usize = 50_000;
+
+/// What the session middleware works with: the portal's state and the sessions kept.
+#[derive(Clone)]
+pub struct Sessions {
+    state: AppState,
+    kept: Cache<StoredSession>,
+}
+
+impl Sessions {
+    pub fn new(state: AppState) -> Self {
+        let kept = state.changes.cache(SESSIONS_KEPT);
+        Self { state, kept }
+    }
+}
+
+impl Cached for StoredSession {
+    fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool {
+        match change {
+            Change::Session(hash) => hash == key,
+            Change::User(user) => *user == self.user_id,
+            Change::Everything => true,
+        }
+    }
+}
 
 /// The cookie that carries the session token.
 pub fn session_cookie_name(settings: &Settings) -> &'static str {
@@ -123,13 +155,13 @@ pub fn removal(settings: &Settings, name: &'static str) -> Cookie<'static> {
 /// Middleware: finds the session of the request's cookie, enforces its timeouts and rotation,
 /// and puts the [`CurrentUser`] and [`CsrfToken`] in the request's extensions.
 pub async fn load(
-    State(state): State<AppState>,
+    State(sessions): State<Sessions>,
     jar: CookieJar,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let settings = &state.settings;
-    let session = look_up_session(&state, &jar).await;
+    let settings = &sessions.state.settings;
+    let session = look_up_session(&sessions, &jar).await;
     if session.unknown {
         request.extensions_mut().insert(SessionUnknown);
     }
@@ -164,12 +196,12 @@ struct SessionLookup {
 }
 
 /// Looks up the session of the request's cookie, if it has one.
-async fn look_up_session(state: &AppState, jar: &CookieJar) -> SessionLookup {
-    let settings = &state.settings;
+async fn look_up_session(sessions: &Sessions, jar: &CookieJar) -> SessionLookup {
+    let settings = &sessions.state.settings;
     let Some(session_cookie) = jar.get(session_cookie_name(settings)) else {
         return SessionLookup::default();
     };
-    match resolve(state, session_cookie.value()).await {
+    match resolve(sessions, session_cookie.value()).await {
         Ok(Resolved::Valid {
             user,
             rotated_cookie,
@@ -242,12 +274,19 @@ enum Resolved {
     Invalid,
 }
 
-async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
+async fn resolve(sessions: &Sessions, token: &str) -> sqlx::Result<Resolved> {
+    let state = &sessions.state;
     let settings = &state.settings;
     let now = state.clock.now();
     let hash = sha256(token.as_bytes());
+    if let Some(kept) = sessions.kept.get(&hash)
+        && is_fresh(&kept, settings, now)
+    {
+        return Ok(valid(kept, hash, None));
+    }
+    let mark = sessions.kept.mark();
     let mut conn = state.pool.acquire().await?;
-    let Some(row) = db::find_session_of_active_user(&mut conn, &hash).await? else {
+    let Some(mut row) = db::find_session_of_active_user(&mut conn, &hash).await? else {
         return Ok(Resolved::Invalid);
     };
 
@@ -258,31 +297,50 @@ async fn resolve(state: &AppState, token: &str) -> sqlx::Result<Resolved> {
         return Ok(Resolved::Invalid);
     }
 
-    let mut session_id_hash = hash;
-    let mut rotated_cookie = None;
     if row.must_rotate {
         let new_token = random_token(32);
-        session_id_hash = sha256(new_token.as_bytes());
-        db::replace_session_id(&mut conn, &hash, &session_id_hash, now).await?;
-        rotated_cookie = Some(cookie(
+        let new_hash = sha256(new_token.as_bytes());
+        db::replace_session_id(&mut conn, &hash, &new_hash, now).await?;
+        let rotated_cookie = cookie(
             settings,
             session_cookie_name(settings),
             new_token,
             SameSite::Lax,
-        ));
-    } else if now - row.last_seen_at >= LAST_SEEN_GRANULARITY {
-        db::set_session_last_seen(&mut conn, &hash, now).await?;
+        );
+        return Ok(valid(row, new_hash, Some(rotated_cookie)));
     }
+    if now - row.last_seen_at >= LAST_SEEN_GRANULARITY {
+        db::set_session_last_seen(&mut conn, &hash, now).await?;
+        row.last_seen_at = now;
+    }
+    sessions.kept.put(mark, hash, row.clone());
+    Ok(valid(row, hash, None))
+}
 
+/// A kept session may serve without asking the database until its `last_seen_at` is due to
+/// be written again: by then another process may have seen it later, so the idle timeout is
+/// judged on what the database holds.
+fn is_fresh(session: &StoredSession, settings: &Settings, now: OffsetDateTime) -> bool {
+    now - session.last_seen_at < LAST_SEEN_GRANULARITY
+        && session.last_seen_at + settings.session_idle_timeout > now
+        && session.created_at + settings.session_absolute_timeout > now
+        && !session.must_rotate
+}
+
+fn valid(
+    session: StoredSession,
+    session_id_hash: [u8; 32],
+    rotated_cookie: Option<Cookie<'static>>,
+) -> Resolved {
     let user = CurrentUser {
-        id: row.user_id,
-        email: row.email,
-        name: row.display_name,
-        roles: row.roles,
+        id: session.user_id,
+        email: session.email,
+        name: session.display_name,
+        roles: session.roles,
         session_id_hash,
     };
-    Ok(Resolved::Valid {
-        user: Box::new((user, row.csrf_token)),
+    Resolved::Valid {
+        user: Box::new((user, session.csrf_token)),
         rotated_cookie,
-    })
+    }
 }

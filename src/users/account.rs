@@ -9,6 +9,7 @@ use serde_json::json;
 use super::views::AccountPage;
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
+use crate::changes::Change;
 use crate::error::AppResult;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
@@ -88,6 +89,7 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
+    state.changes.heard(&Change::User(user.id));
     Ok(flash::redirect(
         "/account",
         "Your password has been changed. Any other sessions have been signed out.",

@@ -17,6 +17,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::links::{self, IssuedLink, Purpose};
 use crate::auth::session::{self};
+use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
@@ -311,6 +312,7 @@ pub async fn update(
         ));
     }
     tx.commit().await?;
+    state.changes.heard(&Change::User(user.id));
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
         &format!("Saved the changes to {}.", change.name.as_str()),
@@ -488,6 +490,7 @@ pub async fn deactivate(
     )
     .await?;
     tx.commit().await?;
+    state.changes.heard(&Change::User(user.id));
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
         &format!("{} is deactivated and signed out.", user.name),

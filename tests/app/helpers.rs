@@ -9,6 +9,7 @@ use attest::AppState;
 use attest::accounts::db as users_db;
 use attest::accounts::model::{DisplayName, Email};
 use attest::auth::session;
+use attest::changes::Listening;
 use attest::clock::Clock;
 use attest::config::Settings;
 use attest::identity::{Role, UserId};
@@ -72,6 +73,22 @@ impl TestApp {
             pool,
             state,
         }
+    }
+
+    /// Listens for changes as `attest serve` does, so that this portal keeps sessions in
+    /// memory; returns once it listens.
+    pub async fn listen(&self) -> Listening {
+        let listening = Listening::start(self.state.changes.clone(), &self.pool);
+        eventually("the portal listens for changes", || async {
+            self.state.changes.is_listening()
+        })
+        .await;
+        listening
+    }
+
+    /// A second portal process serving the same database, with caches of its own.
+    pub fn other_process(&self) -> TestApp {
+        Self::without_setup(self.pool.clone())
     }
 
     pub fn clock(&self) -> &Clock {
@@ -185,6 +202,23 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .expect("audit")
+    }
+}
+
+/// Waits up to five seconds for `condition` to hold, asking every 10 ms: for what another
+/// process hears a moment after a commit.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -4,6 +4,7 @@
 mod assessments;
 mod audit;
 mod auth;
+mod changes;
 mod cohorts;
 mod demo;
 mod evidence;

@@ -1,0 +1,358 @@
+//! Changes that copies kept in memory must hear of, whichever process made them.
+//!
+//! Triggers send a notice on the [`CHANNEL`] when a session ends or gets a new id, and when a
+//! user's email, name, roles or state change (`migrations/…_change_notices.sql`). Each
+//! `attest serve` listens on its own connection ([`listen`]) and its caches forget what a
+//! notice names. A cache serves only while that connection is up: when it drops, every cache
+//! is emptied and stays unused until the connection is back, because notices sent meanwhile are
+//! lost. A handler that makes such a change also tells its own process's caches as soon as it
+//! commits ([`Changes::heard`]), so the next request it serves never waits for the notice.
+//!
+//! A read that fills a cache takes a [`Mark`] before it asks the database; what it read is kept
+//! only if no notice arrived since, so a notice that overtakes a slow read is never undone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+
+use crate::identity::UserId;
+
+/// The notification channel the triggers send on.
+pub const CHANNEL: &str = "attest_changes";
+
+/// How long to wait before listening again after the connection failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What a notice says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The session with this token hash ended or got a new id.
+    Session([u8; 32]),
+    /// This user's email, name, roles or state changed.
+    User(UserId),
+    /// Anything may have changed: notices may have been missed.
+    Everything,
+}
+
+impl Change {
+    /// Reads a notice: `session:<hex of the hash>` or `user:<uuid>`. A notice this process
+    /// cannot read is taken as [`Change::Everything`]: forgetting too much is only slower.
+    pub fn parse(payload: &str) -> Self {
+        let parsed = match payload.split_once(':') {
+            Some(("session", hex)) => parse_hash(hex).map(Self::Session),
+            Some(("user", id)) => id.parse().ok().map(|id| Self::User(UserId(id))),
+            _ => None,
+        };
+        parsed.unwrap_or(Self::Everything)
+    }
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(hash)
+}
+
+/// A value a cache keeps, which knows which changes make it stale.
+pub trait Cached: Clone + Send + Sync + 'static {
+    /// The value kept under `key` is stale after `change` (beyond [`Change::Everything`],
+    /// which every value is).
+    fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool;
+}
+
+/// What one process has heard: whether it is listening, how many notices it has heard, and
+/// the caches to tell. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Changes {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    listening: AtomicBool,
+    /// Counts every change heard; a [`Mark`] is its value when a read began.
+    heard: AtomicU64,
+    caches: Mutex<Vec<Weak<dyn Forget>>>,
+}
+
+/// The count of changes heard when a read began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark(u64);
+
+impl Changes {
+    /// A new, empty cache that forgets what the changes this process hears make stale.
+    pub fn cache<V: Cached>(&self, capacity: usize) -> Cache<V> {
+        let entries = Arc::new(Entries {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        });
+        let weak: Weak<dyn Forget> = Arc::downgrade(&entries) as Weak<dyn Forget>;
+        lock(&self.shared.caches).push(weak);
+        Cache {
+            entries,
+            changes: self.clone(),
+        }
+    }
+
+    /// Whether caches may serve: the listening connection is up.
+    pub fn is_listening(&self) -> bool {
+        self.shared.listening.load(Ordering::SeqCst)
+    }
+
+    /// Tells every cache of this process about `change`, as a notice would.
+    pub fn heard(&self, change: &Change) {
+        self.shared.heard.fetch_add(1, Ordering::SeqCst);
+        let mut caches = lock(&self.shared.caches);
+        caches.retain(|cache| match cache.upgrade() {
+            Some(cache) => {
+                cache.forget(change);
+                true
+            }
+            None => false,
+        });
+    }
+
+    fn mark(&self) -> Mark {
+        Mark(self.shared.heard.load(Ordering::SeqCst))
+    }
+
+    fn set_listening(&self, listening: bool) {
+        self.shared.listening.store(listening, Ordering::SeqCst);
+        // Whatever was kept may have missed a notice while the connection was down.
+        self.heard(&Change::Everything);
+    }
+}
+
+trait Forget: Send + Sync {
+    fn forget(&self, change: &Change);
+}
+
+struct Entries<V> {
+    map: Mutex<HashMap<[u8; 32], V>>,
+    capacity: usize,
+}
+
+impl<V: Cached> Forget for Entries<V> {
+    fn forget(&self, change: &Change) {
+        let mut map = lock(&self.map);
+        match change {
+            Change::Everything => map.clear(),
+            change => map.retain(|key, value| !value.stale_after(key, change)),
+        }
+    }
+}
+
+/// Values kept in memory under a 32-byte key, forgotten when a change makes them stale.
+#[derive(Clone)]
+pub struct Cache<V> {
+    entries: Arc<Entries<V>>,
+    changes: Changes,
+}
+
+impl<V: Cached> Cache<V> {
+    /// The value kept under `key`, if any, while this process is listening.
+    pub fn get(&self, key: &[u8; 32]) -> Option<V> {
+        if !self.changes.is_listening() {
+            return None;
+        }
+        lock(&self.entries.map).get(key).cloned()
+    }
+
+    /// Call before reading what [`Cache::put`] will keep.
+    pub fn mark(&self) -> Mark {
+        self.changes.mark()
+    }
+
+    /// Keeps `value` under `key` unless a change was heard since `mark` or this process is
+    /// not listening. A full cache starts afresh rather than tracking what was used last.
+    pub fn put(&self, mark: Mark, key: [u8; 32], value: V) {
+        let mut map = lock(&self.entries.map);
+        // Checked under the lock that `forget` takes after counting a change: a change counted
+        // later will find the value and forget it.
+        if !self.changes.is_listening() || self.changes.mark() != mark {
+            return;
+        }
+        if map.len() >= self.entries.capacity && !map.contains_key(&key) {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+
+    /// Changes the value kept under `key`, if there is one, with what this process itself
+    /// just wrote for it.
+    pub fn update(&self, key: &[u8; 32], change: impl FnOnce(&mut V)) {
+        if let Some(value) = lock(&self.entries.map).get_mut(key) {
+            change(value);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.entries.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The task that listens for notices; stop it with [`Listening::stop`].
+pub struct Listening {
+    task: tokio::task::JoinHandle<()>,
+    pool: PgPool,
+}
+
+impl Listening {
+    /// Listens for notices on a connection of its own, opened like `pool`'s (not taken from
+    /// it, so the listener never counts against the requests' connections), and tells
+    /// `changes` of each. When the connection fails it is opened again a second later.
+    pub fn start(changes: Changes, pool: &PgPool) -> Self {
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let task = tokio::spawn(listen(changes, own.clone()));
+        Self { task, pool: own }
+    }
+
+    /// Stops listening and closes the connection.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        self.pool.close().await;
+    }
+}
+
+async fn listen(changes: Changes, pool: PgPool) {
+    loop {
+        match listen_once(&changes, &pool).await {
+            Err(error) => tracing::warn!(error = %error, "listening for changes failed"),
+            Ok(()) => tracing::warn!("the connection listening for changes was lost"),
+        }
+        changes.set_listening(false);
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Listens until the connection is lost (`Ok`) or cannot be opened (`Err`).
+async fn listen_once(changes: &Changes, pool: &PgPool) -> sqlx::Result<()> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection ends this listener; a new one is made above, so that "listening" is
+    // said only once the channel is listened to again.
+    listener.eager_reconnect(false);
+    listener.ignore_pool_close_event(true);
+    listener.listen(CHANNEL).await?;
+    changes.set_listening(true);
+    while let Some(notice) = listener.try_recv().await? {
+        changes.heard(&Change::parse(notice.payload()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Owned(UserId);
+
+    impl Cached for Owned {
+        fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool {
+            match change {
+                Change::Session(hash) => hash == key,
+                Change::User(user) => *user == self.0,
+                Change::Everything => true,
+            }
+        }
+    }
+
+    fn listening() -> Changes {
+        let changes = Changes::default();
+        changes.set_listening(true);
+        changes
+    }
+
+    #[test]
+    fn reads_notices_and_takes_any_other_as_everything() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            Change::parse(&format!("session:{hex}")),
+            Change::Session([0xab; 32])
+        );
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            Change::parse(&format!("user:{id}")),
+            Change::User(UserId(id))
+        );
+        for odd in ["session:abc", "user:nope", "cohort:1", "", "session:zz"] {
+            assert_eq!(Change::parse(odd), Change::Everything, "{odd}");
+        }
+    }
+
+    #[test]
+    fn keeps_nothing_and_serves_nothing_unless_listening() {
+        let changes = Changes::default();
+        let cache = changes.cache::<Owned>(10);
+        let user = UserId(uuid::Uuid::new_v4());
+        cache.put(cache.mark(), [1; 32], Owned(user));
+        assert!(cache.is_empty());
+
+        changes.set_listening(true);
+        cache.put(cache.mark(), [1; 32], Owned(user));
+        assert_eq!(cache.get(&[1; 32]), Some(Owned(user)));
+        changes.set_listening(false);
+        assert_eq!(cache.get(&[1; 32]), None);
+        assert!(cache.is_empty(), "a lost connection empties the cache");
+    }
+
+    #[test]
+    fn forgets_what_a_change_names_and_only_that() {
+        let changes = listening();
+        let cache = changes.cache::<Owned>(10);
+        let (ann, bob) = (UserId(uuid::Uuid::new_v4()), UserId(uuid::Uuid::new_v4()));
+        for (key, user) in [([1; 32], ann), ([2; 32], ann), ([3; 32], bob)] {
+            cache.put(cache.mark(), key, Owned(user));
+        }
+        changes.heard(&Change::Session([3; 32]));
+        assert_eq!(cache.get(&[3; 32]), None);
+        assert_eq!(cache.len(), 2);
+        changes.heard(&Change::User(ann));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_read_overtaken_by_a_change_is_not_kept() {
+        let changes = listening();
+        let cache = changes.cache::<Owned>(10);
+        let mark = cache.mark();
+        // The change arrives while the read is on its way back from the database.
+        changes.heard(&Change::Session([9; 32]));
+        cache.put(mark, [1; 32], Owned(UserId(uuid::Uuid::new_v4())));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_starts_afresh() {
+        let changes = listening();
+        let cache = changes.cache::<Owned>(2);
+        let user = UserId(uuid::Uuid::new_v4());
+        for n in 1..=3 {
+            cache.put(cache.mark(), [n; 32], Owned(user));
+        }
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&[3; 32]).is_some());
+    }
+}

@@ -1,0 +1,182 @@
+//! Sessions kept in memory, and the changes every process hears: a kept session serves without
+//! the database, and is forgotten when it ends or its user changes, in this process at once and
+//! in another a moment later.
+
+use axum::http::StatusCode;
+use sqlx::PgPool;
+
+use attest::auth::session::session_cookie_name;
+use attest::identity::Role;
+
+use crate::helpers::{TestApp, eventually};
+
+/// The name in the page header of whoever the portal took the request to come from.
+fn signed_in_name(page: &crate::helpers::TestResponse) -> Option<String> {
+    page.texts("#account-link")
+        .first()
+        .map(|name| name.trim_end_matches(" – your account").to_owned())
+}
+
+#[sqlx::test]
+async fn a_kept_session_serves_without_asking_the_database(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let listening = app.listen().await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    // The standard page needs nothing else from the database once it is in memory.
+    let first = admin.get("/standards/TECIT50761").await;
+    assert_eq!(signed_in_name(&first).as_deref(), Some("Test admin"));
+
+    app.pool.close().await;
+    let offline = admin.get("/standards/TECIT50761").await;
+    assert_eq!(offline.status, StatusCode::OK);
+    assert_eq!(
+        signed_in_name(&offline).as_deref(),
+        Some("Test admin"),
+        "the session came from memory"
+    );
+    listening.stop().await;
+}
+
+#[sqlx::test]
+async fn without_listening_every_request_asks_the_database(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
+    // No notice would reach this process, so nothing was kept: the change is seen at once.
+    sqlx::query("delete from session")
+        .execute(&app.pool)
+        .await
+        .expect("deleted");
+    assert_eq!(
+        signed_in_name(&admin.get("/standards/TECIT50761").await),
+        None
+    );
+}
+
+#[sqlx::test]
+async fn signing_out_ends_the_kept_session_at_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let listening = app.listen().await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let cookie_name = session_cookie_name(&app.state.settings);
+    let token = admin.cookie(cookie_name).expect("session cookie");
+    assert_eq!(admin.get("/admin/users").await.status, StatusCode::OK);
+
+    admin
+        .post_form("/logout", &[])
+        .await
+        .assert_redirect_to("/login");
+    // The old cookie, sent again straight away to the same process.
+    let replay = app.browser();
+    replay.set_cookie(cookie_name, &token);
+    assert!(replay.get("/admin/users").await.is_sign_in_redirect());
+    listening.stop().await;
+}
+
+#[sqlx::test]
+async fn another_process_hears_a_sign_out_and_a_change_of_roles(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let other = app.other_process();
+    let (here, there) = (app.listen().await, other.listen().await);
+    let cookie_name = session_cookie_name(&app.state.settings);
+
+    // A session known to the other process, signed out here.
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let elsewhere = other.browser();
+    elsewhere.set_cookie(cookie_name, &admin.cookie(cookie_name).expect("cookie"));
+    assert_eq!(elsewhere.get("/admin/users").await.status, StatusCode::OK);
+    admin.post_form("/logout", &[]).await;
+    eventually("the other process refuses the ended session", || async {
+        elsewhere.get("/admin/users").await.is_sign_in_redirect()
+    })
+    .await;
+
+    // Roles taken away here, by an admin: the other process stops granting them.
+    let (_, boss) = app.signed_in(&[Role::Admin]).await;
+    let (assessor_id, assessor) = app.signed_in(&[Role::Admin, Role::Assessor]).await;
+    let elsewhere = other.browser();
+    elsewhere.set_cookie(cookie_name, &assessor.cookie(cookie_name).expect("cookie"));
+    assert_eq!(elsewhere.get("/admin/users").await.status, StatusCode::OK);
+    boss.post_form(
+        &format!("/admin/users/{assessor_id}"),
+        &[("name", "Test assessor"), ("role", "assessor")],
+    )
+    .await
+    .assert_redirect_to(&format!("/admin/users/{assessor_id}"));
+    eventually(
+        "the other process stops granting the admin role",
+        || async { elsewhere.get("/admin/users").await.status == StatusCode::FORBIDDEN },
+    )
+    .await;
+
+    here.stop().await;
+    there.stop().await;
+}
+
+#[sqlx::test]
+async fn a_change_made_in_plain_sql_is_heard_too(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let listening = app.listen().await;
+    let (user, candidate) = app.signed_in(&[Role::Candidate]).await;
+    assert_eq!(
+        signed_in_name(&candidate.get("/standards/TECIT50761").await).as_deref(),
+        Some("Test candidate")
+    );
+
+    sqlx::query("update app_user set display_name = 'Renamed' where user_id = $1")
+        .bind(user.0)
+        .execute(&app.pool)
+        .await
+        .expect("renamed");
+    eventually("the new name is shown", || async {
+        signed_in_name(&candidate.get("/standards/TECIT50761").await).as_deref() == Some("Renamed")
+    })
+    .await;
+
+    sqlx::query("update app_user set is_active = false where user_id = $1")
+        .bind(user.0)
+        .execute(&app.pool)
+        .await
+        .expect("deactivated");
+    eventually("the deactivated account is signed out", || async {
+        signed_in_name(&candidate.get("/standards/TECIT50761").await).is_none()
+    })
+    .await;
+    listening.stop().await;
+}
+
+#[sqlx::test]
+async fn a_lost_listening_connection_empties_the_caches_until_it_is_back(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let listening = app.listen().await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
+
+    // The database ends the listening connection (as in a restart): notices sent until it is
+    // back are lost, so nothing kept may serve meanwhile.
+    sqlx::query(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and query like 'LISTEN%'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("terminated");
+    eventually("the portal notices the connection is gone", || async {
+        !app.state.changes.is_listening()
+    })
+    .await;
+    sqlx::query("delete from session")
+        .execute(&app.pool)
+        .await
+        .expect("deleted");
+    assert_eq!(
+        signed_in_name(&admin.get("/standards/TECIT50761").await),
+        None,
+        "the session deleted while nobody listened is not served from memory"
+    );
+    eventually("the portal listens again", || async {
+        app.state.changes.is_listening()
+    })
+    .await;
+    listening.stop().await;
+}
