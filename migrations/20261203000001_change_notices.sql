@@ -38,3 +38,18 @@ create trigger user_changed after update of email, display_name, roles, is_activ
           or old.roles is distinct from new.roles
           or old.is_active is distinct from new.is_active)
     execute function notify_user_change();
+
+-- Emptying either table (an operator signing everyone out) fires no row trigger: everything
+-- kept is forgotten instead.
+create function notify_everything_changed() returns trigger
+language plpgsql as $$
+begin
+    perform pg_notify('attest_changes', 'everything');
+    return null;
+end
+$$;
+
+create trigger session_emptied after truncate on session
+    for each statement execute function notify_everything_changed();
+create trigger user_emptied after truncate on app_user
+    for each statement execute function notify_everything_changed();

@@ -2,14 +2,16 @@
 //!
 //! Triggers send a notice on the [`CHANNEL`] when a session ends or gets a new id, and when a
 //! user's email, name, roles or state change (`migrations/…_change_notices.sql`). Each
-//! `attest serve` listens on its own connection ([`listen`]) and its caches forget what a
-//! notice names. A cache serves only while that connection is up: when it drops, every cache
-//! is emptied and stays unused until the connection is back, because notices sent meanwhile are
-//! lost. A handler that makes such a change also tells its own process's caches as soon as it
-//! commits ([`Changes::heard`]), so the next request it serves never waits for the notice.
+//! `attest serve` listens on a connection of its own ([`Listening`]) and its caches forget what
+//! a notice names, normally a few milliseconds after the change commits. A cache serves only
+//! while that connection is known to be up: when it drops, or stays silent past the heartbeat
+//! every process sends, every cache is emptied and stays unused until the connection is back,
+//! because notices sent meanwhile are lost. A handler that makes such a change also tells its
+//! own process's caches as soon as it commits ([`Changes::forget`]), so the next request it
+//! serves never waits for the notice.
 //!
 //! A read that fills a cache takes a [`Mark`] before it asks the database; what it read is kept
-//! only if no notice arrived since, so a notice that overtakes a slow read is never undone.
+//! only if no change was told since, so a notice that overtakes a slow read is never undone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,8 +26,30 @@ use crate::identity::UserId;
 /// The notification channel the triggers send on.
 pub const CHANNEL: &str = "attest_changes";
 
-/// How long to wait before listening again after the connection failed.
+const HEARTBEAT_PAYLOAD: &str = "heartbeat";
+
+/// How often each process sends a heartbeat notice, and how long the listener may hear
+/// nothing: any notice proves the listening connection alive, and none for `silence` means it
+/// is not.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    pub every: Duration,
+    pub silence: Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(10),
+            silence: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long to wait before listening again after the connection failed, doubled on each
+/// failure in a row up to [`MAX_RETRY`].
 const RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// What a notice says changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,20 +58,24 @@ pub enum Change {
     Session([u8; 32]),
     /// This user's email, name, roles or state changed.
     User(UserId),
-    /// Anything may have changed: notices may have been missed.
+    /// Anything may have changed: notices may have been missed, or a table was emptied.
     Everything,
 }
 
 impl Change {
-    /// Reads a notice: `session:<hex of the hash>` or `user:<uuid>`. A notice this process
-    /// cannot read is taken as [`Change::Everything`]: forgetting too much is only slower.
-    pub fn parse(payload: &str) -> Self {
+    /// Reads a notice: `session:<hex of the hash>` or `user:<uuid>`; `None` for a heartbeat.
+    /// A notice this process cannot read is taken as [`Change::Everything`]: forgetting too
+    /// much is only slower.
+    pub fn parse(payload: &str) -> Option<Self> {
+        if payload == HEARTBEAT_PAYLOAD {
+            return None;
+        }
         let parsed = match payload.split_once(':') {
             Some(("session", hex)) => parse_hash(hex).map(Self::Session),
             Some(("user", id)) => id.parse().ok().map(|id| Self::User(UserId(id))),
             _ => None,
         };
-        parsed.unwrap_or(Self::Everything)
+        Some(parsed.unwrap_or(Self::Everything))
     }
 }
 
@@ -62,14 +90,12 @@ fn parse_hash(hex: &str) -> Option<[u8; 32]> {
     Some(hash)
 }
 
-/// A value a cache keeps, which knows which changes make it stale.
-pub trait Cached: Clone + Send + Sync + 'static {
-    /// The value kept under `key` is stale after `change` (beyond [`Change::Everything`],
-    /// which every value is).
-    fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool;
+/// A value kept under a session's token hash, on behalf of one user.
+pub trait Kept: Clone + Send + Sync + 'static {
+    fn belongs_to(&self, user: UserId) -> bool;
 }
 
-/// What one process has heard: whether it is listening, how many notices it has heard, and
+/// What one process has heard: whether it is listening, how many changes it was told of, and
 /// the caches to tell. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Changes {
@@ -79,18 +105,19 @@ pub struct Changes {
 #[derive(Default)]
 struct Shared {
     listening: AtomicBool,
-    /// Counts every change heard; a [`Mark`] is its value when a read began.
-    heard: AtomicU64,
+    /// Counts every change told; a [`Mark`] is its value when a read began.
+    told: AtomicU64,
     caches: Mutex<Vec<Weak<dyn Forget>>>,
 }
 
-/// The count of changes heard when a read began.
+/// The count of changes told when a read began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark(u64);
 
 impl Changes {
-    /// A new, empty cache that forgets what the changes this process hears make stale.
-    pub fn cache<V: Cached>(&self, capacity: usize) -> Cache<V> {
+    /// A new, empty cache of at most `capacity` values, which forgets what the changes this
+    /// process is told of make stale.
+    pub fn cache<V: Kept>(&self, capacity: usize) -> Cache<V> {
         let entries = Arc::new(Entries {
             map: Mutex::new(HashMap::new()),
             capacity,
@@ -108,9 +135,10 @@ impl Changes {
         self.shared.listening.load(Ordering::SeqCst)
     }
 
-    /// Tells every cache of this process about `change`, as a notice would.
-    pub fn heard(&self, change: &Change) {
-        self.shared.heard.fetch_add(1, Ordering::SeqCst);
+    /// Has every cache of this process forget what `change` makes stale: called for each
+    /// notice, and by a handler right after it commits such a change.
+    pub fn forget(&self, change: &Change) {
+        self.shared.told.fetch_add(1, Ordering::SeqCst);
         let mut caches = lock(&self.shared.caches);
         caches.retain(|cache| match cache.upgrade() {
             Some(cache) => {
@@ -122,13 +150,13 @@ impl Changes {
     }
 
     fn mark(&self) -> Mark {
-        Mark(self.shared.heard.load(Ordering::SeqCst))
+        Mark(self.shared.told.load(Ordering::SeqCst))
     }
 
     fn set_listening(&self, listening: bool) {
         self.shared.listening.store(listening, Ordering::SeqCst);
         // Whatever was kept may have missed a notice while the connection was down.
-        self.heard(&Change::Everything);
+        self.forget(&Change::Everything);
     }
 }
 
@@ -141,24 +169,28 @@ struct Entries<V> {
     capacity: usize,
 }
 
-impl<V: Cached> Forget for Entries<V> {
+impl<V: Kept> Forget for Entries<V> {
     fn forget(&self, change: &Change) {
         let mut map = lock(&self.map);
         match change {
+            Change::Session(hash) => {
+                map.remove(hash);
+            }
+            Change::User(user) => map.retain(|_, value| !value.belongs_to(*user)),
             Change::Everything => map.clear(),
-            change => map.retain(|key, value| !value.stale_after(key, change)),
         }
     }
 }
 
-/// Values kept in memory under a 32-byte key, forgotten when a change makes them stale.
+/// Values kept in memory under a session's token hash, forgotten when a change makes them
+/// stale.
 #[derive(Clone)]
 pub struct Cache<V> {
     entries: Arc<Entries<V>>,
     changes: Changes,
 }
 
-impl<V: Cached> Cache<V> {
+impl<V: Kept> Cache<V> {
     /// The value kept under `key`, if any, while this process is listening.
     pub fn get(&self, key: &[u8; 32]) -> Option<V> {
         if !self.changes.is_listening() {
@@ -172,8 +204,8 @@ impl<V: Cached> Cache<V> {
         self.changes.mark()
     }
 
-    /// Keeps `value` under `key` unless a change was heard since `mark` or this process is
-    /// not listening. A full cache starts afresh rather than tracking what was used last.
+    /// Keeps `value` under `key` unless a change was told since `mark` or this process is not
+    /// listening. A full cache starts afresh rather than tracking what was used last.
     pub fn put(&self, mark: Mark, key: [u8; 32], value: V) {
         let mut map = lock(&self.entries.map);
         // Checked under the lock that `forget` takes after counting a change: a change counted
@@ -185,14 +217,6 @@ impl<V: Cached> Cache<V> {
             map.clear();
         }
         map.insert(key, value);
-    }
-
-    /// Changes the value kept under `key`, if there is one, with what this process itself
-    /// just wrote for it.
-    pub fn update(&self, key: &[u8; 32], change: impl FnOnce(&mut V)) {
-        if let Some(value) = lock(&self.entries.map).get_mut(key) {
-            change(value);
-        }
     }
 
     pub fn len(&self) -> usize {
@@ -208,47 +232,64 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The task that listens for notices; stop it with [`Listening::stop`].
+/// The tasks that listen for notices and send the heartbeat; stop them with
+/// [`Listening::stop`].
 pub struct Listening {
-    task: tokio::task::JoinHandle<()>,
+    listener: tokio::task::JoinHandle<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
     pool: PgPool,
 }
 
 impl Listening {
     /// Listens for notices on a connection of its own, opened like `pool`'s (not taken from
     /// it, so the listener never counts against the requests' connections), and tells
-    /// `changes` of each. When the connection fails it is opened again a second later.
+    /// `changes` of each; sends the heartbeat through `pool`. When the connection fails or
+    /// falls silent it is opened again, a second later at first.
     pub fn start(changes: Changes, pool: &PgPool) -> Self {
+        Self::start_with(changes, pool, Heartbeat::default())
+    }
+
+    pub fn start_with(changes: Changes, pool: &PgPool, heartbeat: Heartbeat) -> Self {
         let own = PgPoolOptions::new()
             .max_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
             .connect_lazy_with((*pool.connect_options()).clone());
-        let task = tokio::spawn(listen(changes, own.clone()));
-        Self { task, pool: own }
+        Self {
+            listener: tokio::spawn(listen(changes, own.clone(), heartbeat.silence)),
+            heartbeat: tokio::spawn(send_heartbeats(pool.clone(), heartbeat.every)),
+            pool: own,
+        }
     }
 
     /// Stops listening and closes the connection.
     pub async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        self.heartbeat.abort();
+        self.listener.abort();
+        let _ = self.listener.await;
         self.pool.close().await;
     }
 }
 
-async fn listen(changes: Changes, pool: PgPool) {
+async fn listen(changes: Changes, pool: PgPool, silence: Duration) {
+    let mut retry = RETRY;
     loop {
-        match listen_once(&changes, &pool).await {
+        match listen_once(&changes, &pool, silence).await {
+            Ok(()) => {
+                tracing::warn!("the connection listening for changes was lost");
+                retry = RETRY;
+            }
             Err(error) => tracing::warn!(error = %error, "listening for changes failed"),
-            Ok(()) => tracing::warn!("the connection listening for changes was lost"),
         }
         changes.set_listening(false);
-        tokio::time::sleep(RETRY).await;
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
     }
 }
 
-/// Listens until the connection is lost (`Ok`) or cannot be opened (`Err`).
-async fn listen_once(changes: &Changes, pool: &PgPool) -> sqlx::Result<()> {
+/// Listens until the connection is lost (`Ok`, after it had listened) or cannot be opened or
+/// falls silent (`Err`).
+async fn listen_once(changes: &Changes, pool: &PgPool, silence: Duration) -> sqlx::Result<()> {
     let mut listener = PgListener::connect_with(pool).await?;
     // A lost connection ends this listener; a new one is made above, so that "listening" is
     // said only once the channel is listened to again.
@@ -256,10 +297,37 @@ async fn listen_once(changes: &Changes, pool: &PgPool) -> sqlx::Result<()> {
     listener.ignore_pool_close_event(true);
     listener.listen(CHANNEL).await?;
     changes.set_listening(true);
-    while let Some(notice) = listener.try_recv().await? {
-        changes.heard(&Change::parse(notice.payload()));
+    loop {
+        // A connection dropped without a word (a partition, a proxy's idle timeout) would wait
+        // here for ever: the heartbeats say when it has gone quiet for too long.
+        let Ok(received) = tokio::time::timeout(silence, listener.try_recv()).await else {
+            return Err(sqlx::Error::Protocol(format!(
+                "no notice, not even a heartbeat, for {silence:?}"
+            )));
+        };
+        let Some(notice) = received? else {
+            return Ok(());
+        };
+        if let Some(change) = Change::parse(notice.payload()) {
+            changes.forget(&change);
+        }
     }
-    Ok(())
+}
+
+/// Sends a heartbeat notice `every` so often, for every process's listener to hear.
+async fn send_heartbeats(pool: PgPool, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let sent = match pool.acquire().await {
+            Ok(mut conn) => crate::db::notify(&mut conn, CHANNEL, HEARTBEAT_PAYLOAD).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            tracing::debug!(error = %error, "sending the heartbeat notice failed");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,13 +337,9 @@ mod tests {
     #[derive(Clone, Debug, PartialEq)]
     struct Owned(UserId);
 
-    impl Cached for Owned {
-        fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool {
-            match change {
-                Change::Session(hash) => hash == key,
-                Change::User(user) => *user == self.0,
-                Change::Everything => true,
-            }
+    impl Kept for Owned {
+        fn belongs_to(&self, user: UserId) -> bool {
+            self.0 == user
         }
     }
 
@@ -286,19 +350,20 @@ mod tests {
     }
 
     #[test]
-    fn reads_notices_and_takes_any_other_as_everything() {
+    fn reads_notices_skips_heartbeats_and_takes_any_other_as_everything() {
         let hex = "ab".repeat(32);
         assert_eq!(
             Change::parse(&format!("session:{hex}")),
-            Change::Session([0xab; 32])
+            Some(Change::Session([0xab; 32]))
         );
         let id = uuid::Uuid::new_v4();
         assert_eq!(
             Change::parse(&format!("user:{id}")),
-            Change::User(UserId(id))
+            Some(Change::User(UserId(id)))
         );
-        for odd in ["session:abc", "user:nope", "cohort:1", "", "session:zz"] {
-            assert_eq!(Change::parse(odd), Change::Everything, "{odd}");
+        assert_eq!(Change::parse(HEARTBEAT_PAYLOAD), None);
+        for odd in ["session:abc", "user:nope", "everything", "", "session:zz"] {
+            assert_eq!(Change::parse(odd), Some(Change::Everything), "{odd}");
         }
     }
 
@@ -326,10 +391,10 @@ mod tests {
         for (key, user) in [([1; 32], ann), ([2; 32], ann), ([3; 32], bob)] {
             cache.put(cache.mark(), key, Owned(user));
         }
-        changes.heard(&Change::Session([3; 32]));
+        changes.forget(&Change::Session([3; 32]));
         assert_eq!(cache.get(&[3; 32]), None);
         assert_eq!(cache.len(), 2);
-        changes.heard(&Change::User(ann));
+        changes.forget(&Change::User(ann));
         assert!(cache.is_empty());
     }
 
@@ -339,7 +404,7 @@ mod tests {
         let cache = changes.cache::<Owned>(10);
         let mark = cache.mark();
         // The change arrives while the read is on its way back from the database.
-        changes.heard(&Change::Session([9; 32]));
+        changes.forget(&Change::Session([9; 32]));
         cache.put(mark, [1; 32], Owned(UserId(uuid::Uuid::new_v4())));
         assert!(cache.is_empty());
     }

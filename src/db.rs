@@ -95,6 +95,14 @@ pub async fn ping(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Sends `payload` on the notification channel `channel`, to every connection listening.
+pub async fn notify(conn: &mut PgConnection, channel: &str, payload: &str) -> sqlx::Result<()> {
+    sqlx::query!("select pg_notify($1, $2)", channel, payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Makes the transaction just begun on `conn` a read-only snapshot (repeatable read): every
 /// statement after this one, which must be its first, sees the same data.
 pub async fn set_read_only_snapshot(conn: &mut PgConnection) -> sqlx::Result<()> {

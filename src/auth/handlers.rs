@@ -335,7 +335,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
-    state.changes.heard(&Change::Session(user.session_id_hash));
+    state.changes.forget(&Change::Session(user.session_id_hash));
     let jar = jar.add(session::removal(
         &state.settings,
         session::session_cookie_name(&state.settings),
@@ -577,7 +577,7 @@ async fn use_password_link(
     let cookie =
         replace_session(&mut tx, &state.settings, layout.user.as_ref(), user.id, now).await?;
     tx.commit().await?;
-    state.changes.heard(&Change::User(user.id));
+    state.changes.forget(&Change::User(user.id));
     forget_previous(&state, layout.user.as_ref());
     Ok((
         jar.add(cookie),
@@ -637,7 +637,7 @@ fn forget_previous(state: &AppState, previous_session: Option<&CurrentUser>) {
     if let Some(previous) = previous_session {
         state
             .changes
-            .heard(&Change::Session(previous.session_id_hash));
+            .forget(&Change::Session(previous.session_id_hash));
     }
 }
 

@@ -19,7 +19,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::db::{self, StoredSession};
-use crate::changes::{Cache, Cached, Change};
+use crate::changes::{Cache, Kept};
 use crate::config::Settings;
 use crate::crypto::{random_token, sha256};
 use crate::identity::{CsrfToken, CurrentUser, SessionUnknown, UserId};
@@ -46,13 +46,9 @@ impl Sessions {
     }
 }
 
-impl Cached for StoredSession {
-    fn stale_after(&self, key: &[u8; 32], change: &Change) -> bool {
-        match change {
-            Change::Session(hash) => hash == key,
-            Change::User(user) => *user == self.user_id,
-            Change::Everything => true,
-        }
+impl Kept for StoredSession {
+    fn belongs_to(&self, user: UserId) -> bool {
+        self.user_id == user
     }
 }
 
@@ -319,12 +315,11 @@ async fn resolve(sessions: &Sessions, token: &str) -> sqlx::Result<Resolved> {
 
 /// A kept session may serve without asking the database until its `last_seen_at` is due to
 /// be written again: by then another process may have seen it later, so the idle timeout is
-/// judged on what the database holds.
+/// judged on what the database holds. (A session due to rotate is never kept.)
 fn is_fresh(session: &StoredSession, settings: &Settings, now: OffsetDateTime) -> bool {
     now - session.last_seen_at < LAST_SEEN_GRANULARITY
         && session.last_seen_at + settings.session_idle_timeout > now
         && session.created_at + settings.session_absolute_timeout > now
-        && !session.must_rotate
 }
 
 fn valid(

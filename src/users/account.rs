@@ -89,7 +89,7 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
-    state.changes.heard(&Change::User(user.id));
+    state.changes.forget(&Change::User(user.id));
     Ok(flash::redirect(
         "/account",
         "Your password has been changed. Any other sessions have been signed out.",

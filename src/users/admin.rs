@@ -312,7 +312,7 @@ pub async fn update(
         ));
     }
     tx.commit().await?;
-    state.changes.heard(&Change::User(user.id));
+    state.changes.forget(&Change::User(user.id));
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
         &format!("Saved the changes to {}.", change.name.as_str()),
@@ -490,7 +490,7 @@ pub async fn deactivate(
     )
     .await?;
     tx.commit().await?;
-    state.changes.heard(&Change::User(user.id));
+    state.changes.forget(&Change::User(user.id));
     Ok(flash::redirect(
         &format!("/admin/users/{}", user.id),
         &format!("{} is deactivated and signed out.", user.name),

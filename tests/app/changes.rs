@@ -142,6 +142,55 @@ async fn a_change_made_in_plain_sql_is_heard_too(pool: PgPool) {
         signed_in_name(&candidate.get("/standards/TECIT50761").await).is_none()
     })
     .await;
+
+    // Emptying the table fires no row trigger: everything kept is forgotten.
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
+    sqlx::query("truncate session")
+        .execute(&app.pool)
+        .await
+        .expect("emptied");
+    eventually("everyone is signed out", || async {
+        signed_in_name(&admin.get("/standards/TECIT50761").await).is_none()
+    })
+    .await;
+    listening.stop().await;
+}
+
+#[sqlx::test]
+async fn a_kept_session_still_ends_at_its_timeouts(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let listening = app.listen().await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    assert_eq!(admin.get("/admin/users").await.status, StatusCode::OK);
+    // Seen again within the minute: from memory, and still signed in.
+    app.clock().advance(time::Duration::seconds(50));
+    assert_eq!(admin.get("/admin/users").await.status, StatusCode::OK);
+    // Idle past the timeout: the database decides, and the session is over.
+    app.clock().advance(app.state.settings.session_idle_timeout);
+    assert!(admin.get("/admin/users").await.is_sign_in_redirect());
+    assert_eq!(app.count("select count(*) from session").await, 0);
+    listening.stop().await;
+}
+
+#[sqlx::test]
+async fn a_listening_connection_that_falls_silent_is_given_up(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    // No heartbeat for an hour, and silence allowed for a moment only.
+    let heartbeat = attest::changes::Heartbeat {
+        every: std::time::Duration::from_secs(3600),
+        silence: std::time::Duration::from_millis(300),
+    };
+    let listening =
+        attest::changes::Listening::start_with(app.state.changes.clone(), &app.pool, heartbeat);
+    eventually("the portal listens", || async {
+        app.state.changes.is_listening()
+    })
+    .await;
+    eventually("the silent connection is given up", || async {
+        !app.state.changes.is_listening()
+    })
+    .await;
     listening.stop().await;
 }
 
@@ -165,6 +214,8 @@ async fn a_lost_listening_connection_empties_the_caches_until_it_is_back(pool: P
         !app.state.changes.is_listening()
     })
     .await;
+    // Read from the database meanwhile, and not kept.
+    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
     sqlx::query("delete from session")
         .execute(&app.pool)
         .await
