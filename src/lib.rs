@@ -76,6 +76,9 @@ pub fn app(state: AppState) -> Router {
     let router = routes()
         .into_router()
         .layer(axum::Extension(standards::cache::Standards::default()))
+        .layer(axum::Extension(
+            evidence::portfolio::KeptPortfolios::default(),
+        ))
         .fallback(web::not_found)
         .method_not_allowed_fallback(web::method_not_allowed);
     with_layers(router, state)

@@ -638,6 +638,55 @@ pub struct PortfolioReading {
     pub versions: Vec<VersionRow>,
     /// Each time the number of criteria met changed: when, and to what.
     pub met_history: Vec<(OffsetDateTime, i32)>,
+    /// The enrolment's revision as this reading saw it; `None` before it has a stored status.
+    pub revision: Option<i64>,
+}
+
+/// Enrolment `id`, if `viewer` may see it, and the revision of its portfolio: what a page
+/// kept in memory is checked against.
+pub async fn portfolio_revision(
+    conn: &mut PgConnection,
+    id: EnrolmentId,
+    viewer: Viewer<'_>,
+) -> sqlx::Result<Option<(Enrolment, Option<i64>)>> {
+    let row = sqlx::query!(
+        r#"select e.enrolment_id as "id!: EnrolmentId", e.cohort_id as "cohort_id!: CohortId", e.cohort_name as "cohort_name!",
+                  e.standard_id as "standard_id!: StandardId", e.standard_title as "standard_title!",
+                  e.standard_urn as "standard_urn!", e.candidate_id as "candidate_id!: UserId",
+                  e.candidate_name as "candidate_name!", e.assessor_id as "assessor_id: UserId", e.assessor_name,
+                  e.iqa_id as "iqa_id: UserId", e.iqa_name, e.withdrawn_at, e.withdrawn_reason,
+                  p.revision as "revision?"
+             from enrolment_detail e
+             left join enrolment_progress p using (enrolment_id)
+            where e.enrolment_id = $1
+              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+        id.0,
+        viewer.id.0,
+        viewer.has_role(Role::Admin)
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| {
+        (
+            Enrolment {
+                id: r.id,
+                cohort_id: r.cohort_id,
+                cohort_name: r.cohort_name,
+                standard_id: r.standard_id,
+                standard_title: r.standard_title,
+                standard_urn: r.standard_urn,
+                candidate_id: r.candidate_id,
+                candidate_name: r.candidate_name,
+                assessor_id: r.assessor_id,
+                assessor_name: r.assessor_name,
+                iqa_id: r.iqa_id,
+                iqa_name: r.iqa_name,
+                withdrawn_at: r.withdrawn_at,
+                withdrawn_reason: r.withdrawn_reason,
+            },
+            r.revision,
+        )
+    }))
 }
 
 /// Enrolment `id`, if `viewer` may see it, with its stored progress and the evidence versions
@@ -665,7 +714,7 @@ pub async fn read_portfolio(
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
                   v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?",
-                  v.record as "record?", v.sent as "sent?"
+                  v.record as "record?", v.sent as "sent?", p.revision as "revision?"
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
              -- Read once for the enrolment, beside each of its versions.
@@ -733,6 +782,7 @@ pub async fn read_portfolio(
         iqa_disagreed: first.iqa_disagreed.unwrap_or_default(),
         criteria_statuses: first.criteria_statuses.clone().unwrap_or_default(),
     });
+    let revision = first.revision;
     let met_history = first
         .met_history_at
         .iter()
@@ -765,6 +815,7 @@ pub async fn read_portfolio(
         progress,
         versions,
         met_history,
+        revision,
     }))
 }
 

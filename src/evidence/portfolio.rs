@@ -1,7 +1,8 @@
 //! The portfolio of an enrolment: every criterion with its status and the evidence claiming
 //! it, and every evidence version. An admin withdraws an enrolment from this page.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,34 +25,81 @@ use crate::standards::model::{Criterion, CriterionKind};
 use crate::state::AppState;
 use crate::status::db::Progress;
 use crate::status::model::{CriterionStatus, EnrolmentStatus, weekly_met};
+use time::OffsetDateTime;
 
-/// The most weeks the progress chart shows: a year.
-const CHART_WEEKS: usize = 52;
+use crate::identity::UserId;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
 
+/// The most weeks the progress chart shows: a year.
+const CHART_WEEKS: usize = 52;
+
+/// The most portfolios one process keeps, each as one viewer may see it.
+const PORTFOLIOS_KEPT: usize = 5_000;
+
 /// `GET /enrolments/{id}`: for its candidate, assessor and IQA, and admins.
 pub async fn show(
     State(state): State<AppState>,
-    standards: Standards,
+    memory: InMemory,
     user: CurrentUser,
     layout: Layout,
     Path(id): Path<EnrolmentId>,
 ) -> AppResult<PortfolioPage> {
-    page(&state, &standards, &user, layout, id).await
+    let portfolio = Portfolio::read(&state, &memory, &user, id).await?;
+    Ok(portfolio.into_page(layout, &user))
 }
 
-/// The portfolio page of enrolment `id` as `user` may see it.
-pub async fn page(
-    state: &AppState,
-    standards: &Standards,
-    user: &CurrentUser,
-    layout: Layout,
-    id: EnrolmentId,
-) -> AppResult<PortfolioPage> {
-    let portfolio = Portfolio::read(state, standards, user, id).await?;
-    Ok(portfolio.into_page(layout, user))
+/// What a portfolio is drawn from besides the database: the standards, and the portfolios
+/// kept in memory.
+#[derive(axum::extract::FromRequestParts)]
+pub struct InMemory {
+    standards: Standards,
+    kept: KeptPortfolios,
+}
+
+/// Portfolio records kept, each under its enrolment and viewer, with the revision read.
+type Kept = HashMap<(EnrolmentId, UserId), (i64, Arc<Records>)>;
+
+/// Portfolios as their viewers last saw them, each with the enrolment's revision then: the
+/// page most opened is drawn from memory while one short read finds the revision unchanged.
+/// Triggers move the revision with every change the page shows
+/// (`migrations/…_portfolio_revision.sql`), so whichever process made the change, a kept
+/// portfolio is never shown after it. A request extension, like the standards.
+#[derive(Clone, Default)]
+pub struct KeptPortfolios {
+    kept: Arc<Mutex<Kept>>,
+}
+
+impl KeptPortfolios {
+    fn get(&self, key: (EnrolmentId, UserId), revision: i64) -> Option<Arc<Records>> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.get(&key)
+            .filter(|(at, _)| *at == revision)
+            .map(|(_, records)| records.clone())
+    }
+
+    /// Keeps `records` as read at `revision`; a full store starts afresh.
+    fn put(&self, key: (EnrolmentId, UserId), revision: i64, records: Arc<Records>) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= PORTFOLIOS_KEPT && !kept.contains_key(&key) {
+            kept.clear();
+        }
+        kept.insert(key, (revision, records));
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for KeptPortfolios {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("the kept portfolios are not in memory"))
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,7 +111,7 @@ pub struct WithdrawForm {
 /// `POST /enrolments/{id}/withdraw`: ends an enrolment with a reason; its records stay.
 pub async fn withdraw(
     State(state): State<AppState>,
-    standards: Standards,
+    memory: InMemory,
     ClientIp(ip): ClientIp,
     admin: CurrentUser,
     layout: Layout,
@@ -72,7 +120,8 @@ pub async fn withdraw(
 ) -> AppResult<Response> {
     let reason = form.reason.trim();
     if reason.is_empty() {
-        let mut page = page(&state, &standards, &admin, layout, id).await?;
+        let portfolio = Portfolio::read(&state, &memory, &admin, id).await?;
+        let mut page = portfolio.into_page(layout, &admin);
         page.errors
             .add("reason", "Give the reason for withdrawing the enrolment");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
@@ -110,68 +159,71 @@ struct Portfolio {
     enrolment: Enrolment,
     /// The viewer is the enrolment's candidate: the page is their home and shows their drafts.
     is_candidate: bool,
+    standard: Arc<Published>,
+    records: Arc<Records>,
+    /// Criteria met week by week, up to today.
+    progress_chart: Option<ProgressChart>,
+}
+
+/// The records of a portfolio as one viewer may see them: what is kept between requests.
+#[derive(Debug)]
+struct Records {
     /// The enrolment's stored status; `None` before it has one.
     progress: Option<Progress>,
-    standard: Arc<Published>,
     versions: Vec<VersionSummary>,
+    met_history: Vec<(OffsetDateTime, i32)>,
     /// The IQA's disagreement with the newest sign-off, with its actions and the answers.
     disagreement: Option<Disagreement>,
-    /// Criteria met week by week.
-    progress_chart: Option<ProgressChart>,
     /// Sampled evidence whose IQA actions wait for answers; read for the assessor and IQA.
     open_samples: Vec<iqa_actions::OpenSample>,
 }
 
 impl Portfolio {
     /// Reads enrolment `id`, if `user` may see it, with its stored progress, its standard
-    /// version and the evidence versions `user` may see.
+    /// version and the evidence versions `user` may see: from `kept` when the enrolment's
+    /// revision has not moved since they were read.
     async fn read(
         state: &AppState,
-        standards: &Standards,
+        memory: &InMemory,
         user: &CurrentUser,
         id: EnrolmentId,
     ) -> AppResult<Self> {
+        let InMemory { standards, kept } = memory;
         let mut conn = state.pool.acquire().await?;
-        let reading = db::read_portfolio(&mut conn, id, user.viewer())
+        let (enrolment, revision) = db::portfolio_revision(&mut conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
-        let enrolment = reading.enrolment;
-        let is_candidate = enrolment.is_candidate(user.id);
-        let progress = reading.progress;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
-        let versions = db::summarise(reading.versions, &standard);
-        let progress_chart = reading.met_history.first().and_then(|(since, _)| {
+        let key = (id, user.id);
+        let records = match revision.and_then(|r| kept.get(key, r)) {
+            Some(records) => records,
+            None => {
+                let (revision, records) = Records::read(&mut conn, &standard, user, id).await?;
+                let records = Arc::new(records);
+                if let Some(revision) = revision {
+                    kept.put(key, revision, records.clone());
+                }
+                records
+            }
+        };
+        let progress_chart = records.met_history.first().and_then(|(since, _)| {
             let total = i32::try_from(standard.criteria().count()).unwrap_or(i32::MAX);
-            let weeks = weekly_met(&reading.met_history, *since, state.clock.now(), CHART_WEEKS);
+            let weeks = weekly_met(&records.met_history, *since, state.clock.now(), CHART_WEEKS);
             ProgressChart::new(weeks, total)
         });
-        // Read only when the stored status says there is one: most portfolios have none.
-        let disagreement = if progress.as_ref().is_some_and(|p| p.iqa_disagreed) {
-            iqa_actions::open_disagreement(&mut conn, id).await?
-        } else {
-            None
-        };
-        // Candidates open their portfolio most, and answering is not theirs: not read for them.
-        let open_samples = if is_candidate {
-            Vec::new()
-        } else {
-            iqa_actions::db::open_sample_actions(&mut conn, id).await?
-        };
         Ok(Self {
+            is_candidate: enrolment.is_candidate(user.id),
             enrolment,
-            is_candidate,
-            progress,
             standard,
-            versions,
-            disagreement,
+            records,
             progress_chart,
-            open_samples,
         })
     }
 
     /// The page: the criteria by kind with how many of each are met, and what `user` may do.
     fn into_page(self, layout: Layout, user: &CurrentUser) -> PortfolioPage {
-        let status = self
+        let records = &self.records;
+        let status = records
             .progress
             .as_ref()
             .map_or(EnrolmentStatus::NotStarted, |p| p.status);
@@ -201,18 +253,18 @@ impl Portfolio {
             is_assessor: enrolment.assessor_id == Some(user.id),
             can_sign_off: enrolment.assessor_id == Some(user.id)
                 && status == EnrolmentStatus::ReadyForSignOff
-                && self
+                && records
                     .disagreement
                     .as_ref()
                     .is_none_or(|d| d.unanswered() == 0)
-                && self.open_samples.is_empty(),
-            disagreement: self.disagreement,
-            open_samples: self.open_samples,
+                && records.open_samples.is_empty(),
+            disagreement: records.disagreement.clone(),
+            open_samples: records.open_samples.clone(),
+            versions: records.versions.clone(),
             progress_chart: self.progress_chart,
             errors: crate::forms::FormErrors::default(),
             is_candidate: self.is_candidate,
             enrolment,
-            versions: self.versions,
         }
     }
 
@@ -223,6 +275,7 @@ impl Portfolio {
     fn criteria(&self) -> Vec<PortfolioCriterion> {
         let criteria: Vec<&Criterion> = self.standard.criteria().collect();
         let stored = self
+            .records
             .progress
             .as_ref()
             .map(|p| p.criteria_statuses.as_slice())
@@ -239,9 +292,45 @@ impl Portfolio {
                     .get(n)
                     .copied()
                     .unwrap_or(CriterionStatus::NotStarted),
-                evidence: current_claims(&self.versions, criterion),
+                evidence: current_claims(&self.records.versions, criterion),
             })
             .collect()
+    }
+}
+
+impl Records {
+    /// Reads the records of enrolment `id` that `user` may see, with the revision they were
+    /// read at (`None` before the enrolment has a stored status).
+    async fn read(
+        conn: &mut sqlx::PgConnection,
+        standard: &Published,
+        user: &CurrentUser,
+        id: EnrolmentId,
+    ) -> AppResult<(Option<i64>, Self)> {
+        let reading = db::read_portfolio(conn, id, user.viewer())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let progress = reading.progress;
+        // Read only when the stored status says there is one: most portfolios have none.
+        let disagreement = if progress.as_ref().is_some_and(|p| p.iqa_disagreed) {
+            iqa_actions::open_disagreement(conn, id).await?
+        } else {
+            None
+        };
+        // Candidates open their portfolio most, and answering is not theirs: not read for them.
+        let open_samples = if reading.enrolment.is_candidate(user.id) {
+            Vec::new()
+        } else {
+            iqa_actions::db::open_sample_actions(conn, id).await?
+        };
+        let records = Self {
+            progress,
+            versions: db::summarise(reading.versions, standard),
+            met_history: reading.met_history,
+            disagreement,
+            open_samples,
+        };
+        Ok((reading.revision, records))
     }
 }
 

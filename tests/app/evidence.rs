@@ -1292,3 +1292,64 @@ async fn a_download_nobody_reads_holds_no_database_connection(pool: PgPool) {
     whole.extend_from_slice(&rest);
     assert_eq!(Sha256::digest(&whole), Sha256::digest(&bytes));
 }
+
+#[sqlx::test]
+async fn a_portfolio_is_drawn_from_memory_until_something_it_shows_changes(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("kept").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let page = format!("/enrolments/{}", enrolled.enrolment);
+    let progress = |body: &crate::helpers::TestResponse| body.text("#progress");
+
+    let evidence = app
+        .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1"])
+        .await;
+    assert!(progress(&candidate.get(&page).await).starts_with("In progress."));
+
+    // A change that leaves the revision where it was is not seen: the page came from memory.
+    sqlx::query("alter table enrolment_progress disable trigger enrolment_progress_revised")
+        .execute(&app.pool)
+        .await
+        .expect("trigger off");
+    sqlx::query("update enrolment_progress set performance_met = 7 where enrolment_id = $1")
+        .bind(enrolled.enrolment)
+        .execute(&app.pool)
+        .await
+        .expect("quiet change");
+    assert!(progress(&candidate.get(&page).await).contains("PC 0 of 9"));
+    sqlx::query("alter table enrolment_progress enable trigger enrolment_progress_revised")
+        .execute(&app.pool)
+        .await
+        .expect("trigger on");
+    app.store_status(enrolled.enrolment).await;
+
+    // Every change the page shows moves the revision, whoever makes it and however.
+    let judged = app.judge(&assessor, &evidence, &[("PC1", true, "")]).await;
+    assert_eq!(judged.status, StatusCode::SEE_OTHER);
+    assert!(progress(&candidate.get(&page).await).contains("PC 1 of 9"));
+    let draft = candidate
+        .post_multipart(
+            &format!("/enrolments/{}/evidence/new", enrolled.enrolment),
+            &[
+                ("title", "Half-written"),
+                ("method", "product"),
+                ("statement", ""),
+                ("action", "save"),
+            ],
+            &[],
+        )
+        .await;
+    assert!(
+        draft
+            .location()
+            .is_some_and(|l| l.starts_with("/evidence/"))
+    );
+    assert!(
+        candidate
+            .get(&page)
+            .await
+            .text("main")
+            .contains("Half-written")
+    );
+}
