@@ -1,16 +1,21 @@
--- A revision number per enrolment that moves whenever anything its portfolio page shows
--- changes, so that a serving process can keep the page's records in memory and check with one
--- short read that they are still current (src/evidence/portfolio.rs). Moved by triggers, so
--- no way of making a change can forget it.
+-- A revision number per enrolment that moves whenever anything its portfolio page, or its
+-- row of a caseload or a cohort report, shows changes, so that a serving process can keep
+-- those pages' records in memory and check with one short read that they are still current
+-- (src/kept.rs). Moved by triggers, so no way of making a change can forget it. Revisions are
+-- drawn from one sequence: a larger one is always a later change, so the largest revision of
+-- a cohort's (or an assessor's) enrolments moves whenever any of them changes.
 
+create sequence enrolment_revision_seq;
 alter table enrolment_progress add column revision bigint not null default 0;
+create index enrolment_progress_cohort_revision_idx on enrolment_progress (cohort_id, revision);
+create index enrolment_progress_assessor_revision_idx on enrolment_progress (assessor_id, revision);
 
 -- Any change to the stored status moves it (an update that changes nothing does not).
 create function enrolment_progress_revise() returns trigger
 language plpgsql as $$
 begin
     if new is distinct from old then
-        new.revision := old.revision + 1;
+        new.revision := nextval('enrolment_revision_seq');
     end if;
     return new;
 end
@@ -28,7 +33,8 @@ begin
       where enrolment_id = any(enrolments)
       order by enrolment_id
       for no key update;
-    update enrolment_progress set revision = revision + 1 where enrolment_id = any(enrolments);
+    update enrolment_progress set revision = nextval('enrolment_revision_seq')
+     where enrolment_id = any(enrolments);
 end
 $$;
 
@@ -121,7 +127,8 @@ create trigger iqa_action_revises after insert on iqa_action
 create trigger iqa_answer_revises after insert on iqa_action_answer
     referencing new table as changed for each statement execute function revise_by_iqa_answer();
 
--- The page shows the names of the people in the enrolment and its IQA's conversation.
+-- The pages show the names of the people in the enrolment and its IQA's conversation, and
+-- of its cohort.
 create function revise_by_person() returns trigger
 language plpgsql as $$
 begin
@@ -135,3 +142,16 @@ $$;
 create trigger person_renamed_revises after update of display_name on app_user
     for each row when (old.display_name is distinct from new.display_name)
     execute function revise_by_person();
+
+create function revise_by_cohort() returns trigger
+language plpgsql as $$
+begin
+    perform revise_enrolments(array(
+        select enrolment_id from enrolment_progress where cohort_id = new.cohort_id));
+    return null;
+end
+$$;
+
+create trigger cohort_renamed_revises after update of name on cohort
+    for each row when (old.name is distinct from new.name)
+    execute function revise_by_cohort();

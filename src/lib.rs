@@ -22,6 +22,7 @@ pub mod home;
 pub mod identity;
 pub mod ids;
 pub mod iqa_actions;
+pub mod kept;
 pub mod passwords;
 pub mod quality;
 pub mod reports;
@@ -76,9 +77,15 @@ pub fn app(state: AppState) -> Router {
     let router = routes()
         .into_router()
         .layer(axum::Extension(standards::cache::Standards::default()))
-        .layer(axum::Extension(
-            evidence::portfolio::KeptPortfolios::default(),
-        ))
+        .layer(axum::Extension(evidence::portfolio::KeptPortfolios::new(
+            evidence::portfolio::PORTFOLIOS_KEPT,
+        )))
+        .layer(axum::Extension(reports::KeptReports::new(
+            reports::REPORTS_KEPT,
+        )))
+        .layer(axum::Extension(assessments::caseload::KeptCaseloads::new(
+            assessments::caseload::CASELOADS_KEPT,
+        )))
         .fallback(web::not_found)
         .method_not_allowed_fallback(web::method_not_allowed);
     with_layers(router, state)

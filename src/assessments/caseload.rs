@@ -1,6 +1,8 @@
 //! The assessor's caseload: their enrolments with the claims waiting for judgement, the
 //! longest-waiting first, and a link straight to the next evidence to judge.
 
+use std::sync::Arc;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
@@ -11,8 +13,9 @@ use super::db;
 use crate::config::{WaitLevel, WaitingThresholds};
 use crate::error::AppResult;
 use crate::forms::FormErrors;
-use crate::identity::CurrentUser;
+use crate::identity::{CurrentUser, UserId};
 use crate::ids::{CohortId, EnrolmentId, EvidenceId};
+use crate::kept::Kept;
 use crate::state::AppState;
 use crate::status::model::EnrolmentStatus;
 use crate::web::choice::Choice;
@@ -82,7 +85,7 @@ pub struct CaseloadQuery {
 #[template(path = "assessments/caseload.html")]
 pub struct CaseloadPage {
     pub layout: Layout,
-    pub rows: Vec<CaseRow>,
+    pub rows: Arc<Vec<CaseRow>>,
     pub pages: PageLinks,
     pub cohorts: Vec<Choice>,
     pub statuses: Vec<Choice>,
@@ -134,6 +137,7 @@ fn filter_choices(
 /// `GET /caseload`.
 pub async fn show(
     State(state): State<AppState>,
+    kept: KeptCaseloads,
     user: CurrentUser,
     layout: Layout,
     Query(query): Query<CaseloadQuery>,
@@ -158,24 +162,31 @@ pub async fn show(
         name: Some(name.as_str()).filter(|n| !n.is_empty()),
         waiting_since: waiting.map(|days| now - time::Duration::days(days)),
     };
-    // The counts by cohort and status answer most filters without reading a row.
-    let (total, total_awaiting) = if filter.is_narrow() {
-        let (enrolments, claims) = db::caseload_count(&mut conn, user.id, filter).await?;
-        (usize::try_from(enrolments).unwrap_or(0), claims)
-    } else {
-        let kept = groups.iter().filter(|g| {
-            cohort.is_none_or(|c| c == g.cohort_id) && status.is_none_or(|s| s == g.status)
-        });
-        (
-            kept.clone()
-                .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
-                .sum::<usize>(),
-            kept.map(|g| g.claims_awaiting).sum(),
-        )
+    // A wait is measured from now: such a page is read afresh each time. Otherwise the page
+    // is kept while no enrolment of the caseload changes and none leaves it (which the counts
+    // by cohort and status show).
+    let revision = match filter.waiting_since {
+        Some(_) => None,
+        None => db::caseload_revision(&mut conn, user.id)
+            .await?
+            .map(|newest| (newest, groups.iter().map(|g| g.enrolments).sum::<i64>())),
     };
-    let paging = Paging::new(query.page, PAGE_SIZE, total);
-    let shown = db::caseload_page(&mut conn, user.id, filter, PAGE_SIZE, paging.offset()).await?;
-    let pages = paging.links(shown.len(), |page| {
+    let key = (
+        user.id,
+        format!("{:?}|{:?}|{}|{:?}", cohort, status, name, query.page),
+    );
+    let records = match revision.and_then(|r| Some((kept.get(&key, &r)?, r))) {
+        Some((records, _)) => records,
+        None => {
+            let records =
+                Arc::new(CaseRecords::read(&mut conn, &user, &groups, filter, query.page).await?);
+            if let Some(revision) = revision {
+                kept.put(key, revision, records.clone());
+            }
+            records
+        }
+    };
+    let pages = records.paging.links(records.shown.len(), |page| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("cohort", &query.cohort)
             .append_pair("status", &query.status)
@@ -186,8 +197,8 @@ pub async fn show(
     });
     Ok(CaseloadPage {
         layout: layout.section(Section::Caseload),
-        total_awaiting,
-        rows: shown,
+        total_awaiting: records.total_awaiting,
+        rows: records.shown.clone(),
         pages,
         cohorts,
         statuses,
@@ -197,4 +208,55 @@ pub async fn show(
         thresholds: state.settings.waiting,
         errors,
     })
+}
+
+/// Caseload pages as last read, under their assessor and query (filters and page), with the
+/// newest revision of the assessor's enrolments and how many there were.
+pub type KeptCaseloads = Kept<(UserId, String), CaseRecords, (i64, i64)>;
+
+/// The most caseload pages one process keeps.
+pub const CASELOADS_KEPT: usize = 1_000;
+
+/// One page of a caseload: what is kept between requests.
+pub struct CaseRecords {
+    paging: Paging,
+    total_awaiting: i64,
+    shown: Arc<Vec<CaseRow>>,
+}
+
+impl CaseRecords {
+    /// Counts what `filter` keeps of `user`'s caseload and reads the page of it that `page`
+    /// asks for.
+    async fn read(
+        conn: &mut sqlx::PgConnection,
+        user: &CurrentUser,
+        groups: &[db::CaseloadGroup],
+        filter: db::CaseFilter<'_>,
+        page: Option<usize>,
+    ) -> AppResult<Self> {
+        // The counts by cohort and status answer most filters without reading a row.
+        let (total, total_awaiting) = if filter.is_narrow() {
+            let (enrolments, claims) = db::caseload_count(&mut *conn, user.id, filter).await?;
+            (usize::try_from(enrolments).unwrap_or(0), claims)
+        } else {
+            let kept = groups.iter().filter(|g| {
+                filter.cohort.is_none_or(|c| c == g.cohort_id)
+                    && filter.status.is_none_or(|s| s == g.status)
+            });
+            (
+                kept.clone()
+                    .map(|g| usize::try_from(g.enrolments).unwrap_or(0))
+                    .sum::<usize>(),
+                kept.map(|g| g.claims_awaiting).sum(),
+            )
+        };
+        let paging = Paging::new(page, PAGE_SIZE, total);
+        let shown =
+            db::caseload_page(&mut *conn, user.id, filter, PAGE_SIZE, paging.offset()).await?;
+        Ok(Self {
+            paging,
+            total_awaiting,
+            shown: Arc::new(shown),
+        })
+    }
 }

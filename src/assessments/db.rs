@@ -42,6 +42,20 @@ pub async fn caseload_groups(
     .await
 }
 
+/// The newest revision of the assessor's enrolments: it moves with any change to any of them,
+/// and any enrolment assigned to them. `None` when they have none.
+pub async fn caseload_revision(
+    conn: &mut PgConnection,
+    assessor: UserId,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "select max(revision) from enrolment_progress where assessor_id = $1",
+        assessor.0
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// What a caseload is narrowed to: a cohort, a status, a part of the candidate's name, and
 /// claims waiting since before a moment.
 #[derive(Debug, Clone, Copy, Default)]

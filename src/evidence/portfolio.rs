@@ -1,8 +1,7 @@
 //! The portfolio of an enrolment: every criterion with its status and the evidence claiming
 //! it, and every evidence version. An admin withdraws an enrolment from this page.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,15 +27,13 @@ use crate::status::model::{CriterionStatus, EnrolmentStatus, weekly_met};
 use time::OffsetDateTime;
 
 use crate::identity::UserId;
+use crate::kept::Kept;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
 
 /// The most weeks the progress chart shows: a year.
 const CHART_WEEKS: usize = 52;
-
-/// The most portfolios one process keeps, each as one viewer may see it.
-const PORTFOLIOS_KEPT: usize = 5_000;
 
 /// `GET /enrolments/{id}`: for its candidate, assessor and IQA, and admins.
 pub async fn show(
@@ -58,49 +55,12 @@ pub struct InMemory {
     kept: KeptPortfolios,
 }
 
-/// Portfolio records kept, each under its enrolment and viewer, with the revision read.
-type Kept = HashMap<(EnrolmentId, UserId), (i64, Arc<Records>)>;
+/// Portfolios as their viewers last saw them, under the enrolment's revision then: the page
+/// most opened is drawn from memory while one short read finds the revision unchanged.
+pub type KeptPortfolios = Kept<(EnrolmentId, UserId), Records>;
 
-/// Portfolios as their viewers last saw them, each with the enrolment's revision then: the
-/// page most opened is drawn from memory while one short read finds the revision unchanged.
-/// Triggers move the revision with every change the page shows
-/// (`migrations/…_portfolio_revision.sql`), so whichever process made the change, a kept
-/// portfolio is never shown after it. A request extension, like the standards.
-#[derive(Clone, Default)]
-pub struct KeptPortfolios {
-    kept: Arc<Mutex<Kept>>,
-}
-
-impl KeptPortfolios {
-    fn get(&self, key: (EnrolmentId, UserId), revision: i64) -> Option<Arc<Records>> {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.get(&key)
-            .filter(|(at, _)| *at == revision)
-            .map(|(_, records)| records.clone())
-    }
-
-    /// Keeps `records` as read at `revision`; a full store starts afresh.
-    fn put(&self, key: (EnrolmentId, UserId), revision: i64, records: Arc<Records>) {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.len() >= PORTFOLIOS_KEPT && !kept.contains_key(&key) {
-            kept.clear();
-        }
-        kept.insert(key, (revision, records));
-    }
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for KeptPortfolios {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, AppError> {
-        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("the kept portfolios are not in memory"))
-        })
-    }
-}
+/// The most portfolios one process keeps, each as one viewer may see it.
+pub const PORTFOLIOS_KEPT: usize = 5_000;
 
 #[derive(Debug, Deserialize)]
 pub struct WithdrawForm {
@@ -167,7 +127,7 @@ struct Portfolio {
 
 /// The records of a portfolio as one viewer may see them: what is kept between requests.
 #[derive(Debug)]
-struct Records {
+pub struct Records {
     /// The enrolment's stored status; `None` before it has one.
     progress: Option<Progress>,
     versions: Vec<VersionSummary>,
@@ -195,7 +155,7 @@ impl Portfolio {
             .ok_or(AppError::NotFound)?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
         let key = (id, user.id);
-        let records = match revision.and_then(|r| kept.get(key, r)) {
+        let records = match revision.and_then(|r| kept.get(&key, &r)) {
             Some(records) => records,
             None => {
                 let (revision, records) = Records::read(&mut conn, &standard, user, id).await?;

@@ -40,6 +40,20 @@ pub struct Group {
     pub enrolments: i64,
 }
 
+/// The largest revision of the cohort's enrolments: it moves with any change to any of them.
+/// `None` for a cohort with none.
+pub async fn cohort_revision(
+    conn: &mut PgConnection,
+    cohort: CohortId,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "select max(revision) from enrolment_progress where cohort_id = $1",
+        cohort.0
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// The cohort's enrolments counted by assessor and status, assessors by name.
 pub async fn groups(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<Vec<Group>> {
     sqlx::query_as!(

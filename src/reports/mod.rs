@@ -19,6 +19,7 @@ use crate::config::WaitingThresholds;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::ids::{CohortId, EnrolmentId};
+use crate::kept::Kept;
 use crate::standards::cache::{Published, Standards};
 use crate::state::AppState;
 use crate::status::model::{CriterionStatus, EnrolmentStatus};
@@ -206,7 +207,7 @@ pub struct ReportPage {
     pub layout: Layout,
     pub cohort: Cohort,
     pub codes: Vec<String>,
-    pub rows: Vec<ReportRow>,
+    pub rows: Arc<Vec<ReportRow>>,
     pub total: usize,
     pub bars: Vec<Bar>,
     pub percent_competent: usize,
@@ -235,6 +236,7 @@ impl ReportPage {
 pub async fn page(
     State(state): State<AppState>,
     standards: Standards,
+    kept: KeptReports,
     layout: Layout,
     Path(id): Path<CohortId>,
     Query(query): Query<ReportQuery>,
@@ -242,11 +244,23 @@ pub async fn page(
     let query = query.normalise();
     let now = state.clock.now();
     let (filter, errors) = query.filter(now);
-    let reading = PageReading::read(&state, &standards, id, filter, query.page).await?;
+    // A wait is measured from now: such a page is read afresh each time.
+    let key = filter
+        .waiting_since
+        .is_none()
+        .then(|| (id, query.link("", query.page)));
+    let reading = PageReading::read(&state, &standards, &kept, key, id, filter, query.page).await?;
     let path = format!("/admin/cohorts/{id}/report");
     let waits = (now, state.settings.waiting);
     Ok(reading.render(layout, &query, &path, errors, waits))
 }
+
+/// Report pages as last read, each under its cohort and query (filters and page), with the
+/// largest revision of the cohort's enrolments then: any change to any of them moves it.
+pub type KeptReports = Kept<(CohortId, String), ReportRecords>;
+
+/// The most report pages one process keeps.
+pub const REPORTS_KEPT: usize = 200;
 
 /// One page of a cohort's report as read from the database, with the figures worked out from
 /// its counts.
@@ -256,21 +270,29 @@ struct PageReading<'a> {
     cohort: Cohort,
     /// The codes of the standard's criteria, in order: the matrix's columns.
     codes: Vec<String>,
+    records: Arc<ReportRecords>,
+}
+
+/// The records of one report page: what is kept between requests.
+pub struct ReportRecords {
     /// The cohort's enrolments counted by assessor and status.
     groups: Vec<db::Group>,
     /// Those the filter keeps, summed up.
     summary: Summary,
     paging: Paging,
     /// The enrolments this page shows.
-    shown: Vec<ReportRow>,
+    shown: Arc<Vec<ReportRow>>,
 }
 
 impl<'a> PageReading<'a> {
-    /// Reads cohort `id`, its criteria and its counts, then the page of rows that the counts
-    /// and `page` place.
+    /// Reads cohort `id` and its criteria, then its counts and the page of rows that the counts
+    /// and `page` place: from `kept` under `key`, when there is one, while the cohort's
+    /// revision stands still.
     async fn read(
         state: &AppState,
         standards: &Standards,
+        kept: &KeptReports,
+        key: Option<(CohortId, String)>,
         id: CohortId,
         filter: db::Filter<'a>,
         page: Option<usize>,
@@ -283,23 +305,27 @@ impl<'a> PageReading<'a> {
             .version(&mut conn, cohort.standard_id)
             .await?
             .codes();
-        let groups = db::groups(&mut conn, id).await?;
-        // Names and waits are not in the counts: then the rows kept are counted instead.
-        let summary = if filter.is_narrow() {
-            Summary::of(&db::narrowed_groups(&mut conn, id, filter).await?, filter)
-        } else {
-            Summary::of(&groups, filter)
+        let revision = match &key {
+            Some(_) => db::cohort_revision(&mut conn, id).await?,
+            None => None,
         };
-        let paging = Paging::new(page, PAGE_SIZE, summary.total);
-        let shown = db::rows(&mut conn, id, filter, PAGE_SIZE, paging.offset()).await?;
+        let records = match (key, revision) {
+            (Some(key), Some(revision)) => match kept.get(&key, &revision) {
+                Some(records) => records,
+                None => {
+                    // Read after the revision: never older than it says.
+                    let records = Arc::new(ReportRecords::read(&mut conn, id, filter, page).await?);
+                    kept.put(key, revision, records.clone());
+                    records
+                }
+            },
+            _ => Arc::new(ReportRecords::read(&mut conn, id, filter, page).await?),
+        };
         Ok(Self {
             filter,
             cohort,
             codes,
-            groups,
-            summary,
-            paging,
-            shown,
+            records,
         })
     }
 
@@ -315,23 +341,24 @@ impl<'a> PageReading<'a> {
         (now, thresholds): (OffsetDateTime, WaitingThresholds),
     ) -> ReportPage {
         let filter = self.filter;
+        let records = &self.records;
         ReportPage {
             layout: layout.section(Section::Cohorts),
-            pages: self
+            pages: records
                 .paging
-                .links(self.shown.len(), |page| query.link(path, Some(page))),
+                .links(records.shown.len(), |page| query.link(path, Some(page))),
             csv_link: query.link(&format!("{path}.csv"), None),
             xlsx_link: query.link(&format!("{path}.xlsx"), None),
             statuses: status_choices(filter),
             sort_by_progress: filter.by_progress,
             cohort: self.cohort,
             codes: self.codes,
-            rows: self.shown,
-            total: self.summary.total,
-            bars: self.summary.bars,
-            percent_competent: self.summary.percent_competent,
-            percent_verified: self.summary.percent_verified,
-            assessors: assessor_choices(&self.groups, filter),
+            rows: records.shown.clone(),
+            total: records.summary.total,
+            bars: records.summary.bars.clone(),
+            percent_competent: records.summary.percent_competent,
+            percent_verified: records.summary.percent_verified,
+            assessors: assessor_choices(&records.groups, filter),
             name: query.name.clone(),
             waiting: query.waiting.clone(),
             errors,
@@ -343,6 +370,32 @@ impl<'a> PageReading<'a> {
 
 /// The summary above the report: the chart and the figures, over the enrolments the filter
 /// keeps.
+impl ReportRecords {
+    /// Reads the cohort's counts, then the page of rows that the counts and `page` place.
+    async fn read(
+        conn: &mut sqlx::PgConnection,
+        id: CohortId,
+        filter: db::Filter<'_>,
+        page: Option<usize>,
+    ) -> AppResult<Self> {
+        let groups = db::groups(&mut *conn, id).await?;
+        // Names and waits are not in the counts: then the rows kept are counted instead.
+        let summary = if filter.is_narrow() {
+            Summary::of(&db::narrowed_groups(&mut *conn, id, filter).await?, filter)
+        } else {
+            Summary::of(&groups, filter)
+        };
+        let paging = Paging::new(page, PAGE_SIZE, summary.total);
+        let shown = db::rows(&mut *conn, id, filter, PAGE_SIZE, paging.offset()).await?;
+        Ok(Self {
+            groups,
+            summary,
+            paging,
+            shown: Arc::new(shown),
+        })
+    }
+}
+
 struct Summary {
     bars: Vec<Bar>,
     total: usize,

@@ -1819,3 +1819,87 @@ async fn a_judging_form_sent_twice_at_once_is_saved_once(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test]
+async fn caseloads_and_reports_are_drawn_from_memory_until_their_enrolments_change(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let first = app.enrolled("kept").await;
+    let second = app
+        .classmate(&first, "kept.second@example.org", "Second Candidate")
+        .await;
+    let assessor = app.browser_signed_in_as(first.assessor).await;
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    let report = format!("/admin/cohorts/{}/report", first.cohort);
+    let candidates = |page: &crate::helpers::TestResponse, selector: &str| page.texts(selector);
+    assert_eq!(
+        candidates(&assessor.get("/caseload").await, "#caseload tbody th").len(),
+        2
+    );
+    assert_eq!(
+        candidates(&admin.get(&report).await, "#report-rows .row-status"),
+        ["Not started", "Not started"]
+    );
+
+    // A change that leaves the revisions where they were is not seen: the pages came from
+    // memory.
+    sqlx::query("alter table enrolment_progress disable trigger enrolment_progress_revised")
+        .execute(&app.pool)
+        .await
+        .expect("trigger off");
+    sqlx::query("update enrolment_progress set candidate_name = 'Quietly Renamed'")
+        .execute(&app.pool)
+        .await
+        .expect("quiet change");
+    assert!(
+        !assessor
+            .get("/caseload")
+            .await
+            .text("#caseload")
+            .contains("Quietly")
+    );
+    assert!(
+        !admin
+            .get(&report)
+            .await
+            .text("#report-rows")
+            .contains("Quietly")
+    );
+    sqlx::query("alter table enrolment_progress enable trigger enrolment_progress_revised")
+        .execute(&app.pool)
+        .await
+        .expect("trigger on");
+    app.store_status(first.enrolment).await;
+    app.store_status(second.enrolment).await;
+
+    // A submission moves both pages.
+    let candidate = app.browser_signed_in_as(first.candidate).await;
+    app.submit_evidence(&candidate, &first, "Runbook", "product", &["PC1"])
+        .await;
+    assert!(
+        candidates(&admin.get(&report).await, "#report-rows .row-status")
+            .contains(&"In progress".to_owned())
+    );
+    let caseload = assessor.get("/caseload").await;
+    assert!(caseload.text("#caseload").contains("Judge next"));
+
+    // An enrolment given to another assessor leaves the caseload, though nothing left in it
+    // changed.
+    let other = app
+        .create_user(
+            "kept.other@example.org",
+            "Other Assessor",
+            &[attest::identity::Role::Assessor],
+        )
+        .await;
+    sqlx::query("update enrolment set assessor_id = $1 where enrolment_id = $2")
+        .bind(other.0)
+        .bind(second.enrolment)
+        .execute(&app.pool)
+        .await
+        .expect("reassigned");
+    app.store_status(second.enrolment).await;
+    assert_eq!(
+        candidates(&assessor.get("/caseload").await, "#caseload tbody th").len(),
+        1
+    );
+}
