@@ -1,21 +1,29 @@
 -- A revision number per enrolment that moves whenever anything its portfolio page, or its
--- row of a caseload or a cohort report, shows changes, so that a serving process can keep
--- those pages' records in memory and check with one short read that they are still current
--- (src/kept.rs). Moved by triggers, so no way of making a change can forget it. Revisions are
--- drawn from one sequence: a larger one is always a later change, so the largest revision of
--- a cohort's (or an assessor's) enrolments moves whenever any of them changes.
+-- row of a caseload or a cohort report, shows changes, and a count of such changes per cohort
+-- and per assessor, so that a serving process can keep those pages' records in memory and
+-- check with one short read that they are still current (src/kept.rs). Moved by triggers, so
+-- no way of making a change can forget them.
 
-create sequence enrolment_revision_seq;
 alter table enrolment_progress add column revision bigint not null default 0;
-create index enrolment_progress_cohort_revision_idx on enrolment_progress (cohort_id, revision);
-create index enrolment_progress_assessor_revision_idx on enrolment_progress (assessor_id, revision);
+
+-- Changes to the enrolments of a cohort, or of an assessor's caseload (`scope_id`: a cohort's
+-- or a user's id), spread over slots by enrolment as the cohort counts are, so that changes of
+-- different enrolments seldom wait for each other's commits. Each committed change adds to one
+-- slot, so the sum over a scope's slots moves with every change, whatever order transactions
+-- commit in; an enrolment leaving a caseload counts as a change to it.
+create table revision_count (
+    scope_id uuid not null,
+    slot smallint not null,
+    changes bigint not null,
+    primary key (scope_id, slot)
+);
 
 -- Any change to the stored status moves it (an update that changes nothing does not).
 create function enrolment_progress_revise() returns trigger
 language plpgsql as $$
 begin
     if new is distinct from old then
-        new.revision := nextval('enrolment_revision_seq');
+        new.revision := old.revision + 1;
     end if;
     return new;
 end
@@ -23,6 +31,72 @@ $$;
 
 create trigger enrolment_progress_revised before update on enrolment_progress
     for each row execute function enrolment_progress_revise();
+
+-- Counts the changes of the rows in `changed` (and, for moves, `gone`) against their cohorts
+-- and assessors, locking the counts in one order.
+create function count_progress_inserted() returns trigger
+language plpgsql as $$
+begin
+    insert into revision_count (scope_id, slot, changes)
+    select s.scope_id, (get_byte(uuid_send(c.enrolment_id), 15) % 16)::smallint, count(*)
+      from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id)
+     where s.scope_id is not null
+     group by 1, 2
+     order by 1, 2
+    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    return null;
+end
+$$;
+
+-- An update counts only where the row changed (its revision moved), for the cohort and
+-- assessor it had and those it has.
+create function count_progress_updated() returns trigger
+language plpgsql as $$
+begin
+    insert into revision_count (scope_id, slot, changes)
+    select s.scope_id, (get_byte(uuid_send(c.enrolment_id), 15) % 16)::smallint, count(*)
+      from changed c
+      join gone g using (enrolment_id)
+      cross join lateral (
+          select distinct scope_id
+            from (values (c.cohort_id), (c.assessor_id), (g.cohort_id), (g.assessor_id)) v(scope_id)
+      ) s
+     where c.revision <> g.revision and s.scope_id is not null
+     group by 1, 2
+     order by 1, 2
+    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    return null;
+end
+$$;
+
+-- The cohort counts (the report's summary, a caseload's totals) change with the stored status,
+-- and are also rewritten alone when `attest status verify --repair` recounts them.
+create function count_counts_changed() returns trigger
+language plpgsql as $$
+begin
+    insert into revision_count (scope_id, slot, changes)
+    select s.scope_id, c.slot, count(*)
+      from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id)
+     where s.scope_id is not null
+     group by 1, 2
+     order by 1, 2
+    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    return null;
+end
+$$;
+
+create trigger counts_inserted_count after insert on enrolment_count
+    referencing new table as changed for each statement execute function count_counts_changed();
+create trigger counts_updated_count after update on enrolment_count
+    referencing new table as changed for each statement execute function count_counts_changed();
+create trigger counts_deleted_count after delete on enrolment_count
+    referencing old table as changed for each statement execute function count_counts_changed();
+
+create trigger progress_inserted_counts after insert on enrolment_progress
+    referencing new table as changed for each statement execute function count_progress_inserted();
+create trigger progress_updated_counts after update on enrolment_progress
+    referencing old table as gone new table as changed
+    for each statement execute function count_progress_updated();
 
 -- Moves the revision of `enrolments`, locking them in one order as status refreshes do, so
 -- that this cannot deadlock with them.
@@ -33,8 +107,7 @@ begin
       where enrolment_id = any(enrolments)
       order by enrolment_id
       for no key update;
-    update enrolment_progress set revision = nextval('enrolment_revision_seq')
-     where enrolment_id = any(enrolments);
+    update enrolment_progress set revision = revision + 1 where enrolment_id = any(enrolments);
 end
 $$;
 
@@ -134,7 +207,23 @@ language plpgsql as $$
 begin
     perform revise_enrolments(array(
         select enrolment_id from enrolment_progress
-         where new.user_id in (candidate_id, assessor_id, iqa_id)));
+         where new.user_id in (candidate_id, assessor_id, iqa_id, signed_off_by, verified_by)
+        union
+        -- People who have left the enrolment still show where they reviewed, sampled or answered.
+        select so.enrolment_id from review r join sign_off so using (sign_off_id)
+         where r.iqa_id = new.user_id
+        union
+        select ev.enrolment_id from evidence_sample es join evidence ev using (evidence_id)
+         where new.user_id in (es.iqa_id, es.assessor_id)
+        union
+        select coalesce(so.enrolment_id, ev.enrolment_id)
+          from iqa_action_answer ans
+          join iqa_action a using (iqa_action_id)
+          left join review r using (review_id)
+          left join sign_off so on so.sign_off_id = r.sign_off_id
+          left join evidence_sample es on es.evidence_sample_id = a.evidence_sample_id
+          left join evidence ev on ev.evidence_id = es.evidence_id
+         where ans.assessor_id = new.user_id));
     return null;
 end
 $$;

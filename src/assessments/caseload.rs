@@ -163,13 +163,10 @@ pub async fn show(
         waiting_since: waiting.map(|days| now - time::Duration::days(days)),
     };
     // A wait is measured from now: such a page is read afresh each time. Otherwise the page
-    // is kept while no enrolment of the caseload changes and none leaves it (which the counts
-    // by cohort and status show).
+    // is kept while no enrolment of the caseload changes, comes or goes.
     let revision = match filter.waiting_since {
         Some(_) => None,
-        None => db::caseload_revision(&mut conn, user.id)
-            .await?
-            .map(|newest| (newest, groups.iter().map(|g| g.enrolments).sum::<i64>())),
+        None => Some(db::caseload_revision(&mut conn, user.id).await?),
     };
     let key = (
         user.id,
@@ -210,9 +207,9 @@ pub async fn show(
     })
 }
 
-/// Caseload pages as last read, under their assessor and query (filters and page), with the
-/// newest revision of the assessor's enrolments and how many there were.
-pub type KeptCaseloads = Kept<(UserId, String), CaseRecords, (i64, i64)>;
+/// Caseload pages as last read, under their assessor and query (filters and page), with how
+/// many changes the assessor's enrolments had had.
+pub type KeptCaseloads = Kept<(UserId, String), CaseRecords>;
 
 /// The most caseload pages one process keeps.
 pub const CASELOADS_KEPT: usize = 1_000;

@@ -42,14 +42,11 @@ pub async fn caseload_groups(
     .await
 }
 
-/// The newest revision of the assessor's enrolments: it moves with any change to any of them,
-/// and any enrolment assigned to them. `None` when they have none.
-pub async fn caseload_revision(
-    conn: &mut PgConnection,
-    assessor: UserId,
-) -> sqlx::Result<Option<i64>> {
+/// How many changes the assessor's enrolments have had: it moves with any change to any of
+/// them, and with any enrolment given to them or taken from them.
+pub async fn caseload_revision(conn: &mut PgConnection, assessor: UserId) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        "select max(revision) from enrolment_progress where assessor_id = $1",
+        r#"select coalesce(sum(changes), 0)::bigint as "changes!" from revision_count where scope_id = $1"#,
         assessor.0
     )
     .fetch_one(conn)

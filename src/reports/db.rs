@@ -40,14 +40,10 @@ pub struct Group {
     pub enrolments: i64,
 }
 
-/// The largest revision of the cohort's enrolments: it moves with any change to any of them.
-/// `None` for a cohort with none.
-pub async fn cohort_revision(
-    conn: &mut PgConnection,
-    cohort: CohortId,
-) -> sqlx::Result<Option<i64>> {
+/// How many changes the cohort's enrolments have had: it moves with any change to any of them.
+pub async fn cohort_revision(conn: &mut PgConnection, cohort: CohortId) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        "select max(revision) from enrolment_progress where cohort_id = $1",
+        r#"select coalesce(sum(changes), 0)::bigint as "changes!" from revision_count where scope_id = $1"#,
         cohort.0
     )
     .fetch_one(conn)

@@ -255,8 +255,8 @@ pub async fn page(
     Ok(reading.render(layout, &query, &path, errors, waits))
 }
 
-/// Report pages as last read, each under its cohort and query (filters and page), with the
-/// largest revision of the cohort's enrolments then: any change to any of them moves it.
+/// Report pages as last read, each under its cohort and query (filters and page), with how
+/// many changes the cohort's enrolments had had: any change to any of them moves it.
 pub type KeptReports = Kept<(CohortId, String), ReportRecords>;
 
 /// The most report pages one process keeps.
@@ -306,7 +306,7 @@ impl<'a> PageReading<'a> {
             .await?
             .codes();
         let revision = match &key {
-            Some(_) => db::cohort_revision(&mut conn, id).await?,
+            Some(_) => Some(db::cohort_revision(&mut conn, id).await?),
             None => None,
         };
         let records = match (key, revision) {

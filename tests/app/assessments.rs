@@ -1846,10 +1846,12 @@ async fn caseloads_and_reports_are_drawn_from_memory_until_their_enrolments_chan
         .execute(&app.pool)
         .await
         .expect("trigger off");
-    sqlx::query("update enrolment_progress set candidate_name = 'Quietly Renamed'")
-        .execute(&app.pool)
-        .await
-        .expect("quiet change");
+    sqlx::query(
+        "update enrolment_progress set candidate_name = 'Quietly Renamed', performance_met = 7",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("quiet change");
     assert!(
         !assessor
             .get("/caseload")
@@ -1861,8 +1863,8 @@ async fn caseloads_and_reports_are_drawn_from_memory_until_their_enrolments_chan
         !admin
             .get(&report)
             .await
-            .text("#report-rows")
-            .contains("Quietly")
+            .texts("#report-rows td[data-label='PCs met']")
+            .contains(&"7/9".to_owned())
     );
     sqlx::query("alter table enrolment_progress enable trigger enrolment_progress_revised")
         .execute(&app.pool)
@@ -1902,4 +1904,48 @@ async fn caseloads_and_reports_are_drawn_from_memory_until_their_enrolments_chan
         candidates(&assessor.get("/caseload").await, "#caseload tbody th").len(),
         1
     );
+}
+
+#[sqlx::test]
+async fn a_kept_report_sees_a_change_that_commits_after_a_later_one(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let first = app.enrolled("order").await;
+    // Two enrolments whose changes are counted in different slots, so that neither
+    // transaction below waits for the other.
+    let slot = |id: uuid::Uuid| id.as_bytes()[15] % 16;
+    let mut second = app
+        .classmate(&first, "order.1@example.org", "Order One")
+        .await;
+    for n in 2.. {
+        if slot(second.enrolment) != slot(first.enrolment) {
+            break;
+        }
+        second = app
+            .classmate(&first, &format!("order.{n}@example.org"), "Order Next")
+            .await;
+    }
+    let (_, admin) = app.signed_in(&[attest::identity::Role::Admin]).await;
+    let report = format!("/admin/cohorts/{}/report", first.cohort);
+    let met = "update enrolment_progress set performance_met = $1 where enrolment_id = $2";
+    let shown = |page: &TestResponse| page.texts("#report-rows td[data-label='PCs met']");
+
+    // The first change begins, then a second begins and commits, and the report is read
+    // (and kept) before the first commits.
+    let mut slow = app.pool.begin().await.expect("begin");
+    sqlx::query(met)
+        .bind(5)
+        .bind(first.enrolment)
+        .execute(&mut *slow)
+        .await
+        .expect("first change");
+    sqlx::query(met)
+        .bind(7)
+        .bind(second.enrolment)
+        .execute(&app.pool)
+        .await
+        .expect("second change");
+    let before = shown(&admin.get(&report).await);
+    assert!(before.contains(&"7/9".to_owned()) && !before.contains(&"5/9".to_owned()));
+    slow.commit().await.expect("commit");
+    assert!(shown(&admin.get(&report).await).contains(&"5/9".to_owned()));
 }
