@@ -130,15 +130,6 @@ begin
 end
 $$;
 
-create function revise_by_review() returns trigger
-language plpgsql as $$
-begin
-    perform revise_enrolments(array(
-        select distinct so.enrolment_id from changed c join sign_off so using (sign_off_id)));
-    return null;
-end
-$$;
-
 -- An IQA action belongs to a review (of a sign-off) or to a sample (of evidence).
 create function revise_by_iqa_action() returns trigger
 language plpgsql as $$
@@ -185,16 +176,11 @@ create trigger claim_updated_revises after update on evidence_claim
 create trigger claim_deleted_revises after delete on evidence_claim
     referencing old table as changed for each statement execute function revise_by_evidence();
 
-create trigger judgement_revises after insert on judgement
-    referencing new table as changed for each statement execute function revise_by_evidence();
 create trigger sample_revises after insert on evidence_sample
     referencing new table as changed for each statement execute function revise_by_evidence();
-create trigger met_history_revises after insert on enrolment_met_history
-    referencing new table as changed for each statement execute function revise_by_enrolment();
-create trigger sign_off_revises after insert on sign_off
-    referencing new table as changed for each statement execute function revise_by_enrolment();
-create trigger review_revises after insert on review
-    referencing new table as changed for each statement execute function revise_by_review();
+-- Judgements, sign-offs, reviews and met history are written only with a refresh of the
+-- stored status, which always moves the revision (it stamps `computed_at`): no trigger of
+-- their own, so that judging pays for one revision, not three.
 create trigger iqa_action_revises after insert on iqa_action
     referencing new table as changed for each statement execute function revise_by_iqa_action();
 create trigger iqa_answer_revises after insert on iqa_action_answer
