@@ -1,8 +1,6 @@
 //! The `attest` subcommands.
 
-use std::future::IntoFuture;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -120,23 +118,15 @@ async fn serve(
     let change_listener = crate::changes::Listening::start(state.changes.clone(), &pool);
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
-    let (stopping, stopped) = tokio::sync::oneshot::channel();
-    let server = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(());
-    });
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
-    tokio::select! {
-        served = server.into_future() => served?,
-        () = grace_after(stopped, grace) => tracing::warn!(
-            grace_seconds = grace.as_secs(),
-            "requests still in flight at the deadline are ended; their transactions roll back"
-        ),
-    }
+    crate::web::server::serve(
+        listener,
+        app(state),
+        args.header_read_seconds,
+        shutdown_signal(),
+        grace,
+    )
+    .await;
     sweeper.abort();
     sealer.abort();
     change_listener.stop().await;
@@ -306,15 +296,6 @@ async fn seal_audit_events(pool: PgPool) {
 
 async fn seal_once(pool: &PgPool) -> sqlx::Result<u64> {
     crate::audit::seal_pending(&mut *pool.acquire().await?).await
-}
-
-/// Resolves `grace` after `stopped` does; never when it is dropped unsent (the server ended
-/// first).
-async fn grace_after(stopped: tokio::sync::oneshot::Receiver<()>, grace: Duration) {
-    match stopped.await {
-        Ok(()) => tokio::time::sleep(grace).await,
-        Err(_) => std::future::pending().await,
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and drains in-flight requests.

@@ -175,6 +175,11 @@ pub struct ServeArgs {
     /// transaction or database connection). A slow upload that keeps sending goes on.
     #[arg(long, env = "ATTEST_UPLOAD_IDLE_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub upload_idle_seconds: Duration,
+
+    /// Seconds a client may take to send a request's headers once it has begun; a connection
+    /// that has not sent them all by then is closed (slow clients cannot hold sockets open).
+    #[arg(long, env = "ATTEST_HEADER_READ_SECONDS", default_value = "15", value_parser = parse_seconds)]
+    pub header_read_seconds: Duration,
 }
 
 impl ServeArgs {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod layout;
 pub mod paging;
 pub mod routes;
+pub mod server;
 
 use std::any::Any;
 

@@ -201,6 +201,59 @@ async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace(
 }
 
 #[tokio::test]
+async fn a_client_too_slow_with_its_headers_is_cut_off_and_others_are_served() {
+    let database = ScratchDatabase::new();
+    let address = free_port();
+    let mut child = attest(&database.url())
+        .args([
+            "serve",
+            "--bind",
+            &address.to_string(),
+            "--header-read-seconds",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("attest starts");
+    wait_until_ready(&mut child, address);
+    // Sixty-four clients that begin a request and never finish its headers.
+    let slow: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).expect("connect");
+            stream
+                .write_all(b"GET /standards/TECIT50761 HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+                .expect("send");
+            stream
+        })
+        .collect();
+    // Meanwhile others are served.
+    let (status, _) = http_get(address, "/healthz").expect("served");
+    assert!(status.contains("200"), "{status}");
+
+    std::thread::sleep(Duration::from_millis(2_000));
+    for mut stream in slow {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        // The server answers 408 or just closes: either way the connection ends.
+        let ended = stream.read_to_end(&mut rest);
+        assert!(
+            ended.is_ok()
+                || ended
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "the connection was left open: {ended:?}"
+        );
+    }
+    let (status, _) = http_get(address, "/healthz").expect("still served");
+    assert!(status.contains("200"), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
 async fn standard_import_loads_a_file_once_and_names_a_malformed_line() {
     let database = ScratchDatabase::new();
     let dir = std::env::temp_dir().join(&database.name);
