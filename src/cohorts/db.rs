@@ -187,8 +187,9 @@ pub async fn enrol(
     Ok(id.map(EnrolmentId))
 }
 
-/// Sets the assessor and IQA of enrolments of `cohort`; returns the ids changed. Enrolments
-/// whose candidate is the chosen assessor or IQA are left alone and returned apart.
+/// Sets the assessor and IQA of enrolments of `cohort`; returns the ids changed (one that has
+/// them already is not, so the same assignment sent twice has one effect). Enrolments whose
+/// candidate is the chosen assessor or IQA are left alone and returned apart.
 pub async fn assign(
     conn: &mut PgConnection,
     cohort: CohortId,
@@ -213,6 +214,8 @@ pub async fn assign(
     let changed = sqlx::query_scalar!(
         "update enrolment set assessor_id = coalesce($3, assessor_id), iqa_id = coalesce($4, iqa_id)
           where cohort_id = $1 and enrolment_id = any($2)
+            and (assessor_id is distinct from coalesce($3, assessor_id)
+                 or iqa_id is distinct from coalesce($4, iqa_id))
          returning enrolment_id",
         cohort.0,
         enrolments,

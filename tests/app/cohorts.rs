@@ -112,16 +112,19 @@ async fn an_admin_creates_a_cohort_enrols_candidates_and_assigns_an_assessor_and
         "Error: Tick at least one enrolment"
     );
 
+    let assign = [
+        ("enrolment", enrolment_ids[0].as_str()),
+        ("enrolment", enrolment_ids[1].as_str()),
+        ("assessor", &assessor.to_string()),
+        ("iqa", &iqa.to_string()),
+    ];
     admin
-        .post_form(
-            &format!("{cohort_path}/assignments"),
-            &[
-                ("enrolment", &enrolment_ids[0]),
-                ("enrolment", &enrolment_ids[1]),
-                ("assessor", &assessor.to_string()),
-                ("iqa", &iqa.to_string()),
-            ],
-        )
+        .post_form(&format!("{cohort_path}/assignments"), &assign)
+        .await
+        .assert_redirect_to(&cohort_path);
+    // The same assignment sent again (a double click, a resent form) changes nothing more.
+    admin
+        .post_form(&format!("{cohort_path}/assignments"), &assign)
         .await
         .assert_redirect_to(&cohort_path);
     let page = admin.get(&cohort_path).await;
