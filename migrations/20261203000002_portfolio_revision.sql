@@ -32,18 +32,34 @@ $$;
 create trigger enrolment_progress_revised before update on enrolment_progress
     for each row execute function enrolment_progress_revise();
 
--- Counts the changes of the rows in `changed` (and, for moves, `gone`) against their cohorts
--- and assessors, locking the counts in one order.
+-- The slot of the counts that enrolment `id`'s changes go to, as `status::db::count_slot`
+-- picks it for the cohort counts: by the last byte of its id, which is random.
+create function count_slot(id uuid) returns smallint
+language sql immutable as $$
+    select (get_byte(uuid_send(id), 15) % 16)::smallint
+$$;
+
+-- Adds one change per pair of `scopes` and `slots` to the counts (scopes without an id, as an
+-- enrolment without an assessor has, are skipped), locking the counts in one order.
+create function add_revision_counts(scopes uuid[], slots smallint[]) returns void
+language sql as $$
+    insert into revision_count (scope_id, slot, changes)
+    select scope_id, slot, count(*)
+      from unnest(scopes, slots) as c(scope_id, slot)
+     where scope_id is not null
+     group by 1, 2
+     order by 1, 2
+    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes
+$$;
+
+-- Each function below reads the rows a statement changed (its transition table, named
+-- `changed` by every trigger, and `gone` for what an update replaced) and counts them against
+-- their cohorts and assessors.
 create function count_progress_inserted() returns trigger
 language plpgsql as $$
 begin
-    insert into revision_count (scope_id, slot, changes)
-    select s.scope_id, (get_byte(uuid_send(c.enrolment_id), 15) % 16)::smallint, count(*)
-      from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id)
-     where s.scope_id is not null
-     group by 1, 2
-     order by 1, 2
-    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    perform add_revision_counts(array_agg(s.scope_id), array_agg(count_slot(c.enrolment_id)))
+       from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id);
     return null;
 end
 $$;
@@ -53,18 +69,14 @@ $$;
 create function count_progress_updated() returns trigger
 language plpgsql as $$
 begin
-    insert into revision_count (scope_id, slot, changes)
-    select s.scope_id, (get_byte(uuid_send(c.enrolment_id), 15) % 16)::smallint, count(*)
-      from changed c
-      join gone g using (enrolment_id)
-      cross join lateral (
-          select distinct scope_id
-            from (values (c.cohort_id), (c.assessor_id), (g.cohort_id), (g.assessor_id)) v(scope_id)
-      ) s
-     where c.revision <> g.revision and s.scope_id is not null
-     group by 1, 2
-     order by 1, 2
-    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    perform add_revision_counts(array_agg(s.scope_id), array_agg(count_slot(c.enrolment_id)))
+       from changed c
+       join gone g using (enrolment_id)
+       cross join lateral (
+           select distinct scope_id
+             from (values (c.cohort_id), (c.assessor_id), (g.cohort_id), (g.assessor_id)) v(scope_id)
+       ) s
+      where c.revision <> g.revision;
     return null;
 end
 $$;
@@ -74,13 +86,8 @@ $$;
 create function count_counts_changed() returns trigger
 language plpgsql as $$
 begin
-    insert into revision_count (scope_id, slot, changes)
-    select s.scope_id, c.slot, count(*)
-      from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id)
-     where s.scope_id is not null
-     group by 1, 2
-     order by 1, 2
-    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+    perform add_revision_counts(array_agg(s.scope_id), array_agg(c.slot))
+       from changed c cross join lateral (values (c.cohort_id), (c.assessor_id)) s(scope_id);
     return null;
 end
 $$;
@@ -130,33 +137,26 @@ begin
 end
 $$;
 
--- An IQA action belongs to a review (of a sign-off) or to a sample (of evidence).
+-- The enrolments of the IQA actions `action_ids`: an IQA action belongs to a review (of a sign-off) or to a
+-- sample (of evidence).
+create function enrolments_of_iqa_actions(action_ids uuid[]) returns uuid[]
+language sql stable as $$
+    select array(
+        select so.enrolment_id
+          from iqa_action a join review r using (review_id) join sign_off so using (sign_off_id)
+         where a.iqa_action_id = any(action_ids)
+        union
+        select ev.enrolment_id
+          from iqa_action a join evidence_sample es using (evidence_sample_id)
+          join evidence ev on ev.evidence_id = es.evidence_id
+         where a.iqa_action_id = any(action_ids))
+$$;
+
+-- For actions and their answers alike: both name the action.
 create function revise_by_iqa_action() returns trigger
 language plpgsql as $$
 begin
-    perform revise_enrolments(array(
-        select so.enrolment_id
-          from changed c join review r using (review_id) join sign_off so using (sign_off_id)
-        union
-        select ev.enrolment_id
-          from changed c join evidence_sample es using (evidence_sample_id)
-          join evidence ev on ev.evidence_id = es.evidence_id));
-    return null;
-end
-$$;
-
-create function revise_by_iqa_answer() returns trigger
-language plpgsql as $$
-begin
-    perform revise_enrolments(array(
-        select so.enrolment_id
-          from changed c join iqa_action a using (iqa_action_id)
-          join review r using (review_id) join sign_off so using (sign_off_id)
-        union
-        select ev.enrolment_id
-          from changed c join iqa_action a using (iqa_action_id)
-          join evidence_sample es using (evidence_sample_id)
-          join evidence ev on ev.evidence_id = es.evidence_id));
+    perform revise_enrolments(enrolments_of_iqa_actions(array(select iqa_action_id from changed)));
     return null;
 end
 $$;
@@ -184,7 +184,7 @@ create trigger sample_revises after insert on evidence_sample
 create trigger iqa_action_revises after insert on iqa_action
     referencing new table as changed for each statement execute function revise_by_iqa_action();
 create trigger iqa_answer_revises after insert on iqa_action_answer
-    referencing new table as changed for each statement execute function revise_by_iqa_answer();
+    referencing new table as changed for each statement execute function revise_by_iqa_action();
 
 -- The pages show the names of the people in the enrolment and its IQA's conversation, and
 -- of its cohort.
@@ -202,14 +202,8 @@ begin
         select ev.enrolment_id from evidence_sample es join evidence ev using (evidence_id)
          where new.user_id in (es.iqa_id, es.assessor_id)
         union
-        select coalesce(so.enrolment_id, ev.enrolment_id)
-          from iqa_action_answer ans
-          join iqa_action a using (iqa_action_id)
-          left join review r using (review_id)
-          left join sign_off so on so.sign_off_id = r.sign_off_id
-          left join evidence_sample es on es.evidence_sample_id = a.evidence_sample_id
-          left join evidence ev on ev.evidence_id = es.evidence_id
-         where ans.assessor_id = new.user_id));
+        select unnest(enrolments_of_iqa_actions(array(
+            select iqa_action_id from iqa_action_answer where assessor_id = new.user_id)))));
     return null;
 end
 $$;

@@ -91,7 +91,7 @@ fn parse_hash(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// A value kept under a session's token hash, on behalf of one user.
-pub trait Kept: Clone + Send + Sync + 'static {
+pub trait OfUser: Clone + Send + Sync + 'static {
     fn belongs_to(&self, user: UserId) -> bool;
 }
 
@@ -117,7 +117,7 @@ pub struct Mark(u64);
 impl Changes {
     /// A new, empty cache of at most `capacity` values, which forgets what the changes this
     /// process is told of make stale.
-    pub fn cache<V: Kept>(&self, capacity: usize) -> Cache<V> {
+    pub fn cache<V: OfUser>(&self, capacity: usize) -> Cache<V> {
         let entries = Arc::new(Entries {
             map: Mutex::new(HashMap::new()),
             capacity,
@@ -169,7 +169,7 @@ struct Entries<V> {
     capacity: usize,
 }
 
-impl<V: Kept> Forget for Entries<V> {
+impl<V: OfUser> Forget for Entries<V> {
     fn forget(&self, change: &Change) {
         let mut map = lock(&self.map);
         match change {
@@ -190,7 +190,7 @@ pub struct Cache<V> {
     changes: Changes,
 }
 
-impl<V: Kept> Cache<V> {
+impl<V: OfUser> Cache<V> {
     /// The value kept under `key`, if any, while this process is listening.
     pub fn get(&self, key: &[u8; 32]) -> Option<V> {
         if !self.changes.is_listening() {
@@ -219,11 +219,13 @@ impl<V: Kept> Cache<V> {
         map.insert(key, value);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         lock(&self.entries.map).len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -320,10 +322,10 @@ async fn send_heartbeats(pool: PgPool, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let sent = match pool.acquire().await {
-            Ok(mut conn) => crate::db::notify(&mut conn, CHANNEL, HEARTBEAT_PAYLOAD).await,
-            Err(error) => Err(error),
-        };
+        let sent = async {
+            crate::db::notify(&mut *pool.acquire().await?, CHANNEL, HEARTBEAT_PAYLOAD).await
+        }
+        .await;
         if let Err(error) = sent {
             tracing::debug!(error = %error, "sending the heartbeat notice failed");
         }
@@ -337,7 +339,7 @@ mod tests {
     #[derive(Clone, Debug, PartialEq)]
     struct Owned(UserId);
 
-    impl Kept for Owned {
+    impl OfUser for Owned {
         fn belongs_to(&self, user: UserId) -> bool {
             self.0 == user
         }

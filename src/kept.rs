@@ -8,6 +8,7 @@
 //! request anywhere reads afresh. Nothing here needs the change notices of `crate::changes`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -47,7 +48,7 @@ impl<K: Hash + Eq, V, R: PartialEq> Kept<K, V, R> {
     }
 
     /// The value kept under `key` if it was read at `revision`.
-    pub fn get(&self, key: &K, revision: &R) -> Option<Arc<V>> {
+    fn get(&self, key: &K, revision: &R) -> Option<Arc<V>> {
         lock(&self.entries)
             .get(key)
             .filter(|(at, _)| at == revision)
@@ -55,7 +56,7 @@ impl<K: Hash + Eq, V, R: PartialEq> Kept<K, V, R> {
     }
 
     /// Keeps `value`, read at `revision`, under `key`.
-    pub fn put(&self, key: K, revision: R, value: Arc<V>) {
+    fn put(&self, key: K, revision: R, value: Arc<V>) {
         let mut entries = lock(&self.entries);
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.clear();
@@ -63,12 +64,31 @@ impl<K: Hash + Eq, V, R: PartialEq> Kept<K, V, R> {
         entries.insert(key, (revision, value));
     }
 
-    pub fn len(&self) -> usize {
-        lock(&self.entries).len()
+    /// The value kept under `key` at `revision`, or else the one `read` makes, then kept so:
+    /// `read` must begin after `revision` was read, so that what it reads is never older.
+    /// With no key and revision (a page that is never kept) it only reads.
+    pub async fn get_or_read<E, Read>(
+        &self,
+        kept_as: Option<(K, R)>,
+        read: impl FnOnce() -> Read,
+    ) -> Result<Arc<V>, E>
+    where
+        Read: Future<Output = Result<V, E>>,
+    {
+        let Some((key, revision)) = kept_as else {
+            return Ok(Arc::new(read().await?));
+        };
+        if let Some(value) = self.get(&key, &revision) {
+            return Ok(value);
+        }
+        let value = Arc::new(read().await?);
+        self.put(key, revision, value.clone());
+        Ok(value)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.entries).len()
     }
 }
 
@@ -109,6 +129,21 @@ mod tests {
         kept.put(1, 8, Arc::new("eight"));
         assert_eq!(kept.get(&1, &7), None);
         assert_eq!(kept.get(&1, &8).as_deref(), Some(&"eight"));
+    }
+
+    #[tokio::test]
+    async fn reads_once_per_revision_and_always_when_not_kept() {
+        let kept: Kept<u8, u32> = Kept::new(10);
+        let reads = std::cell::Cell::new(0);
+        let read = || async {
+            reads.set(reads.get() + 1);
+            Ok::<u32, ()>(reads.get())
+        };
+        assert_eq!(*kept.get_or_read(Some((1, 5)), read).await.unwrap(), 1);
+        assert_eq!(*kept.get_or_read(Some((1, 5)), read).await.unwrap(), 1);
+        assert_eq!(*kept.get_or_read(Some((1, 6)), read).await.unwrap(), 2);
+        assert_eq!(*kept.get_or_read(None, read).await.unwrap(), 3);
+        assert_eq!(*kept.get_or_read(None, read).await.unwrap(), 4);
     }
 
     #[test]

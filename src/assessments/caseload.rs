@@ -164,25 +164,21 @@ pub async fn show(
     };
     // A wait is measured from now: such a page is read afresh each time. Otherwise the page
     // is kept while no enrolment of the caseload changes, comes or goes.
-    let revision = match filter.waiting_since {
+    let kept_as = match filter.waiting_since {
         Some(_) => None,
-        None => Some(db::caseload_revision(&mut conn, user.id).await?),
+        None => Some((
+            (
+                user.id,
+                format!("{:?}|{:?}|{}|{:?}", cohort, status, name, query.page),
+            ),
+            db::caseload_revision(&mut conn, user.id).await?,
+        )),
     };
-    let key = (
-        user.id,
-        format!("{:?}|{:?}|{}|{:?}", cohort, status, name, query.page),
-    );
-    let records = match revision.and_then(|r| Some((kept.get(&key, &r)?, r))) {
-        Some((records, _)) => records,
-        None => {
-            let records =
-                Arc::new(CaseRecords::read(&mut conn, &user, &groups, filter, query.page).await?);
-            if let Some(revision) = revision {
-                kept.put(key, revision, records.clone());
-            }
-            records
-        }
-    };
+    let records = kept
+        .get_or_read(kept_as, || {
+            CaseRecords::read(&mut conn, &user, &groups, filter, query.page)
+        })
+        .await?;
     let pages = records.paging.links(records.shown.len(), |page| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("cohort", &query.cohort)

@@ -19,7 +19,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::db::{self, StoredSession};
-use crate::changes::{Cache, Kept};
+use crate::changes::{Cache, OfUser};
 use crate::config::Settings;
 use crate::crypto::{random_token, sha256};
 use crate::identity::{CsrfToken, CurrentUser, SessionUnknown, UserId};
@@ -46,7 +46,7 @@ impl Sessions {
     }
 }
 
-impl Kept for StoredSession {
+impl OfUser for StoredSession {
     fn belongs_to(&self, user: UserId) -> bool {
         self.user_id == user
     }

@@ -631,15 +631,12 @@ pub fn summarise(rows: Vec<VersionRow>, standard: &Published) -> Vec<VersionSumm
 /// What a portfolio page is drawn from, read in one statement: a page costs a round trip
 /// to the database per statement, and this page is the one candidates open most.
 pub struct PortfolioReading {
-    pub enrolment: Enrolment,
     /// The enrolment's stored status; `None` before it has one.
     pub progress: Option<Progress>,
     /// Its evidence versions: drafts too when the viewer writes them (see [`list_for_enrolment`]).
     pub versions: Vec<VersionRow>,
     /// Each time the number of criteria met changed: when, and to what.
     pub met_history: Vec<(OffsetDateTime, i32)>,
-    /// The enrolment's revision as this reading saw it; `None` before it has a stored status.
-    pub revision: Option<i64>,
 }
 
 /// Enrolment `id`, if `viewer` may see it, and the revision of its portfolio: what a page
@@ -689,20 +686,15 @@ pub async fn portfolio_revision(
     }))
 }
 
-/// Enrolment `id`, if `viewer` may see it, with its stored progress and the evidence versions
-/// `viewer` may see.
+/// The stored progress of enrolment `id`, if `viewer` may see it, and the evidence versions
+/// `viewer` may see (the enrolment itself is read by [`portfolio_revision`]).
 pub async fn read_portfolio(
     conn: &mut PgConnection,
     id: EnrolmentId,
     viewer: Viewer<'_>,
 ) -> sqlx::Result<Option<PortfolioReading>> {
     let rows = sqlx::query!(
-        r#"select e.enrolment_id as "id!: EnrolmentId", e.cohort_id as "cohort_id!: CohortId", e.cohort_name as "cohort_name!",
-                  e.standard_id as "standard_id!: StandardId", e.standard_title as "standard_title!",
-                  e.standard_urn as "standard_urn!", e.candidate_id as "candidate_id!: UserId",
-                  e.candidate_name as "candidate_name!", e.assessor_id as "assessor_id: UserId", e.assessor_name,
-                  e.iqa_id as "iqa_id: UserId", e.iqa_name, e.withdrawn_at, e.withdrawn_reason,
-                  p.status as "status?: EnrolmentStatus", p.performance_met as "performance_met?",
+        r#"select e.enrolment_id as "id!: EnrolmentId", p.status as "status?: EnrolmentStatus", p.performance_met as "performance_met?",
                   p.performance_total as "performance_total?", p.knowledge_met as "knowledge_met?",
                   p.knowledge_total as "knowledge_total?", p.criteria_awaiting as "criteria_awaiting?",
                   p.criteria_not_met as "criteria_not_met?",
@@ -714,8 +706,8 @@ pub async fn read_portfolio(
                   v.title as "title?", v.state as "state?: EvidenceState", v.method as "method: AssessmentMethod",
                   v.submitted_at, v.created_at as "created_at?", v.superseded as "superseded?",
                   v.claimed as "claimed?: Vec<CriterionId>", v.kept as "kept?: Vec<CriterionId>", v.judged as "judged?",
-                  v.record as "record?", v.sent as "sent?", p.revision as "revision?"
-             from enrolment_detail e
+                  v.record as "record?", v.sent as "sent?"
+             from enrolment e
              left join enrolment_progress p using (enrolment_id)
              -- Read once for the enrolment, beside each of its versions.
              left join lateral (
@@ -753,22 +745,6 @@ pub async fn read_portfolio(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let enrolment = Enrolment {
-        id: first.id,
-        cohort_id: first.cohort_id,
-        cohort_name: first.cohort_name.clone(),
-        standard_id: first.standard_id,
-        standard_title: first.standard_title.clone(),
-        standard_urn: first.standard_urn.clone(),
-        candidate_id: first.candidate_id,
-        candidate_name: first.candidate_name.clone(),
-        assessor_id: first.assessor_id,
-        assessor_name: first.assessor_name.clone(),
-        iqa_id: first.iqa_id,
-        iqa_name: first.iqa_name.clone(),
-        withdrawn_at: first.withdrawn_at,
-        withdrawn_reason: first.withdrawn_reason.clone(),
-    };
     let progress = first.status.map(|status| Progress {
         enrolment_id: first.id,
         status,
@@ -782,7 +758,6 @@ pub async fn read_portfolio(
         iqa_disagreed: first.iqa_disagreed.unwrap_or_default(),
         criteria_statuses: first.criteria_statuses.clone().unwrap_or_default(),
     });
-    let revision = first.revision;
     let met_history = first
         .met_history_at
         .iter()
@@ -811,11 +786,9 @@ pub async fn read_portfolio(
         })
         .collect();
     Ok(Some(PortfolioReading {
-        enrolment,
         progress,
         versions,
         met_history,
-        revision,
     }))
 }
 

@@ -154,18 +154,18 @@ impl Portfolio {
             .await?
             .ok_or(AppError::NotFound)?;
         let standard = standards.version(&mut conn, enrolment.standard_id).await?;
-        let key = (id, user.id);
-        let records = match revision.and_then(|r| kept.get(&key, &r)) {
-            Some(records) => records,
-            None => {
-                let (revision, records) = Records::read(&mut conn, &standard, user, id).await?;
-                let records = Arc::new(records);
-                if let Some(revision) = revision {
-                    kept.put(key, revision, records.clone());
-                }
-                records
-            }
-        };
+        let kept_as = revision.map(|revision| ((id, user.id), revision));
+        let records = kept
+            .get_or_read(kept_as, || {
+                Records::read(
+                    &mut conn,
+                    &standard,
+                    user,
+                    id,
+                    enrolment.is_candidate(user.id),
+                )
+            })
+            .await?;
         let progress_chart = records.met_history.first().and_then(|(since, _)| {
             let total = i32::try_from(standard.criteria().count()).unwrap_or(i32::MAX);
             let weeks = weekly_met(&records.met_history, *since, state.clock.now(), CHART_WEEKS);
@@ -259,14 +259,15 @@ impl Portfolio {
 }
 
 impl Records {
-    /// Reads the records of enrolment `id` that `user` may see, with the revision they were
-    /// read at (`None` before the enrolment has a stored status).
+    /// Reads the records of enrolment `id` that `user` may see (`is_candidate`: as its
+    /// candidate).
     async fn read(
         conn: &mut sqlx::PgConnection,
         standard: &Published,
         user: &CurrentUser,
         id: EnrolmentId,
-    ) -> AppResult<(Option<i64>, Self)> {
+        is_candidate: bool,
+    ) -> AppResult<Self> {
         let reading = db::read_portfolio(conn, id, user.viewer())
             .await?
             .ok_or(AppError::NotFound)?;
@@ -278,19 +279,18 @@ impl Records {
             None
         };
         // Candidates open their portfolio most, and answering is not theirs: not read for them.
-        let open_samples = if reading.enrolment.is_candidate(user.id) {
+        let open_samples = if is_candidate {
             Vec::new()
         } else {
             iqa_actions::db::open_sample_actions(conn, id).await?
         };
-        let records = Self {
+        Ok(Self {
             progress,
             versions: db::summarise(reading.versions, standard),
             met_history: reading.met_history,
             disagreement,
             open_samples,
-        };
-        Ok((reading.revision, records))
+        })
     }
 }
 

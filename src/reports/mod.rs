@@ -305,22 +305,13 @@ impl<'a> PageReading<'a> {
             .version(&mut conn, cohort.standard_id)
             .await?
             .codes();
-        let revision = match &key {
-            Some(_) => Some(db::cohort_revision(&mut conn, id).await?),
+        let kept_as = match key {
+            Some(key) => Some((key, db::cohort_revision(&mut conn, id).await?)),
             None => None,
         };
-        let records = match (key, revision) {
-            (Some(key), Some(revision)) => match kept.get(&key, &revision) {
-                Some(records) => records,
-                None => {
-                    // Read after the revision: never older than it says.
-                    let records = Arc::new(ReportRecords::read(&mut conn, id, filter, page).await?);
-                    kept.put(key, revision, records.clone());
-                    records
-                }
-            },
-            _ => Arc::new(ReportRecords::read(&mut conn, id, filter, page).await?),
-        };
+        let records = kept
+            .get_or_read(kept_as, || ReportRecords::read(&mut conn, id, filter, page))
+            .await?;
         Ok(Self {
             filter,
             cohort,

@@ -389,21 +389,10 @@ async fn the_csv_export_reads_in_pages_and_holds_no_connection_while_the_client_
 
     let response = admin.get_response("/admin/audit.csv?entity=bulk").await;
     assert_eq!(response.status(), axum::http::StatusCode::OK);
-    let mut body = response.into_body();
-    http_body_util::BodyExt::frame(&mut body)
-        .await
-        .expect("a frame")
-        .expect("readable");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let in_use = app.pool.size() - u32::try_from(app.pool.num_idle()).expect("small");
-    assert_eq!(in_use, 0, "no connection waits on the reader");
+    let (_, rest) = app.read_with_a_pause(response).await;
 
     // Read on: every event once, newest first, across the pages.
-    let rest = http_body_util::BodyExt::collect(body)
-        .await
-        .expect("the rest")
-        .to_bytes();
-    let text = String::from_utf8(rest.to_vec()).expect("text");
+    let text = String::from_utf8(rest).expect("text");
     let ids: Vec<i64> = text
         .lines()
         .filter(|l| l.contains("test.bulk"))

@@ -6,15 +6,30 @@ use axum::http::StatusCode;
 use sqlx::PgPool;
 
 use attest::auth::session::session_cookie_name;
-use attest::identity::Role;
+use attest::identity::{Role, UserId};
 
-use crate::helpers::{TestApp, eventually};
+use crate::helpers::{Browser, TestApp, eventually};
 
 /// The name in the page header of whoever the portal took the request to come from.
 fn signed_in_name(page: &crate::helpers::TestResponse) -> Option<String> {
     page.texts("#account-link")
         .first()
         .map(|name| name.trim_end_matches(" – your account").to_owned())
+}
+
+/// Whom the portal takes `browser` to be, on a page that needs nothing else from the database.
+async fn seen_as(browser: &Browser<'_>) -> Option<String> {
+    signed_in_name(&browser.get("/standards/TECIT50761").await)
+}
+
+/// Runs `sql` (binding `users` in turn) as someone working on the database directly would.
+async fn run(app: &TestApp, sql: &'static str, users: &[UserId]) {
+    users
+        .iter()
+        .fold(sqlx::query(sql), |query, user| query.bind(user.0))
+        .execute(&app.pool)
+        .await
+        .expect(sql);
 }
 
 #[sqlx::test]
@@ -41,16 +56,10 @@ async fn a_kept_session_serves_without_asking_the_database(pool: PgPool) {
 async fn without_listening_every_request_asks_the_database(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
-    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
+    assert!(seen_as(&admin).await.is_some());
     // No notice would reach this process, so nothing was kept: the change is seen at once.
-    sqlx::query("delete from session")
-        .execute(&app.pool)
-        .await
-        .expect("deleted");
-    assert_eq!(
-        signed_in_name(&admin.get("/standards/TECIT50761").await),
-        None
-    );
+    run(&app, "delete from session", &[]).await;
+    assert_eq!(seen_as(&admin).await, None);
 }
 
 #[sqlx::test]
@@ -118,40 +127,36 @@ async fn a_change_made_in_plain_sql_is_heard_too(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let listening = app.listen().await;
     let (user, candidate) = app.signed_in(&[Role::Candidate]).await;
-    assert_eq!(
-        signed_in_name(&candidate.get("/standards/TECIT50761").await).as_deref(),
-        Some("Test candidate")
-    );
+    assert_eq!(seen_as(&candidate).await.as_deref(), Some("Test candidate"));
 
-    sqlx::query("update app_user set display_name = 'Renamed' where user_id = $1")
-        .bind(user.0)
-        .execute(&app.pool)
-        .await
-        .expect("renamed");
+    run(
+        &app,
+        "update app_user set display_name = 'Renamed' where user_id = $1",
+        &[user],
+    )
+    .await;
     eventually("the new name is shown", || async {
-        signed_in_name(&candidate.get("/standards/TECIT50761").await).as_deref() == Some("Renamed")
+        seen_as(&candidate).await.as_deref() == Some("Renamed")
     })
     .await;
 
-    sqlx::query("update app_user set is_active = false where user_id = $1")
-        .bind(user.0)
-        .execute(&app.pool)
-        .await
-        .expect("deactivated");
+    run(
+        &app,
+        "update app_user set is_active = false where user_id = $1",
+        &[user],
+    )
+    .await;
     eventually("the deactivated account is signed out", || async {
-        signed_in_name(&candidate.get("/standards/TECIT50761").await).is_none()
+        seen_as(&candidate).await.is_none()
     })
     .await;
 
     // Emptying the table fires no row trigger: everything kept is forgotten.
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
-    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
-    sqlx::query("truncate session")
-        .execute(&app.pool)
-        .await
-        .expect("emptied");
+    assert!(seen_as(&admin).await.is_some());
+    run(&app, "truncate session", &[]).await;
     eventually("everyone is signed out", || async {
-        signed_in_name(&admin.get("/standards/TECIT50761").await).is_none()
+        seen_as(&admin).await.is_none()
     })
     .await;
     listening.stop().await;
@@ -181,12 +186,7 @@ async fn a_listening_connection_that_falls_silent_is_given_up(pool: PgPool) {
         every: std::time::Duration::from_secs(3600),
         silence: std::time::Duration::from_millis(300),
     };
-    let listening =
-        attest::changes::Listening::start_with(app.state.changes.clone(), &app.pool, heartbeat);
-    eventually("the portal listens", || async {
-        app.state.changes.is_listening()
-    })
-    .await;
+    let listening = app.listen_with(heartbeat).await;
     eventually("the silent connection is given up", || async {
         !app.state.changes.is_listening()
     })
@@ -199,29 +199,26 @@ async fn a_lost_listening_connection_empties_the_caches_until_it_is_back(pool: P
     let app = TestApp::new(pool).await;
     let listening = app.listen().await;
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
-    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
+    assert!(seen_as(&admin).await.is_some());
 
     // The database ends the listening connection (as in a restart): notices sent until it is
     // back are lost, so nothing kept may serve meanwhile.
-    sqlx::query(
+    run(
+        &app,
         "select pg_terminate_backend(pid) from pg_stat_activity
           where datname = current_database() and query like 'LISTEN%'",
+        &[],
     )
-    .execute(&app.pool)
-    .await
-    .expect("terminated");
+    .await;
     eventually("the portal notices the connection is gone", || async {
         !app.state.changes.is_listening()
     })
     .await;
     // Read from the database meanwhile, and not kept.
-    assert!(signed_in_name(&admin.get("/standards/TECIT50761").await).is_some());
-    sqlx::query("delete from session")
-        .execute(&app.pool)
-        .await
-        .expect("deleted");
+    assert!(seen_as(&admin).await.is_some());
+    run(&app, "delete from session", &[]).await;
     assert_eq!(
-        signed_in_name(&admin.get("/standards/TECIT50761").await),
+        seen_as(&admin).await,
         None,
         "the session deleted while nobody listened is not served from memory"
     );

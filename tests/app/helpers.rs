@@ -9,7 +9,7 @@ use attest::AppState;
 use attest::accounts::db as users_db;
 use attest::accounts::model::{DisplayName, Email};
 use attest::auth::session;
-use attest::changes::Listening;
+use attest::changes::{Heartbeat, Listening};
 use attest::clock::Clock;
 use attest::config::Settings;
 use attest::identity::{Role, UserId};
@@ -78,12 +78,35 @@ impl TestApp {
     /// Listens for changes as `attest serve` does, so that this portal keeps sessions in
     /// memory; returns once it listens.
     pub async fn listen(&self) -> Listening {
-        let listening = Listening::start(self.state.changes.clone(), &self.pool);
+        self.listen_with(Heartbeat::default()).await
+    }
+
+    /// As [`TestApp::listen`], with a heartbeat of the test's choosing.
+    pub async fn listen_with(&self, heartbeat: Heartbeat) -> Listening {
+        let listening = Listening::start_with(self.state.changes.clone(), &self.pool, heartbeat);
         eventually("the portal listens for changes", || async {
             self.state.changes.is_listening()
         })
         .await;
         listening
+    }
+
+    /// Reads `response` as a client that takes its first chunk, then nothing for a while:
+    /// meanwhile no database connection may wait on it. Returns the first chunk and the rest.
+    pub async fn read_with_a_pause(
+        &self,
+        response: axum::response::Response,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut body = response.into_body();
+        let first = body.frame().await.expect("a frame").expect("readable");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let in_use = self.pool.size() - u32::try_from(self.pool.num_idle()).expect("small");
+        assert_eq!(in_use, 0, "no connection waits on the reader");
+        let rest = body.collect().await.expect("the rest").to_bytes();
+        (
+            first.into_data().map(|d| d.to_vec()).unwrap_or_default(),
+            rest.to_vec(),
+        )
     }
 
     /// A second portal process serving the same database, with caches of its own.
@@ -116,14 +139,7 @@ impl TestApp {
             .oneshot(request)
             .await
             .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let (status, headers, bytes) = read_whole(response).await;
         TestResponse {
             status,
             headers,
@@ -203,6 +219,20 @@ impl TestApp {
             .await
             .expect("audit")
     }
+}
+
+/// A response's status, headers and whole body.
+async fn read_whole(response: axum::response::Response) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    (status, headers, bytes)
 }
 
 /// Waits up to five seconds for `condition` to hold, asking every 10 ms: for what another
@@ -326,17 +356,7 @@ impl Browser<'_> {
 
     /// The raw bytes of a GET, for downloads.
     pub async fn get_bytes(&self, uri: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let response = self.get_response(uri).await;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        (status, headers, bytes)
+        read_whole(self.get_response(uri).await).await
     }
 
     /// A GET's response with its body not yet read, as a client that reads at its own pace.

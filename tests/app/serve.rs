@@ -76,6 +76,19 @@ fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(String, String)
     ))
 }
 
+/// `attest serve` on `address` with `settings`, its output dropped, once it answers.
+fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Child {
+    let mut child = attest(&database.url())
+        .args(["serve", "--bind", &address.to_string()])
+        .args(settings)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("attest starts");
+    wait_until_ready(&mut child, address);
+    child
+}
+
 fn wait_until_ready(child: &mut Child, address: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -153,19 +166,7 @@ async fn serve_creates_the_database_loads_the_standard_and_stops_cleanly_on_sigt
 async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace() {
     let database = ScratchDatabase::new();
     let address = free_port();
-    let mut child = attest(&database.url())
-        .args([
-            "serve",
-            "--bind",
-            &address.to_string(),
-            "--shutdown-grace-seconds",
-            "2",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("attest starts");
-    wait_until_ready(&mut child, address);
+    let mut child = serving(&database, address, &["--shutdown-grace-seconds", "2"]);
     // A form that announces its body and never sends it, as a stalled client does.
     let mut stalled = TcpStream::connect(address).expect("connect");
     stalled
@@ -204,19 +205,7 @@ async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace(
 async fn a_client_too_slow_with_its_headers_is_cut_off_and_others_are_served() {
     let database = ScratchDatabase::new();
     let address = free_port();
-    let mut child = attest(&database.url())
-        .args([
-            "serve",
-            "--bind",
-            &address.to_string(),
-            "--header-read-seconds",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("attest starts");
-    wait_until_ready(&mut child, address);
+    let mut child = serving(&database, address, &["--header-read-seconds", "1"]);
     // Sixty-four clients that begin a request and never finish its headers.
     let slow: Vec<TcpStream> = (0..64)
         .map(|_| {
