@@ -40,16 +40,19 @@ language sql immutable as $$
 $$;
 
 -- Adds one change per pair of `scopes` and `slots` to the counts (scopes without an id, as an
--- enrolment without an assessor has, are skipped), locking the counts in one order.
+-- enrolment without an assessor has, are skipped), locking the counts in one order. PL/pgSQL,
+-- not SQL: its plan is kept between calls, and every judgement calls it.
 create function add_revision_counts(scopes uuid[], slots smallint[]) returns void
-language sql as $$
+language plpgsql as $$
+begin
     insert into revision_count (scope_id, slot, changes)
     select scope_id, slot, count(*)
       from unnest(scopes, slots) as c(scope_id, slot)
      where scope_id is not null
      group by 1, 2
      order by 1, 2
-    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes
+    on conflict (scope_id, slot) do update set changes = revision_count.changes + excluded.changes;
+end
 $$;
 
 -- Each function below reads the rows a statement changed (its transition table, named
