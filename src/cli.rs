@@ -113,7 +113,7 @@ async fn serve(
     );
 
     offer_first_admin_setup(&state).await?;
-    let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
+    let sweeper = tokio::spawn(sweep_what_has_expired(state.clone()));
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
     let change_listener = crate::changes::Listening::start(state.changes.clone(), &pool);
 
@@ -254,7 +254,8 @@ async fn offer_first_admin_setup(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn sweep_expired_sessions(state: AppState) {
+/// Every few minutes: ends expired sessions, forgets old form keys, and sweeps storage.
+async fn sweep_what_has_expired(state: AppState) {
     let mut interval = tokio::time::interval(SESSION_SWEEP_INTERVAL);
     loop {
         interval.tick().await;
@@ -278,6 +279,22 @@ async fn sweep_expired_sessions(state: AppState) {
         if let Err(error) = forgotten {
             tracing::warn!(error = %error, "forgetting old form keys failed");
         }
+        sweep_storage(&state).await;
+    }
+}
+
+/// Removes abandoned uploads and files no evidence refers to any more.
+async fn sweep_storage(state: &AppState) {
+    let retention = crate::blobs::Retention::default();
+    match crate::blobs::sweep(&state.pool, state.clock.now(), retention).await {
+        Ok(swept) if swept == crate::blobs::SweepCounts::default() => {}
+        Ok(swept) => tracing::info!(
+            storage.abandoned_uploads = swept.abandoned_uploads,
+            storage.unreferenced_files = swept.unreferenced_files,
+            storage.chunks = swept.chunks,
+            "swept storage"
+        ),
+        Err(error) => tracing::warn!(error = %error, "sweeping storage failed"),
     }
 }
 

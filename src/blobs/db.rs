@@ -1,11 +1,13 @@
-//! Queries of file storage: the chunks of a file, and the blob row that names them by their
-//! SHA-256.
+//! Queries of file storage: the chunks of a file, the pending upload that owns them while the
+//! file is written, and the blob row that names a finished file by its SHA-256.
 
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 
 use crate::ids::BlobId;
 
-/// Stores chunk `seq` (counted from 0) of the file being written as `blob_id`.
+/// Stores chunk `seq` (counted from 0) of the file being written as `blob_id`, and marks its
+/// pending upload as written now.
 pub async fn insert_chunk(
     conn: &mut PgConnection,
     blob_id: BlobId,
@@ -13,7 +15,11 @@ pub async fn insert_chunk(
     data: Vec<u8>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
+        "with pending as (
+             insert into pending_upload (blob_id) values ($1)
+             on conflict (blob_id) do update set written_at = now()
+         )
+         insert into blob_chunk (blob_id, seq, data) values ($1, $2, $3)",
         blob_id.0,
         seq,
         data
@@ -23,20 +29,34 @@ pub async fn insert_chunk(
     Ok(())
 }
 
-/// Names the chunks of `blob_id` as a file with this SHA-256, size and content type: `blob_id`,
-/// or `None` (and nothing stored) when a file with the same SHA-256 is stored already.
-pub async fn insert_blob(
+/// Ends the pending upload `blob_id`, whose `chunks` chunks are all written, as a file with
+/// this SHA-256, size and content type. An identical file stored already is kept instead, and
+/// the new chunks are dropped. Returns the id of the file kept, now marked as just used; `None`
+/// (and nothing changed) when chunks of the upload are missing, swept while it was idle.
+pub async fn finish(
     conn: &mut PgConnection,
     blob_id: BlobId,
+    chunks: i32,
     sha256: &[u8],
     size: i64,
     content_type: &str,
 ) -> sqlx::Result<Option<BlobId>> {
     sqlx::query_scalar!(
-        r#"insert into blob (blob_id, sha256, size_bytes, content_type) values ($1, $2, $3, $4)
-             on conflict (sha256) do nothing
-             returning blob_id as "blob_id: BlobId""#,
+        r#"with named as (
+               insert into blob (blob_id, sha256, size_bytes, content_type)
+               select $1, $3, $4, $5
+                where (select count(*) from blob_chunk where blob_id = $1) = $2
+               on conflict (sha256) do update set used_at = now()
+               returning blob_id
+           ), ended as (
+               delete from pending_upload where blob_id = $1 and exists (select from named)
+           ), dropped as (
+               delete from blob_chunk
+                where blob_id = $1 and exists (select from named where blob_id <> $1)
+           )
+           select blob_id as "blob_id!: BlobId" from named"#,
         blob_id.0,
+        i64::from(chunks),
         sha256,
         size,
         content_type
@@ -45,22 +65,16 @@ pub async fn insert_blob(
     .await
 }
 
-/// Deletes the chunks written for `blob_id`.
-pub async fn delete_chunks(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<()> {
-    sqlx::query!("delete from blob_chunk where blob_id = $1", blob_id.0)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The id of the stored file with this SHA-256 (an error when there is none).
-pub async fn blob_id_by_sha256(conn: &mut PgConnection, sha256: &[u8]) -> sqlx::Result<BlobId> {
-    sqlx::query_scalar!(
-        r#"select blob_id as "blob_id: BlobId" from blob where sha256 = $1"#,
-        sha256
+/// Drops an unfinished upload: its chunks and its pending row.
+pub async fn discard(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<()> {
+    sqlx::query!(
+        "with ended as (delete from pending_upload where blob_id = $1)
+         delete from blob_chunk where blob_id = $1",
+        blob_id.0
     )
-    .fetch_one(conn)
-    .await
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The bytes of chunk `seq` (counted from 0) of the file `blob_id`; `None` past its end.
@@ -76,4 +90,72 @@ pub async fn chunk(
     )
     .fetch_optional(conn)
     .await
+}
+
+/// How many rows one sweep statement removes; the sweeper repeats it until fewer are left.
+pub const SWEEP_BATCH: i64 = 100;
+
+/// What one sweep statement removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Pending uploads, or blobs.
+    pub files: i64,
+    pub chunks: i64,
+}
+
+/// Removes up to [`SWEEP_BATCH`] pending uploads with no chunk written since `idle_since`,
+/// with their chunks.
+pub async fn sweep_abandoned_uploads(
+    conn: &mut PgConnection,
+    idle_since: OffsetDateTime,
+) -> sqlx::Result<Swept> {
+    let row = sqlx::query!(
+        r#"with ended as (
+               delete from pending_upload
+                where blob_id in (select blob_id from pending_upload
+                                   where written_at < $1 order by written_at limit $2)
+               returning blob_id
+           ), chunks as (
+               delete from blob_chunk where blob_id in (select blob_id from ended) returning 1
+           )
+           select (select count(*) from ended) as "files!", (select count(*) from chunks) as "chunks!""#,
+        idle_since,
+        SWEEP_BATCH
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Swept {
+        files: row.files,
+        chunks: row.chunks,
+    })
+}
+
+/// Removes up to [`SWEEP_BATCH`] blobs that no evidence refers to and no upload has used since
+/// `unused_since`, with their chunks.
+pub async fn sweep_unreferenced_blobs(
+    conn: &mut PgConnection,
+    unused_since: OffsetDateTime,
+) -> sqlx::Result<Swept> {
+    let row = sqlx::query!(
+        r#"with gone as (
+               delete from blob
+                where blob_id in (select b.blob_id from blob b
+                                   where b.used_at < $1
+                                     and not exists (select from evidence_file f
+                                                      where f.blob_id = b.blob_id)
+                                   order by b.used_at limit $2)
+               returning blob_id
+           ), chunks as (
+               delete from blob_chunk where blob_id in (select blob_id from gone) returning 1
+           )
+           select (select count(*) from gone) as "files!", (select count(*) from chunks) as "chunks!""#,
+        unused_since,
+        SWEEP_BATCH
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Swept {
+        files: row.files,
+        chunks: row.chunks,
+    })
 }

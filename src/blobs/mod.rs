@@ -1,10 +1,12 @@
 //! File storage in PostgreSQL: content-addressed (SHA-256) blobs in chunks of 1 MiB.
 //!
-//! A file is written while its upload streams in, one chunk at a time, in the caller's
-//! transaction; the blob row that names it by its SHA-256 comes last. An identical file that is
-//! already stored is kept once: the new chunks are dropped again in the same transaction. So a
-//! file never exists without the evidence row that holds it, nor the other way round, and the
-//! whole file is never in memory.
+//! A file is written while its upload streams in, one chunk at a time, each chunk a short
+//! statement of its own: no transaction or connection is held at the client's pace. Until its
+//! end the file is a pending upload; then one statement names it by its SHA-256, or keeps the
+//! identical file stored already and drops the new chunks. The caller links the finished file
+//! to evidence in a short transaction of its own. What is never linked (an upload abandoned
+//! halfway, refused, or cut off by a crash) is removed by [`sweep`]; the whole file is never in
+//! memory.
 
 mod db;
 
@@ -12,6 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ids::BlobId;
@@ -170,6 +173,9 @@ pub enum BlobError {
     Empty,
     #[error("the file's type is not accepted")]
     TypeNotAllowed,
+    /// Chunks of the upload were swept while it sent nothing for an hour.
+    #[error("the upload was idle too long and its start was removed")]
+    Expired,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -189,7 +195,7 @@ impl<E> From<sqlx::Error> for StreamError<E> {
     }
 }
 
-/// Writes one file into the caller's transaction as its bytes arrive.
+/// Writes one file into storage as its bytes arrive.
 pub struct BlobWriter {
     blob_id: BlobId,
     seq: i32,
@@ -231,11 +237,12 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Writes the whole of `source` into the file. While one chunk is being written, the next
+    /// Writes the whole of `source` into the file, each chunk a short statement on a
+    /// connection taken from `pool` for it alone. While one chunk is being written, the next
     /// one is already read from the source, so the upload and the database work at once.
     pub async fn write_stream<S, E>(
         &mut self,
-        conn: &mut PgConnection,
+        pool: &PgPool,
         source: &mut S,
     ) -> Result<(), StreamError<E>>
     where
@@ -255,11 +262,15 @@ impl BlobWriter {
             }
             let overflow = self.buffer.split_off(CHUNK_SIZE);
             let chunk = std::mem::replace(&mut self.buffer, overflow);
-            let store = db::insert_chunk(conn, self.blob_id, self.seq, chunk);
+            let (blob_id, seq) = (self.blob_id, self.seq);
+            let store = async move {
+                let mut conn = pool.acquire().await?;
+                db::insert_chunk(&mut conn, blob_id, seq, chunk).await
+            };
             self.seq += 1;
             tokio::pin!(store);
-            // A failure of the source waits for the write in flight: a query abandoned halfway
-            // would leave the connection unusable for the rollback.
+            // A failure of the source waits for the write in flight, so that `discard` comes
+            // after it and leaves nothing behind.
             let mut failure = None;
             loop {
                 tokio::select! {
@@ -286,6 +297,22 @@ impl BlobWriter {
         }
     }
 
+    /// Writes `bytes`, a whole file in memory, through `conn` (in the caller's transaction,
+    /// when it has one).
+    pub async fn write_all(
+        &mut self,
+        conn: &mut PgConnection,
+        bytes: &[u8],
+    ) -> Result<(), BlobError> {
+        for piece in bytes.chunks(CHUNK_SIZE) {
+            self.take(piece)?;
+            if self.buffer.len() == CHUNK_SIZE {
+                self.flush(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -296,8 +323,8 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Ends the file: checks its type, and names it by its SHA-256, reusing an identical
-    /// stored file when there is one.
+    /// Ends the file: checks its type, and names it by its SHA-256, keeping instead an
+    /// identical file stored already. A file refused here leaves nothing stored.
     pub async fn finish(
         mut self,
         conn: &mut PgConnection,
@@ -306,19 +333,16 @@ impl BlobWriter {
         if self.size == 0 {
             return Err(BlobError::Empty);
         }
-        let file_type = sniff(&self.head, file_name).ok_or(BlobError::TypeNotAllowed)?;
+        let Some(file_type) = sniff(&self.head, file_name) else {
+            self.discard(conn).await?;
+            return Err(BlobError::TypeNotAllowed);
+        };
         self.flush(conn).await?;
         let sha256: [u8; 32] = self.hasher.finalize().into();
         let size = i64::try_from(self.size).unwrap_or(i64::MAX);
-        let inserted = db::insert_blob(conn, self.blob_id, &sha256, size, file_type.mime).await?;
-        let blob_id = match inserted {
-            Some(id) => id,
-            None => {
-                // Already stored: keep the one copy.
-                db::delete_chunks(conn, self.blob_id).await?;
-                db::blob_id_by_sha256(conn, &sha256).await?
-            }
-        };
+        let finished =
+            db::finish(conn, self.blob_id, self.seq, &sha256, size, file_type.mime).await?;
+        let blob_id = finished.ok_or(BlobError::Expired)?;
         Ok(StoredBlob {
             blob_id,
             sha256,
@@ -327,10 +351,110 @@ impl BlobWriter {
         })
     }
 
-    /// Drops what was written of an unfinished file (the transaction is kept).
-    pub async fn discard(self, conn: &mut PgConnection) -> sqlx::Result<()> {
-        db::delete_chunks(conn, self.blob_id).await
+    /// Drops what was written of an unfinished file.
+    pub async fn discard(&self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        if self.seq == 0 {
+            return Ok(());
+        }
+        db::discard(conn, self.blob_id).await
     }
+}
+
+/// Streams `source` into storage as a file of at most `limit` bytes, each chunk a short
+/// statement of its own. Returns the bytes read with the stored file, or why storage refused
+/// it (and then kept nothing of it); fails only when the source does.
+pub async fn store_stream<S, E>(
+    pool: &PgPool,
+    file_name: &str,
+    source: &mut S,
+    limit: u64,
+) -> Result<(u64, Result<StoredBlob, BlobError>), E>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut writer = BlobWriter::new(limit);
+    let written = writer.write_stream(pool, source).await;
+    let size = writer.size();
+    let stored = match written {
+        Ok(()) => match pool.acquire().await {
+            Ok(mut conn) => writer.finish(&mut conn, file_name).await,
+            Err(e) => Err(e.into()),
+        },
+        Err(failure) => {
+            // What was written is dropped now; if the database cannot be reached for that,
+            // the sweeper drops it later.
+            if let Err(e) = discard_with(pool, &writer).await {
+                tracing::warn!(error = %e, "an unfinished upload is left to the sweeper");
+            }
+            match failure {
+                StreamError::Blob(e) => Err(e),
+                StreamError::Source(e) => return Err(e),
+            }
+        }
+    };
+    Ok((size, stored))
+}
+
+async fn discard_with(pool: &PgPool, writer: &BlobWriter) -> sqlx::Result<()> {
+    writer.discard(&mut *pool.acquire().await?).await
+}
+
+/// How long storage keeps what no evidence holds: an upload that has written nothing for
+/// `abandoned_after`, and a finished file that no evidence refers to and no upload has used for
+/// `unreferenced_after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub abandoned_after: time::Duration,
+    pub unreferenced_after: time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            abandoned_after: time::Duration::hours(1),
+            unreferenced_after: time::Duration::hours(24),
+        }
+    }
+}
+
+/// What [`sweep`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepCounts {
+    pub abandoned_uploads: i64,
+    pub unreferenced_files: i64,
+    pub chunks: i64,
+}
+
+/// Removes, as of `now`, abandoned uploads and files no evidence refers to, with their chunks,
+/// a batch at a time in short statements; safe to run in several processes at once.
+pub async fn sweep(
+    pool: &PgPool,
+    now: OffsetDateTime,
+    retention: Retention,
+) -> sqlx::Result<SweepCounts> {
+    let mut counts = SweepCounts::default();
+    loop {
+        let swept = db::sweep_abandoned_uploads(
+            &mut *pool.acquire().await?,
+            now - retention.abandoned_after,
+        )
+        .await?;
+        counts.abandoned_uploads += swept.files;
+        counts.chunks += swept.chunks;
+        if swept.files < db::SWEEP_BATCH {
+            break;
+        }
+    }
+    loop {
+        let unused_since = now - retention.unreferenced_after;
+        let swept = db::sweep_unreferenced_blobs(&mut *pool.acquire().await?, unused_since).await?;
+        counts.unreferenced_files += swept.files;
+        counts.chunks += swept.chunks;
+        if swept.files < db::SWEEP_BATCH {
+            break;
+        }
+    }
+    Ok(counts)
 }
 
 /// How long a reader may take nothing before its download is ended.

@@ -3,10 +3,6 @@
 //! revision of submitted evidence. The handlers read forms into these; `attest demo` calls
 //! them directly.
 
-use std::convert::Infallible;
-
-use bytes::Bytes;
-use futures_util::Stream;
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -15,7 +11,7 @@ use uuid::Uuid;
 use super::db::{self, Evidence};
 use super::model::{DeclaredContent, DraftContent, EvidenceFields};
 use crate::audit::{self, Actor, NewAuditEvent};
-use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StreamError};
+use crate::blobs::{ALLOWED_TYPES_TEXT, BlobError, BlobWriter, StoredBlob};
 use crate::clock::Clock;
 use crate::cohorts::db as cohorts_db;
 use crate::config::Settings;
@@ -93,6 +89,9 @@ impl Limits {
                 mib(self.evidence_bytes)
             ),
             BlobError::Empty => format!("“{name}” is empty."),
+            BlobError::Expired => {
+                format!("“{name}” paused too long while uploading. Choose it again.")
+            }
             BlobError::TypeNotAllowed => {
                 format!("“{name}” is not a type of file Attest accepts. Use {ALLOWED_TYPES_TEXT}.")
             }
@@ -101,39 +100,42 @@ impl Limits {
     }
 }
 
-/// Streams `source` into storage as the file `name` of draft `evidence`, at most `limit`
-/// bytes, and attaches it. Returns the bytes read with the file's id, or why storage refused
-/// it; fails only when the source does.
-pub async fn store_file<S, E>(
+/// A file an upload stored, to be added to a draft under the name it was sent with.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub blob: StoredBlob,
+}
+
+/// Adds the files an upload stored to draft `evidence`, locked by the caller, once more within
+/// `limits` with the files the draft has now (another upload to it may have ended meanwhile).
+/// Refused, with the reason in words, when they no longer fit.
+pub async fn attach_uploads(
     conn: &mut PgConnection,
     evidence: EvidenceId,
-    name: &str,
-    source: &mut S,
-    limit: u64,
-) -> Result<(u64, Result<FileId, BlobError>), E>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    let mut writer = BlobWriter::new(limit);
-    let written = writer.write_stream(&mut *conn, source).await;
-    let size = writer.size();
-    let blob = match written {
-        Ok(()) => writer.finish(&mut *conn, name).await,
-        Err(StreamError::Blob(e)) => Err(e),
-        Err(StreamError::Source(e)) => return Err(e),
-    };
-    let file = match blob {
-        Ok(blob) => db::insert_file(conn, evidence, blob.blob_id, name)
-            .await
-            .map_err(BlobError::Database),
-        Err(e) => Err(e),
-    };
-    Ok((size, file))
+    files: &[Upload],
+    limits: Limits,
+) -> AppResult<Result<(), String>> {
+    if files.is_empty() {
+        return Ok(Ok(()));
+    }
+    let attached = u64::try_from(db::attached_bytes(&mut *conn, evidence).await?).unwrap_or(0);
+    let adding: u64 = files.iter().map(|f| f.blob.size).sum();
+    if attached + adding > limits.evidence_bytes {
+        let error = BlobError::TooLarge {
+            limit: limits.evidence_bytes,
+        };
+        return Ok(Err(limits.refusal("", error, 0)?));
+    }
+    for file in files {
+        db::insert_file(&mut *conn, evidence, file.blob.blob_id, &file.name).await?;
+    }
+    Ok(Ok(()))
 }
 
 /// Stores `bytes` as the file `name` of draft `evidence`, within `limits` with the files it
-/// has already; returns the file's id. Refused, with the reason in words, when the file is
-/// empty, of a type not accepted, or too large.
+/// has already, all in the caller's transaction; returns the file's id. Refused, with the
+/// reason in words, when the file is empty, of a type not accepted, or too large.
 pub async fn attach_file(
     conn: &mut PgConnection,
     evidence: EvidenceId,
@@ -142,15 +144,18 @@ pub async fn attach_file(
     limits: Limits,
 ) -> AppResult<FileId> {
     let attached = u64::try_from(db::attached_bytes(&mut *conn, evidence).await?).unwrap_or(0);
-    let mut source = futures_util::stream::iter([Ok::<_, Infallible>(Bytes::from(bytes))]);
-    let limit = limits.next_file(attached);
-    let (size, file) = match store_file(conn, evidence, name, &mut source, limit).await {
-        Ok(stored) => stored,
-        Err(never) => match never {},
+    let mut writer = BlobWriter::new(limits.next_file(attached));
+    let stored = match writer.write_all(&mut *conn, &bytes).await {
+        Ok(()) => writer.finish(&mut *conn, name).await,
+        Err(e) => Err(e),
     };
-    match file {
-        Ok(id) => Ok(id),
-        Err(e) => Err(AppError::BadRequest(limits.refusal(name, e, size)?)),
+    match stored {
+        Ok(blob) => Ok(db::insert_file(conn, evidence, blob.blob_id, name).await?),
+        Err(e) => Err(AppError::BadRequest(limits.refusal(
+            name,
+            e,
+            bytes.len() as u64,
+        )?)),
     }
 }
 

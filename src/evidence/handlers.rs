@@ -138,22 +138,15 @@ async fn create_as(
     multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
     let enrolment = writable_enrolment(state, user, enrolment_id, writer).await?;
-    let mut tx = state.pool.begin().await?;
-    // Its audit event is written with the draft's content, after the upload.
-    let id = match writer {
-        Writer::Candidate => actions::start_draft(&mut tx, enrolment.id).await?,
-        Writer::Assessor => actions::start_record(&mut tx, enrolment.id, user.id).await?,
-    };
     let saving = Saving {
         state,
         user,
         ip,
         enrolment: &enrolment,
-        id,
         existing: None,
         record: matches!(writer, Writer::Assessor),
     };
-    save(saving, tx, layout, multipart).await
+    save(saving, layout, multipart).await
 }
 
 /// `GET /evidence/{id}/edit`: a draft, for its writer only (the candidate, or for a record the
@@ -228,10 +221,12 @@ pub async fn update(
     Path(id): Path<EvidenceId>,
     CsrfMultipart(multipart): CsrfMultipart,
 ) -> AppResult<Response> {
-    let mut tx = state.pool.begin().await?;
-    let Some((enrolment_id, ..)) = db::lock_own_draft(&mut tx, id, user.id).await? else {
+    // Checked before the upload is read, without holding the draft's lock meanwhile: `save`
+    // takes it once the files are stored.
+    let mut conn = state.pool.acquire().await?;
+    let Some((enrolment_id, ..)) = db::lock_own_draft(&mut conn, id, user.id).await? else {
         // Not theirs (404), or theirs and submitted (409).
-        let evidence = db::find_visible(&mut tx, id, user.viewer()).await?;
+        let evidence = db::find_visible(&mut conn, id, user.viewer()).await?;
         return Err(match evidence {
             Some(e) if !e.is_draft() && !e.is_record() && e.candidate_id == user.id => {
                 submitted_is_final()
@@ -239,22 +234,22 @@ pub async fn update(
             _ => AppError::NotFound,
         });
     };
-    let enrolment = cohorts_db::find_visible(&mut tx, enrolment_id, user.viewer())
+    let enrolment = cohorts_db::find_visible(&mut conn, enrolment_id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
-    let evidence = db::find_visible(&mut tx, id, user.viewer())
+    let evidence = db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
+    drop(conn);
     let saving = Saving {
         state: &state,
         user: &user,
         ip,
         enrolment: &enrolment,
-        id,
         record: evidence.is_record(),
         existing: Some(evidence),
     };
-    save(saving, tx, layout, multipart).await
+    save(saving, layout, multipart).await
 }
 
 /// One save of a draft: who saves it, from where, and which draft of which enrolment.
@@ -263,9 +258,7 @@ struct Saving<'a> {
     user: &'a CurrentUser,
     ip: Option<std::net::IpAddr>,
     enrolment: &'a cohorts_db::Enrolment,
-    /// The draft, locked or just made in the transaction.
-    id: EvidenceId,
-    /// The draft as it was, or `None` when this request made it.
+    /// The draft as it was, or `None` when this request makes it.
     existing: Option<Evidence>,
     /// A record the assessor writes: "submit" sends it to the candidate to confirm.
     record: bool,
@@ -287,43 +280,78 @@ impl Saving<'_> {
     }
 }
 
-/// Reads the form into the draft, then saves it, takes a file off it or submits it.
+/// Reads the form and stores its files, then in one short transaction writes them into the
+/// draft (made now, for a new form) and saves it, takes a file off it or submits it.
 async fn save(
     saving: Saving<'_>,
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     layout: Layout,
     mut multipart: axum::extract::Multipart,
 ) -> AppResult<Response> {
-    let limits = Limits::of(&saving.state.settings);
-    let mut form = match upload::read_form(&mut tx, &mut multipart, saving.id, limits).await? {
-        Ok(form) => form,
-        Err(refusal) => {
-            // Nothing of this request is kept.
-            tx.rollback().await?;
-            return refused_upload(&saving, layout, refusal).await;
+    let state = saving.state;
+    let limits = Limits::of(&state.settings);
+    let attached = match &saving.existing {
+        Some(draft) => {
+            let mut conn = state.pool.acquire().await?;
+            u64::try_from(db::attached_bytes(&mut conn, draft.id).await?).unwrap_or(0)
         }
+        None => 0,
     };
-    if saving.existing.is_none() && form.fields.is_blank() && form.added.is_empty() {
+    let mut form = match upload::read_form(&state.pool, &mut multipart, attached, limits).await? {
+        Ok(form) => form,
+        // Nothing of this request is kept: its files are swept, unlinked.
+        Err(refusal) => return refused_upload(&saving, layout, refusal).await,
+    };
+    if saving.existing.is_none() && form.fields.is_blank() && form.files.is_empty() {
         // A new form sent blank makes no "Untitled evidence" draft: it says what is missing.
-        tx.rollback().await?;
         return refused_blank(&saving, layout, &form.fields, &form.action).await;
     }
-    let id = saving.id;
-    if saving.existing.is_none() {
-        // The new-evidence form sent twice (a double click, a resend) makes one piece.
-        let now = saving.state.clock.now();
-        let key = form.submission_key;
-        match submissions::claim(&mut tx, key, saving.user.id, now).await? {
-            Submission::Again(to) => {
-                tx.rollback().await?;
-                return Ok(flash::redirect(
-                    &to,
-                    "This form was sent already: here is what it made.",
+    let mut tx = state.pool.begin().await?;
+    let id = match &saving.existing {
+        Some(draft) => {
+            if db::lock_own_draft(&mut tx, draft.id, saving.user.id)
+                .await?
+                .is_none()
+            {
+                return Err(AppError::Conflict(
+                    "This draft was submitted or deleted in another window while this one was sending. Open it again to see it as it is now.".into(),
                 ));
             }
-            first => first.led_to(&mut tx, &format!("/evidence/{id}")).await?,
+            draft.id
         }
+        None => {
+            // The new-evidence form sent twice (a double click, a resend) makes one piece.
+            let now = state.clock.now();
+            let key = form.submission_key;
+            let first = match submissions::claim(&mut tx, key, saving.user.id, now).await? {
+                Submission::Again(to) => {
+                    tx.rollback().await?;
+                    return Ok(flash::redirect(
+                        &to,
+                        "This form was sent already: here is what it made.",
+                    ));
+                }
+                first => first,
+            };
+            // Its audit event is written with the draft's content, below.
+            let id = if saving.record {
+                actions::start_record(&mut tx, saving.enrolment.id, saving.user.id).await?
+            } else {
+                actions::start_draft(&mut tx, saving.enrolment.id).await?
+            };
+            first.led_to(&mut tx, &format!("/evidence/{id}")).await?;
+            id
+        }
+    };
+    if let Err(message) = actions::attach_uploads(&mut tx, id, &form.files, limits).await? {
+        // Another upload to the draft ended meanwhile, and the two together are too large.
+        tx.rollback().await?;
+        let refusal = Refusal::TooLarge {
+            fields: form.fields,
+            message,
+        };
+        return refused_upload(&saving, layout, refusal).await;
     }
+    let added: Vec<String> = form.files.iter().map(|f| f.name.clone()).collect();
     let by = Actor::user(saving.user, saving.ip);
     let draft = Draft {
         by: &by,
@@ -345,7 +373,7 @@ async fn save(
         // draft record signs it as theirs.
         db::mark_record(&mut tx, id, saving.user.id).await?;
     }
-    let (fields, added) = (&form.fields, &form.added[..]);
+    let (fields, added) = (&form.fields, &added[..]);
     let mut errors = match form.action {
         Action::Submit if saving.record => {
             let now = saving.state.clock.now();
@@ -393,7 +421,7 @@ async fn save(
     errors.extend(method_errors);
     tx.commit().await?;
     if !errors.is_empty() {
-        return refused_fields(&saving, layout, fields, errors).await;
+        return refused_fields(&saving, id, layout, fields, errors).await;
     }
     Ok(flash::redirect(
         &format!("/evidence/{id}/edit"),
@@ -445,13 +473,14 @@ async fn refused_upload(
 /// The form again after its fields were refused (422): the draft and its files are saved.
 async fn refused_fields(
     saving: &Saving<'_>,
+    id: EvidenceId,
     layout: Layout,
     fields: &EvidenceFields,
     errors: FormErrors,
 ) -> AppResult<Response> {
     let evidence = {
         let mut conn = saving.state.pool.acquire().await?;
-        db::find_visible(&mut conn, saving.id, saving.user.viewer()).await?
+        db::find_visible(&mut conn, id, saving.user.viewer()).await?
     };
     let mut page = saving
         .form(layout, evidence.as_ref(), fields, errors)

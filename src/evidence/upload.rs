@@ -1,19 +1,18 @@
 //! Reading the evidence form: text fields, claims, and files streamed into storage as they
-//! arrive, all inside the caller's transaction.
+//! arrive, with no transaction held. The caller links the stored files to the draft after.
 
 use std::collections::HashMap;
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
-use sqlx::PgConnection;
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::actions::{Limits, store_file};
-use super::db;
+use super::actions::{Limits, Upload};
 use super::model::{EvidenceFields, STATEMENT_MAX_BYTES, clean_file_name};
-use crate::blobs::BlobError;
+use crate::blobs::{self, BlobError};
 use crate::error::AppError;
-use crate::ids::{EvidenceId, FileId};
+use crate::ids::FileId;
 
 /// What the form asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +28,13 @@ pub enum Action {
 pub struct ReadForm {
     pub fields: EvidenceFields,
     pub action: Action,
-    /// Names of the files added to the draft by this request.
-    pub added: Vec<String>,
+    /// The files this request stored, to be added to the draft.
+    pub files: Vec<Upload>,
     /// The form's one-time key, when it has one.
     pub submission_key: Option<Uuid>,
 }
 
-/// Why the request's files cannot be kept; the caller rolls the transaction back.
+/// Why the request's files cannot be kept; nothing of the request is saved.
 #[derive(Debug)]
 pub enum Refusal {
     /// 413: a file or the evidence as a whole is over its limit.
@@ -55,16 +54,15 @@ const MAX_PARTS: usize = 2_000;
 /// The most bytes read past a refused file before the connection is given up.
 const MAX_DRAIN_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Reads the rest of the multipart form (after its token) into `evidence`, a draft locked by
-/// the caller.
+/// Reads the rest of the multipart form (after its token), storing its files within `limits`
+/// for a draft that has `attached` bytes of files already.
 pub async fn read_form(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     multipart: &mut Multipart,
-    evidence: EvidenceId,
+    attached: u64,
     limits: Limits,
 ) -> Result<Result<ReadForm, Refusal>, AppError> {
     let mut text = TextParts::default();
-    let attached = u64::try_from(db::attached_bytes(conn, evidence).await?).unwrap_or(0);
     let mut files = FileParts::new(attached);
     let mut parts = 0usize;
     while let Some(mut field) = next_field(multipart).await? {
@@ -74,7 +72,7 @@ pub async fn read_form(
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
-            files.store(conn, &mut field, evidence, limits).await?;
+            files.store(pool, &mut field, limits).await?;
         } else {
             let value = read_text(&mut field, STATEMENT_MAX_BYTES + 1024).await?;
             text.set(&name, value);
@@ -94,7 +92,7 @@ pub async fn read_form(
     Ok(Ok(ReadForm {
         fields,
         action,
-        added: files.added,
+        files: files.stored,
         submission_key,
     }))
 }
@@ -156,7 +154,7 @@ impl TextParts {
 struct FileParts {
     /// Bytes attached to the draft, before this request and by it.
     total: u64,
-    added: Vec<String>,
+    stored: Vec<Upload>,
     rejected: Vec<String>,
     too_large: Option<String>,
 }
@@ -165,19 +163,18 @@ impl FileParts {
     fn new(attached: u64) -> Self {
         Self {
             total: attached,
-            added: Vec::new(),
+            stored: Vec::new(),
             rejected: Vec::new(),
             too_large: None,
         }
     }
 
-    /// Streams one file part into storage and attaches it to `evidence`; or, once the request
-    /// is to be refused, reads past its bytes without keeping them.
+    /// Streams one file part into storage; or, once the request is to be refused, reads past
+    /// its bytes without keeping them.
     async fn store(
         &mut self,
-        conn: &mut PgConnection,
+        pool: &PgPool,
         field: &mut Field<'_>,
-        evidence: EvidenceId,
         limits: Limits,
     ) -> Result<(), AppError> {
         // A file input left empty still sends a part, with no name and no bytes.
@@ -188,13 +185,16 @@ impl FileParts {
         }
         let display = file_name.unwrap_or_else(|| "file".to_owned());
         let limit = limits.next_file(self.total);
-        let (size, file) = store_file(conn, evidence, &display, field, limit)
+        let (size, file) = blobs::store_stream(pool, &display, field, limit)
             .await
             .map_err(bad_upload)?;
         match file {
-            Ok(_) => {
+            Ok(blob) => {
                 self.total += size;
-                self.added.push(display);
+                self.stored.push(Upload {
+                    name: display,
+                    blob,
+                });
             }
             Err(BlobError::Empty) if !chosen => {}
             Err(error) => {

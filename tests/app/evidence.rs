@@ -5,24 +5,7 @@ use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::helpers::{Browser, Enrolled, TestApp};
-
-const PDF: &[u8] =
-    b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n";
-
-/// A PDF-looking file of `size` bytes whose content is not the same for two seeds.
-fn pdf_of(size: usize, seed: u8) -> Vec<u8> {
-    let mut bytes = PDF.to_vec();
-    let mut x = u32::from(seed) | 1;
-    while bytes.len() < size {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        bytes.push(x.to_le_bytes()[0]);
-    }
-    bytes.truncate(size);
-    bytes
-}
+use crate::helpers::{Browser, Enrolled, PDF, TestApp, pdf_of};
 
 async fn candidate_browser<'a>(app: &'a TestApp, enrolled: &Enrolled) -> Browser<'a> {
     app.browser_signed_in_as(enrolled.candidate).await

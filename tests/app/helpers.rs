@@ -30,6 +30,9 @@ pub const ALL_CODES: [&str; 21] = [
     "K6", "K7", "K8", "K9", "K10", "K11", "K12",
 ];
 
+/// The boundary of the multipart forms tests send.
+const MULTIPART_BOUNDARY: &str = "----attest-test-boundary-7d93a1";
+
 /// A password that passes the policy, used for every test account.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -318,12 +321,21 @@ impl Browser<'_> {
         fields: &[(&str, &str)],
         files: &[(&str, &str, &[u8])],
     ) -> TestResponse {
+        let body = self.multipart_body(fields, files).await;
+        self.post_multipart_body(uri, Body::from(body)).await
+    }
+
+    /// The body [`Browser::post_multipart`] sends, to send some other way.
+    pub async fn multipart_body(
+        &self,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Vec<u8> {
         let token = self.csrf_token().await;
-        let boundary = "----attest-test-boundary-7d93a1";
         let mut body: Vec<u8> = Vec::new();
         let mut text = |name: &str, value: &str| {
             body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+                format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
             );
         };
         text("csrf_token", &token);
@@ -333,15 +345,20 @@ impl Browser<'_> {
         for (name, file_name, bytes) in files {
             body.extend_from_slice(
                 format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    "--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
                 )
                 .as_bytes(),
             );
             body.extend_from_slice(bytes);
             body.extend_from_slice(b"\r\n");
         }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
+        body.extend_from_slice(format!("--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+        body
+    }
+
+    /// Posts a body made by [`Browser::multipart_body`], which may arrive as slowly as it likes.
+    pub async fn post_multipart_body(&self, uri: &str, body: Body) -> TestResponse {
+        let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
         self.send(
             Method::POST,
             uri,
@@ -349,7 +366,7 @@ impl Browser<'_> {
                 ("content-type", content_type.as_str()),
                 ("sec-fetch-site", "same-origin"),
             ],
-            Body::from(body),
+            body,
         )
         .await
     }
@@ -741,4 +758,21 @@ impl TestApp {
         .await
         .expect("criterion")
     }
+}
+
+pub const PDF: &[u8] =
+    b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n";
+
+/// A PDF-looking file of `size` bytes whose content is not the same for two seeds.
+pub fn pdf_of(size: usize, seed: u8) -> Vec<u8> {
+    let mut bytes = PDF.to_vec();
+    let mut x = u32::from(seed) | 1;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x.to_le_bytes()[0]);
+    }
+    bytes.truncate(size);
+    bytes
 }

@@ -16,5 +16,6 @@ mod sampling;
 mod serve;
 mod standards;
 mod status;
+mod uploads;
 mod users;
 mod web;
