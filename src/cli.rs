@@ -104,6 +104,7 @@ async fn serve(
             args.waiting_red_days,
         ),
         upload_idle: args.upload_idle_seconds,
+        request_timeout: args.request_timeout_seconds,
     };
     let state = AppState::new(
         pool.clone(),

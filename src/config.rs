@@ -176,6 +176,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_UPLOAD_IDLE_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub upload_idle_seconds: Duration,
 
+    /// Seconds a request may take to be answered (0: no limit). One still running then is
+    /// ended with 503, its change rolled back whole. Uploads have their idle limit instead, and
+    /// a download's body streams for as long as its client keeps reading.
+    #[arg(long, env = "ATTEST_REQUEST_TIMEOUT_SECONDS", default_value = "30", value_parser = parse_limit_seconds)]
+    pub request_timeout_seconds: Duration,
+
     /// Seconds a client may take to send a request's headers once it has begun; a connection
     /// that has not sent them all by then is closed (slow clients cannot hold sockets open).
     #[arg(long, env = "ATTEST_HEADER_READ_SECONDS", default_value = "15", value_parser = parse_seconds)]
@@ -318,6 +324,8 @@ pub struct Settings {
     pub waiting: WaitingThresholds,
     /// How long an upload may send nothing before it is ended.
     pub upload_idle: Duration,
+    /// How long any other request may take to be answered (zero: no limit).
+    pub request_timeout: Duration,
 }
 
 /// Days after which a waiting claim shows amber, and red (red is never before amber).
@@ -398,6 +406,7 @@ impl Default for Settings {
             iqa_sample_percent: 25,
             waiting: WaitingThresholds::new(7, 14),
             upload_idle: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

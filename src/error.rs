@@ -45,6 +45,9 @@ pub enum AppError {
     /// The database could not be reached earlier in the request (the session lookup).
     #[error("database unavailable")]
     Unavailable,
+    /// The request ran past its deadline and was ended; its change, if any, rolled back.
+    #[error("request took too long")]
+    TookTooLong,
     #[error("internal: {0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -62,7 +65,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::TookTooLong => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,6 +159,10 @@ impl IntoResponse for AppError {
             // Refused before anything was read or written: say so, and that the session stands.
             Self::Unavailable => Some(
                 "Attest cannot reach its database at the moment. Your session has not been ended, and nothing you sent has been saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
+                    .to_owned(),
+            ),
+            Self::TookTooLong => Some(
+                "Attest took too long over this and stopped it. Nothing of it was saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
                     .to_owned(),
             ),
             Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => {

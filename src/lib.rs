@@ -93,7 +93,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Wraps the application's routes in the layers every request passes through, outermost first:
 /// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
-/// NUL refusal, same-origin check for changes. Each route adds its own access rule inside
+/// request deadline, NUL refusal, same-origin check for changes. Each route adds its own access rule inside
 /// these (`web::routes`).
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
     let security_headers = ServiceBuilder::new()
@@ -137,6 +137,10 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 ))
                 .layer(middleware::from_fn(flash::middleware))
                 .layer(middleware::from_fn(render_error_pages))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    web::limit_request_time,
+                ))
                 .layer(middleware::from_fn(refuse_nul_in_uri))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),

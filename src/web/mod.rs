@@ -30,6 +30,36 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'; object-src 'none'";
 
+/// Ends a request not answered within `Settings::request_timeout` with 503: dropping the
+/// handler rolls its transaction back, so nothing of it is kept. Multipart uploads are left to
+/// their idle limit, as a large file on a slow line may rightly take long; a response body
+/// (a download) is not timed, only the handler that makes it.
+pub async fn limit_request_time(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.settings.request_timeout;
+    let upload = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if limit.is_zero() || upload {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis(),
+                "a request ran past its deadline and was ended"
+            );
+            AppError::TookTooLong.into_response()
+        }
+    }
+}
+
 /// A NUL byte (`%00`) in the path or query is never meaningful here, and PostgreSQL refuses
 /// it in text: answered 400 at the door rather than as a database error in some handler.
 pub async fn refuse_nul_in_uri(

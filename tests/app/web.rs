@@ -278,3 +278,37 @@ async fn an_oversized_upload_form_token_is_refused_as_it_arrives(pool: PgPool) {
         sent.load(Ordering::SeqCst)
     );
 }
+
+#[sqlx::test]
+async fn a_request_past_its_deadline_is_ended_with_503_and_nothing_of_it_is_kept(pool: PgPool) {
+    let settings = attest::config::Settings {
+        request_timeout: Duration::from_millis(300),
+        ..attest::config::Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let enrolled = app.enrolled("late").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    let evidence = app
+        .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1"])
+        .await;
+
+    // Something else holds what judging writes to, for longer than the deadline.
+    let mut blocker = app.pool.begin().await.expect("begin");
+    sqlx::query("lock table judgement in exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let started = std::time::Instant::now();
+    let late = app.judge(&assessor, &evidence, &[("PC1", true, "")]).await;
+    assert_eq!(late.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(late.header("retry-after"), Some("5"));
+    assert!(late.text("main").contains("Nothing of it was saved"));
+    blocker.rollback().await.expect("rollback");
+
+    assert_eq!(app.count("select count(*) from judgement").await, 0);
+    let again = app.judge(&assessor, &evidence, &[("PC1", true, "")]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "the session stands");
+    assert_eq!(app.count("select count(*) from judgement").await, 1);
+}
