@@ -72,6 +72,45 @@ pub async fn insert(
     })
 }
 
+/// Accounts with no password yet (each is invited by a link), made in one statement. An email
+/// address someone else took meanwhile is left out: returns the lower-cased address and the
+/// new id of each account made.
+pub async fn insert_invited(
+    conn: &mut PgConnection,
+    emails: &[String],
+    names: &[String],
+    roles: &[Role],
+) -> sqlx::Result<Vec<(String, UserId)>> {
+    let rows = sqlx::query!(
+        r#"insert into app_user (email, display_name, roles)
+           select email, name, $3 from unnest($1::text[], $2::text[]) as t(email, name)
+           on conflict do nothing
+           returning lower(email) as "email_key!", user_id as "id: UserId""#,
+        emails,
+        names,
+        roles as &[Role],
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.email_key, r.id)).collect())
+}
+
+/// The accounts of these email addresses (lower-cased), in one query.
+pub async fn find_credentials_of(
+    conn: &mut PgConnection,
+    email_keys: &[String],
+) -> sqlx::Result<Vec<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        r#"select user_id as "id: UserId", email, display_name as name, password_hash, is_active,
+                  roles as "roles: Vec<Role>"
+             from app_user where lower(email) = any($1)"#,
+        email_keys
+    )
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn find(conn: &mut PgConnection, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as!(
         User,

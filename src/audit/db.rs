@@ -92,6 +92,56 @@ pub async fn insert_event(conn: &mut PgConnection, fields: &EventFields<'_>) -> 
     Ok(())
 }
 
+/// Many events' fields, column by column, for [`insert_events`].
+#[derive(Debug, Default)]
+pub struct EventRows {
+    occurred_at: Vec<OffsetDateTime>,
+    actor_user_id: Vec<Option<Uuid>>,
+    actor: Vec<String>,
+    action: Vec<String>,
+    entity_type: Vec<String>,
+    entity_id: Vec<String>,
+    client_ip: Vec<Option<String>>,
+    detail: Vec<serde_json::Value>,
+}
+
+impl EventRows {
+    pub fn push(&mut self, fields: &EventFields<'_>) {
+        self.occurred_at.push(fields.occurred_at);
+        self.actor_user_id.push(fields.actor_user_id);
+        self.actor.push(fields.actor.to_owned());
+        self.action.push(fields.action.to_owned());
+        self.entity_type.push(fields.entity_type.to_owned());
+        self.entity_id.push(fields.entity_id.to_owned());
+        self.client_ip.push(fields.client_ip.map(str::to_owned));
+        self.detail.push(fields.detail.clone());
+    }
+}
+
+/// Inserts many events in one statement, unsealed, in the order given.
+pub async fn insert_events(conn: &mut PgConnection, rows: &EventRows) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        insert into audit_event (occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail)
+        select occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip::inet, detail
+          from unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
+               with ordinality as e(occurred_at, actor_user_id, actor, action, entity_type, entity_id, client_ip, detail, n)
+         order by n
+        "#,
+        &rows.occurred_at,
+        &rows.actor_user_id as &[Option<Uuid>],
+        &rows.actor,
+        &rows.action,
+        &rows.entity_type,
+        &rows.entity_id,
+        &rows.client_ip as &[Option<String>],
+        &rows.detail,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// How many events wait for the sealer.
 pub async fn count_unsealed(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"select count(*) as "n!" from audit_event where hash is null"#)

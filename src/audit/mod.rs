@@ -195,6 +195,32 @@ pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::
     db::insert_event(conn, &fields).await
 }
 
+/// Appends many events, unsealed, in one statement: for changes made to many records at once
+/// (a roster, an enrolment of many), in the transaction that makes them.
+pub async fn record_many(
+    conn: &mut PgConnection,
+    events: &[NewAuditEvent<'_>],
+) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let occurred_at = now_micros();
+    let mut rows = db::EventRows::default();
+    for event in events {
+        rows.push(&EventFields {
+            occurred_at,
+            actor_user_id: event.actor.user_id,
+            actor: &event.actor.label,
+            action: event.action,
+            entity_type: event.entity_type,
+            entity_id: &event.entity_id,
+            client_ip: event.actor.ip.map(|ip| ip.to_string()).as_deref(),
+            detail: &event.detail,
+        });
+    }
+    db::insert_events(conn, &rows).await
+}
+
 /// How many events one sealing transaction links at most.
 const SEAL_BATCH: i64 = 1_000;
 

@@ -307,6 +307,33 @@ pub async fn insert_link(
     Ok(())
 }
 
+/// Inserts one link of `purpose` for each of `users`, by the hashes of their tokens, in one
+/// statement.
+pub async fn insert_links(
+    conn: &mut PgConnection,
+    token_hashes: &[Vec<u8>],
+    purpose: Purpose,
+    users: &[Uuid],
+    created_by: Option<UserId>,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into access_link (token_hash, purpose, user_id, created_by, created_at, expires_at)
+         select token_hash, $2, user_id, $4, $5, $6
+           from unnest($1::bytea[], $3::uuid[]) as t(token_hash, user_id)",
+        token_hashes,
+        purpose as Purpose,
+        users,
+        created_by.map(|u| u.0),
+        created_at,
+        expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Locks, until the transaction ends, the unused link of `purpose` with this token hash that
 /// has not expired by `now`, and returns its user (links for the first admin have none);
 /// `None` when there is no such link.

@@ -83,6 +83,33 @@ pub async fn issue(
     })
 }
 
+/// Issues a link of `purpose` to each of `users` in one statement, in their order.
+pub async fn issue_many(
+    conn: &mut PgConnection,
+    base_url: &str,
+    purpose: Purpose,
+    users: &[UserId],
+    created_by: Option<UserId>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Vec<IssuedLink>> {
+    let expires_at = now + purpose.lifetime();
+    let tokens: Vec<String> = users.iter().map(|_| random_token(32)).collect();
+    let hashes: Vec<Vec<u8>> = tokens
+        .iter()
+        .map(|t| sha256(t.as_bytes()).to_vec())
+        .collect();
+    let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
+    db::insert_links(conn, &hashes, purpose, &ids, created_by, now, expires_at).await?;
+    let base = base_url.trim_end_matches('/');
+    Ok(tokens
+        .into_iter()
+        .map(|token| IssuedLink {
+            url: format!("{base}{}{token}", purpose.path()),
+            expires_at,
+        })
+        .collect())
+}
+
 /// A link that can still be used.
 #[derive(Debug, Clone)]
 pub struct ValidLink {

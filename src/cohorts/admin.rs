@@ -1,6 +1,8 @@
 //! Cohort management for admins: create cohorts, enrol candidates (picked or from a roster
 //! file), assign assessors and IQAs, withdraw enrolments.
 
+use std::collections::HashMap;
+
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,16 +16,18 @@ use super::db::{self, CohortInsertError};
 use super::model::{NewCohort, RosterError, RosterRow, parse_roster};
 use super::views::{CohortShowPage, CohortsIndexPage, CreatedAccount};
 use crate::accounts::db as users_db;
+use crate::accounts::model::{DisplayName, Email};
 use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::csrf::{CsrfForm, CsrfMultipart};
+use crate::auth::submissions::{self, Submission};
 use crate::error::{AppError, AppResult};
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
 use crate::identity::{Role, UserId};
-use crate::ids::{CohortId, EnrolmentId};
+use crate::ids::CohortId;
 use crate::standards::model::StandardId;
 use crate::state::AppState;
-use crate::users::{self, Invitation};
+use crate::users;
 use crate::web::client_ip::ClientIp;
 use crate::web::flash;
 use crate::web::layout::{Layout, Section};
@@ -217,7 +221,8 @@ pub async fn enrol(
 }
 
 /// Enrols `candidates` in `cohort`, each with its stored status and audit event saying how it
-/// was made (`via`), in the caller's transaction; returns how many were not enrolled already.
+/// was made (`via`), in a few statements in the caller's transaction; returns how many were
+/// not enrolled already.
 pub async fn enrol_candidates(
     conn: &mut PgConnection,
     by: &Actor,
@@ -225,38 +230,23 @@ pub async fn enrol_candidates(
     candidates: &[UserId],
     via: &str,
 ) -> sqlx::Result<usize> {
-    let mut enrolled = 0;
-    for candidate in candidates {
-        if let Some(enrolment) = db::enrol(&mut *conn, cohort, *candidate).await? {
-            enrolled += 1;
-            record_enrolment(&mut *conn, by, cohort, enrolment, *candidate, via).await?;
-        }
-    }
-    Ok(enrolled)
-}
-
-/// Stores a new enrolment's status and writes its audit event, saying how it was made (`via`).
-async fn record_enrolment(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    cohort: CohortId,
-    enrolment: EnrolmentId,
-    candidate: UserId,
-    via: &str,
-) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = candidates.iter().map(|c| c.0).collect();
+    let enrolled = db::enrol_many(&mut *conn, cohort, &ids).await?;
     // A new enrolment starts with its stored status: not started, every criterion too.
-    crate::status::db::refresh(conn, enrolment).await?;
-    audit::record(
-        conn,
-        NewAuditEvent {
-            actor,
+    let enrolments: Vec<Uuid> = enrolled.iter().map(|(e, _)| e.0).collect();
+    crate::status::db::refresh_many(&mut *conn, &enrolments).await?;
+    let events: Vec<NewAuditEvent<'_>> = enrolled
+        .iter()
+        .map(|(enrolment, candidate)| NewAuditEvent {
+            actor: by,
             action: "enrolment.created",
             entity_type: "enrolment",
             entity_id: enrolment.to_string(),
             detail: json!({ "cohort_id": cohort, "candidate_id": candidate, "via": via }),
-        },
-    )
-    .await
+        })
+        .collect();
+    audit::record_many(conn, &events).await?;
+    Ok(enrolled.len())
 }
 
 /// `POST /admin/cohorts/{id}/roster`: a CSV of `name,email`; new people get candidate accounts
@@ -270,7 +260,8 @@ pub async fn import_roster(
     CsrfMultipart(mut multipart): CsrfMultipart,
 ) -> AppResult<Response> {
     let page = show_page(&state, layout, id).await?;
-    let rows = match read_roster(&mut multipart).await? {
+    let (key, rows) = read_roster(&mut multipart).await?;
+    let rows = match rows {
         Ok(rows) => rows,
         Err(refusal) => return Ok(refusal.render(page)),
     };
@@ -280,9 +271,29 @@ pub async fn import_roster(
         now: state.clock.now(),
         by: Actor::user(&admin, ip),
     };
-    match import.apply(&rows).await? {
-        Ok(created) => imported_page(&state, page.layout, id, created, rows.len()).await,
-        Err(errors) => Ok(RosterRefusal::invalid(errors).render(page)),
+    let mut tx = state.pool.begin().await?;
+    // The same file sent twice (a double click, a resend) is applied once.
+    let first = match submissions::claim(&mut tx, key, admin.id, import.now).await? {
+        Submission::Again(to) => {
+            return Ok(flash::redirect(
+                &to,
+                "This file was imported already. Its invitation links were shown once; issue a new one from a person's page if one was lost.",
+            ));
+        }
+        first => first,
+    };
+    match import.apply(&mut tx, &rows).await? {
+        Ok(created) => {
+            first
+                .led_to(&mut tx, &format!("/admin/cohorts/{id}"))
+                .await?;
+            tx.commit().await?;
+            imported_page(&state, page.layout, id, created, rows.len()).await
+        }
+        Err(errors) => {
+            tx.rollback().await?;
+            Ok(RosterRefusal::invalid(errors).render(page))
+        }
     }
 }
 
@@ -319,40 +330,44 @@ impl RosterRefusal {
     }
 }
 
-/// Reads the uploaded roster file into rows, or the reason the whole file is refused.
+/// Reads the uploaded roster file into rows, or the reason the whole file is refused; with
+/// the form's one-time key.
 async fn read_roster(
     multipart: &mut Multipart,
-) -> AppResult<Result<Vec<RosterRow>, RosterRefusal>> {
-    let Some(bytes) = read_roster_bytes(multipart).await? else {
-        return Ok(Err(RosterRefusal::too_large()));
+) -> AppResult<(Option<Uuid>, Result<Vec<RosterRow>, RosterRefusal>)> {
+    let (key, bytes) = read_roster_form(multipart).await?;
+    let Some(bytes) = bytes else {
+        return Ok((key, Err(RosterRefusal::too_large())));
     };
-    Ok(parse_roster(&bytes).map_err(RosterRefusal::invalid))
+    Ok((key, parse_roster(&bytes).map_err(RosterRefusal::invalid)))
 }
 
-/// The bytes of the form's `roster` field; `None` as soon as they pass `ROSTER_LIMIT`, so an
-/// oversized upload is not read to its end.
-async fn read_roster_bytes(multipart: &mut Multipart) -> AppResult<Option<Vec<u8>>> {
+/// The form's one-time key and the bytes of its `roster` field; `None` as soon as they pass
+/// `ROSTER_LIMIT`, so an oversized upload is not read to its end.
+async fn read_roster_form(multipart: &mut Multipart) -> AppResult<(Option<Uuid>, Option<Vec<u8>>)> {
+    let unreadable = |_| AppError::BadRequest("The file could not be read.".into());
+    let mut key = None;
     let mut bytes = Vec::new();
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|_| AppError::BadRequest("The file could not be read.".into()))?
-    {
-        if field.name() != Some("roster") {
-            continue;
-        }
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|_| AppError::BadRequest("The file could not be read.".into()))?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > ROSTER_LIMIT {
-                return Ok(None);
+    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
+        let limit = match field.name() {
+            Some("roster") => ROSTER_LIMIT,
+            Some(submissions::FIELD) => 64,
+            _ => continue,
+        };
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+            value.extend_from_slice(&chunk);
+            if value.len() > limit {
+                return Ok((key, None));
             }
         }
+        if field.name() == Some("roster") {
+            bytes = value;
+        } else {
+            key = submissions::parse_key(&String::from_utf8_lossy(&value));
+        }
     }
-    Ok(Some(bytes))
+    Ok((key, Some(bytes)))
 }
 
 /// A roster file being applied to a cohort: by whom and when, for the new accounts' invitation
@@ -364,118 +379,81 @@ struct RosterImport<'a> {
     by: Actor,
 }
 
-/// The candidate a roster row names, or why the row cannot be enrolled.
-enum RowCandidate {
-    /// An active candidate who has an account already.
-    Existing(UserId),
-    /// A candidate account made for the row, and its invitation to show this once.
-    Created(UserId, CreatedAccount),
-    /// The email address belongs to someone who is not an active candidate.
-    Refused(RosterError),
-    /// Someone else made an account for the email address while the file was applied.
-    Raced(RosterError),
-}
-
 impl RosterImport<'_> {
-    /// Enrols every row in one transaction, committed only when no row has a problem; otherwise
-    /// rolled back, and every problem found is returned.
+    /// Enrols every row in one transaction of a few set-wide statements, committed only when
+    /// no row has a problem; otherwise rolled back, and every problem found is returned.
     async fn apply(
         &self,
+        tx: &mut PgConnection,
         rows: &[RosterRow],
     ) -> AppResult<Result<Vec<CreatedAccount>, Vec<RosterError>>> {
-        let mut tx = self.state.pool.begin().await?;
+        let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
+        let existing: HashMap<String, users_db::Credentials> =
+            users_db::find_credentials_of(&mut *tx, &keys)
+                .await?
+                .into_iter()
+                .map(|user| (user.email.to_lowercase(), user))
+                .collect();
         let mut errors = Vec::new();
-        let mut created = Vec::new();
+        let mut known = Vec::new();
+        let mut new_rows = Vec::new();
         for row in rows {
-            let candidate = match self.candidate_for(&mut tx, row).await? {
-                RowCandidate::Existing(candidate) => candidate,
-                RowCandidate::Created(candidate, account) => {
-                    created.push(account);
-                    candidate
+            match existing.get(&row.email.key()) {
+                Some(user) if !user.roles.contains(&Role::Candidate) || !user.is_active => {
+                    errors.push(RosterError::not_an_active_candidate(row));
                 }
-                RowCandidate::Refused(error) => {
-                    errors.push(error);
-                    continue;
-                }
-                RowCandidate::Raced(error) => {
-                    errors.push(error);
-                    // The failed insert has spoilt the transaction; nothing more can be
-                    // written in it, and nothing of the file is applied anyway.
-                    break;
-                }
-            };
-            if let Err(error) = self.enrol_row(&mut tx, row, candidate).await? {
-                errors.push(error);
+                Some(user) => known.push((row, user.id)),
+                None => new_rows.push(row),
             }
         }
+        let known_ids: Vec<Uuid> = known.iter().map(|(_, id)| id.0).collect();
+        let enrolled_already = db::enrolled_of(&mut *tx, self.cohort, &known_ids).await?;
+        errors.extend(
+            known
+                .iter()
+                .filter(|(_, id)| enrolled_already.contains(id))
+                .map(|(row, _)| RosterError::already_enrolled(row)),
+        );
         if !errors.is_empty() {
-            tx.rollback().await?;
+            errors.sort_by_key(|e| e.line);
             return Ok(Err(errors));
         }
-        tx.commit().await?;
-        Ok(Ok(created))
-    }
 
-    /// The candidate a row names: the existing account of an active candidate, or a new one.
-    async fn candidate_for(
-        &self,
-        conn: &mut PgConnection,
-        row: &RosterRow,
-    ) -> AppResult<RowCandidate> {
-        let existing = users_db::find_credentials(conn, &row.email.key()).await?;
-        match existing {
-            Some(user) if !user.roles.contains(&Role::Candidate) || !user.is_active => {
-                let error = RosterError::not_an_active_candidate(row);
-                Ok(RowCandidate::Refused(error))
-            }
-            Some(user) => Ok(RowCandidate::Existing(user.id)),
-            None => self.create_candidate(conn, row).await,
-        }
-    }
-
-    /// Makes a candidate account for the row, with an invitation link and its audit event.
-    async fn create_candidate(
-        &self,
-        conn: &mut PgConnection,
-        row: &RosterRow,
-    ) -> AppResult<RowCandidate> {
-        let account = Invitation {
-            email: &row.email,
-            name: &row.name,
-            roles: &[Role::Candidate],
-            via: "roster",
-        };
+        let people: Vec<(&Email, &DisplayName)> =
+            new_rows.iter().map(|r| (&r.email, &r.name)).collect();
         let base_url = &self.state.settings.base_url;
-        let invited = users::invite(conn, &self.by, account, base_url, self.now).await?;
-        let Ok((user, link)) = invited else {
-            return Ok(RowCandidate::Raced(RosterError::account_made_meanwhile(
-                row,
-            )));
-        };
-        let account = CreatedAccount {
-            name: row.name.as_str().to_owned(),
-            email: row.email.as_str().to_owned(),
-            link: link.url,
-        };
-        Ok(RowCandidate::Created(user, account))
-    }
-
-    /// Enrols the row's candidate and records the enrolment; a problem when they are enrolled
-    /// in the cohort already.
-    async fn enrol_row(
-        &self,
-        conn: &mut PgConnection,
-        row: &RosterRow,
-        candidate: UserId,
-    ) -> AppResult<Result<(), RosterError>> {
-        match db::enrol(conn, self.cohort, candidate).await? {
-            Some(enrolment) => {
-                record_enrolment(conn, &self.by, self.cohort, enrolment, candidate, "roster")
-                    .await?;
-                Ok(Ok(()))
+        let invited = users::invite_many(
+            &mut *tx,
+            &self.by,
+            &people,
+            &[Role::Candidate],
+            "roster",
+            (base_url, self.now),
+        )
+        .await?;
+        let invited = match invited {
+            Ok(invited) => invited,
+            Err(taken) => {
+                let errors = new_rows
+                    .iter()
+                    .filter(|r| taken.contains(&r.email.key()))
+                    .map(|r| RosterError::account_made_meanwhile(r))
+                    .collect();
+                return Ok(Err(errors));
             }
-            None => Ok(Err(RosterError::already_enrolled(row))),
-        }
+        };
+        let mut candidates: Vec<UserId> = known.iter().map(|(_, id)| *id).collect();
+        candidates.extend(invited.iter().map(|(id, _)| *id));
+        enrol_candidates(&mut *tx, &self.by, self.cohort, &candidates, "roster").await?;
+        Ok(Ok(new_rows
+            .iter()
+            .zip(invited)
+            .map(|(row, (_, link))| CreatedAccount {
+                name: row.name.as_str().to_owned(),
+                email: row.email.as_str().to_owned(),
+                link: link.url,
+            })
+            .collect()))
     }
 }
 

@@ -169,22 +169,43 @@ pub async fn candidates_not_in(
     .await
 }
 
-/// Enrols a candidate; `None` when they are enrolled in the cohort already.
-pub async fn enrol(
+/// Enrols `candidates` in `cohort` in one statement; returns each new enrolment with its
+/// candidate (one enrolled already is left out).
+pub async fn enrol_many(
     conn: &mut PgConnection,
     cohort: CohortId,
-    candidate: UserId,
-) -> sqlx::Result<Option<EnrolmentId>> {
-    let id = sqlx::query_scalar!(
-        "insert into enrolment (cohort_id, candidate_id) values ($1, $2)
-         on conflict (cohort_id, candidate_id) do nothing
-         returning enrolment_id",
+    candidates: &[Uuid],
+) -> sqlx::Result<Vec<(EnrolmentId, UserId)>> {
+    let rows = sqlx::query!(
+        r#"insert into enrolment (cohort_id, candidate_id)
+           select $1, candidate from unnest($2::uuid[]) as t(candidate)
+           on conflict (cohort_id, candidate_id) do nothing
+           returning enrolment_id as "enrolment_id: EnrolmentId", candidate_id as "candidate_id: UserId""#,
         cohort.0,
-        candidate.0
+        candidates
     )
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(id.map(EnrolmentId))
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.enrolment_id, r.candidate_id))
+        .collect())
+}
+
+/// Which of `candidates` are enrolled in `cohort` already.
+pub async fn enrolled_of(
+    conn: &mut PgConnection,
+    cohort: CohortId,
+    candidates: &[Uuid],
+) -> sqlx::Result<Vec<UserId>> {
+    sqlx::query_scalar!(
+        r#"select candidate_id as "candidate_id: UserId" from enrolment
+            where cohort_id = $1 and candidate_id = any($2)"#,
+        cohort.0,
+        candidates
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Sets the assessor and IQA of enrolments of `cohort`; returns the ids changed (one that has

@@ -202,6 +202,53 @@ pub async fn invite(
     Ok(Ok((id, link)))
 }
 
+/// Creates the accounts of `people`, each with an invitation link and its audit event, in a
+/// few statements in the caller's transaction; returns each one's id and link in the order
+/// given, or the (lower-cased) email addresses someone else took meanwhile.
+pub async fn invite_many(
+    conn: &mut PgConnection,
+    by: &Actor,
+    people: &[(&Email, &DisplayName)],
+    roles: &[Role],
+    via: &'static str,
+    (base_url, now): (&str, OffsetDateTime),
+) -> AppResult<Result<Vec<(UserId, IssuedLink)>, Vec<String>>> {
+    let emails: Vec<String> = people.iter().map(|(e, _)| e.as_str().to_owned()).collect();
+    let names: Vec<String> = people.iter().map(|(_, n)| n.as_str().to_owned()).collect();
+    let made: std::collections::HashMap<String, UserId> =
+        db::insert_invited(&mut *conn, &emails, &names, roles)
+            .await?
+            .into_iter()
+            .collect();
+    let mut ids = Vec::with_capacity(people.len());
+    let mut taken = Vec::new();
+    for (email, _) in people {
+        match made.get(&email.key()) {
+            Some(id) => ids.push(*id),
+            None => taken.push(email.key()),
+        }
+    }
+    if !taken.is_empty() {
+        return Ok(Err(taken));
+    }
+    let admin = by.user_id.map(UserId);
+    let issued =
+        links::issue_many(&mut *conn, base_url, Purpose::Invitation, &ids, admin, now).await?;
+    let events: Vec<NewAuditEvent<'_>> = people
+        .iter()
+        .zip(&ids)
+        .map(|((email, name), id)| NewAuditEvent {
+            actor: by,
+            action: "user.created",
+            entity_type: "user",
+            entity_id: id.to_string(),
+            detail: json!({ "email": email.as_str(), "name": name.as_str(), "roles": roles, "via": via }),
+        })
+        .collect();
+    audit::record_many(conn, &events).await?;
+    Ok(Ok(ids.into_iter().zip(issued).collect()))
+}
+
 fn show_page(
     layout: Layout,
     user: User,

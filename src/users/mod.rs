@@ -5,7 +5,7 @@ mod account;
 mod admin;
 mod views;
 
-pub use admin::{Invitation, ProfileChange, change_profile, invite};
+pub use admin::{Invitation, ProfileChange, change_profile, invite, invite_many};
 
 use crate::identity::{ADMIN, Access};
 use crate::state::AppState;

@@ -281,6 +281,132 @@ async fn a_good_roster_creates_candidates_with_invitation_links_and_enrols_them(
 }
 
 #[sqlx::test]
+async fn a_roster_of_5000_lines_is_applied_whole_with_an_event_for_each_change(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let enrolled = app.enrolled("big").await;
+    for n in 0..10 {
+        app.create_user(
+            &format!("known{n}@example.org"),
+            &format!("Known {n}"),
+            &[Role::Candidate],
+        )
+        .await;
+    }
+    let mut roster = String::from("name,email\n");
+    for n in 0..10 {
+        roster.push_str(&format!("Known {n},KNOWN{n}@example.org\n"));
+    }
+    for n in 0..4_990 {
+        roster.push_str(&format!("Person {n},person{n}@example.org\n"));
+    }
+    let response = admin
+        .post_multipart(
+            &format!("/admin/cohorts/{}/roster", enrolled.cohort),
+            &[],
+            &[("roster", "roster.csv", roster.as_bytes())],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.text("#flash"),
+        "Enrolled 5000 candidate(s) from the file."
+    );
+    assert_eq!(response.texts("#created-accounts tbody th").len(), 4_990);
+    let links = response.attrs("#created-accounts input", "value");
+    let distinct: std::collections::HashSet<&String> = links.iter().collect();
+    assert_eq!(distinct.len(), 4_990, "each person has a link of their own");
+
+    assert_eq!(app.count("select count(*) from enrolment").await, 5_001);
+    assert_eq!(
+        app.count("select count(*) from enrolment_progress").await,
+        5_001,
+        "every new enrolment has its stored status"
+    );
+    assert_eq!(
+        app.count("select count(*) from access_link where purpose = 'invitation'")
+            .await,
+        4_990
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_event where action = 'user.created'
+              and detail->>'via' = 'roster'"
+        )
+        .await,
+        4_990
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_event where action = 'enrolment.created'
+              and detail->>'via' = 'roster'"
+        )
+        .await,
+        5_000
+    );
+    app.seal_audit().await;
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let verified = attest::audit::verify(&mut conn).await.expect("verify");
+    assert!(verified.broken.is_none() && verified.pending == 0);
+
+    // One of the new people signs in through their own link.
+    let path = links[4_000].trim_start_matches("http://127.0.0.1:3000");
+    let person = app.browser();
+    person
+        .post_form(
+            path,
+            &[
+                ("password", crate::helpers::PASSWORD),
+                ("confirm_password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await
+        .assert_redirect_to("/");
+}
+
+#[sqlx::test]
+async fn a_roster_sent_twice_at_once_is_applied_once(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let enrolled = app.enrolled("dbl").await;
+    let uri = format!("/admin/cohorts/{}/roster", enrolled.cohort);
+    for round in 0..5 {
+        let key = uuid::Uuid::new_v4().to_string();
+        let roster =
+            format!("Ann {round},ann{round}@example.org\nBo {round},bo{round}@example.org\n");
+        let body = admin
+            .multipart_body(
+                &[("submission_key", &key)],
+                &[("roster", "roster.csv", roster.as_bytes())],
+            )
+            .await;
+        let (first, second) = tokio::join!(
+            admin.post_multipart_body(&uri, axum::body::Body::from(body.clone())),
+            admin.post_multipart_body(&uri, axum::body::Body::from(body))
+        );
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::SEE_OTHER],
+            "round {round}"
+        );
+        let repeat = if first.status == StatusCode::SEE_OTHER {
+            &first
+        } else {
+            &second
+        };
+        repeat.assert_redirect_to(&format!("/admin/cohorts/{}", enrolled.cohort));
+    }
+    assert_eq!(app.count("select count(*) from enrolment").await, 1 + 10);
+    assert_eq!(
+        app.count("select count(*) from audit_event where action = 'enrolment.created' and detail->>'via' = 'roster'")
+            .await,
+        10
+    );
+}
+
+#[sqlx::test]
 async fn a_withdrawn_enrolment_keeps_its_records_and_takes_no_new_evidence(pool: PgPool) {
     let app = TestApp::new(pool).await;
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
