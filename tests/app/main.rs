@@ -7,6 +7,7 @@ mod auth;
 mod changes;
 mod cohorts;
 mod demo;
+mod drills;
 mod evidence;
 mod helpers;
 mod layout;

@@ -12,18 +12,22 @@ use sqlx::{Connection, PgConnection};
 use crate::helpers::database_url_for;
 
 /// A database of its own for one test of the binary, dropped afterwards.
-struct ScratchDatabase {
+pub struct ScratchDatabase {
     name: String,
 }
 
 impl ScratchDatabase {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             name: format!("attest_cli_{}", uuid::Uuid::new_v4().simple()),
         }
     }
 
-    fn url(&self) -> String {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> String {
         database_url_for(&self.name)
     }
 
@@ -44,14 +48,14 @@ impl Drop for ScratchDatabase {
     }
 }
 
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("address")
 }
 
-fn attest(database_url: &str) -> Command {
+pub fn attest(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_attest"));
     command
         .env("DATABASE_URL", database_url)
@@ -77,7 +81,7 @@ fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(String, String)
 }
 
 /// `attest serve` on `address` with `settings`, its output dropped, once it answers.
-fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Child {
+pub fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Child {
     let mut child = attest(&database.url())
         .args(["serve", "--bind", &address.to_string()])
         .args(settings)

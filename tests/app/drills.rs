@@ -1,0 +1,525 @@
+//! Drills against a real `attest serve` over TCP: clients that stall, a server killed in the
+//! middle of an upload, and a backup restored into a new database.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{database_url_for, pdf_of};
+use crate::serve::{ScratchDatabase, attest, free_port, serving};
+
+const MIB: usize = 1024 * 1024;
+
+/// What a server answered: status, head and body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            if !key.eq_ignore_ascii_case("set-cookie") {
+                return None;
+            }
+            let pair = value.trim().split(';').next()?;
+            pair.starts_with(&format!("{name}="))
+                .then(|| pair.to_owned())
+        })
+    }
+
+    /// The form token of the page.
+    fn csrf_token(&self) -> String {
+        let html = String::from_utf8_lossy(&self.body);
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = html.find(marker).expect("a form token") + marker.len();
+        html[start..start + 64].to_owned()
+    }
+}
+
+/// One request on a connection of its own: `head` is everything but the request line's end
+/// and the blank line; the connection closes after the answer.
+async fn exchange(address: SocketAddr, request_line: &str, headers: &str, body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "{request_line} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream.write_all(body).await.expect("send body");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    Answer {
+        status,
+        head,
+        body: answer[split + 4..].to_vec(),
+    }
+}
+
+/// A signed-in person: the session cookie, and the form token of its pages.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(address: SocketAddr, email: &str) -> Session {
+    let form = exchange(address, "GET /login", "", b"").await;
+    let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf_token", form.csrf_token().as_str()),
+            ("email", email),
+            ("password", attest::demo::PASSWORD),
+        ])
+        .finish();
+    let signed_in = exchange(
+        address,
+        "POST /login",
+        &format!(
+            "Cookie: {visitor}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        ),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.head);
+    let cookie = signed_in.cookie("attest_session").expect("a session");
+    let account = exchange(
+        address,
+        "GET /account",
+        &format!("Cookie: {cookie}\r\n"),
+        b"",
+    )
+    .await;
+    Session {
+        csrf: account.csrf_token(),
+        cookie,
+    }
+}
+
+const BOUNDARY: &str = "attest-drill-boundary";
+
+/// A multipart evidence form: the token, `fields`, then one file `name` of `bytes`.
+fn evidence_form(session: &Session, fields: &[(&str, &str)], name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n",
+        session.csrf
+    )
+    .into_bytes();
+    for (field, value) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn multipart_headers(session: &Session) -> String {
+    format!(
+        "Cookie: {}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n",
+        session.cookie
+    )
+}
+
+/// A demo database being served: its pool, and the first candidate with an open enrolment.
+struct Demo {
+    pool: PgPool,
+    email: String,
+    enrolment: uuid::Uuid,
+}
+
+async fn demo(database: &ScratchDatabase) -> Demo {
+    let made = attest(&database.url()).arg("demo").output().expect("runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pool = PgPool::connect(&database.url()).await.expect("pool");
+    let (email, enrolment): (String, uuid::Uuid) = sqlx::query_as(
+        "select u.email, en.enrolment_id from enrolment en join app_user u on u.user_id = en.candidate_id
+          where en.withdrawn_at is null order by u.email limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a candidate");
+    Demo {
+        pool,
+        email,
+        enrolment,
+    }
+}
+
+/// Saves a new draft with one file through the form; returns the draft's id.
+async fn draft_with_file(
+    address: SocketAddr,
+    session: &Session,
+    demo: &Demo,
+    bytes: &[u8],
+) -> String {
+    let form = evidence_form(
+        session,
+        &[("title", "Drill"), ("action", "save")],
+        "drill.pdf",
+        bytes,
+    );
+    let saved = exchange(
+        address,
+        &format!("POST /enrolments/{}/evidence/new", demo.enrolment),
+        &multipart_headers(session),
+        &form,
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.head);
+    saved
+        .header("location")
+        .expect("a location")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned()
+}
+
+async fn transactions_left_open(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from pg_stat_activity
+          where datname = current_database() and state like 'idle in transaction%'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("count")
+}
+
+#[tokio::test]
+async fn stalled_uploads_and_downloads_take_nothing_from_everyone_else() {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let address = free_port();
+    let mut child = serving(&database, address, &[]);
+    let session = sign_in(address, &demo.email).await;
+    let draft = draft_with_file(address, &session, &demo, &pdf_of(24 * MIB, 7)).await;
+    let file: uuid::Uuid = sqlx::query_scalar(
+        "select evidence_file_id from evidence_file where evidence_id = $1::uuid",
+    )
+    .bind(&draft)
+    .fetch_one(&demo.pool)
+    .await
+    .expect("the file");
+
+    // 32 uploads stall, half right after their headers and half a MiB and a half into their
+    // file; 32 downloads of the 24 MiB file read nothing. The pool has 16 connections.
+    let mut stalled = Vec::new();
+    let upload = format!(
+        "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
+        demo.enrolment,
+        40 * MIB,
+        multipart_headers(&session)
+    );
+    let begun = evidence_form(
+        &session,
+        &[("title", "Stalled")],
+        "stalled.pdf",
+        &pdf_of(3 * MIB / 2, 8),
+    );
+    for n in 0..32 {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(upload.as_bytes()).await.expect("head");
+        if n % 2 == 1 {
+            stream
+                .write_all(&begun[..begun.len() - 40])
+                .await
+                .expect("part of the body");
+        }
+        stalled.push(stream);
+    }
+    let download = format!(
+        "GET /evidence/{draft}/files/{file} HTTP/1.1\r\nHost: {address}\r\nCookie: {}\r\n\r\n",
+        session.cookie
+    );
+    for _ in 0..32 {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(download.as_bytes())
+            .await
+            .expect("request");
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(transactions_left_open(&demo.pool).await, 0);
+
+    // Meanwhile four people read the standard and the portfolio, for three seconds.
+    let portfolio = format!("GET /enrolments/{}", demo.enrolment);
+    let cookie = format!("Cookie: {}\r\n", session.cookie);
+    let stop = Instant::now() + Duration::from_secs(3);
+    let mut readers = Vec::new();
+    for reader in 0..4 {
+        let (portfolio, cookie) = (portfolio.clone(), cookie.clone());
+        readers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while Instant::now() < stop {
+                let (line, headers) = if reader % 2 == 0 {
+                    ("GET /standards/TECIT50761", "")
+                } else {
+                    (portfolio.as_str(), cookie.as_str())
+                };
+                let started = Instant::now();
+                let answer = exchange(address, line, headers, b"").await;
+                seen.push((answer.status, started.elapsed()));
+            }
+            seen
+        }));
+    }
+    let mut answers = Vec::new();
+    for reader in readers {
+        answers.extend(reader.await.expect("reader"));
+    }
+    let refused: Vec<u16> = answers
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| *s != 200)
+        .collect();
+    assert!(refused.is_empty(), "answers other than 200: {refused:?}");
+    let mut times: Vec<Duration> = answers.iter().map(|(_, t)| *t).collect();
+    times.sort();
+    let p99 = times[(times.len() - 1) * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(200),
+        "p99 {p99:?} over {} requests",
+        times.len()
+    );
+    assert!(
+        times.len() > 40,
+        "only {} requests were served",
+        times.len()
+    );
+    assert_eq!(transactions_left_open(&demo.pool).await, 0);
+    drop(stalled);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_keeps() {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let address = free_port();
+    let mut child = serving(&database, address, &[]);
+    let session = sign_in(address, &demo.email).await;
+    let kept = pdf_of(MIB / 4, 9);
+    let draft = draft_with_file(address, &session, &demo, &kept).await;
+    let count = |sql: &'static str| {
+        let pool = demo.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    let evidence_before = count("select count(*) from evidence").await;
+    let chunks_before = count("select count(*) from blob_chunk").await;
+
+    // A 40 MiB file is added to the draft; halfway through, the server is killed.
+    let form = evidence_form(
+        &session,
+        &[("title", "Drill, revised"), ("action", "save")],
+        "big.pdf",
+        &pdf_of(40 * MIB, 10),
+    );
+    let mut upload = TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "POST /evidence/{draft}/edit HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
+        form.len(),
+        multipart_headers(&session)
+    );
+    upload.write_all(head.as_bytes()).await.expect("head");
+    upload
+        .write_all(&form[..20 * MIB])
+        .await
+        .expect("half the body");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("select count(*) from pending_upload").await == 0
+        || count("select count(*) from blob_chunk").await < chunks_before + 10
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the upload's chunks were not written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let _ = child.wait();
+    drop(upload);
+
+    // Restarted, nothing of it is evidence; the sweeper takes the rest once it is an hour old.
+    let mut child = serving(&database, address, &[]);
+    assert_eq!(
+        count("select count(*) from evidence").await,
+        evidence_before
+    );
+    assert_eq!(
+        count("select count(*) from evidence_file f join evidence e using (evidence_id) where e.title = 'Drill, revised'").await,
+        0
+    );
+    let swept = attest::blobs::sweep(
+        &demo.pool,
+        time::OffsetDateTime::now_utc() + time::Duration::hours(2),
+        attest::blobs::Retention::default(),
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(swept.abandoned_uploads, 1);
+    assert!(swept.chunks >= 10, "{swept:?}");
+    assert_eq!(count("select count(*) from pending_upload").await, 0);
+    assert_eq!(
+        count("select count(*) from blob_chunk").await,
+        chunks_before
+    );
+
+    // The draft is as it was, and takes the next save.
+    let session = sign_in(address, &demo.email).await;
+    let saved = exchange(
+        address,
+        &format!("POST /evidence/{draft}/edit"),
+        &multipart_headers(&session),
+        &evidence_form(
+            &session,
+            &[("title", "Drill, saved"), ("action", "save")],
+            "small.pdf",
+            &pdf_of(1000, 11),
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.head);
+    let files: Vec<String> = sqlx::query_scalar(
+        "select file_name from evidence_file where evidence_id = $1::uuid order by created_at",
+    )
+    .bind(&draft)
+    .fetch_all(&demo.pool)
+    .await
+    .expect("files");
+    assert_eq!(files, ["drill.pdf", "small.pdf"]);
+    let verified = attest(&database.url())
+        .args(["audit", "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Each stored file's SHA-256 as recomputed from its chunks, and as recorded, by blob id.
+async fn file_hashes(pool: &PgPool) -> Vec<(uuid::Uuid, Vec<u8>, Vec<u8>)> {
+    let rows: Vec<(uuid::Uuid, Vec<u8>, Vec<Vec<u8>>)> = sqlx::query_as(
+        "select b.blob_id, b.sha256, array_agg(c.data order by c.seq)
+           from blob b join blob_chunk c using (blob_id) group by b.blob_id, b.sha256 order by b.blob_id",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("files");
+    rows.into_iter()
+        .map(|(id, recorded, chunks)| {
+            let mut hasher = Sha256::new();
+            for chunk in &chunks {
+                hasher.update(chunk);
+            }
+            (id, recorded, hasher.finalize().to_vec())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_restored_into_a_new_database_verifies_and_has_every_file_whole() {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let dump = std::env::temp_dir().join(format!("{}.dump", uuid::Uuid::new_v4().simple()));
+    let dumped = Command::new("pg_dump")
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(database.url())
+        .status()
+        .expect("pg_dump runs");
+    assert!(dumped.success());
+
+    let restored = ScratchDatabase::new();
+    let created = Command::new("psql")
+        .arg(database_url_for("postgres"))
+        .args(["-qc", &format!("create database {}", restored.name())])
+        .status()
+        .expect("psql runs");
+    assert!(created.success());
+    let loaded = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(restored.url())
+        .arg(&dump)
+        .status()
+        .expect("pg_restore runs");
+    assert!(loaded.success());
+    let _ = std::fs::remove_file(&dump);
+
+    let verified = attest(&restored.url())
+        .args(["audit", "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let status = attest(&restored.url())
+        .args(["status", "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+
+    let copy = PgPool::connect(&restored.url()).await.expect("pool");
+    let (original, restored_files) = (file_hashes(&demo.pool).await, file_hashes(&copy).await);
+    assert!(!original.is_empty(), "the demo stores files");
+    assert_eq!(original, restored_files);
+    for (id, recorded, computed) in &restored_files {
+        assert_eq!(recorded, computed, "file {id} is whole");
+    }
+}
