@@ -78,9 +78,18 @@ async fn run() -> anyhow::Result<()> {
     let pid = process.0.id();
 
     let mut results: Vec<Figures> = Vec::new();
-    // `ONLY=audit` measures the audit appends alone (and writes nothing to BENCHMARKS.md).
-    if std::env::var("ONLY").as_deref() == Ok("audit") {
-        let figures = median(repeat(|| audit_appends(&database_url)).await);
+    // `ONLY=audit`, `ONLY=uploads` or `ONLY=roster` measures that alone (and writes nothing to BENCHMARKS.md).
+    let only = std::env::var("ONLY").ok();
+    if let Some(only) = only.as_deref() {
+        let figures = match only {
+            "audit" => median(repeat(|| audit_appends(&database_url)).await),
+            "uploads" => {
+                let session = sign_in(&base, "candidate0@bench.example").await;
+                median(repeat(|| concurrent_uploads(&base, &session, pid)).await)
+            }
+            "roster" => median(repeat(|| roster_import(&base, pid)).await),
+            other => anyhow::bail!("ONLY={other}: nothing of that name is measured"),
+        };
         drop(process);
         drop_database(&format!("{server}/postgres")).await?;
         println!("{}", render_table(&[figures]));
@@ -96,6 +105,10 @@ async fn run() -> anyhow::Result<()> {
     let runs = repeat(|| file_round_trip(&base, &session, pid, &database_url)).await;
     let files = summarise_files(&runs, rss_before_files);
     results.extend(files);
+    results.push(median(
+        repeat(|| concurrent_uploads(&base, &session, pid)).await,
+    ));
+    results.push(median(repeat(|| roster_import(&base, pid)).await));
     results.push(median(repeat(|| audit_appends(&database_url)).await));
 
     drop(process);
@@ -580,10 +593,11 @@ async fn sign_in(base: &str, email: &str) -> Session {
     }
 }
 
-/// One MiB of file content for chunk `n`: a PDF header first, then bytes that do not repeat.
-fn file_chunk(n: usize) -> Bytes {
+/// One MiB of file content for chunk `n` of file `file`: a PDF header first, then bytes that
+/// do not repeat.
+fn file_chunk(file: u64, n: usize) -> Bytes {
     let mut chunk = vec![0u8; 1024 * 1024];
-    let mut x = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut x = (n as u64 ^ file.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     for byte in &mut chunk {
         x ^= x << 13;
         x ^= x >> 7;
@@ -598,9 +612,124 @@ fn file_chunk(n: usize) -> Bytes {
 
 type StreamingBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-/// Uploads a 200 MiB file as evidence through the real form, downloads it again, and measures
-/// PostgreSQL's own rate for the same bytes in 1 MiB chunks on the server.
-async fn file_round_trip(base: &str, session: &Session, pid: u32, database_url: &str) -> FileRun {
+/// Lines of the roster file imported.
+const ROSTER_LINES: usize = 5_000;
+/// People signing in one after another, each in a loop, beside the import.
+const ROSTER_SIGN_INS: usize = 2;
+
+/// Signs `email` in again and again until `until` says stop; each sign-in's time.
+async fn sign_in_loop(
+    base: String,
+    email: &'static str,
+    until: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Duration> {
+    let client = client();
+    let mut latencies = Vec::new();
+    while !until.load(std::sync::atomic::Ordering::Relaxed) {
+        let (cookie, token) = login_form(&client, &base).await;
+        let body = format!(
+            "csrf_token={token}&email={}&password=benchmark+passphrase+2026",
+            email.replace('@', "%40")
+        );
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .header("cookie", cookie)
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let sent = Instant::now();
+        let response = client.request(request).await.expect("sign-in");
+        assert_eq!(response.status(), 303, "sign-in must succeed");
+        latencies.push(sent.elapsed());
+    }
+    latencies
+}
+
+/// Sign-ins by `ROSTER_SIGN_INS` people, each in a loop, while `work` runs (or for `alone`).
+async fn sign_ins_beside<F: std::future::Future>(
+    base: &str,
+    work: F,
+) -> (F::Output, Vec<Duration>) {
+    const PEOPLE: [&str; ROSTER_SIGN_INS] =
+        ["candidate1@bench.example", "candidate2@bench.example"];
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loops: Vec<_> = PEOPLE
+        .iter()
+        .map(|email| tokio::spawn(sign_in_loop(base.to_owned(), email, Arc::clone(&stop))))
+        .collect();
+    let output = work.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for signing in loops {
+        all.extend(signing.await.expect("sign-ins"));
+    }
+    all.sort();
+    (output, all)
+}
+
+/// An admin imports a 5,000-line roster of new people into a cohort, while two people keep
+/// signing in; their sign-ins are compared with the same sign-ins without the import.
+async fn roster_import(base: &str, pid: u32) -> Figures {
+    let admin = sign_in(base, "admin@bench.example").await;
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut roster = String::from("name,email\n");
+    for n in 0..ROSTER_LINES {
+        let _ = writeln!(roster, "Person {n},p{n}-{run}@roster.example");
+    }
+    let boundary = "attest-bench-roster";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"roster\"; filename=\"roster.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{roster}\r\n--{boundary}--\r\n",
+        admin.csrf
+    );
+    let (_, alone) = sign_ins_beside(base, tokio::time::sleep(Duration::from_secs(3))).await;
+    let import = async {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{base}/admin/cohorts/{COHORT}/roster"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("sec-fetch-site", "same-origin")
+            .header("cookie", &admin.cookie)
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let started = Instant::now();
+        let response = client().request(request).await.expect("import");
+        let status = response.status();
+        response.into_body().collect().await.expect("page");
+        assert_eq!(status, 200, "the roster must be applied");
+        started.elapsed()
+    };
+    let (took, during) = sign_ins_beside(base, import).await;
+    let (rss, _) = memory_kib(pid);
+    Figures {
+        name: format!("Roster import of {ROSTER_LINES} new people"),
+        requests: 1,
+        per_second: 1.0 / took.as_secs_f64(),
+        p50: took,
+        p99: took,
+        rss_kib: rss,
+        note: format!(
+            "accounts, invitation links, enrolments, statuses and events; {} sign-ins during it: p50 {:.0} ms, max {:.0} ms; {} without it: p50 {:.0} ms, max {:.0} ms",
+            during.len(),
+            ms(percentile(&during, 0.5)),
+            ms(percentile(&during, 1.0)),
+            alone.len(),
+            ms(percentile(&alone, 0.5)),
+            ms(percentile(&alone, 1.0)),
+        ),
+    }
+}
+
+/// The new-evidence form with a file of `mib` MiB (`file` picks its content), streamed.
+fn upload_request(base: &str, session: &Session, file: u64, mib: usize) -> Request<StreamingBody> {
     use futures_util::StreamExt;
     use hyper::body::Frame;
 
@@ -616,14 +745,12 @@ async fn file_round_trip(base: &str, session: &Session, pid: u32, database_url: 
     let tail = format!("\r\n--{boundary}--\r\n");
     let parts = futures_util::stream::iter(
         std::iter::once(Bytes::from(head))
-            .chain((0..FILE_MIB).map(file_chunk))
+            .chain((0..mib).map(move |n| file_chunk(file, n)))
             .chain(std::iter::once(Bytes::from(tail))),
     )
     .map(|bytes| Ok::<_, std::convert::Infallible>(Frame::data(bytes)));
     let body: StreamingBody = BodyExt::boxed(http_body_util::StreamBody::new(parts));
-    let uploader: Client<HttpConnector, StreamingBody> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let request = Request::builder()
+    Request::builder()
         .method(Method::POST)
         .uri(format!("{base}/enrolments/{ENROLMENT}/evidence/new"))
         .header(
@@ -633,7 +760,84 @@ async fn file_round_trip(base: &str, session: &Session, pid: u32, database_url: 
         .header("sec-fetch-site", "same-origin")
         .header("cookie", &session.cookie)
         .body(body)
-        .expect("request");
+        .expect("request")
+}
+
+/// Uploads at once, each of a file of its own, and how many each sends one after another.
+const CONCURRENT_UPLOADS: usize = 16;
+const UPLOADS_EACH: usize = 4;
+const UPLOAD_MIB: usize = 10;
+
+/// Sixteen clients upload 10 MiB files through the real form, four each, all at once: the
+/// sustained rate, each upload's time and the server's peak memory.
+async fn concurrent_uploads(base: &str, session: &Session, pid: u32) -> Figures {
+    // Files of a new content every run, so that none is found stored already.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(memory_kib(pid).0, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..CONCURRENT_UPLOADS {
+        let base = base.to_owned();
+        let session = Session {
+            cookie: session.cookie.clone(),
+            csrf: session.csrf.clone(),
+        };
+        clients.push(tokio::spawn(async move {
+            let uploader: Client<HttpConnector, StreamingBody> =
+                Client::builder(TokioExecutor::new()).build_http();
+            let mut latencies = Vec::new();
+            for k in 0..UPLOADS_EACH {
+                let file = run.wrapping_add((client * UPLOADS_EACH + k) as u64 + 1);
+                let request = upload_request(&base, &session, file, UPLOAD_MIB);
+                let t = Instant::now();
+                let response = uploader.request(request).await.expect("upload");
+                assert_eq!(response.status(), 303, "the upload must be stored");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for client in clients {
+        all.extend(client.await.expect("client"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.await.expect("sampler");
+    all.sort();
+    let mib = (all.len() * UPLOAD_MIB) as f64;
+    Figures {
+        name: format!("{CONCURRENT_UPLOADS} concurrent uploads of {UPLOAD_MIB} MiB files"),
+        requests: all.len(),
+        per_second: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        rss_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
+        note: format!(
+            "{:.0} MiB/s sustained; {UPLOADS_EACH} uploads a client, each file new; RSS is the peak",
+            mib / elapsed
+        ),
+    }
+}
+
+/// Uploads a 200 MiB file as evidence through the real form, downloads it again, and measures
+/// PostgreSQL's own rate for the same bytes in 1 MiB chunks on the server.
+async fn file_round_trip(base: &str, session: &Session, pid: u32, database_url: &str) -> FileRun {
+    let request = upload_request(base, session, 0, FILE_MIB);
+    let uploader: Client<HttpConnector, StreamingBody> =
+        Client::builder(TokioExecutor::new()).build_http();
 
     let (rss_before, _) = memory_kib(pid);
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -796,7 +1000,7 @@ async fn postgres_rate(database_url: &str) -> (Duration, Duration) {
         use std::io::Write;
         let mut file = std::fs::File::create(&path).expect("temp file");
         for n in 0..FILE_MIB {
-            file.write_all(&file_chunk(n)).expect("write");
+            file.write_all(&file_chunk(0, n)).expect("write");
         }
     }
     let mut conn = sqlx::PgConnection::connect(database_url)
