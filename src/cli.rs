@@ -113,6 +113,21 @@ async fn serve(
         Passwords::new(args.hash_concurrency()),
     );
 
+    let metrics = match args.metrics_bind {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot serve metrics on {address}"))?;
+            tracing::info!("metrics are served on http://{address}/metrics");
+            let router = crate::web::metrics::router(pool.clone());
+            Some(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::warn!(error = %error, "serving metrics stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     offer_first_admin_setup(&state).await?;
     let sweeper = tokio::spawn(sweep_what_has_expired(state.clone()));
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
@@ -130,6 +145,9 @@ async fn serve(
     .await;
     sweeper.abort();
     sealer.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     change_listener.stop().await;
     // What the last requests recorded is in the chain before the process ends.
     match tokio::time::timeout(LAST_WORDS, seal_once(&pool)).await {

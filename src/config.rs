@@ -182,6 +182,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_REQUEST_TIMEOUT_SECONDS", default_value = "30", value_parser = parse_limit_seconds)]
     pub request_timeout_seconds: Duration,
 
+    /// Where to serve `/metrics` for Prometheus (such as `127.0.0.1:9464`): an address of its
+    /// own, never the portal's. Off when not set.
+    #[arg(long, env = "ATTEST_METRICS_BIND")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+
     /// Seconds a client may take to send a request's headers once it has begun; a connection
     /// that has not sent them all by then is closed (slow clients cannot hold sockets open).
     #[arg(long, env = "ATTEST_HEADER_READ_SECONDS", default_value = "15", value_parser = parse_seconds)]

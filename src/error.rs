@@ -137,6 +137,7 @@ impl IntoResponse for AppError {
                 return Redirect::to(&format!("/login?next={}", crate::url::encode_query_value(&next))).into_response();
             }
             Self::Database(ref e) if is_unavailable(e) => {
+                crate::metrics::metrics().database_failed(e);
                 tracing::warn!(error = %e, "database unavailable");
                 None
             }

@@ -23,6 +23,7 @@ pub mod identity;
 pub mod ids;
 pub mod iqa_actions;
 pub mod kept;
+pub mod metrics;
 pub mod passwords;
 pub mod quality;
 pub mod reports;
@@ -92,7 +93,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Wraps the application's routes in the layers every request passes through, outermost first:
-/// request id, tracing span, security headers, panic → 500 page, session, flash, error pages,
+/// request id, tracing span, request metrics, security headers, panic → 500 page, session, flash, error pages,
 /// request deadline, NUL refusal, same-origin check for changes. Each route adds its own access rule inside
 /// these (`web::routes`).
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
@@ -129,6 +130,7 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(middleware::from_fn(web::metrics::count_requests))
                 .layer(security_headers)
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(

@@ -192,7 +192,10 @@ pub async fn record(conn: &mut PgConnection, event: NewAuditEvent<'_>) -> sqlx::
         client_ip: client_ip.as_deref(),
         detail: &event.detail,
     };
-    db::insert_event(conn, &fields).await
+    let started = std::time::Instant::now();
+    db::insert_event(conn, &fields).await?;
+    crate::metrics::metrics().audit_appended(started.elapsed());
+    Ok(())
 }
 
 /// Appends many events, unsealed, in one statement: for changes made to many records at once
@@ -218,7 +221,10 @@ pub async fn record_many(
             detail: &event.detail,
         });
     }
-    db::insert_events(conn, &rows).await
+    let started = std::time::Instant::now();
+    db::insert_events(conn, &rows).await?;
+    crate::metrics::metrics().audit_appended(started.elapsed());
+    Ok(())
 }
 
 /// How many events one sealing transaction links at most.

@@ -216,6 +216,7 @@ async fn look_up_session(sessions: &Sessions, jar: &CookieJar) -> SessionLookup 
         // failure is a fault, and the request goes on as a visitor's.)
         Err(error) => {
             tracing::warn!(error = %error, "session lookup failed");
+            crate::metrics::metrics().database_failed(&error);
             SessionLookup {
                 unknown: crate::error::is_unavailable(&error),
                 ..SessionLookup::default()

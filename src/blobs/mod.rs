@@ -372,6 +372,7 @@ pub async fn store_stream<S, E>(
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
+    let _in_flight = crate::metrics::metrics().upload();
     let mut writer = BlobWriter::new(limit);
     let written = writer.write_stream(pool, source).await;
     let size = writer.size();
@@ -454,6 +455,11 @@ pub async fn sweep(
             break;
         }
     }
+    crate::metrics::metrics().swept(
+        counts.abandoned_uploads,
+        counts.unreferenced_files,
+        counts.chunks,
+    );
     Ok(counts)
 }
 
@@ -470,6 +476,7 @@ pub fn read(
 ) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, sqlx::Error>>(2);
     tokio::spawn(async move {
+        let _in_flight = crate::metrics::metrics().download();
         for seq in 0.. {
             let next = match pool.acquire().await {
                 Ok(mut conn) => db::chunk(&mut conn, blob_id, seq).await,

@@ -9,6 +9,7 @@ pub mod filters;
 pub mod flash;
 pub mod health;
 pub mod layout;
+pub mod metrics;
 pub mod paging;
 pub mod routes;
 pub mod server;

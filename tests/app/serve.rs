@@ -604,3 +604,28 @@ async fn the_serving_pool_ends_runaway_statements_and_idle_transactions() {
     pool.close().await;
     batch.close().await;
 }
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only_when_asked_for() {
+    let database = ScratchDatabase::new();
+    let (address, metrics) = (free_port(), free_port());
+    let mut child = serving(
+        &database,
+        address,
+        &["--metrics-bind", &metrics.to_string()],
+    );
+    let (status, body) = http_get(metrics, "/metrics").expect("metrics answer");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("attest_http_requests_total"), "{body}");
+    assert!(body.ends_with("# EOF\n"));
+    let (status, _) = http_get(address, "/metrics").expect("the portal answers");
+    assert!(status.contains("404"), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Not asked for, nothing listens.
+    let mut child = serving(&database, address, &[]);
+    assert!(http_get(metrics, "/metrics").is_err());
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -81,6 +81,8 @@ async fn a_signed_in_person_gets_503_not_the_sign_in_page_while_the_pool_is_exha
     let token = admin.csrf_token().await;
     let users = app.count("select count(*) from app_user").await;
 
+    let timeouts = "attest_db_pool_acquire_timeouts_total";
+    let timed_out_before = metric(&scrape_metrics(&app.pool).await, timeouts).expect("counted");
     let held = app.pool.acquire().await.expect("the only connection");
     let page = admin.get("/admin/users").await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -108,6 +110,11 @@ async fn a_signed_in_person_gets_503_not_the_sign_in_page_while_the_pool_is_exha
         .await;
     assert_eq!(created.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(created.header("location"), None, "not sent to sign in");
+    let timed_out = metric(&scrape_metrics(&app.pool).await, timeouts).expect("counted");
+    assert!(
+        timed_out >= timed_out_before + 2.0,
+        "{timed_out_before} → {timed_out}"
+    );
     // Public pages that need no database still answer, to a visitor.
     assert_eq!(admin.get("/healthz").await.status, StatusCode::OK);
     drop(held);
@@ -311,4 +318,79 @@ async fn a_request_past_its_deadline_is_ended_with_503_and_nothing_of_it_is_kept
     let again = app.judge(&assessor, &evidence, &[("PC1", true, "")]).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "the session stands");
     assert_eq!(app.count("select count(*) from judgement").await, 1);
+}
+
+/// What the metrics address answers now.
+async fn scrape_metrics(pool: &PgPool) -> String {
+    use tower::ServiceExt;
+    let response = attest::web::metrics::router(pool.clone())
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("application/openmetrics-text")
+    );
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(body.to_vec()).expect("text")
+}
+
+/// The value of the metric line that starts with `name_and_labels`, if there is one.
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name_and_labels)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+#[sqlx::test]
+async fn metrics_count_requests_by_route_and_are_never_served_by_the_portal(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let counted =
+        "attest_http_requests_total{route=\"/standards/{urn}\",method=\"GET\",status=\"200\"}";
+    let scrape = || scrape_metrics(&app.pool);
+    // The registry is the process's: other tests count into it too, so compare before and after.
+    let before = metric(&scrape().await, counted).unwrap_or(0.0);
+    for _ in 0..3 {
+        assert_eq!(
+            app.get("/standards/TECIT50761").await.status,
+            StatusCode::OK
+        );
+    }
+    let text = scrape().await;
+    let after = metric(&text, counted).expect("the route is counted");
+    assert!(after >= before + 3.0, "{before} → {after}");
+    assert!(text.contains("attest_http_request_duration_seconds_bucket{le="));
+    assert!(metric(&text, "attest_db_pool_connections{state=\"idle\"}").is_some());
+    assert!(metric(&text, "attest_db_pool_connections{state=\"in_use\"}").is_some());
+    for name in [
+        "attest_uploads_in_flight",
+        "attest_downloads_in_flight",
+        "attest_db_pool_acquire_timeouts_total",
+        "attest_audit_append_duration_seconds_count",
+    ] {
+        assert!(metric(&text, name).is_some(), "{name} is missing");
+    }
+    assert!(
+        !text.contains("TECIT50761"),
+        "paths (and the ids and tokens in them) never become labels"
+    );
+
+    // The portal itself has no such page, for anyone.
+    assert_eq!(app.get("/metrics").await.status, StatusCode::NOT_FOUND);
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    assert_eq!(admin.get("/metrics").await.status, StatusCode::NOT_FOUND);
 }
