@@ -259,11 +259,17 @@ pub async fn import_roster(
     Path(id): Path<CohortId>,
     CsrfMultipart(mut multipart): CsrfMultipart,
 ) -> AppResult<Response> {
-    let page = show_page(&state, layout, id).await?;
+    // The cohort page is read only when it is answered: a large roster's enrolments change it.
+    if db::find(&mut *state.pool.acquire().await?, id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
     let (key, rows) = read_roster(&mut multipart).await?;
     let rows = match rows {
         Ok(rows) => rows,
-        Err(refusal) => return Ok(refusal.render(page)),
+        Err(refusal) => return Ok(refusal.render(show_page(&state, layout, id).await?)),
     };
     let import = RosterImport {
         state: &state,
@@ -288,10 +294,11 @@ pub async fn import_roster(
                 .led_to(&mut tx, &format!("/admin/cohorts/{id}"))
                 .await?;
             tx.commit().await?;
-            imported_page(&state, page.layout, id, created, rows.len()).await
+            imported_page(&state, layout, id, created, rows.len()).await
         }
         Err(errors) => {
             tx.rollback().await?;
+            let page = show_page(&state, layout, id).await?;
             Ok(RosterRefusal::invalid(errors).render(page))
         }
     }

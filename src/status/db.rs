@@ -1,7 +1,7 @@
 //! Queries of the stored competency status: reading the rule's inputs, rewriting the stored
 //! rows, and reading them back. The rule itself is [`super::model::Sources::evaluate`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -58,7 +58,8 @@ pub async fn refresh_many(
         .iter()
         .map(Sources::evaluate)
         .collect();
-    store(conn, &states).await?;
+    let stored_before: HashSet<Uuid> = before.iter().map(|b| b.enrolment_id).collect();
+    store(conn, &states, &stored_before).await?;
     let met_before: HashMap<Uuid, i32> = before.iter().map(|b| (b.enrolment_id, b.met)).collect();
     let moved: Vec<&EnrolmentState> = states
         .iter()
@@ -400,8 +401,13 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
     Ok(all)
 }
 
-/// Writes the stored rows of these states, replacing what was there.
-pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::Result<()> {
+/// Writes the stored rows of these states, replacing what was there; `stored_before` names
+/// the enrolments that had stored rows already (the others have no criterion rows to remove).
+async fn store(
+    conn: &mut PgConnection,
+    states: &[EnrolmentState],
+    stored_before: &HashSet<Uuid>,
+) -> sqlx::Result<()> {
     if states.is_empty() {
         return Ok(());
     }
@@ -499,16 +505,30 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
     .execute(&mut *conn)
     .await?;
 
-    let criteria: Vec<(Uuid, &CriterionState)> = states
+    // Only criteria with something claimed on them are stored; one that has gone back to
+    // untouched loses its row.
+    let all = states
         .iter()
-        .flat_map(|s| s.criteria.iter().map(move |c| (s.enrolment_id.0, c)))
+        .flat_map(|s| s.criteria.iter().map(move |c| (s.enrolment_id.0, c)));
+    let (untouched, criteria): (Vec<_>, Vec<(Uuid, &CriterionState)>) =
+        all.partition(|(_, c)| c.is_untouched());
+    let gone: Vec<(Uuid, Uuid)> = untouched
+        .iter()
+        .filter(|(enrolment, _)| stored_before.contains(enrolment))
+        .map(|(enrolment, c)| (*enrolment, c.criterion_id))
         .collect();
+    if criteria.is_empty() && gone.is_empty() {
+        return Ok(());
+    }
     let pick =
         |f: fn(&CriterionState) -> i32| criteria.iter().map(|(_, c)| f(c)).collect::<Vec<i32>>();
-    // A standard's criteria never change, so an enrolment's criterion rows are made once and
-    // then only updated where they changed.
     sqlx::query!(
-        r#"insert into enrolment_criterion_status
+        r#"with gone as (
+               delete from enrolment_criterion_status s
+                using unnest($8::uuid[], $9::uuid[]) as g(enrolment_id, criterion_id)
+                where s.enrolment_id = g.enrolment_id and s.criterion_id = g.criterion_id
+           )
+           insert into enrolment_criterion_status
                (enrolment_id, criterion_id, status, claims_met, claims_not_met, claims_awaiting, oldest_awaiting_at)
            select t.enrolment_id, t.criterion_id, t.status::criterion_status, t.claims_met, t.claims_not_met,
                   t.claims_awaiting, t.oldest_awaiting_at
@@ -537,6 +557,8 @@ pub async fn store(conn: &mut PgConnection, states: &[EnrolmentState]) -> sqlx::
             .iter()
             .map(|(_, c)| c.oldest_awaiting_at)
             .collect::<Vec<_>>() as &[Option<OffsetDateTime>],
+        &gone.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
+        &gone.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
     )
     .execute(&mut *conn)
     .await?;
@@ -565,12 +587,19 @@ pub async fn stored(
     )
     .fetch_all(&mut *conn)
     .await?;
+    // A criterion without a row is untouched.
     let criteria = sqlx::query!(
-        r#"select s.enrolment_id, s.criterion_id, s.status as "status: CriterionStatus",
-                  s.claims_met, s.claims_not_met, s.claims_awaiting, s.oldest_awaiting_at
-             from enrolment_criterion_status s join criterion c using (criterion_id)
-            where s.enrolment_id = any($1)
-            order by s.enrolment_id, c.kind, c.position"#,
+        r#"select p.enrolment_id, c.criterion_id,
+                  coalesce(s.status, 'not_started') as "status!: CriterionStatus",
+                  coalesce(s.claims_met, 0) as "claims_met!", coalesce(s.claims_not_met, 0) as "claims_not_met!",
+                  coalesce(s.claims_awaiting, 0) as "claims_awaiting!", s.oldest_awaiting_at as "oldest_awaiting_at?"
+             from enrolment_progress p
+             join cohort co using (cohort_id)
+             join criterion c on c.standard_id = co.standard_id
+             left join enrolment_criterion_status s
+                    on s.enrolment_id = p.enrolment_id and s.criterion_id = c.criterion_id
+            where p.enrolment_id = any($1)
+            order by p.enrolment_id, c.kind, c.position"#,
         enrolments
     )
     .fetch_all(&mut *conn)
@@ -713,9 +742,13 @@ pub async fn criteria(
     sqlx::query_as!(
         CriterionProgress,
         r#"select c.criterion_id, c.kind as "kind: CriterionKind", c.code, c.text,
-                  s.status as "status: CriterionStatus"
-             from enrolment_criterion_status s join criterion c using (criterion_id)
-            where s.enrolment_id = $1
+                  coalesce(s.status, 'not_started') as "status!: CriterionStatus"
+             from enrolment en
+             join cohort co using (cohort_id)
+             join criterion c on c.standard_id = co.standard_id
+             left join enrolment_criterion_status s
+                    on s.enrolment_id = en.enrolment_id and s.criterion_id = c.criterion_id
+            where en.enrolment_id = $1
             order by c.kind, c.position"#,
         enrolment.0
     )

@@ -231,6 +231,18 @@ pub struct CriterionState {
     pub oldest_awaiting_at: Option<OffsetDateTime>,
 }
 
+impl CriterionState {
+    /// Nothing claimed on it yet. Such a criterion has no stored row: a missing row reads as
+    /// this, so a new enrolment stores none.
+    pub fn is_untouched(&self) -> bool {
+        self.status == CriterionStatus::NotStarted
+            && self.claims_met == 0
+            && self.claims_not_met == 0
+            && self.claims_awaiting == 0
+            && self.oldest_awaiting_at.is_none()
+    }
+}
+
 /// The stored status of one enrolment with the figures pages list and sort by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentState {

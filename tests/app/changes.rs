@@ -228,3 +228,63 @@ async fn a_lost_listening_connection_empties_the_caches_until_it_is_back(pool: P
     .await;
     listening.stop().await;
 }
+
+#[sqlx::test]
+async fn two_processes_make_200_audited_changes_at_once_and_the_chain_stays_whole(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let other = app.other_process();
+    let (here, there) = (app.listen().await, other.listen().await);
+    let cookie_name = session_cookie_name(&app.state.settings);
+    let enrolled = app.enrolled("two").await;
+    // Signed in on one process, working on both.
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let elsewhere = other.browser();
+    elsewhere.set_cookie(cookie_name, &candidate.cookie(cookie_name).expect("cookie"));
+    let events_before = app.count("select count(*) from audit_event").await;
+
+    let uri = format!("/enrolments/{}/evidence/new", enrolled.enrolment);
+    let saves = (0..200).map(|n| {
+        let (browser, uri) = (if n % 2 == 0 { &candidate } else { &elsewhere }, &uri);
+        async move {
+            let title = format!("Draft {n}");
+            browser
+                .post_multipart(uri, &[("title", &title), ("action", "save")], &[])
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(saves).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::SEE_OTHER),
+        "{statuses:?}"
+    );
+
+    // Both processes seal, as their servers do, at the same time.
+    let seal = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.expect("connection");
+            attest::audit::seal_pending(&mut conn).await.expect("seal")
+        }
+    };
+    let (sealed_here, sealed_there) = tokio::join!(seal(&app.pool), seal(&other.pool));
+    assert!(sealed_here + sealed_there >= 200);
+    assert_eq!(app.count("select count(*) from evidence").await, 200);
+    assert_eq!(
+        app.count("select count(*) from audit_event").await,
+        events_before + 200
+    );
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let verified = attest::audit::verify(&mut conn).await.expect("verify");
+    assert!(verified.broken.is_none(), "{:?}", verified.broken);
+    assert_eq!(verified.pending, 0);
+
+    // Signed out on the other, refused on this one.
+    elsewhere.post_form("/logout", &[]).await;
+    eventually("this process refuses the ended session", || async {
+        candidate.get("/account").await.is_sign_in_redirect()
+    })
+    .await;
+    here.stop().await;
+    there.stop().await;
+}

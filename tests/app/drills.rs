@@ -523,3 +523,88 @@ async fn a_backup_restored_into_a_new_database_verifies_and_has_every_file_whole
         assert_eq!(recorded, computed, "file {id} is whole");
     }
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sends `head` and then `size` bytes of `b'a'` a MiB at a time, for as long as the server
+/// takes them; returns what it answered, if it answered.
+async fn send_oversized(address: SocketAddr, head: &[u8], size: usize) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(head).await.expect("head");
+    let piece = vec![b'a'; MIB];
+    for _ in 0..size / MIB {
+        if stream.write_all(&piece).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let line = String::from_utf8_lossy(&answer);
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok())
+}
+
+#[tokio::test]
+async fn oversized_form_fields_are_refused_and_grow_the_server_by_under_5_mib() {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let address = free_port();
+    let mut child = serving(&database, address, &[]);
+    let session = sign_in(address, &demo.email).await;
+    let pid = child.id();
+    let size = 64 * MIB;
+    let multipart = |first_field: &str| {
+        format!(
+            "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n{first_field}",
+            demo.enrolment,
+            size + 4096,
+            multipart_headers(&session)
+        )
+    };
+    let token_field =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n");
+    let title_field = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n",
+        session.csrf
+    );
+    let login = format!(
+        "POST /login HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nemail=",
+        size + 6
+    );
+    // Warm up, so that what the allocator keeps for ordinary work is counted before.
+    for _ in 0..3 {
+        exchange(address, "GET /login", "", b"").await;
+    }
+    let before = resident_kib(pid);
+    let cases = [
+        ("a 64 MiB form token", multipart(&token_field)),
+        ("a 64 MiB title", multipart(&title_field)),
+        ("a 64 MiB sign-in field", login),
+    ];
+    for (what, head) in cases {
+        let answered = send_oversized(address, head.as_bytes(), size).await;
+        assert!(
+            matches!(answered, Some(400 | 403 | 413) | None),
+            "{what}: answered {answered:?}"
+        );
+        let grown = resident_kib(pid).saturating_sub(before);
+        assert!(grown < 5 * 1024, "{what}: the server grew by {grown} KiB");
+    }
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from evidence where title like 'aaaa%'")
+            .fetch_one(&demo.pool)
+            .await
+            .expect("count"),
+        0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -389,3 +389,74 @@ async fn a_form_sent_twice_makes_one_piece_one_comment_and_one_sample(pool: PgPo
         Some(key)
     );
 }
+
+#[sqlx::test]
+async fn forms_sent_twice_at_once_have_one_effect_in_each_of_50_rounds(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (enrolled, _, evidence) = all_met(&app, "rnd").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let new_evidence = format!("/enrolments/{}/evidence/new", enrolled.enrolment);
+    let comments = format!("/evidence/{evidence}/comments");
+    let file = crate::helpers::pdf_of(300 * 1024, 5);
+    for round in 0..50 {
+        // A new draft with a file, sent twice at once.
+        let key = uuid::Uuid::new_v4().to_string();
+        let title = format!("Round {round}");
+        let fields = [
+            ("submission_key", key.as_str()),
+            ("title", title.as_str()),
+            ("action", "save"),
+        ];
+        let files: [(&str, &str, &[u8]); 1] = [("file", "round.pdf", &file)];
+        let (first, second) = tokio::join!(
+            candidate.post_multipart(&new_evidence, &fields, &files),
+            candidate.post_multipart(&new_evidence, &fields, &files)
+        );
+        assert_eq!(
+            (first.status, second.status),
+            (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER),
+            "round {round}"
+        );
+        let (a, b) = (first.location(), second.location());
+        assert_eq!(
+            a.map(|l| l.trim_end_matches("/edit")),
+            b.map(|l| l.trim_end_matches("/edit")),
+            "both lead to the one draft"
+        );
+
+        // A comment, sent twice at once.
+        let key = uuid::Uuid::new_v4().to_string();
+        let body = format!("Comment {round}");
+        let fields = [("submission_key", key.as_str()), ("comment", body.as_str())];
+        let (first, second) = tokio::join!(
+            candidate.post_form(&comments, &fields),
+            candidate.post_form(&comments, &fields)
+        );
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "round {round}");
+        assert_eq!(second.status, StatusCode::SEE_OTHER, "round {round}");
+    }
+    assert_eq!(
+        app.count("select count(*) from evidence where title like 'Round %'")
+            .await,
+        50
+    );
+    assert_eq!(
+        app.count("select count(*) from evidence_file where file_name = 'round.pdf'")
+            .await,
+        50
+    );
+    assert_eq!(
+        app.count("select count(*) from evidence_comment where body like 'Comment %'")
+            .await,
+        50
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_event a join evidence e on a.entity_id = e.evidence_id::text
+              where e.title like 'Round %' and a.action = 'evidence.draft_created'"
+        )
+        .await,
+        50,
+        "one event for each draft made"
+    );
+}
