@@ -32,7 +32,10 @@ pub async fn insert_chunk(
 /// Ends the pending upload `blob_id`, whose `chunks` chunks are all written, as a file with
 /// this SHA-256, size and content type. An identical file stored already is kept instead, and
 /// the new chunks are dropped. Returns the id of the file kept, now marked as just used; `None`
-/// (and nothing changed) when chunks of the upload are missing, swept while it was idle.
+/// (and nothing changed) when the sweeper has taken the upload, or chunks of it are missing.
+///
+/// The pending row is claimed (deleted) first: the sweeper skips a row that is locked, and
+/// once it has taken the row this finds none, so the two never both act on one upload.
 pub async fn finish(
     conn: &mut PgConnection,
     blob_id: BlobId,
@@ -42,14 +45,15 @@ pub async fn finish(
     content_type: &str,
 ) -> sqlx::Result<Option<BlobId>> {
     sqlx::query_scalar!(
-        r#"with named as (
+        r#"with ended as (
+               delete from pending_upload
+                where blob_id = $1 and (select count(*) from blob_chunk where blob_id = $1) = $2
+               returning blob_id
+           ), named as (
                insert into blob (blob_id, sha256, size_bytes, content_type)
-               select $1, $3, $4, $5
-                where (select count(*) from blob_chunk where blob_id = $1) = $2
+               select blob_id, $3, $4, $5 from ended
                on conflict (sha256) do update set used_at = now()
                returning blob_id
-           ), ended as (
-               delete from pending_upload where blob_id = $1 and exists (select from named)
            ), dropped as (
                delete from blob_chunk
                 where blob_id = $1 and exists (select from named where blob_id <> $1)
@@ -92,8 +96,9 @@ pub async fn chunk(
     .await
 }
 
-/// How many rows one sweep statement removes; the sweeper repeats it until fewer are left.
-pub const SWEEP_BATCH: i64 = 100;
+/// How many files one sweep statement removes (up to a thousand chunks of 50 MiB files, well
+/// within the statement timeout); the sweeper repeats it until fewer are left.
+pub const SWEEP_BATCH: i64 = 20;
 
 /// What one sweep statement removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +109,9 @@ pub struct Swept {
 }
 
 /// Removes up to [`SWEEP_BATCH`] pending uploads with no chunk written since `idle_since`,
-/// with their chunks.
+/// with their chunks. The conditions stand in the outer statement too, so that a row changed
+/// since the batch was chosen is judged again as it now is; rows locked by an upload that is
+/// finishing, or by another process's sweep, are skipped.
 pub async fn sweep_abandoned_uploads(
     conn: &mut PgConnection,
     idle_since: OffsetDateTime,
@@ -112,8 +119,10 @@ pub async fn sweep_abandoned_uploads(
     let row = sqlx::query!(
         r#"with ended as (
                delete from pending_upload
-                where blob_id in (select blob_id from pending_upload
-                                   where written_at < $1 order by written_at limit $2)
+                where written_at < $1
+                  and blob_id in (select blob_id from pending_upload
+                                   where written_at < $1 order by written_at limit $2
+                                     for update skip locked)
                returning blob_id
            ), chunks as (
                delete from blob_chunk where blob_id in (select blob_id from ended) returning 1
@@ -131,7 +140,8 @@ pub async fn sweep_abandoned_uploads(
 }
 
 /// Removes up to [`SWEEP_BATCH`] blobs that no evidence refers to and no upload has used since
-/// `unused_since`, with their chunks.
+/// `unused_since`, with their chunks. As above, the conditions are judged again on a row an
+/// upload has just found (and so marked used), and locked rows are skipped.
 pub async fn sweep_unreferenced_blobs(
     conn: &mut PgConnection,
     unused_since: OffsetDateTime,
@@ -139,11 +149,14 @@ pub async fn sweep_unreferenced_blobs(
     let row = sqlx::query!(
         r#"with gone as (
                delete from blob
-                where blob_id in (select b.blob_id from blob b
+                where used_at < $1
+                  and not exists (select from evidence_file f where f.blob_id = blob.blob_id)
+                  and blob_id in (select b.blob_id from blob b
                                    where b.used_at < $1
                                      and not exists (select from evidence_file f
                                                       where f.blob_id = b.blob_id)
-                                   order by b.used_at limit $2)
+                                   order by b.used_at limit $2
+                                   for update skip locked)
                returning blob_id
            ), chunks as (
                delete from blob_chunk where blob_id in (select blob_id from gone) returning 1

@@ -123,6 +123,29 @@ pub async fn lock_own_draft(
     Ok(row.map(|r| (r.enrolment_id, r.item_id, r.version)))
 }
 
+/// Locks enrolment `id` against withdrawal or reassignment until the transaction ends, if
+/// `writer` may still write new evidence on it: its candidate, or for a record its assessor,
+/// while it is not withdrawn. `false` when they may not.
+pub async fn lock_writable_enrolment(
+    conn: &mut PgConnection,
+    id: EnrolmentId,
+    writer: UserId,
+    record: bool,
+) -> sqlx::Result<bool> {
+    let row = sqlx::query_scalar!(
+        r#"select 1 as "found!" from enrolment
+            where enrolment_id = $1 and withdrawn_at is null
+              and case when $3 then assessor_id else candidate_id end = $2
+              for share"#,
+        id.0,
+        writer.0,
+        record
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// A new draft: the first version of a new item, or version `version` of `item`.
 pub async fn insert_draft(
     conn: &mut PgConnection,

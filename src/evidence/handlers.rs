@@ -319,29 +319,43 @@ async fn save(
             draft.id
         }
         None => {
-            // The new-evidence form sent twice (a double click, a resend) makes one piece.
-            let now = state.clock.now();
-            let key = form.submission_key;
-            let first = match submissions::claim(&mut tx, key, saving.user.id, now).await? {
-                Submission::Again(to) => {
-                    tx.rollback().await?;
-                    return Ok(flash::redirect(
-                        &to,
-                        "This form was sent already: here is what it made.",
-                    ));
-                }
-                first => first,
-            };
+            // Checked again now that the files are stored: the enrolment may have been
+            // withdrawn, or given another assessor, while they were sending.
+            let (enrolment, user) = (saving.enrolment.id, saving.user.id);
+            if !db::lock_writable_enrolment(&mut tx, enrolment, user, saving.record).await? {
+                return Err(AppError::Conflict(
+                    "This enrolment was withdrawn, or given to another assessor, while the form was sending, so nothing was saved.".into(),
+                ));
+            }
             // Its audit event is written with the draft's content, below.
-            let id = if saving.record {
-                actions::start_record(&mut tx, saving.enrolment.id, saving.user.id).await?
+            if saving.record {
+                actions::start_record(&mut tx, enrolment, user).await?
             } else {
-                actions::start_draft(&mut tx, saving.enrolment.id).await?
-            };
-            first.led_to(&mut tx, &format!("/evidence/{id}")).await?;
-            id
+                actions::start_draft(&mut tx, enrolment).await?
+            }
         }
     };
+    // The same form sent twice (a double click, a resend) is saved once: the repeat waits for
+    // the first, then goes where it went.
+    let now = state.clock.now();
+    match submissions::claim(&mut tx, form.submission_key, saving.user.id, now).await? {
+        Submission::Again(to) => {
+            tx.rollback().await?;
+            return Ok(flash::redirect(
+                &to,
+                "This form was sent already: here is what it made.",
+            ));
+        }
+        first => {
+            let goes_to = match (&saving.existing, form.action) {
+                (Some(_), Action::SaveDraft | Action::RemoveFile(_)) => {
+                    format!("/evidence/{id}/edit")
+                }
+                _ => format!("/evidence/{id}"),
+            };
+            first.led_to(&mut tx, &goes_to).await?;
+        }
+    }
     if let Err(message) = actions::attach_uploads(&mut tx, id, &form.files, limits).await? {
         // Another upload to the draft ended meanwhile, and the two together are too large.
         tx.rollback().await?;

@@ -350,16 +350,17 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
     let evidence_before = count("select count(*) from evidence").await;
     let chunks_before = count("select count(*) from blob_chunk").await;
 
-    // A 40 MiB file is added to the draft; halfway through, the server is killed.
+    // New evidence with a 40 MiB file is sent; halfway through, the server is killed.
     let form = evidence_form(
         &session,
-        &[("title", "Drill, revised"), ("action", "save")],
+        &[("title", "Drill, killed"), ("action", "save")],
         "big.pdf",
         &pdf_of(40 * MIB, 10),
     );
     let mut upload = TcpStream::connect(address).await.expect("connect");
     let head = format!(
-        "POST /evidence/{draft}/edit HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
+        "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
+        demo.enrolment,
         form.len(),
         multipart_headers(&session)
     );
@@ -393,7 +394,11 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
         evidence_before
     );
     assert_eq!(
-        count("select count(*) from evidence_file f join evidence e using (evidence_id) where e.title = 'Drill, revised'").await,
+        count("select count(*) from evidence where title = 'Drill, killed'").await,
+        0
+    );
+    assert_eq!(
+        count("select count(*) from evidence_file where file_name = 'big.pdf'").await,
         0
     );
     let swept = attest::blobs::sweep(

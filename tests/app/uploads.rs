@@ -200,7 +200,8 @@ async fn files_no_evidence_holds_are_swept_after_a_day_and_shared_ones_are_kept(
     let a_day_on = OffsetDateTime::now_utc() + Duration::hours(25);
     assert_eq!(sweep_at(&app, a_day_on).await, SweepCounts::default());
 
-    // The second draft deleted, nothing holds it: it stays a day, then goes.
+    // The second draft deleted, nothing holds it: it stays until a day after it was last
+    // uploaded, then goes.
     let deleted = candidate
         .post_form(&format!("/evidence/{second}/delete"), &[])
         .await;
