@@ -45,7 +45,8 @@ pub enum AppError {
     /// The database could not be reached earlier in the request (the session lookup).
     #[error("database unavailable")]
     Unavailable,
-    /// The request ran past its deadline and was ended; its change, if any, rolled back.
+    /// The request ran past its deadline and was ended; its change, if any, rolled back
+    /// (unless its commit was already under way).
     #[error("request took too long")]
     TookTooLong,
     #[error("internal: {0}")]
@@ -163,7 +164,7 @@ impl IntoResponse for AppError {
                     .to_owned(),
             ),
             Self::TookTooLong => Some(
-                "Attest took too long over this and stopped it. Nothing of it was saved: please try again in a few seconds (if you were sending a form, go back and send it again)."
+                "Attest took too long over this and stopped it, so it may not have been saved. Please try again in a few seconds: if you were sending a form, go back and send it again (a form sent twice is saved once)."
                     .to_owned(),
             ),
             Self::NotFound | Self::Forbidden | Self::MethodNotAllowed | Self::PayloadTooLarge => {

@@ -72,9 +72,10 @@ pub async fn insert(
     })
 }
 
-/// Accounts with no password yet (each is invited by a link), made in one statement. An email
-/// address someone else took meanwhile is left out: returns the lower-cased address and the
-/// new id of each account made.
+/// Accounts with no password yet (each is invited by a link), made in one statement, in the
+/// order of their lower-cased addresses (so two at once cannot deadlock). An email address
+/// someone else took meanwhile is left out: returns the address, as given, and the new id of
+/// each account made.
 pub async fn insert_invited(
     conn: &mut PgConnection,
     emails: &[String],
@@ -84,31 +85,47 @@ pub async fn insert_invited(
     let rows = sqlx::query!(
         r#"insert into app_user (email, display_name, roles)
            select email, name, $3 from unnest($1::text[], $2::text[]) as t(email, name)
+            order by lower(email)
            on conflict do nothing
-           returning lower(email) as "email_key!", user_id as "id: UserId""#,
+           returning email, user_id as "id: UserId""#,
         emails,
         names,
         roles as &[Role],
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.email_key, r.id)).collect())
+    Ok(rows.into_iter().map(|r| (r.email, r.id)).collect())
 }
 
-/// The accounts of these email addresses (lower-cased), in one query.
+/// The accounts of these email addresses, in one query: each with the address it was asked
+/// for, compared as `find_credentials` compares one.
 pub async fn find_credentials_of(
     conn: &mut PgConnection,
-    email_keys: &[String],
-) -> sqlx::Result<Vec<Credentials>> {
-    sqlx::query_as!(
-        Credentials,
-        r#"select user_id as "id: UserId", email, display_name as name, password_hash, is_active,
-                  roles as "roles: Vec<Role>"
-             from app_user where lower(email) = any($1)"#,
-        email_keys
+    emails: &[String],
+) -> sqlx::Result<Vec<(String, Credentials)>> {
+    let rows = sqlx::query!(
+        r#"select k.email as "asked!", u.user_id as "id: UserId", u.email, u.display_name as name,
+                  u.password_hash, u.is_active, u.roles as "roles: Vec<Role>"
+             from unnest($1::text[]) as k(email)
+             join app_user u on lower(u.email) = lower(k.email)"#,
+        emails
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let credentials = Credentials {
+                id: r.id,
+                email: r.email,
+                name: r.name,
+                password_hash: r.password_hash,
+                is_active: r.is_active,
+                roles: r.roles,
+            };
+            (r.asked, credentials)
+        })
+        .collect())
 }
 
 pub async fn find(conn: &mut PgConnection, id: UserId) -> sqlx::Result<Option<User>> {

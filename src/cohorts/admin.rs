@@ -394,18 +394,17 @@ impl RosterImport<'_> {
         tx: &mut PgConnection,
         rows: &[RosterRow],
     ) -> AppResult<Result<Vec<CreatedAccount>, Vec<RosterError>>> {
-        let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
+        let emails: Vec<String> = rows.iter().map(|r| r.email.as_str().to_owned()).collect();
         let existing: HashMap<String, users_db::Credentials> =
-            users_db::find_credentials_of(&mut *tx, &keys)
+            users_db::find_credentials_of(&mut *tx, &emails)
                 .await?
                 .into_iter()
-                .map(|user| (user.email.to_lowercase(), user))
                 .collect();
         let mut errors = Vec::new();
         let mut known = Vec::new();
         let mut new_rows = Vec::new();
         for row in rows {
-            match existing.get(&row.email.key()) {
+            match existing.get(row.email.as_str()) {
                 Some(user) if !user.roles.contains(&Role::Candidate) || !user.is_active => {
                     errors.push(RosterError::not_an_active_candidate(row));
                 }
@@ -443,7 +442,7 @@ impl RosterImport<'_> {
             Err(taken) => {
                 let errors = new_rows
                     .iter()
-                    .filter(|r| taken.contains(&r.email.key()))
+                    .filter(|r| taken.iter().any(|t| t == r.email.as_str()))
                     .map(|r| RosterError::account_made_meanwhile(r))
                     .collect();
                 return Ok(Err(errors));

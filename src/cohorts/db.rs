@@ -171,8 +171,8 @@ pub async fn candidates_not_in(
     .await
 }
 
-/// Enrols `candidates` in `cohort` in one statement; returns each new enrolment with its
-/// candidate (one enrolled already is left out).
+/// Enrols `candidates` in `cohort` in one statement, in candidate order (so two at once cannot
+/// deadlock); returns each new enrolment with its candidate (one enrolled already is left out).
 pub async fn enrol_many(
     conn: &mut PgConnection,
     cohort: CohortId,
@@ -180,7 +180,7 @@ pub async fn enrol_many(
 ) -> sqlx::Result<Vec<(EnrolmentId, UserId)>> {
     let rows = sqlx::query!(
         r#"insert into enrolment (cohort_id, candidate_id)
-           select $1, candidate from unnest($2::uuid[]) as t(candidate)
+           select $1, candidate from unnest($2::uuid[]) as t(candidate) order by candidate
            on conflict (cohort_id, candidate_id) do nothing
            returning enrolment_id as "enrolment_id: EnrolmentId", candidate_id as "candidate_id: UserId""#,
         cohort.0,

@@ -204,7 +204,7 @@ pub async fn invite(
 
 /// Creates the accounts of `people`, each with an invitation link and its audit event, in a
 /// few statements in the caller's transaction; returns each one's id and link in the order
-/// given, or the (lower-cased) email addresses someone else took meanwhile.
+/// given, or the email addresses (as given) that someone else took meanwhile.
 pub async fn invite_many(
     conn: &mut PgConnection,
     by: &Actor,
@@ -223,9 +223,9 @@ pub async fn invite_many(
     let mut ids = Vec::with_capacity(people.len());
     let mut taken = Vec::new();
     for (email, _) in people {
-        match made.get(&email.key()) {
+        match made.get(email.as_str()) {
             Some(id) => ids.push(*id),
-            None => taken.push(email.key()),
+            None => taken.push(email.as_str().to_owned()),
         }
     }
     if !taken.is_empty() {

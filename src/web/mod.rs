@@ -32,7 +32,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; 
      frame-ancestors 'none'; object-src 'none'";
 
 /// Ends a request not answered within `Settings::request_timeout` with 503: dropping the
-/// handler rolls its transaction back, so nothing of it is kept. Multipart uploads are left to
+/// handler rolls its transaction back, unless it was already committing. Multipart uploads are left to
 /// their idle limit, as a large file on a slow line may rightly take long; a response body
 /// (a download) is not timed, only the handler that makes it.
 pub async fn limit_request_time(
@@ -41,11 +41,12 @@ pub async fn limit_request_time(
     next: Next,
 ) -> Response {
     let limit = state.settings.request_timeout;
-    let upload = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let upload = request.method() == axum::http::Method::POST
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if limit.is_zero() || upload {
         return next.run(request).await;
     }

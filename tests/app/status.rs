@@ -892,3 +892,69 @@ async fn the_iqa_pages_through_sign_offs_with_each_enrolments_status_now(pool: P
     let past_the_end = browser.get("/quality?page=99").await;
     assert_eq!(past_the_end.texts("#sign-offs .card").len(), 10);
 }
+
+#[sqlx::test]
+async fn only_criteria_with_something_claimed_on_them_have_a_stored_row(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("sparse").await;
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let rows = || async {
+        sqlx::query_scalar::<_, String>(
+            "select c.code from enrolment_criterion_status s join criterion c using (criterion_id)
+              where s.enrolment_id = $1 order by c.kind, c.position",
+        )
+        .bind(enrolled.enrolment)
+        .fetch_all(&app.pool)
+        .await
+        .expect("rows")
+    };
+    assert!(rows().await.is_empty(), "a new enrolment stores none");
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let enrolment = attest::ids::EnrolmentId(enrolled.enrolment);
+    let stored = status_db::criteria(&mut conn, enrolment)
+        .await
+        .expect("criteria");
+    drop(conn);
+    assert_eq!(stored.len(), 21, "every criterion reads as not started");
+    assert!(
+        stored
+            .iter()
+            .all(|c| c.status == CriterionStatus::NotStarted)
+    );
+
+    let v1 = app
+        .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1", "PC2"])
+        .await;
+    assert_eq!(rows().await, ["PC1", "PC2"]);
+
+    // A revision that no longer claims PC2, never judged: PC2 is untouched again.
+    let revise = candidate
+        .post_form(&format!("/evidence/{v1}/revise"), &[])
+        .await;
+    let v2 = revise
+        .location()
+        .expect("to the new draft")
+        .trim_start_matches("/evidence/")
+        .trim_end_matches("/edit")
+        .to_owned();
+    let pc1 = app.criterion("PC1").await.to_string();
+    candidate
+        .post_multipart(
+            &format!("/evidence/{v2}/edit"),
+            &[
+                ("title", "Runbook, narrower"),
+                ("method", "product"),
+                ("activity_on", "2026-10-02"),
+                ("statement", "Only the first."),
+                ("claim", &pc1),
+                ("declaration", "yes"),
+                ("action", "submit"),
+            ],
+            &[],
+        )
+        .await
+        .assert_redirect_to(&format!("/evidence/{v2}"));
+    assert_eq!(rows().await, ["PC1"]);
+    let checked = verify::verify(&app.pool, false).await.expect("verify");
+    assert!(checked.is_clean(), "{:?}", checked.mismatches);
+}
