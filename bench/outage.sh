@@ -34,17 +34,18 @@ curl -s -o /dev/null -b "$WORK/jar" -c "$WORK/jar" -H 'Sec-Fetch-Site: same-orig
   --data-urlencode "password=practise-portal-2026" "http://127.0.0.1:$PORT/login"
 TOKEN=$(curl -s -b "$WORK/jar" "http://127.0.0.1:$PORT/account" | token)
 
-# Reads and a form (a new draft), one after another, each answer logged as: seconds status retry-after.
+# Reads and a form (a new draft), one after another, each answer logged as it ends:
+# seconds, status, kind, Retry-After.
 probe() {
-  local started=$SECONDS
+  local started=$SECONDS status
   while (( SECONDS - started < 30 )); do
-    curl -s -o /dev/null -b "$WORK/jar" -m 10 -D "$WORK/head" \
-      -w "%{time_total} %{http_code} read\n" "http://127.0.0.1:$PORT/enrolments/$ENROLMENT" \
-      | awk -v now="$(date +%s.%N)" -v ra="$(grep -i '^retry-after' "$WORK/head" 2>/dev/null | tr -d '\r' | awk '{print $2}')" '{print now, $2, $3, ra}'
-    curl -s -o /dev/null -b "$WORK/jar" -m 10 -H 'Sec-Fetch-Site: same-origin' \
-      -F "csrf_token=$TOKEN" -F "title=Outage draft" -F "action=save" \
-      -w "%{time_total} %{http_code} form\n" "http://127.0.0.1:$PORT/enrolments/$ENROLMENT/evidence/new" \
-      | awk -v now="$(date +%s.%N)" '{print now, $2, $3}'
+    status=$(curl -s -o /dev/null -b "$WORK/jar" -m 10 -D "$WORK/head" -w "%{http_code}" \
+      "http://127.0.0.1:$PORT/enrolments/$ENROLMENT")
+    echo "$(date +%s.%N) $status read $(grep -i '^retry-after' "$WORK/head" | tr -d '\r' | awk '{print $2}')"
+    status=$(curl -s -o /dev/null -b "$WORK/jar" -m 10 -D "$WORK/head" -w "%{http_code}" \
+      -H 'Sec-Fetch-Site: same-origin' -F "csrf_token=$TOKEN" -F "title=Outage draft" -F "action=save" \
+      "http://127.0.0.1:$PORT/enrolments/$ENROLMENT/evidence/new")
+    echo "$(date +%s.%N) $status form $(grep -i '^retry-after' "$WORK/head" | tr -d '\r' | awk '{print $2}')"
     sleep 0.05
   done
 }
@@ -54,21 +55,29 @@ PROBE=$!
 sleep 5
 STOPPED=$(date +%s.%N)
 pg_ctlcluster --skip-systemctl-redirect "$CLUSTER" main stop -m immediate
+# When PostgreSQL answers again, polled apart from the start command (which returns later).
+( until pg_isready -q -h 127.0.0.1; do sleep 0.02; done; date +%s.%N >"$WORK/back" ) &
+POLLER=$!
 sleep 8
 pg_ctlcluster --skip-systemctl-redirect "$CLUSTER" main start
-until pg_isready -q -h 127.0.0.1; do sleep 0.05; done
-BACK=$(date +%s.%N)
+wait "$POLLER"
+BACK=$(cat "$WORK/back")
 wait "$PROBE"
 
 echo "PostgreSQL stopped (immediate) for $(echo "$BACK - $STOPPED" | bc) s"
-echo "Answers while it was down, by kind and status:"
+echo "Answers that ended while it was down, by kind and status:"
 awk -v s="$STOPPED" -v b="$BACK" '$1 >= s && $1 < b {print "  " $3, $2}' "$WORK/answers" | sort | uniq -c
 echo "Answers before and after, by kind and status:"
 awk -v s="$STOPPED" -v b="$BACK" '$1 < s || $1 >= b {print "  " $3, $2}' "$WORK/answers" | sort | uniq -c
-echo "503s without Retry-After: $(awk '$2 == 503 && $3 == "read" && $4 == "" ' "$WORK/answers" | wc -l)"
+echo "503s without Retry-After: $(awk '$2 == 503 && $4 == ""' "$WORK/answers" | wc -l)"
+echo "Answers that are neither 200, 303 nor 503: $(awk '$2 != 200 && $2 != 303 && $2 != 503' "$WORK/answers" | wc -l)"
 FIRST_OK=$(awk -v b="$BACK" '$1 >= b && $2 == 200 && $3 == "read" {print $1; exit}' "$WORK/answers")
 echo "First portfolio served $(echo "$FIRST_OK - $BACK" | bc) s after PostgreSQL was back"
 SAVED=$(awk '$3 == "form" && $2 == 303' "$WORK/answers" | wc -l)
 STORED=$(psql -qtA "$BASE_URL/$DB" -c "select count(*) from evidence where title = 'Outage draft'")
 echo "Drafts the form was told were saved: $SAVED; drafts stored: $STORED"
 echo "Server log lines at error level: $(grep -c ERROR "$WORK/server.log" || true)"
+if [ -n "${KEEP:-}" ]; then
+  cp "$WORK/answers" "$WORK/server.log" "$KEEP"/
+  echo "$STOPPED $BACK" >"$KEEP/window"
+fi
