@@ -149,6 +149,13 @@ async fn serve(
         metrics.abort();
     }
     change_listener.stop().await;
+    // Uploads cut off by the shutdown leave no chunks behind.
+    match tokio::time::timeout(LAST_WORDS, crate::blobs::discard_unfinished(&pool)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(count)) => tracing::info!(uploads = count, "dropped uploads cut off by the shutdown"),
+        Ok(Err(error)) => tracing::warn!(error = %error, "dropping unfinished uploads failed"),
+        Err(_) => tracing::warn!("dropping unfinished uploads took too long"),
+    }
     // What the last requests recorded is in the chain before the process ends.
     match tokio::time::timeout(LAST_WORDS, seal_once(&pool)).await {
         Ok(Ok(_)) => {}

@@ -10,6 +10,9 @@
 
 mod db;
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -195,6 +198,16 @@ impl<E> From<sqlx::Error> for StreamError<E> {
     }
 }
 
+/// Uploads of this process with chunks written and the file not yet finished or dropped:
+/// what a stopping server drops before it exits, so that it leaves nothing half stored.
+static UNFINISHED: LazyLock<Mutex<HashSet<BlobId>>> = LazyLock::new(Mutex::default);
+
+fn unfinished() -> std::sync::MutexGuard<'static, HashSet<BlobId>> {
+    UNFINISHED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Writes one file into storage as its bytes arrive.
 pub struct BlobWriter {
     blob_id: BlobId,
@@ -204,6 +217,48 @@ pub struct BlobWriter {
     limit: u64,
     buffer: Vec<u8>,
     head: Vec<u8>,
+    /// Whether chunks are written and the file is neither finished nor dropped.
+    unfinished: bool,
+    /// The pool chunks were written through, to drop them with if the writer is abandoned.
+    pool: Option<PgPool>,
+}
+
+impl Drop for BlobWriter {
+    /// An upload abandoned halfway (its client went away, its request was ended) drops its
+    /// chunks at once, in a task of its own; what that misses, the sweeper takes.
+    fn drop(&mut self) {
+        if !self.unfinished {
+            return;
+        }
+        let (Some(pool), Ok(runtime)) = (self.pool.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let blob_id = self.blob_id;
+        runtime.spawn(async move {
+            match discard_by_id(&pool, blob_id).await {
+                Ok(()) => {
+                    unfinished().remove(&blob_id);
+                }
+                Err(e) => tracing::warn!(error = %e, "an abandoned upload is left to the sweeper"),
+            }
+        });
+    }
+}
+
+async fn discard_by_id(pool: &PgPool, blob_id: BlobId) -> sqlx::Result<()> {
+    db::discard(&mut *pool.acquire().await?, blob_id).await
+}
+
+/// Drops the chunks of every upload of this process that is still unfinished: for a server
+/// that has stopped serving. Returns how many it dropped.
+pub async fn discard_unfinished(pool: &PgPool) -> sqlx::Result<usize> {
+    let ids: Vec<BlobId> = unfinished().iter().copied().collect();
+    for blob_id in &ids {
+        discard_by_id(pool, *blob_id).await?;
+        unfinished().remove(blob_id);
+    }
+    Ok(ids.len())
 }
 
 impl BlobWriter {
@@ -217,6 +272,24 @@ impl BlobWriter {
             limit,
             buffer: Vec::with_capacity(CHUNK_SIZE),
             head: Vec::with_capacity(SNIFF_SIZE),
+            unfinished: false,
+            pool: None,
+        }
+    }
+
+    /// Notes, before its first chunk is written, that the file is under way.
+    fn begin(&mut self) {
+        if !self.unfinished {
+            self.unfinished = true;
+            unfinished().insert(self.blob_id);
+        }
+    }
+
+    /// Notes that the file is finished, or dropped.
+    fn end(&mut self) {
+        if self.unfinished {
+            self.unfinished = false;
+            unfinished().remove(&self.blob_id);
         }
     }
 
@@ -248,6 +321,7 @@ impl BlobWriter {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
+        self.pool = Some(pool.clone());
         let mut ended = false;
         loop {
             while self.buffer.len() < CHUNK_SIZE && !ended {
@@ -262,6 +336,7 @@ impl BlobWriter {
             }
             let overflow = self.buffer.split_off(CHUNK_SIZE);
             let chunk = std::mem::replace(&mut self.buffer, overflow);
+            self.begin();
             let (blob_id, seq) = (self.blob_id, self.seq);
             let store = async move {
                 let mut conn = pool.acquire().await?;
@@ -317,6 +392,7 @@ impl BlobWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        self.begin();
         let chunk = std::mem::take(&mut self.buffer);
         db::insert_chunk(conn, self.blob_id, self.seq, chunk).await?;
         self.seq += 1;
@@ -338,10 +414,12 @@ impl BlobWriter {
             return Err(BlobError::TypeNotAllowed);
         };
         self.flush(conn).await?;
-        let sha256: [u8; 32] = self.hasher.finalize().into();
+        let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         let size = i64::try_from(self.size).unwrap_or(i64::MAX);
         let finished =
             db::finish(conn, self.blob_id, self.seq, &sha256, size, file_type.mime).await?;
+        // Named, or taken by the sweeper: either way no longer this process's to drop.
+        self.end();
         let blob_id = finished.ok_or(BlobError::Expired)?;
         Ok(StoredBlob {
             blob_id,
@@ -352,11 +430,13 @@ impl BlobWriter {
     }
 
     /// Drops what was written of an unfinished file.
-    pub async fn discard(&self, conn: &mut PgConnection) -> sqlx::Result<()> {
+    pub async fn discard(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
         if self.seq == 0 {
             return Ok(());
         }
-        db::discard(conn, self.blob_id).await
+        db::discard(conn, self.blob_id).await?;
+        self.end();
+        Ok(())
     }
 }
 
@@ -384,7 +464,7 @@ where
         Err(failure) => {
             // What was written is dropped now; if the database cannot be reached for that,
             // the sweeper drops it later.
-            if let Err(e) = discard_with(pool, &writer).await {
+            if let Err(e) = discard_with(pool, &mut writer).await {
                 tracing::warn!(error = %e, "an unfinished upload is left to the sweeper");
             }
             match failure {
@@ -396,7 +476,7 @@ where
     Ok((size, stored))
 }
 
-async fn discard_with(pool: &PgPool, writer: &BlobWriter) -> sqlx::Result<()> {
+async fn discard_with(pool: &PgPool, writer: &mut BlobWriter) -> sqlx::Result<()> {
     writer.discard(&mut *pool.acquire().await?).await
 }
 

@@ -600,18 +600,16 @@ pub async fn assign_staff(
         return Ok(Err(conflicts));
     }
     crate::status::db::refresh_many(&mut *conn, &changed).await?;
-    for enrolment in &changed {
-        audit::record(
-            &mut *conn,
-            NewAuditEvent {
-                actor: by,
-                action: "enrolment.assigned",
-                entity_type: "enrolment",
-                entity_id: enrolment.to_string(),
-                detail: json!({ "assessor_id": assignment.assessor, "iqa_id": assignment.iqa }),
-            },
-        )
-        .await?;
-    }
+    let events: Vec<NewAuditEvent<'_>> = changed
+        .iter()
+        .map(|enrolment| NewAuditEvent {
+            actor: by,
+            action: "enrolment.assigned",
+            entity_type: "enrolment",
+            entity_id: enrolment.to_string(),
+            detail: json!({ "assessor_id": assignment.assessor, "iqa_id": assignment.iqa }),
+        })
+        .collect();
+    audit::record_many(conn, &events).await?;
     Ok(Ok(changed))
 }

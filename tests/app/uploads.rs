@@ -65,7 +65,9 @@ fn new_evidence_uri(enrolled: &Enrolled) -> String {
 }
 
 #[sqlx::test]
-async fn an_upload_under_way_holds_no_connection_and_what_it_leaves_is_swept(pool: PgPool) {
+async fn an_upload_under_way_holds_no_connection_and_what_it_leaves_is_dropped_or_swept(
+    pool: PgPool,
+) {
     let app = TestApp::new(pool).await;
     let enrolled = app.enrolled("upl").await;
     let candidate = app.browser_signed_in_as(enrolled.candidate).await;
@@ -97,8 +99,24 @@ async fn an_upload_under_way_holds_no_connection_and_what_it_leaves_is_swept(poo
         () = meanwhile => {}
     }
 
+    // The client is gone: nothing of its upload is evidence, and its chunks are dropped.
     assert_eq!(app.count("select count(*) from evidence").await, 0);
-    assert_eq!(app.count("select count(*) from pending_upload").await, 1);
+    eventually("the abandoned upload's chunks are dropped", || async {
+        app.count("select count(*) from blob_chunk").await == 0
+    })
+    .await;
+    assert_eq!(app.count("select count(*) from pending_upload").await, 0);
+
+    // What a crashed server leaves (chunks of an upload it never finished) waits an hour for
+    // its upload to go on, then is swept.
+    sqlx::query(
+        "with pending as (insert into pending_upload (blob_id) values ($1))
+         insert into blob_chunk (blob_id, seq, data) select $1, seq, '\\x00' from generate_series(0, 2) seq",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&app.pool)
+    .await
+    .expect("left over");
     let now = OffsetDateTime::now_utc();
     assert_eq!(
         sweep_at(&app, now).await,
