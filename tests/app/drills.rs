@@ -696,3 +696,152 @@ async fn a_server_stopped_with_an_upload_stalled_halfway_exits_in_time_and_keeps
     );
     assert_eq!(count("select count(*) from pending_upload").await, 0);
 }
+
+/// Tries to sign in with a wrong password; the status answered.
+async fn wrong_password(address: SocketAddr, email: &str) -> u16 {
+    let form = exchange(address, "GET /login", "", b"").await;
+    let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf_token", form.csrf_token().as_str()),
+            ("email", email),
+            ("password", "not the password at all"),
+        ])
+        .finish();
+    exchange(
+        address,
+        "POST /login",
+        &format!(
+            "Cookie: {visitor}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        ),
+        body.as_bytes(),
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_serve_the_same_people() {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let (one, two) = (free_port(), free_port());
+    let mut first = serving(&database, one, &[]);
+    let mut second = serving(&database, two, &[]);
+
+    // Signed in on one, known on the other, with the same form token.
+    let session = sign_in(one, &demo.email).await;
+    let cookie = format!("Cookie: {}\r\n", session.cookie);
+    assert_eq!(
+        exchange(two, "GET /account", &cookie, b"").await.status,
+        200
+    );
+
+    // Two hundred changes at once, spread over both.
+    let file = pdf_of(2_000, 13);
+    let new_evidence = format!("POST /enrolments/{}/evidence/new", demo.enrolment);
+    let saves = (0..200).map(|n| {
+        let address = if n % 2 == 0 { one } else { two };
+        let title = format!("Both {n}");
+        let form = evidence_form(
+            &session,
+            &[("title", &title), ("action", "save")],
+            "both.pdf",
+            &file,
+        );
+        let (line, headers) = (new_evidence.clone(), multipart_headers(&session));
+        async move { exchange(address, &line, &headers, &form).await.status }
+    });
+    let statuses = futures_util::future::join_all(saves).await;
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+    let made: i64 = sqlx::query_scalar("select count(*) from evidence where title like 'Both %'")
+        .fetch_one(&demo.pool)
+        .await
+        .expect("count");
+    assert_eq!(made, 200);
+    // Each server seals what it wrote within moments; the whole chain then verifies.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let verified = attest(&database.url())
+        .args(["audit", "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let status = attest(&database.url())
+        .args(["status", "verify"])
+        .output()
+        .expect("runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+
+    // Failed sign-ins on either count together: the account locks on both.
+    let other = "lena.novak@attest.example";
+    for n in 0..attest::auth::lockout::ACCOUNT_FAILURES {
+        let address = if n % 2 == 0 { one } else { two };
+        assert_ne!(wrong_password(address, other).await, 303);
+    }
+    for address in [one, two] {
+        let form = exchange(address, "GET /login", "", b"").await;
+        let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("csrf_token", form.csrf_token().as_str()),
+                ("email", other),
+                ("password", attest::demo::PASSWORD),
+            ])
+            .finish();
+        let refused = exchange(
+            address,
+            "POST /login",
+            &format!(
+                "Cookie: {visitor}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            ),
+            body.as_bytes(),
+        )
+        .await;
+        assert_ne!(
+            refused.status, 303,
+            "the right password is refused while locked"
+        );
+    }
+
+    // Signed out on the other, refused on the first.
+    let logout = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", session.csrf.as_str())])
+        .finish();
+    let out = exchange(
+        two,
+        "POST /logout",
+        &format!(
+            "{cookie}Sec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        ),
+        logout.as_bytes(),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let account = exchange(one, "GET /account", &cookie, b"").await;
+        if account.status == 303
+            && account
+                .header("location")
+                .is_some_and(|l| l.starts_with("/login"))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first server still serves the ended session"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
