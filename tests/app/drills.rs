@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{database_url_for, pdf_of};
-use crate::serve::{ScratchDatabase, attest, free_port, serving};
+use crate::serve::{ScratchDatabase, attest, free_port, serving, serving_url};
 
 const MIB: usize = 1024 * 1024;
 
@@ -844,4 +844,248 @@ async fn two_servers_on_one_database_serve_the_same_people() {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// A PostgreSQL cluster of the test's own, on a port of its own, that the test may stop and
+/// start without disturbing the server every other test uses.
+struct PrivateCluster {
+    dir: std::path::PathBuf,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateCluster {
+    fn new() -> Self {
+        let bindir = Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .expect("pg_config runs");
+        let bin = std::path::PathBuf::from(String::from_utf8_lossy(&bindir.stdout).trim());
+        let dir = std::env::temp_dir().join(format!("attest-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir).expect("cluster directory");
+        let cluster = Self {
+            dir,
+            port: free_port().port(),
+            bin,
+        };
+        cluster.as_owner(&["chown", "postgres", cluster.dir.to_str().expect("path")]);
+        let initdb = cluster.bin.join("initdb");
+        cluster.as_postgres(&format!(
+            "{} -D {} -A trust -U postgres -E UTF8 --no-sync >/dev/null",
+            initdb.display(),
+            cluster.dir.display()
+        ));
+        cluster.start();
+        cluster
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    }
+
+    /// Runs a command as this process's user (root can hand the directory over).
+    fn as_owner(&self, command: &[&str]) {
+        if Self::is_root() {
+            let status = Command::new(command[0])
+                .args(&command[1..])
+                .status()
+                .expect("runs");
+            assert!(status.success(), "{command:?}");
+        }
+    }
+
+    /// Runs a shell command as the `postgres` user when this process is root (PostgreSQL
+    /// refuses to run as root), else as this user.
+    fn as_postgres(&self, command: &str) {
+        let status = if Self::is_root() {
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", command])
+                .status()
+        } else {
+            Command::new("sh").args(["-c", command]).status()
+        }
+        .expect("runs");
+        assert!(status.success(), "{command}");
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        self.as_postgres(&format!(
+            "{} -D {} -w -l {}/log -o '-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off' {action} >/dev/null",
+            self.bin.join("pg_ctl").display(),
+            self.dir.display(),
+            self.dir.display(),
+            self.port,
+            self.dir.display()
+        ));
+    }
+
+    fn start(&self) {
+        self.pg_ctl("start");
+    }
+
+    fn stop_immediately(&self) {
+        self.pg_ctl("-m immediate stop");
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("su")
+            .args([
+                "postgres",
+                "-s",
+                "/bin/sh",
+                "-c",
+                &format!(
+                    "{} -D {} -m immediate stop",
+                    self.bin.join("pg_ctl").display(),
+                    self.dir.display()
+                ),
+            ])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One answer a person got during the restart drill.
+struct Seen {
+    at: Instant,
+    status: u16,
+    retry_after: bool,
+    form: bool,
+    location: Option<String>,
+}
+
+#[tokio::test]
+async fn postgresql_restarted_under_load_gets_503s_with_retry_after_and_is_served_again_at_once() {
+    let cluster = PrivateCluster::new();
+    let url = cluster.url("attest");
+    let made = attest(&url).arg("demo").output().expect("runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pool = PgPool::connect(&url).await.expect("pool");
+    let (email, enrolment): (String, uuid::Uuid) = sqlx::query_as(
+        "select u.email, en.enrolment_id from enrolment en join app_user u on u.user_id = en.candidate_id
+          where en.withdrawn_at is null order by u.email limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a candidate");
+    pool.close().await;
+    let address = free_port();
+    let mut child = serving_url(&url, address, &["--db-acquire-timeout", "2"]);
+    let session = sign_in(address, &email).await;
+
+    // A person reads their portfolio and saves new drafts, over and over.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let person = {
+        let stop = stop.clone();
+        let cookie = format!("Cookie: {}\r\n", session.cookie);
+        let (headers, form) = (
+            multipart_headers(&session),
+            evidence_form(
+                &session,
+                &[("title", "Restart draft"), ("action", "save")],
+                "restart.pdf",
+                &pdf_of(1_000, 14),
+            ),
+        );
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let portfolio = format!("GET /enrolments/{enrolment}");
+            let new_evidence = format!("POST /enrolments/{enrolment}/evidence/new");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (line, headers, body, form) in [
+                    (&portfolio, &cookie, &[][..], false),
+                    (&new_evidence, &headers, &form[..], true),
+                ] {
+                    let answer = exchange(address, line, headers, body).await;
+                    seen.push(Seen {
+                        at: Instant::now(),
+                        status: answer.status,
+                        retry_after: answer.header("retry-after").is_some(),
+                        form,
+                        location: answer.header("location").map(str::to_owned),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped = Instant::now();
+    cluster.stop_immediately();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.start();
+    let back = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = person.await.expect("the person");
+
+    // Reads are served or refused with 503; forms are saved (and lead to the draft) or
+    // refused with 503; never a 500, and never the sign-in page.
+    let unexpected: Vec<(u16, Option<&str>)> = seen
+        .iter()
+        .filter(|s| match (s.form, s.status) {
+            (false, 200 | 503) | (true, 503) => false,
+            (true, 303) => !s
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with("/evidence/")),
+            _ => true,
+        })
+        .map(|s| (s.status, s.location.as_deref()))
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    let refused: Vec<&Seen> = seen.iter().filter(|s| s.status == 503).collect();
+    assert!(!refused.is_empty(), "the outage was seen");
+    assert!(
+        refused.iter().all(|s| s.retry_after),
+        "every 503 says when to retry"
+    );
+    assert!(refused.iter().all(|s| s.at > stopped));
+    let served_again = seen
+        .iter()
+        .find(|s| s.at > back && s.status == 200 && !s.form)
+        .expect("the portfolio is served again");
+    assert!(
+        served_again.at - back < Duration::from_secs(5),
+        "served again {:?} after PostgreSQL was back",
+        served_again.at - back
+    );
+    assert!(
+        seen.iter()
+            .filter(|s| s.at > served_again.at)
+            .all(|s| s.status != 503),
+        "and stays served"
+    );
+    eprintln!(
+        "restart drill: {} answers, {} of them 503 with Retry-After, served again {:?} after PostgreSQL was back",
+        seen.len(),
+        refused.len(),
+        served_again.at - back
+    );
+    // Every draft the person was told was saved is stored, and no other.
+    let told = seen.iter().filter(|s| s.form && s.status == 303).count();
+    let pool = PgPool::connect(&url).await.expect("pool");
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from evidence where title = 'Restart draft'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(usize::try_from(stored).expect("count"), told);
+    pool.close().await;
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -82,7 +82,12 @@ fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(String, String)
 
 /// `attest serve` on `address` with `settings`, its output dropped, once it answers.
 pub fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Child {
-    let mut child = attest(&database.url())
+    serving_url(&database.url(), address, settings)
+}
+
+/// `attest serve` of the database at `url`, as [`serving`].
+pub fn serving_url(url: &str, address: SocketAddr, settings: &[&str]) -> Child {
+    let mut child = attest(url)
         .args(["serve", "--bind", &address.to_string()])
         .args(settings)
         .stdout(Stdio::null())
