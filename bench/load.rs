@@ -378,6 +378,23 @@ async fn login_form(client: &HttpClient, base: &str) -> (String, String) {
     (cookie, token)
 }
 
+/// The sign-in form sent for `email` with the benchmark's password, from the visitor whose
+/// cookie and form token were handed out with the form.
+fn login_request(base: &str, cookie: &str, token: &str, email: &str) -> Request<Full<Bytes>> {
+    let body = format!(
+        "csrf_token={token}&email={}&password=benchmark+passphrase+2026",
+        email.replace('@', "%40")
+    );
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", cookie)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
 /// 50 people sign in at once while 4 clients keep reading a page; the page's latency is
 /// compared with the same 4 clients reading it without the storm.
 async fn login_storm(base: &str, pid: u32) -> Vec<Figures> {
@@ -433,15 +450,8 @@ async fn login_storm(base: &str, pid: u32) -> Vec<Figures> {
         let client = client.clone();
         let base = base.to_owned();
         logins.push(tokio::spawn(async move {
-            let body = format!("csrf_token={token}&email=candidate{n}%40bench.example&password=benchmark+passphrase+2026");
-            let request = Request::builder()
-                .method(Method::POST)
-                .uri(format!("{base}/login"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("sec-fetch-site", "same-origin")
-                .header("cookie", cookie)
-                .body(Full::new(Bytes::from(body)))
-                .expect("request");
+            let email = format!("candidate{n}@bench.example");
+            let request = login_request(&base, &cookie, &token, &email);
             let sent = Instant::now();
             let response = client.request(request).await.expect("sign-in");
             assert_eq!(response.status(), 303, "sign-in must succeed");
@@ -551,18 +561,7 @@ struct Session {
 async fn sign_in(base: &str, email: &str) -> Session {
     let client = client();
     let (visitor_cookie, token) = login_form(&client, base).await;
-    let body = format!(
-        "csrf_token={token}&email={}&password=benchmark+passphrase+2026",
-        email.replace('@', "%40")
-    );
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("sec-fetch-site", "same-origin")
-        .header("cookie", visitor_cookie)
-        .body(Full::new(Bytes::from(body)))
-        .expect("request");
+    let request = login_request(base, &visitor_cookie, &token, email);
     let response = client.request(request).await.expect("sign-in");
     assert_eq!(response.status(), 303);
     let cookie = response
@@ -627,18 +626,7 @@ async fn sign_in_loop(
     let mut latencies = Vec::new();
     while !until.load(std::sync::atomic::Ordering::Relaxed) {
         let (cookie, token) = login_form(&client, &base).await;
-        let body = format!(
-            "csrf_token={token}&email={}&password=benchmark+passphrase+2026",
-            email.replace('@', "%40")
-        );
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{base}/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("sec-fetch-site", "same-origin")
-            .header("cookie", cookie)
-            .body(Full::new(Bytes::from(body)))
-            .expect("request");
+        let request = login_request(&base, &cookie, &token, email);
         let sent = Instant::now();
         let response = client.request(request).await.expect("sign-in");
         assert_eq!(response.status(), 303, "sign-in must succeed");

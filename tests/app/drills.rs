@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{database_url_for, pdf_of};
-use crate::serve::{ScratchDatabase, attest, free_port, serving, serving_url};
+use crate::serve::{ScratchDatabase, attest, free_port, serving, serving_url, stopped_within};
 
 const MIB: usize = 1024 * 1024;
 
@@ -221,6 +221,48 @@ async fn transactions_left_open(pool: &PgPool) -> i64 {
     .expect("count")
 }
 
+async fn count_rows(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+/// Sends new evidence `form`, but only its first `sent` bytes, and waits until the server has
+/// written what it could of them as chunks; returns the connection, still open.
+async fn upload_cut_off(
+    address: SocketAddr,
+    session: &Session,
+    demo: &Demo,
+    form: &[u8],
+    sent: usize,
+) -> TcpStream {
+    let chunks_before = count_rows(&demo.pool, "select count(*) from blob_chunk").await;
+    let mut upload = TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
+        demo.enrolment,
+        form.len(),
+        multipart_headers(session)
+    );
+    upload.write_all(head.as_bytes()).await.expect("head");
+    upload
+        .write_all(&form[..sent])
+        .await
+        .expect("part of the body");
+    let expected = i64::try_from(sent / MIB - 1).expect("small");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count_rows(&demo.pool, "select count(*) from blob_chunk").await < chunks_before + expected
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the upload's chunks were not written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    upload
+}
+
 #[tokio::test]
 async fn stalled_uploads_and_downloads_take_nothing_from_everyone_else() {
     let database = ScratchDatabase::new();
@@ -344,15 +386,7 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
     let session = sign_in(address, &demo.email).await;
     let kept = pdf_of(MIB / 4, 9);
     let draft = draft_with_file(address, &session, &demo, &kept).await;
-    let count = |sql: &'static str| {
-        let pool = demo.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&pool)
-                .await
-                .expect("count")
-        }
-    };
+    let count = |sql: &'static str| count_rows(&demo.pool, sql);
     let evidence_before = count("select count(*) from evidence").await;
     let chunks_before = count("select count(*) from blob_chunk").await;
 
@@ -363,28 +397,7 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
         "big.pdf",
         &pdf_of(40 * MIB, 10),
     );
-    let mut upload = TcpStream::connect(address).await.expect("connect");
-    let head = format!(
-        "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
-        demo.enrolment,
-        form.len(),
-        multipart_headers(&session)
-    );
-    upload.write_all(head.as_bytes()).await.expect("head");
-    upload
-        .write_all(&form[..20 * MIB])
-        .await
-        .expect("half the body");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while count("select count(*) from pending_upload").await == 0
-        || count("select count(*) from blob_chunk").await < chunks_before + 10
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the upload's chunks were not written"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let upload = upload_cut_off(address, &session, &demo, &form, 20 * MIB).await;
     let killed = Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
@@ -627,15 +640,7 @@ async fn a_server_stopped_with_an_upload_stalled_halfway_exits_in_time_and_keeps
     let address = free_port();
     let mut child = serving(&database, address, &["--shutdown-grace-seconds", "2"]);
     let session = sign_in(address, &demo.email).await;
-    let count = |sql: &'static str| {
-        let pool = demo.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&pool)
-                .await
-                .expect("count")
-        }
-    };
+    let count = |sql: &'static str| count_rows(&demo.pool, sql);
     let (evidence_before, chunks_before) = (
         count("select count(*) from evidence").await,
         count("select count(*) from blob_chunk").await,
@@ -646,43 +651,9 @@ async fn a_server_stopped_with_an_upload_stalled_halfway_exits_in_time_and_keeps
         "stopped.pdf",
         &pdf_of(8 * MIB, 12),
     );
-    let mut upload = TcpStream::connect(address).await.expect("connect");
-    let head = format!(
-        "POST /enrolments/{}/evidence/new HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n{}\r\n",
-        demo.enrolment,
-        form.len(),
-        multipart_headers(&session)
-    );
-    upload.write_all(head.as_bytes()).await.expect("head");
-    upload
-        .write_all(&form[..4 * MIB])
-        .await
-        .expect("half the body");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while count("select count(*) from blob_chunk").await < chunks_before + 3 {
-        assert!(
-            Instant::now() < deadline,
-            "the upload's chunks were not written"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let upload = upload_cut_off(address, &session, &demo, &form, 4 * MIB).await;
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
-    let signalled = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("child status") {
-            break exit;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(4),
-            "attest did not stop within its 2 s grace plus 2 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = stopped_within(&mut child, Duration::from_secs(4));
     assert!(exit.success(), "exit status {exit}");
     drop(upload);
     assert_eq!(

@@ -98,6 +98,26 @@ pub fn serving_url(url: &str, address: SocketAddr, settings: &[&str]) -> Child {
     child
 }
 
+/// Sends SIGTERM to `child` and waits for it to exit, at most `limit`.
+pub fn stopped_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let signalled = Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().expect("child status") {
+            return exit;
+        }
+        assert!(
+            signalled.elapsed() < limit,
+            "attest did not stop within {limit:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn wait_until_ready(child: &mut Child, address: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -145,22 +165,7 @@ async fn serve_creates_the_database_loads_the_standard_and_stops_cleanly_on_sigt
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("champion a culture of continuous improvement"));
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("child status") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "attest did not stop within 10 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = stopped_within(&mut child, Duration::from_secs(10));
     assert!(exit.success(), "exit status {exit}");
 
     let mut conn = database.connect().await;
@@ -186,22 +191,9 @@ async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace(
         .expect("send");
     std::thread::sleep(Duration::from_millis(300));
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(terminated.success());
     let signalled = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("child status") {
-            break exit;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(4),
-            "attest did not stop within its 2 s grace plus 2 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // Within its 2 s grace plus 2 s.
+    let exit = stopped_within(&mut child, Duration::from_secs(4));
     assert!(exit.success(), "exit status {exit}");
     assert!(
         signalled.elapsed() >= Duration::from_millis(1_500),
