@@ -441,3 +441,47 @@ async fn a_withdrawn_enrolment_keeps_its_records_and_takes_no_new_evidence(pool:
             .contains(&"enrolment.withdrawn".to_owned())
     );
 }
+
+#[sqlx::test]
+async fn an_assignment_sent_twice_at_once_changes_once_in_each_of_50_rounds(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let (_, admin) = app.signed_in(&[Role::Admin]).await;
+    let enrolled = app.enrolled("asg").await;
+    let other = app
+        .create_user(
+            "other.assessor@example.org",
+            "Other Assessor",
+            &[Role::Assessor],
+        )
+        .await;
+    let uri = format!("/admin/cohorts/{}/assignments", enrolled.cohort);
+    let enrolment = enrolled.enrolment.to_string();
+    let assigned = "select count(*) from audit_event where action = 'enrolment.assigned'";
+    let before = app.count(assigned).await;
+    for round in 0..50 {
+        let assessor = if round % 2 == 0 {
+            other
+        } else {
+            enrolled.assessor
+        };
+        let fields = [
+            ("enrolment", enrolment.as_str()),
+            ("assessor", &assessor.to_string()),
+        ];
+        let (first, second) = tokio::join!(
+            admin.post_form(&uri, &fields),
+            admin.post_form(&uri, &fields)
+        );
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "round {round}");
+        assert_eq!(second.status, StatusCode::SEE_OTHER, "round {round}");
+    }
+    assert_eq!(
+        app.count(assigned).await,
+        before + 50,
+        "one change, and one event, a round"
+    );
+    let checked = attest::status::verify::verify(&app.pool, false)
+        .await
+        .expect("verify");
+    assert!(checked.is_clean(), "{:?}", checked.mismatches);
+}

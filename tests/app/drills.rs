@@ -86,17 +86,18 @@ struct Session {
     csrf: String,
 }
 
-async fn sign_in(address: SocketAddr, email: &str) -> Session {
+/// The sign-in form, fetched and sent with `email` and `password`, as a visitor would.
+async fn send_sign_in(address: SocketAddr, email: &str, password: &str) -> Answer {
     let form = exchange(address, "GET /login", "", b"").await;
     let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("csrf_token", form.csrf_token().as_str()),
             ("email", email),
-            ("password", attest::demo::PASSWORD),
+            ("password", password),
         ])
         .finish();
-    let signed_in = exchange(
+    exchange(
         address,
         "POST /login",
         &format!(
@@ -104,7 +105,11 @@ async fn sign_in(address: SocketAddr, email: &str) -> Session {
         ),
         body.as_bytes(),
     )
-    .await;
+    .await
+}
+
+async fn sign_in(address: SocketAddr, email: &str) -> Session {
+    let signed_in = send_sign_in(address, email, attest::demo::PASSWORD).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.head);
     let cookie = signed_in.cookie("attest_session").expect("a session");
     let account = exchange(
@@ -668,29 +673,6 @@ async fn a_server_stopped_with_an_upload_stalled_halfway_exits_in_time_and_keeps
     assert_eq!(count("select count(*) from pending_upload").await, 0);
 }
 
-/// Tries to sign in with a wrong password; the status answered.
-async fn wrong_password(address: SocketAddr, email: &str) -> u16 {
-    let form = exchange(address, "GET /login", "", b"").await;
-    let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("csrf_token", form.csrf_token().as_str()),
-            ("email", email),
-            ("password", "not the password at all"),
-        ])
-        .finish();
-    exchange(
-        address,
-        "POST /login",
-        &format!(
-            "Cookie: {visitor}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        ),
-        body.as_bytes(),
-    )
-    .await
-    .status
-}
-
 #[tokio::test]
 async fn two_servers_on_one_database_serve_the_same_people() {
     let database = ScratchDatabase::new();
@@ -754,27 +736,11 @@ async fn two_servers_on_one_database_serve_the_same_people() {
     let other = "lena.novak@attest.example";
     for n in 0..attest::auth::lockout::ACCOUNT_FAILURES {
         let address = if n % 2 == 0 { one } else { two };
-        assert_ne!(wrong_password(address, other).await, 303);
+        let refused = send_sign_in(address, other, "not the password at all").await;
+        assert_ne!(refused.status, 303);
     }
     for address in [one, two] {
-        let form = exchange(address, "GET /login", "", b"").await;
-        let visitor = form.cookie("attest_csrf").expect("a visitor cookie");
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("csrf_token", form.csrf_token().as_str()),
-                ("email", other),
-                ("password", attest::demo::PASSWORD),
-            ])
-            .finish();
-        let refused = exchange(
-            address,
-            "POST /login",
-            &format!(
-                "Cookie: {visitor}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            ),
-            body.as_bytes(),
-        )
-        .await;
+        let refused = send_sign_in(address, other, attest::demo::PASSWORD).await;
         assert_ne!(
             refused.status, 303,
             "the right password is refused while locked"
