@@ -613,7 +613,10 @@ async fn metrics_are_served_on_their_own_address_only_when_asked_for() {
     );
     let (status, body) = http_get(metrics, "/metrics").expect("metrics answer");
     assert!(status.contains("200"), "{status}");
-    assert!(body.contains("attest_http_requests_total"), "{body}");
+    assert!(
+        body.contains("attest_http_request_duration_seconds_count"),
+        "{body}"
+    );
     assert!(body.ends_with("# EOF\n"));
     let (status, _) = http_get(address, "/metrics").expect("the portal answers");
     assert!(status.contains("404"), "{status}");

@@ -359,8 +359,7 @@ fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
 #[sqlx::test]
 async fn metrics_count_requests_by_route_and_are_never_served_by_the_portal(pool: PgPool) {
     let app = TestApp::new(pool).await;
-    let counted =
-        "attest_http_requests_total{route=\"/standards/{urn}\",method=\"GET\",status=\"200\"}";
+    let counted = "attest_http_request_duration_seconds_count{route=\"/standards/{urn}\",method=\"GET\",status=\"200\"}";
     let scrape = || scrape_metrics(&app.pool);
     // The registry is the process's: other tests count into it too, so compare before and after.
     let before = metric(&scrape().await, counted).unwrap_or(0.0);
