@@ -149,7 +149,8 @@ async fn serve(
         metrics.abort();
     }
     change_listener.stop().await;
-    // Uploads cut off by the shutdown leave no chunks behind.
+    // Every request has ended (those past the grace were cut off): their uploads leave no
+    // chunks behind.
     match tokio::time::timeout(LAST_WORDS, crate::blobs::discard_unfinished(&pool)).await {
         Ok(Ok(0)) => {}
         Ok(Ok(count)) => tracing::info!(uploads = count, "dropped uploads cut off by the shutdown"),
@@ -164,7 +165,6 @@ async fn serve(
         }
         Err(_) => tracing::warn!("sealing the audit trail on the way out took too long"),
     }
-    // Connections of requests ended at the deadline are dropped with the runtime.
     let _ = tokio::time::timeout(LAST_WORDS, pool.close()).await;
     tracing::info!("stopped");
     Ok(())

@@ -69,16 +69,19 @@ pub async fn finish(
     .await
 }
 
-/// Drops an unfinished upload: its chunks and its pending row.
-pub async fn discard(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<()> {
-    sqlx::query!(
-        "with ended as (delete from pending_upload where blob_id = $1)
-         delete from blob_chunk where blob_id = $1",
+/// Drops an unfinished upload, its pending row and its chunks, if this claims the pending row:
+/// when `finish` has named the file meanwhile (or is naming it, and holds the row), nothing is
+/// dropped. Returns whether it dropped the upload.
+pub async fn discard(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<bool> {
+    let dropped = sqlx::query_scalar!(
+        r#"with ended as (delete from pending_upload where blob_id = $1 returning blob_id),
+                chunks as (delete from blob_chunk where blob_id in (select blob_id from ended))
+           select count(*) as "claimed!" from ended"#,
         blob_id.0
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(dropped > 0)
 }
 
 /// The bytes of chunk `seq` (counted from 0) of the file `blob_id`; `None` past its end.

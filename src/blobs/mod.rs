@@ -230,35 +230,45 @@ impl Drop for BlobWriter {
         if !self.unfinished {
             return;
         }
+        let blob_id = self.blob_id;
+        // Written in the caller's transaction (no pool), its rollback drops it; with no runtime
+        // left, the sweeper will.
         let (Some(pool), Ok(runtime)) = (self.pool.take(), tokio::runtime::Handle::try_current())
         else {
+            unfinished().remove(&blob_id);
             return;
         };
-        let blob_id = self.blob_id;
         runtime.spawn(async move {
-            match discard_by_id(&pool, blob_id).await {
-                Ok(()) => {
-                    unfinished().remove(&blob_id);
-                }
-                Err(e) => tracing::warn!(error = %e, "an abandoned upload is left to the sweeper"),
+            if let Err(e) = discard_by_id(&pool, blob_id).await {
+                tracing::warn!(error = %e, "an abandoned upload is left to the sweeper");
             }
+            unfinished().remove(&blob_id);
         });
     }
 }
 
-async fn discard_by_id(pool: &PgPool, blob_id: BlobId) -> sqlx::Result<()> {
+async fn discard_by_id(pool: &PgPool, blob_id: BlobId) -> sqlx::Result<bool> {
     db::discard(&mut *pool.acquire().await?, blob_id).await
 }
 
 /// Drops the chunks of every upload of this process that is still unfinished: for a server
-/// that has stopped serving. Returns how many it dropped.
+/// whose requests have all ended. Returns how many it dropped; one it cannot reach the
+/// database for is left to the sweeper.
 pub async fn discard_unfinished(pool: &PgPool) -> sqlx::Result<usize> {
     let ids: Vec<BlobId> = unfinished().iter().copied().collect();
+    let mut dropped = 0;
+    let mut failure = None;
     for blob_id in &ids {
-        discard_by_id(pool, *blob_id).await?;
+        match discard_by_id(pool, *blob_id).await {
+            Ok(claimed) => dropped += usize::from(claimed),
+            Err(e) => failure = Some(e),
+        }
         unfinished().remove(blob_id);
     }
-    Ok(ids.len())
+    match failure {
+        Some(e) if dropped == 0 => Err(e),
+        _ => Ok(dropped),
+    }
 }
 
 impl BlobWriter {

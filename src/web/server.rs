@@ -35,9 +35,12 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read);
     let connections = GracefulShutdown::new();
+    // The connections' tasks, so that those still running at the deadline can be ended here.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, remote) = tokio::select! {
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -58,7 +61,7 @@ pub async fn serve(
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "a connection ended with an error");
             }
@@ -67,9 +70,14 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         () = connections.shutdown() => {}
-        () = tokio::time::sleep(grace) => tracing::warn!(
-            grace_seconds = grace.as_secs(),
-            "requests still in flight at the deadline are ended; their transactions roll back"
-        ),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "requests still in flight at the deadline are ended; their transactions roll back"
+            );
+            tasks.abort_all();
+        }
     }
+    // Every request has ended when this returns, so what they leave can be cleaned up.
+    while tasks.join_next().await.is_some() {}
 }

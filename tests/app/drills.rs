@@ -808,7 +808,7 @@ impl PrivateCluster {
         cluster.as_owner(&["chown", "postgres", cluster.dir.to_str().expect("path")]);
         let initdb = cluster.bin.join("initdb");
         cluster.as_postgres(&format!(
-            "{} -D {} -A trust -U postgres -E UTF8 --no-sync >/dev/null",
+            "{} -D {} -A trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null",
             initdb.display(),
             cluster.dir.display()
         ));
@@ -874,19 +874,18 @@ impl PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        let _ = Command::new("su")
-            .args([
-                "postgres",
-                "-s",
-                "/bin/sh",
-                "-c",
-                &format!(
-                    "{} -D {} -m immediate stop",
-                    self.bin.join("pg_ctl").display(),
-                    self.dir.display()
-                ),
-            ])
-            .status();
+        let stop = format!(
+            "{} -D {} -m immediate stop >/dev/null 2>&1",
+            self.bin.join("pg_ctl").display(),
+            self.dir.display()
+        );
+        let _ = if Self::is_root() {
+            Command::new("su")
+                .args(["postgres", "-s", "/bin/sh", "-c", &stop])
+                .status()
+        } else {
+            Command::new("sh").args(["-c", &stop]).status()
+        };
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
