@@ -1012,15 +1012,22 @@ async fn postgresql_restarted_under_load_gets_503s_with_retry_after_and_is_serve
         refused.len(),
         served_again.at - back
     );
-    // Every draft the person was told was saved is stored, and no other.
+    // Every draft the person was told was saved is stored. One more may be, if PostgreSQL
+    // stopped after a commit was durable and before the server heard so (the person was told
+    // 503, and a resend is saved once).
     let told = seen.iter().filter(|s| s.form && s.status == 303).count();
+    let refused_forms = seen.iter().filter(|s| s.form && s.status == 503).count();
     let pool = PgPool::connect(&url).await.expect("pool");
     let stored: i64 =
         sqlx::query_scalar("select count(*) from evidence where title = 'Restart draft'")
             .fetch_one(&pool)
             .await
             .expect("count");
-    assert_eq!(usize::try_from(stored).expect("count"), told);
+    let stored = usize::try_from(stored).expect("count");
+    assert!(
+        told <= stored && stored <= told + refused_forms.min(1),
+        "told {told}, stored {stored}"
+    );
     pool.close().await;
     let _ = child.kill();
     let _ = child.wait();
