@@ -158,6 +158,18 @@ fn multipart_headers(session: &Session) -> String {
     )
 }
 
+/// `attest audit verify` and `attest status verify` both pass on the database at `url`.
+fn assert_verifies(url: &str) {
+    for what in ["audit", "status"] {
+        let verified = attest(url).args([what, "verify"]).output().expect("runs");
+        assert!(
+            verified.status.success(),
+            "{what} verify: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
+}
+
 /// A demo database being served: its pool, and the first candidate with an open enrolment.
 struct Demo {
     pool: PgPool,
@@ -525,24 +537,7 @@ async fn a_backup_restored_into_a_new_database_verifies_and_has_every_file_whole
     assert!(loaded.success());
     let _ = std::fs::remove_file(&dump);
 
-    let verified = attest(&restored.url())
-        .args(["audit", "verify"])
-        .output()
-        .expect("runs");
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
-    let status = attest(&restored.url())
-        .args(["status", "verify"])
-        .output()
-        .expect("runs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    assert_verifies(&restored.url());
 
     let copy = PgPool::connect(&restored.url()).await.expect("pool");
     let (original, restored_files) = (file_hashes(&demo.pool).await, file_hashes(&copy).await);
@@ -713,24 +708,7 @@ async fn two_servers_on_one_database_serve_the_same_people() {
     assert_eq!(made, 200);
     // Each server seals what it wrote within moments; the whole chain then verifies.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let verified = attest(&database.url())
-        .args(["audit", "verify"])
-        .output()
-        .expect("runs");
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stdout)
-    );
-    let status = attest(&database.url())
-        .args(["status", "verify"])
-        .output()
-        .expect("runs");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    assert_verifies(&database.url());
 
     // Failed sign-ins on either count together: the account locks on both.
     let other = "lena.novak@attest.example";
