@@ -282,38 +282,13 @@ pub async fn insert_attempt(
     Ok(())
 }
 
-/// Stores a new single-use link under the hash of its token.
-pub async fn insert_link(
-    conn: &mut PgConnection,
-    token_hash: &[u8; 32],
-    purpose: Purpose,
-    user: Option<UserId>,
-    created_by: Option<UserId>,
-    created_at: OffsetDateTime,
-    expires_at: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into access_link (token_hash, purpose, user_id, created_by, created_at, expires_at)
-         values ($1, $2, $3, $4, $5, $6)",
-        &token_hash[..],
-        purpose as Purpose,
-        user.map(|u| u.0),
-        created_by.map(|u| u.0),
-        created_at,
-        expires_at,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Inserts one link of `purpose` for each of `users`, by the hashes of their tokens, in one
-/// statement.
+/// Inserts one link of `purpose` for each of `users` (none for the first admin's setup link),
+/// by the hashes of their tokens, in one statement.
 pub async fn insert_links(
     conn: &mut PgConnection,
     token_hashes: &[Vec<u8>],
     purpose: Purpose,
-    users: &[Uuid],
+    users: &[Option<Uuid>],
     created_by: Option<UserId>,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
@@ -324,7 +299,7 @@ pub async fn insert_links(
            from unnest($1::bytea[], $3::uuid[]) as t(token_hash, user_id)",
         token_hashes,
         purpose as Purpose,
-        users,
+        users as &[Option<Uuid>],
         created_by.map(|u| u.0),
         created_at,
         expires_at,

@@ -61,26 +61,8 @@ pub async fn issue(
     created_by: Option<UserId>,
     now: OffsetDateTime,
 ) -> sqlx::Result<IssuedLink> {
-    let token = random_token(if purpose == Purpose::Setup { 16 } else { 32 });
-    let expires_at = now + purpose.lifetime();
-    db::insert_link(
-        conn,
-        &sha256(token.as_bytes()),
-        purpose,
-        user,
-        created_by,
-        now,
-        expires_at,
-    )
-    .await?;
-    Ok(IssuedLink {
-        url: format!(
-            "{}{}{token}",
-            base_url.trim_end_matches('/'),
-            purpose.path()
-        ),
-        expires_at,
-    })
+    let mut issued = issue_each(conn, base_url, purpose, &[user], created_by, now).await?;
+    Ok(issued.remove(0))
 }
 
 /// Issues a link of `purpose` to each of `users` in one statement, in their order.
@@ -92,13 +74,27 @@ pub async fn issue_many(
     created_by: Option<UserId>,
     now: OffsetDateTime,
 ) -> sqlx::Result<Vec<IssuedLink>> {
+    let users: Vec<Option<UserId>> = users.iter().copied().map(Some).collect();
+    issue_each(conn, base_url, purpose, &users, created_by, now).await
+}
+
+/// A link of `purpose` for each of `users` (none for the first admin's setup link).
+async fn issue_each(
+    conn: &mut PgConnection,
+    base_url: &str,
+    purpose: Purpose,
+    users: &[Option<UserId>],
+    created_by: Option<UserId>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Vec<IssuedLink>> {
     let expires_at = now + purpose.lifetime();
-    let tokens: Vec<String> = users.iter().map(|_| random_token(32)).collect();
+    let bytes = if purpose == Purpose::Setup { 16 } else { 32 };
+    let tokens: Vec<String> = users.iter().map(|_| random_token(bytes)).collect();
     let hashes: Vec<Vec<u8>> = tokens
         .iter()
         .map(|t| sha256(t.as_bytes()).to_vec())
         .collect();
-    let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
+    let ids: Vec<Option<uuid::Uuid>> = users.iter().map(|u| u.map(|u| u.0)).collect();
     db::insert_links(conn, &hashes, purpose, &ids, created_by, now, expires_at).await?;
     let base = base_url.trim_end_matches('/');
     Ok(tokens

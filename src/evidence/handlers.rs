@@ -145,6 +145,7 @@ async fn create_as(
         enrolment: &enrolment,
         existing: None,
         record: matches!(writer, Writer::Assessor),
+        attached: 0,
     };
     save(saving, layout, multipart).await
 }
@@ -240,6 +241,7 @@ pub async fn update(
     let evidence = db::find_visible(&mut conn, id, user.viewer())
         .await?
         .ok_or(AppError::NotFound)?;
+    let attached = u64::try_from(db::attached_bytes(&mut conn, id).await?).unwrap_or(0);
     drop(conn);
     let saving = Saving {
         state: &state,
@@ -248,6 +250,7 @@ pub async fn update(
         enrolment: &enrolment,
         record: evidence.is_record(),
         existing: Some(evidence),
+        attached,
     };
     save(saving, layout, multipart).await
 }
@@ -262,6 +265,8 @@ struct Saving<'a> {
     existing: Option<Evidence>,
     /// A record the assessor writes: "submit" sends it to the candidate to confirm.
     record: bool,
+    /// Bytes of files on the draft before this save.
+    attached: u64,
 }
 
 impl Saving<'_> {
@@ -289,14 +294,8 @@ async fn save(
 ) -> AppResult<Response> {
     let state = saving.state;
     let limits = Limits::of(&state.settings);
-    let attached = match &saving.existing {
-        Some(draft) => {
-            let mut conn = state.pool.acquire().await?;
-            u64::try_from(db::attached_bytes(&mut conn, draft.id).await?).unwrap_or(0)
-        }
-        None => 0,
-    };
-    let mut form = match upload::read_form(&state.pool, &mut multipart, attached, limits).await? {
+    let read = upload::read_form(&state.pool, &mut multipart, saving.attached, limits).await?;
+    let mut form = match read {
         Ok(form) => form,
         // Nothing of this request is kept: its files are swept, unlinked.
         Err(refusal) => return refused_upload(&saving, layout, refusal).await,

@@ -11,7 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{database_url_for, pdf_of};
-use crate::serve::{ScratchDatabase, attest, free_port, serving, serving_url, stopped_within};
+use crate::serve::{
+    ScratchDatabase, Server, attest, free_port, serving, serving_url, stopped_within,
+};
 
 const MIB: usize = 1024 * 1024;
 
@@ -199,6 +201,15 @@ async fn demo(database: &ScratchDatabase) -> Demo {
     }
 }
 
+/// The demo in a database of its own, served with `settings` on a free address.
+async fn served_demo(settings: &[&str]) -> (ScratchDatabase, Demo, SocketAddr, Server) {
+    let database = ScratchDatabase::new();
+    let demo = demo(&database).await;
+    let address = free_port();
+    let server = serving(&database, address, settings);
+    (database, demo, address, server)
+}
+
 /// Saves a new draft with one file through the form; returns the draft's id.
 async fn draft_with_file(
     address: SocketAddr,
@@ -282,10 +293,7 @@ async fn upload_cut_off(
 
 #[tokio::test]
 async fn stalled_uploads_and_downloads_take_nothing_from_everyone_else() {
-    let database = ScratchDatabase::new();
-    let demo = demo(&database).await;
-    let address = free_port();
-    let mut child = serving(&database, address, &[]);
+    let (_database, demo, address, _server) = served_demo(&[]).await;
     let session = sign_in(address, &demo.email).await;
     let draft = draft_with_file(address, &session, &demo, &pdf_of(24 * MIB, 7)).await;
     let file: uuid::Uuid = sqlx::query_scalar(
@@ -390,16 +398,11 @@ async fn stalled_uploads_and_downloads_take_nothing_from_everyone_else() {
     );
     assert_eq!(transactions_left_open(&demo.pool).await, 0);
     drop(stalled);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
 async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_keeps() {
-    let database = ScratchDatabase::new();
-    let demo = demo(&database).await;
-    let address = free_port();
-    let mut child = serving(&database, address, &[]);
+    let (database, demo, address, mut child) = served_demo(&[]).await;
     let session = sign_in(address, &demo.email).await;
     let kept = pdf_of(MIB / 4, 9);
     let draft = draft_with_file(address, &session, &demo, &kept).await;
@@ -424,7 +427,7 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
     drop(upload);
 
     // Restarted, nothing of it is evidence; the sweeper takes the rest once it is an hour old.
-    let mut child = serving(&database, address, &[]);
+    let _server = serving(&database, address, &[]);
     assert_eq!(
         count("select count(*) from evidence").await,
         evidence_before
@@ -484,8 +487,6 @@ async fn a_server_killed_in_the_middle_of_an_upload_leaves_nothing_the_sweeper_k
         "{}",
         String::from_utf8_lossy(&verified.stdout)
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Each stored file's SHA-256 as recomputed from its chunks, and as recorded, by blob id.
@@ -577,12 +578,9 @@ async fn send_oversized(address: SocketAddr, head: &[u8], size: usize) -> Option
 
 #[tokio::test]
 async fn oversized_form_fields_are_refused_and_grow_the_server_by_under_5_mib() {
-    let database = ScratchDatabase::new();
-    let demo = demo(&database).await;
-    let address = free_port();
-    let mut child = serving(&database, address, &[]);
+    let (_database, demo, address, server) = served_demo(&[]).await;
     let session = sign_in(address, &demo.email).await;
-    let pid = child.id();
+    let pid = server.id();
     let size = 64 * MIB;
     let multipart = |first_field: &str| {
         format!(
@@ -623,22 +621,19 @@ async fn oversized_form_fields_are_refused_and_grow_the_server_by_under_5_mib() 
         assert!(grown < 5 * 1024, "{what}: the server grew by {grown} KiB");
     }
     assert_eq!(
-        sqlx::query_scalar::<_, i64>("select count(*) from evidence where title like 'aaaa%'")
-            .fetch_one(&demo.pool)
-            .await
-            .expect("count"),
+        count_rows(
+            &demo.pool,
+            "select count(*) from evidence where title like 'aaaa%'"
+        )
+        .await,
         0
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
 async fn a_server_stopped_with_an_upload_stalled_halfway_exits_in_time_and_keeps_none_of_it() {
-    let database = ScratchDatabase::new();
-    let demo = demo(&database).await;
-    let address = free_port();
-    let mut child = serving(&database, address, &["--shutdown-grace-seconds", "2"]);
+    let (_database, demo, address, mut child) =
+        served_demo(&["--shutdown-grace-seconds", "2"]).await;
     let session = sign_in(address, &demo.email).await;
     let count = |sql: &'static str| count_rows(&demo.pool, sql);
     let (evidence_before, chunks_before) = (
@@ -673,8 +668,8 @@ async fn two_servers_on_one_database_serve_the_same_people() {
     let database = ScratchDatabase::new();
     let demo = demo(&database).await;
     let (one, two) = (free_port(), free_port());
-    let mut first = serving(&database, one, &[]);
-    let mut second = serving(&database, two, &[]);
+    let _first = serving(&database, one, &[]);
+    let _second = serving(&database, two, &[]);
 
     // Signed in on one, known on the other, with the same form token.
     let session = sign_in(one, &demo.email).await;
@@ -754,10 +749,6 @@ async fn two_servers_on_one_database_serve_the_same_people() {
             "the first server still serves the ended session"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    for child in [&mut first, &mut second] {
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
@@ -897,7 +888,7 @@ async fn postgresql_restarted_under_load_gets_503s_with_retry_after_and_is_serve
     .expect("a candidate");
     pool.close().await;
     let address = free_port();
-    let mut child = serving_url(&url, address, &["--db-acquire-timeout", "2"]);
+    let _server = serving_url(&url, address, &["--db-acquire-timeout", "2"]);
     let session = sign_in(address, &email).await;
 
     // A person reads their portfolio and saves new drafts, over and over.
@@ -1007,6 +998,4 @@ async fn postgresql_restarted_under_load_gets_503s_with_retry_after_and_is_serve
         "told {told}, stored {stored}"
     );
     pool.close().await;
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -81,12 +81,37 @@ fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(String, String)
 }
 
 /// `attest serve` on `address` with `settings`, its output dropped, once it answers.
-pub fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Child {
+pub fn serving(database: &ScratchDatabase, address: SocketAddr, settings: &[&str]) -> Server {
     serving_url(&database.url(), address, settings)
 }
 
+/// A running `attest serve`, killed when dropped, so that a failing test leaves no server
+/// behind.
+pub struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `attest serve` of the database at `url`, as [`serving`].
-pub fn serving_url(url: &str, address: SocketAddr, settings: &[&str]) -> Child {
+pub fn serving_url(url: &str, address: SocketAddr, settings: &[&str]) -> Server {
     let mut child = attest(url)
         .args(["serve", "--bind", &address.to_string()])
         .args(settings)
@@ -95,7 +120,7 @@ pub fn serving_url(url: &str, address: SocketAddr, settings: &[&str]) -> Child {
         .spawn()
         .expect("attest starts");
     wait_until_ready(&mut child, address);
-    child
+    Server(child)
 }
 
 /// Sends SIGTERM to `child` and waits for it to exit, at most `limit`.
@@ -206,7 +231,7 @@ async fn a_request_stalled_at_sigterm_keeps_the_server_no_longer_than_its_grace(
 async fn a_client_too_slow_with_its_headers_is_cut_off_and_others_are_served() {
     let database = ScratchDatabase::new();
     let address = free_port();
-    let mut child = serving(&database, address, &["--header-read-seconds", "1"]);
+    let _server = serving(&database, address, &["--header-read-seconds", "1"]);
     // Sixty-four clients that begin a request and never finish its headers.
     let slow: Vec<TcpStream> = (0..64)
         .map(|_| {
@@ -239,8 +264,6 @@ async fn a_client_too_slow_with_its_headers_is_cut_off_and_others_are_served() {
     }
     let (status, _) = http_get(address, "/healthz").expect("still served");
     assert!(status.contains("200"), "{status}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
@@ -606,7 +629,7 @@ async fn the_serving_pool_ends_runaway_statements_and_idle_transactions() {
 async fn metrics_are_served_on_their_own_address_only_when_asked_for() {
     let database = ScratchDatabase::new();
     let (address, metrics) = (free_port(), free_port());
-    let mut child = serving(
+    let child = serving(
         &database,
         address,
         &["--metrics-bind", &metrics.to_string()],
@@ -620,12 +643,9 @@ async fn metrics_are_served_on_their_own_address_only_when_asked_for() {
     assert!(body.ends_with("# EOF\n"));
     let (status, _) = http_get(address, "/metrics").expect("the portal answers");
     assert!(status.contains("404"), "{status}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // Not asked for, nothing listens.
-    let mut child = serving(&database, address, &[]);
+    let _server = serving(&database, address, &[]);
     assert!(http_get(metrics, "/metrics").is_err());
-    let _ = child.kill();
-    let _ = child.wait();
 }
