@@ -37,6 +37,17 @@ impl Viewer<'_> {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The account, when it holds `role`: what an assignment in that role is compared with,
+    /// so an assignment left behind after the role was removed opens nothing.
+    pub fn id_as(&self, role: Role) -> Option<UserId> {
+        self.has_role(role).then_some(self.id)
+    }
+
+    /// [`Self::id_as`] as a query parameter (`null` matches no assignment).
+    pub fn uuid_as(&self, role: Role) -> Option<uuid::Uuid> {
+        self.id_as(role).map(|id| id.0)
+    }
 }
 
 impl Role {

@@ -93,7 +93,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Wraps the application's routes in the layers every request passes through, outermost first:
-/// request id, tracing span, request metrics, security headers, panic → 500 page, session, flash, error pages,
+/// request id, tracing span, request metrics, security headers, HSTS and Secure cookies under https, panic → 500 page, session, flash, error pages,
 /// request deadline, NUL refusal, same-origin check for changes. Each route adds its own access rule inside
 /// these (`web::routes`).
 fn with_layers(router: Router<AppState>, state: AppState) -> Router {
@@ -132,6 +132,10 @@ fn with_layers(router: Router<AppState>, state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(middleware::from_fn(web::metrics::count_requests))
                 .layer(security_headers)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    web::https_only,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(
                     session::Sessions::new(state.clone()),

@@ -105,7 +105,7 @@ async fn as_assessor(
 ) -> AppResult<Enrolment> {
     cohorts_db::find_visible(conn, id, user)
         .await?
-        .filter(|e| e.assessor_id == Some(user.id) && !e.is_candidate(user.id))
+        .filter(|e| e.assessed_by(user) && !e.is_candidate(user.id))
         .ok_or(AppError::NotFound)
 }
 

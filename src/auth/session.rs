@@ -171,12 +171,24 @@ pub async fn load(
     request.extensions_mut().insert(CsrfToken(csrf));
 
     let mut response = next.run(request).await;
-    set_cookies(
-        &mut response,
-        session.cookie.as_ref(),
-        visitor_cookie.as_ref(),
-    );
+    // A handler that set the session cookie itself (a sign-in) started a new session: the
+    // removal or rotation of the one the request came with must not cancel it.
+    let session_cookie = session
+        .cookie
+        .as_ref()
+        .filter(|_| !sets_cookie(&response, session_cookie_name(settings)));
+    set_cookies(&mut response, session_cookie, visitor_cookie.as_ref());
     response
+}
+
+/// Whether `response` already sets the cookie `name`.
+fn sets_cookie(response: &Response, name: &str) -> bool {
+    response.headers().get_all(SET_COOKIE).iter().any(|value| {
+        value
+            .as_bytes()
+            .strip_prefix(name.as_bytes())
+            .is_some_and(|rest| rest.starts_with(b"="))
+    })
 }
 
 /// What the session cookie of a request comes to.

@@ -277,10 +277,22 @@ impl Enrolment {
     pub fn is_withdrawn(&self) -> bool {
         self.withdrawn_at.is_some()
     }
+
+    /// `viewer` is this enrolment's assessor and still holds the assessor role: removing the
+    /// role ends what the assignment allowed.
+    pub fn assessed_by(&self, viewer: Viewer<'_>) -> bool {
+        self.assessor_id == viewer.id_as(Role::Assessor)
+    }
+
+    /// `viewer` is this enrolment's IQA and still holds the IQA role.
+    pub fn quality_assured_by(&self, viewer: Viewer<'_>) -> bool {
+        self.iqa_id == viewer.id_as(Role::Iqa)
+    }
 }
 
-/// The enrolment, if `user` may see it: its candidate, assessor or IQA, or an admin. For
-/// anyone else the answer is the same as for an enrolment that does not exist.
+/// The enrolment, if `user` may see it: its candidate, assessor or IQA (each holding the role
+/// that makes the assignment theirs), or an admin. For anyone else the answer is the same as
+/// for an enrolment that does not exist.
 pub async fn find_visible(
     conn: &mut PgConnection,
     id: EnrolmentId,
@@ -295,9 +307,11 @@ pub async fn find_visible(
                   iqa_id as "iqa_id: UserId", iqa_name, withdrawn_at, withdrawn_reason
              from enrolment_detail
             where enrolment_id = $1
-              and ($2 in (candidate_id, assessor_id, iqa_id) or $3)"#,
+              and (candidate_id = $2 or assessor_id = $3 or iqa_id = $4 or $5)"#,
         id.0,
-        viewer.id.0,
+        viewer.uuid_as(Role::Candidate),
+        viewer.uuid_as(Role::Assessor),
+        viewer.uuid_as(Role::Iqa),
         viewer.has_role(Role::Admin)
     )
     .fetch_optional(conn)

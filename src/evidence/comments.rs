@@ -63,9 +63,9 @@ pub async fn add_comment(
     }
     let part = if enrolment.is_candidate(who.id) {
         "candidate"
-    } else if enrolment.assessor_id == Some(who.id) {
+    } else if enrolment.assessed_by(who) {
         "assessor"
-    } else if enrolment.iqa_id == Some(who.id) {
+    } else if enrolment.quality_assured_by(who) {
         "iqa"
     } else {
         return Err(AppError::NotFound);

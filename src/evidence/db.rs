@@ -90,11 +90,13 @@ pub async fn find_visible(
              join enrolment en using (enrolment_id)
              left join app_user maker on maker.user_id = ev.made_by
             where ev.evidence_id = $1
-              and (case when ev.made_by is null then en.candidate_id else en.assessor_id end = $2
-                   or ($2 = en.candidate_id and (ev.state = 'submitted' or ev.sent_at is not null))
-                   or (ev.state = 'submitted' and ($2 in (en.assessor_id, en.iqa_id) or $3)))"#,
+              and (case when ev.made_by is null then en.candidate_id = $2 else en.assessor_id = $3 end
+                   or (en.candidate_id = $2 and (ev.state = 'submitted' or ev.sent_at is not null))
+                   or (ev.state = 'submitted' and (en.assessor_id = $3 or en.iqa_id = $4 or $5)))"#,
         id.0,
-        viewer.id.0,
+        viewer.uuid_as(Role::Candidate),
+        viewer.uuid_as(Role::Assessor),
+        viewer.uuid_as(Role::Iqa),
         viewer.has_role(Role::Admin)
     )
     .fetch_optional(conn)
@@ -679,9 +681,11 @@ pub async fn portfolio_revision(
              from enrolment_detail e
              left join enrolment_progress p using (enrolment_id)
             where e.enrolment_id = $1
-              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+              and (e.candidate_id = $2 or e.assessor_id = $3 or e.iqa_id = $4 or $5)"#,
         id.0,
-        viewer.id.0,
+        viewer.uuid_as(Role::Candidate),
+        viewer.uuid_as(Role::Assessor),
+        viewer.uuid_as(Role::Iqa),
         viewer.has_role(Role::Admin)
     )
     .fetch_optional(conn)
@@ -754,13 +758,15 @@ pub async fn read_portfolio(
                    left join current_evidence cv using (evidence_id)
                   where ev.enrolment_id = e.enrolment_id
                     and (ev.state = 'submitted'
-                         or case when ev.made_by is null then e.candidate_id else e.assessor_id end = $2
+                         or case when ev.made_by is null then e.candidate_id = $2 else e.assessor_id = $3 end
                          or (ev.sent_at is not null and e.candidate_id = $2))
              ) v on true
             where e.enrolment_id = $1
-              and ($2 in (e.candidate_id, e.assessor_id, e.iqa_id) or $3)"#,
+              and (e.candidate_id = $2 or e.assessor_id = $3 or e.iqa_id = $4 or $5)"#,
         id.0,
-        viewer.id.0,
+        viewer.uuid_as(Role::Candidate),
+        viewer.uuid_as(Role::Assessor),
+        viewer.uuid_as(Role::Iqa),
         viewer.has_role(Role::Admin)
     )
     .fetch_all(conn)

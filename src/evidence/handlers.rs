@@ -48,7 +48,7 @@ async fn writable_enrolment(
         .filter(|e| {
             let theirs = match writer {
                 Writer::Candidate => e.is_candidate(user.id),
-                Writer::Assessor => e.assessor_id == Some(user.id),
+                Writer::Assessor => e.assessed_by(user.viewer()),
             };
             theirs && !e.is_withdrawn()
         })
@@ -167,7 +167,7 @@ pub async fn edit(
         .filter(|e| !e.is_withdrawn())
         .ok_or(AppError::NotFound)?;
     let writer = if evidence.is_record() {
-        enrolment.assessor_id == Some(user.id)
+        enrolment.assessed_by(user.viewer())
     } else {
         evidence.candidate_id == user.id
     };

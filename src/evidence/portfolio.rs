@@ -210,8 +210,8 @@ impl Portfolio {
             status,
             can_add: self.is_candidate && !enrolment.is_withdrawn(),
             can_withdraw: user.has_role(Role::Admin) && !enrolment.is_withdrawn(),
-            is_assessor: enrolment.assessor_id == Some(user.id),
-            can_sign_off: enrolment.assessor_id == Some(user.id)
+            is_assessor: enrolment.assessed_by(user.viewer()),
+            can_sign_off: enrolment.assessed_by(user.viewer())
                 && status == EnrolmentStatus::ReadyForSignOff
                 && records
                     .disagreement

@@ -409,8 +409,7 @@ impl ShownEvidence {
         let all_judged = claims
             .iter()
             .all(|c| judgements.iter().any(|j| j.criterion_id == c.criterion_id));
-        let next_to_judge = if enrolment.assessor_id == Some(user.id) && !is_candidate && all_judged
-        {
+        let next_to_judge = if enrolment.assessed_by(user.viewer()) && !is_candidate && all_judged {
             crate::status::db::next_to_judge(&mut conn, user.id, enrolment.id, id).await?
         } else {
             None
@@ -466,17 +465,17 @@ impl ShownEvidence {
                 &self.files,
             ))
         });
-        let may_sample = self.enrolment.iqa_id == Some(user.id)
+        let may_sample = self.enrolment.quality_assured_by(user.viewer())
             && !self.enrolment.is_withdrawn()
             && !self.is_candidate
             && self.enrolment.assessor_id != Some(user.id)
             && !self.evidence.is_draft()
             && !self.judgements.is_empty();
         let may_answer_samples =
-            self.enrolment.assessor_id == Some(user.id) && !self.enrolment.is_withdrawn();
+            self.enrolment.assessed_by(user.viewer()) && !self.enrolment.is_withdrawn();
         let may_edit_record = self.evidence.is_record()
             && self.evidence.is_draft()
-            && self.enrolment.assessor_id == Some(user.id)
+            && self.enrolment.assessed_by(user.viewer())
             && !self.enrolment.is_withdrawn();
         EvidenceShowPage {
             layout,
@@ -523,7 +522,7 @@ impl ShownEvidence {
     /// `user` is the enrolment's assessor (and not its candidate), and the evidence is a
     /// submitted version of an enrolment that is not withdrawn.
     fn assesses_submitted(&self, user: &CurrentUser) -> bool {
-        self.enrolment.assessor_id == Some(user.id)
+        self.enrolment.assessed_by(user.viewer())
             && !self.is_candidate
             && !self.evidence.is_draft()
             && !self.enrolment.is_withdrawn()
@@ -533,8 +532,8 @@ impl ShownEvidence {
     /// the version is submitted, or a record sent to the candidate to confirm.
     fn may_comment(&self, user: &CurrentUser) -> bool {
         let on_it = self.is_candidate
-            || self.enrolment.assessor_id == Some(user.id)
-            || self.enrolment.iqa_id == Some(user.id);
+            || self.enrolment.assessed_by(user.viewer())
+            || self.enrolment.quality_assured_by(user.viewer());
         on_it && self.evidence.in_conversation() && !self.enrolment.is_withdrawn()
     }
 

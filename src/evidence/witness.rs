@@ -201,7 +201,7 @@ pub async fn make_link(
         .ok_or(AppError::NotFound)?;
     let enrolment = cohorts_db::find_visible(&mut *conn, evidence.enrolment_id, who)
         .await?
-        .filter(|e| e.assessor_id == Some(who.id) && !e.is_candidate(who.id))
+        .filter(|e| e.assessed_by(who) && !e.is_candidate(who.id))
         .ok_or(AppError::NotFound)?;
     if evidence.superseded || enrolment.is_withdrawn() {
         return Err(AppError::Conflict(

@@ -237,7 +237,7 @@ pub async fn answer(
 ) -> AppResult<Result<Option<EvidenceId>, FormErrors>> {
     let assessed = cohorts_db::find_visible(&mut *conn, enrolment, who)
         .await?
-        .filter(|e| e.assessor_id == Some(who.id) && !e.is_candidate(who.id))
+        .filter(|e| e.assessed_by(who) && !e.is_candidate(who.id))
         .ok_or(AppError::NotFound)?;
     // Shared with judging, exclusive for a sign-off: an answer and a sign-off take turns.
     cohorts_db::lock_for_assessment(&mut *conn, assessed.id).await?;

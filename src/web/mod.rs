@@ -62,6 +62,55 @@ pub async fn limit_request_time(
     }
 }
 
+/// HSTS for a year, sent only when the portal is served over https.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000; includeSubDomains";
+
+/// Middleware for a portal served over https: tells browsers to use nothing else (HSTS), and
+/// marks every cookie `Secure`, so none (the flash message's included) ever crosses plain http.
+pub async fn https_only(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if !state.settings.is_https() {
+        return response;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+    );
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.iter().any(|c| !is_secure_cookie(c)) {
+        headers.remove(header::SET_COOKIE);
+        for cookie in cookies {
+            let secured = if is_secure_cookie(&cookie) {
+                Some(cookie)
+            } else {
+                let mut text = cookie.as_bytes().to_vec();
+                text.extend_from_slice(b"; Secure");
+                HeaderValue::from_bytes(&text).ok()
+            };
+            headers.extend(secured.map(|c| (header::SET_COOKIE, c)));
+        }
+    }
+    response
+}
+
+/// Whether a `Set-Cookie` value carries the `Secure` attribute.
+fn is_secure_cookie(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|b| *b == b';')
+        .skip(1)
+        .any(|attribute| attribute.trim_ascii().eq_ignore_ascii_case(b"secure"))
+}
+
 /// A NUL byte (`%00`) in the path or query is never meaningful here, and PostgreSQL refuses
 /// it in text: answered 400 at the door rather than as a database error in some handler.
 pub async fn refuse_nul_in_uri(

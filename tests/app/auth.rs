@@ -67,6 +67,62 @@ async fn over_https_the_session_cookie_is_secure_with_the_host_prefix(pool: PgPo
 }
 
 #[sqlx::test]
+async fn over_https_every_response_asks_for_https_only_and_every_cookie_is_secure(pool: PgPool) {
+    let settings = Settings {
+        base_url: "https://attest.example.org".into(),
+        ..Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let (_, browser) = app.signed_in(&[Role::Admin]).await;
+    // Sign-out sets the flash cookie, the one cookie not built with the session's settings.
+    let response = browser.post_form("/logout", &[]).await;
+    let cookies = response.set_cookies();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("attest_flash=")),
+        "{cookies:?}"
+    );
+    for cookie in &cookies {
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+    assert_eq!(
+        response.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    let login = app.get("/login").await;
+    assert!(login.header("strict-transport-security").is_some());
+
+    let plain = TestApp::new(app.pool.clone()).await;
+    assert_eq!(
+        plain
+            .get("/login")
+            .await
+            .header("strict-transport-security"),
+        None
+    );
+}
+
+#[sqlx::test]
+async fn signing_in_with_a_stale_session_cookie_keeps_the_new_session(pool: PgPool) {
+    let app = app_with_candidate(pool).await;
+    let browser = app.browser();
+    browser.set_cookie("attest_session", "ended-long-ago");
+    let response = browser.sign_in(EMAIL, PASSWORD).await;
+    response.assert_redirect_to("/");
+    let sessions: Vec<String> = response
+        .set_cookies()
+        .into_iter()
+        .filter(|c| c.starts_with("attest_session="))
+        .collect();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one session cookie, not a removal after it: {sessions:?}"
+    );
+    assert!(!sessions[0].starts_with("attest_session=;"), "{sessions:?}");
+    assert_eq!(browser.get("/").await.status, StatusCode::OK);
+}
+
+#[sqlx::test]
 async fn the_session_id_changes_at_sign_in_and_an_earlier_one_is_rejected(pool: PgPool) {
     let app = app_with_candidate(pool).await;
     let browser = app.browser();

@@ -413,3 +413,60 @@ async fn a_method_no_route_takes_gets_the_error_page(pool: PgPool) {
     let missing = admin.get("/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test]
+async fn removing_a_role_ends_what_its_assignments_opened(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let enrolled = app.enrolled("rho").await;
+    // The assessor also holds the IQA role, so the routes stay open to them: only the
+    // assignment decides what they see.
+    sqlx::query!(
+        "update app_user set roles = '{assessor,iqa}' where user_id = $1",
+        enrolled.assessor.0
+    )
+    .execute(&app.pool)
+    .await
+    .expect("roles");
+    let candidate = app.browser_signed_in_as(enrolled.candidate).await;
+    let evidence = app
+        .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1"])
+        .await;
+    let file: uuid::Uuid = sqlx::query_scalar!(
+        "select evidence_file_id from evidence_file where evidence_id = $1::text::uuid",
+        evidence
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("file");
+    let id = enrolled.enrolment;
+    let pages = [
+        format!("/enrolments/{id}"),
+        format!("/evidence/{evidence}"),
+        format!("/evidence/{evidence}/files/{file}"),
+        format!("/enrolments/{id}/archive.zip"),
+    ];
+
+    let assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    for page in &pages {
+        assert_eq!(assessor.get(page).await.status, StatusCode::OK, "{page}");
+    }
+
+    sqlx::query!(
+        "update app_user set roles = '{iqa}' where user_id = $1",
+        enrolled.assessor.0
+    )
+    .execute(&app.pool)
+    .await
+    .expect("roles");
+    let former_assessor = app.browser_signed_in_as(enrolled.assessor).await;
+    for page in &pages {
+        assert_eq!(
+            former_assessor.get(page).await.status,
+            StatusCode::NOT_FOUND,
+            "{page}"
+        );
+    }
+    // The enrolment's IQA still holds the role and still sees it.
+    let iqa = app.browser_signed_in_as(enrolled.iqa).await;
+    assert_eq!(iqa.get(&pages[0]).await.status, StatusCode::OK);
+}
