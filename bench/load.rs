@@ -229,6 +229,8 @@ fn start_server(database_url: &str, address: SocketAddr) -> anyhow::Result<Child
         ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
+        .env("ATTEST_SECRET_KEY", "5e".repeat(32))
+        .env("ATTEST_SECOND_FACTOR", "optional")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?)

@@ -19,7 +19,7 @@ trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 psql -q "$BASE_URL/postgres" -c "drop database if exists $DB with (force)" >/dev/null
 DATABASE_URL="$BASE_URL/$DB" "$BIN" demo >/dev/null
-DATABASE_URL="$BASE_URL/$DB" RUST_LOG=warn "$BIN" serve --bind "127.0.0.1:$PORT" 2>"$WORK/server.log" &
+DATABASE_URL="$BASE_URL/$DB" RUST_LOG=warn ATTEST_SECRET_KEY=${ATTEST_SECRET_KEY:-$(printf "5e%.0s" $(seq 32))} ATTEST_SECOND_FACTOR=optional "$BIN" serve --bind "127.0.0.1:$PORT" 2>"$WORK/server.log" &
 SERVER=$!
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
 

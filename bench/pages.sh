@@ -46,7 +46,7 @@ delete from _sqlx_migrations where version >= 20261129000001;
 SQL
 fi
 
-"$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+ATTEST_SECRET_KEY=${ATTEST_SECRET_KEY:-$(printf "5e%.0s" $(seq 32))} ATTEST_SECOND_FACTOR=optional "$BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/readyz" && break; sleep 0.2; done
 

@@ -105,6 +105,8 @@ async fn serve(
         ),
         upload_idle: args.upload_idle_seconds,
         request_timeout: args.request_timeout_seconds,
+        second_factor: args.second_factor,
+        secret_key: args.secret_key.clone(),
     };
     let state = AppState::new(
         pool.clone(),
@@ -295,6 +297,18 @@ async fn sweep_what_has_expired(state: AppState) {
             Ok(0) => {}
             Ok(count) => tracing::info!(sessions.deleted = count, "deleted expired sessions"),
             Err(error) => tracing::warn!(error = %error, "sweeping expired sessions failed"),
+        }
+        let now = state.clock.now();
+        let forgotten = match state.pool.acquire().await {
+            Ok(mut conn) => {
+                let attempts = crate::auth::throttle::delete_old(&mut conn, now).await;
+                let challenges = crate::auth::db::delete_expired_challenges(&mut conn, now).await;
+                attempts.and(challenges)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = forgotten {
+            tracing::warn!(error = %error, "forgetting old sign-in attempts failed");
         }
         // Forms' one-time keys are kept a day.
         let before = state.clock.now() - crate::auth::submissions::KEPT_FOR;
@@ -497,6 +511,40 @@ async fn user_command(
                 "Set the password of {}; {ended} session(s) ended.",
                 user.email
             );
+            Ok(())
+        }
+        UserCommand::ResetSecondFactor { email } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let pool: PgPool = open_database(&database.without_limits()).await?;
+            let mut tx = pool.begin().await?;
+            let Some(user) = users_db::find_credentials(&mut tx, &email.key()).await? else {
+                bail!("no account has the email address {}", email.as_str());
+            };
+            let had = crate::auth::reset_second_factor(&mut tx, user.id, &user.email, now).await?;
+            audit::record(
+                &mut tx,
+                NewAuditEvent {
+                    actor: &Actor::cli(),
+                    action: "user.second_factor_reset",
+                    entity_type: "user",
+                    entity_id: user.id.to_string(),
+                    detail: json!({ "had_second_factor": had, "via": "cli" }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            close_database(pool).await;
+            if had {
+                println!(
+                    "Reset the second step of {}; its sessions ended.",
+                    user.email
+                );
+            } else {
+                println!(
+                    "{} had no second step set up; its sessions ended.",
+                    user.email
+                );
+            }
             Ok(())
         }
     }

@@ -187,6 +187,22 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEST_METRICS_BIND")]
     pub metrics_bind: Option<std::net::SocketAddr>,
 
+    /// Whether assessors, IQAs and admins must use a second factor to sign in (`required`),
+    /// anyone may (`optional`), or none is offered (`off`).
+    #[arg(
+        long,
+        env = "ATTEST_SECOND_FACTOR",
+        value_enum,
+        default_value = "required"
+    )]
+    pub second_factor: SecondFactorPolicy,
+
+    /// 64 hexadecimal characters (`openssl rand -hex 32`): the key that seals the secrets the
+    /// portal keeps in its database (second-factor secrets, signing keys). Keep it apart from
+    /// the database's backups; without it, those secrets cannot be read.
+    #[arg(long, env = "ATTEST_SECRET_KEY", hide_env_values = true, value_parser = parse_secret_key)]
+    pub secret_key: crate::crypto::SecretKey,
+
     /// Seconds a client may take to send a request's headers once it has begun; a connection
     /// that has not sent them all by then is closed (slow clients cannot hold sockets open).
     #[arg(long, env = "ATTEST_HEADER_READ_SECONDS", default_value = "15", value_parser = parse_seconds)]
@@ -227,12 +243,19 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set an account's password, read from standard input; ends its sessions.
+    /// Set an account's password, read from standard input; ends its sessions and lifts any
+    /// wait on signing in to it.
     SetPassword {
         #[arg(long)]
         email: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Remove an account's authenticator and recovery codes and end its sessions (a lost
+    /// phone, or the last admin's own); it sets a new one up at its next sign-in.
+    ResetSecondFactor {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -281,6 +304,7 @@ mod tests {
         assert_eq!(default_of("database_url"), DEFAULT_DATABASE_URL);
         assert_eq!(default_of("bind"), "127.0.0.1:3000");
         assert_eq!(default_of("db_acquire_timeout"), "5");
+        assert_eq!(default_of("second_factor"), "required");
     }
 
     #[test]
@@ -300,12 +324,59 @@ mod tests {
     }
 
     #[test]
+    fn only_staff_must_have_a_second_factor_and_only_when_required() {
+        use crate::identity::Role;
+        assert!(SecondFactorPolicy::Required.requires(&[Role::Candidate, Role::Assessor]));
+        assert!(!SecondFactorPolicy::Required.requires(&[Role::Candidate]));
+        assert!(!SecondFactorPolicy::Optional.requires(&[Role::Admin]));
+        assert!(!SecondFactorPolicy::Off.requires(&[Role::Admin]));
+    }
+
+    #[test]
     fn a_zero_acquire_timeout_is_refused() {
-        assert!(Cli::try_parse_from(["attest", "--db-acquire-timeout", "0", "serve"]).is_err());
+        let key = "ab".repeat(32);
+        let serve = |timeout: &str| {
+            Cli::try_parse_from([
+                "attest",
+                "--db-acquire-timeout",
+                timeout,
+                "serve",
+                "--secret-key",
+                &key,
+            ])
+        };
+        assert!(serve("5").is_ok());
+        assert!(serve("0").is_err());
     }
 }
 
 const MIB: u64 = 1024 * 1024;
+
+fn parse_secret_key(text: &str) -> Result<crate::crypto::SecretKey, String> {
+    crate::crypto::SecretKey::from_hex(text)
+}
+
+/// Whether staff must, may or cannot use a second factor at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecondFactorPolicy {
+    /// Assessors, IQAs and admins must set one up at their next sign-in; anyone may.
+    Required,
+    /// Anyone may set one up from their account page.
+    Optional,
+    /// None is asked for or offered.
+    Off,
+}
+
+impl SecondFactorPolicy {
+    /// Whether someone holding `roles` must have a second factor.
+    pub fn requires(self, roles: &[crate::identity::Role]) -> bool {
+        use crate::identity::Role;
+        self == Self::Required
+            && roles
+                .iter()
+                .any(|r| matches!(r, Role::Assessor | Role::Iqa | Role::Admin))
+    }
+}
 
 /// Settings of a running portal that handlers need.
 #[derive(Debug, Clone)]
@@ -331,6 +402,10 @@ pub struct Settings {
     pub upload_idle: Duration,
     /// How long any other request may take to be answered (zero: no limit).
     pub request_timeout: Duration,
+    /// Who must, or may, use a second factor.
+    pub second_factor: SecondFactorPolicy,
+    /// Seals the secrets kept in the database.
+    pub secret_key: crate::crypto::SecretKey,
 }
 
 /// Days after which a waiting claim shows amber, and red (red is never before amber).
@@ -412,6 +487,8 @@ impl Default for Settings {
             waiting: WaitingThresholds::new(7, 14),
             upload_idle: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            second_factor: SecondFactorPolicy::Optional,
+            secret_key: crate::crypto::SecretKey::for_tests(),
         }
     }
 }

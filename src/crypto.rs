@@ -1,5 +1,8 @@
-//! Small cryptographic helpers: random tokens and SHA-256 digests.
+//! Small cryptographic helpers: random tokens, SHA-256 digests, and the key that seals the
+//! secrets the portal keeps in its database.
 
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -31,9 +34,103 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Random bytes from the operating system's generator.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buffer = [0u8; N];
+    getrandom::fill(&mut buffer).expect("the operating system's random generator is available");
+    buffer
+}
+
+/// The key from configuration (`ATTEST_SECRET_KEY`) that seals secrets kept in the database:
+/// second-factor secrets and signing keys. A copy of the database alone does not reveal them.
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+impl SecretKey {
+    /// Parses 64 hexadecimal characters.
+    pub fn from_hex(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() != 64 {
+            return Err("the secret key must be 64 hexadecimal characters (32 bytes)".into());
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+                .map_err(|_| "the secret key must be hexadecimal".to_owned())?;
+        }
+        Ok(Self(key))
+    }
+
+    /// A key for tests and the demo, never for a real portal.
+    pub fn for_tests() -> Self {
+        Self([0x5a; 32])
+    }
+
+    /// Seals `plain` for storage: a random nonce, then the ciphertext and its tag. `purpose`
+    /// is bound in, so a secret sealed for one use cannot be passed off as another.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Vec<u8> {
+        let nonce: [u8; 24] = random_bytes();
+        let sealed = XChaCha20Poly1305::new((&self.0).into())
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plain,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .expect("sealing a short secret cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens what [`Self::seal`] made for `purpose`; `None` when it was made with another key
+    /// or purpose, or altered.
+    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(24)?;
+        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        XChaCha20Poly1305::new((&self.0).into())
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_only_with_its_key_and_purpose() {
+        let key = SecretKey::for_tests();
+        let sealed = key.seal("totp", b"the secret");
+        assert_eq!(
+            key.open("totp", &sealed).as_deref(),
+            Some(&b"the secret"[..])
+        );
+        assert_eq!(key.open("signing", &sealed), None);
+        let other = SecretKey::from_hex(&"07".repeat(32)).expect("key");
+        assert_eq!(other.open("totp", &sealed), None);
+        let mut altered = sealed.clone();
+        *altered.last_mut().expect("bytes") ^= 1;
+        assert_eq!(key.open("totp", &altered), None);
+        assert_ne!(
+            key.seal("totp", b"the secret"),
+            sealed,
+            "a fresh nonce each time"
+        );
+        assert!(SecretKey::from_hex("abc").is_err());
+        assert!(SecretKey::from_hex(&"zz".repeat(32)).is_err());
+    }
 
     #[test]
     fn tokens_are_random_hex_of_the_requested_size() {

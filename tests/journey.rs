@@ -92,6 +92,8 @@ fn start_attest(database_url: &str) -> anyhow::Result<(Process, String, String)>
     let mut child = Command::new(env!("CARGO_BIN_EXE_attest"))
         .args(["serve", "--bind", &address.to_string()])
         .env("DATABASE_URL", database_url)
+        .env("ATTEST_SECRET_KEY", "5e".repeat(32))
+        .env("ATTEST_SECOND_FACTOR", "optional")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

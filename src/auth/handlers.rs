@@ -13,8 +13,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::links::{self, Purpose};
-use super::lockout::{self, Outcome, Refusal};
+use super::second_factor;
 use super::session::{self};
+use super::throttle::{self, Attempt, AttemptKind, Begun, Outcome, Refusal};
 use super::views::{LinkUnusablePage, LoginPage, SetPasswordPage, SetupPage};
 use super::{check_password_fields, csrf::CsrfForm, safe_next};
 use crate::accounts::db as users_db;
@@ -58,6 +59,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// A code from the authenticator, offered while the account is waiting.
+    #[serde(default)]
+    code: String,
 }
 
 /// `POST /login`.
@@ -70,13 +74,19 @@ pub async fn login(
 ) -> AppResult<Response> {
     let next = safe_next(&form.next).to_owned();
     let email_key = form.email.trim().to_lowercase();
-    let mut page = LoginPage::new(layout.clone(), form.email.trim().to_owned(), next);
+    let mut page = LoginPage::new(layout.clone(), form.email.trim().to_owned(), next.clone());
     check_login_fields(&mut page.errors, &email_key, &form.password);
     if !page.errors.is_empty() {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
 
-    let sign_in = SignIn::new(&state, &email_key, &form.password, ip, layout.user.as_ref());
+    let device = device_token(&state.settings, &jar);
+    let sign_in = SignIn {
+        code: form.code.trim(),
+        device: device.as_deref(),
+        next: &next,
+        ..SignIn::new(&state, &email_key, &form.password, ip, layout.user.as_ref())
+    };
     let outcome = sign_in.run().await?;
     Ok(render_login(outcome, page, jar))
 }
@@ -105,6 +115,12 @@ struct SignIn<'a> {
     typed: String,
     /// The session the browser came with, if any.
     previous_session: Option<&'a CurrentUser>,
+    /// What was typed as a second-factor code (empty when none).
+    code: &'a str,
+    /// The browser's device token, if it has one.
+    device: Option<&'a str>,
+    /// Where to go once signed in.
+    next: &'a str,
 }
 
 /// How a sign-in attempt ended.
@@ -113,8 +129,17 @@ enum LoginOutcome {
     Refused(Refusal),
     /// A wrong email or password, an account without a password, or a deactivated account.
     WrongCredentials,
-    /// Signed in; the cookie of the new session.
-    SignedIn(Cookie<'static>),
+    /// Signed in; the cookies of the new session and of the known device.
+    SignedIn(SignedIn),
+    /// The password was right; the second factor is to come (or to be set up), behind the
+    /// challenge this cookie carries.
+    SecondFactorDue(Cookie<'static>),
+}
+
+/// The cookies of a completed sign-in.
+pub(super) struct SignedIn {
+    pub session: Cookie<'static>,
+    pub device: Cookie<'static>,
 }
 
 impl<'a> SignIn<'a> {
@@ -138,14 +163,31 @@ impl<'a> SignIn<'a> {
             now,
             typed,
             previous_session,
+            code: "",
+            device: None,
+            next: "/",
         }
     }
 
-    /// Runs the attempt: begins it with the lockout, checks the password, then records the
-    /// failure or signs the account in.
+    /// The attempt as the throttle judges it, with the browser's device hash when it has
+    /// signed in to this account before.
+    fn attempt<'b>(&'b self, known_device: Option<&'b [u8; 32]>) -> Attempt<'b> {
+        Attempt {
+            kind: AttemptKind::Password,
+            email: self.email_key,
+            ip: self.ip,
+            known_device,
+        }
+    }
+
+    /// Runs the attempt: begins it with the throttle, checks the password (and the code, when
+    /// the account is waiting), then records the failure, asks for the second factor, or signs
+    /// the account in.
     async fn run(&self) -> AppResult<LoginOutcome> {
-        let attempt = match self.begin().await? {
-            Ok(attempt) => attempt,
+        let known_device = self.known_device().await?;
+        let attempt = self.attempt(known_device.as_ref());
+        let begun = match self.begin(attempt).await? {
+            Ok(begun) => begun,
             Err(refusal) => return Ok(LoginOutcome::Refused(refusal)),
         };
 
@@ -165,55 +207,133 @@ impl<'a> SignIn<'a> {
 
         let Verified::Yes { needs_rehash } = verified else {
             let user_id = credentials.as_ref().map(|c| c.id.0);
-            self.record_failure(attempt, user_id).await?;
-            return Ok(LoginOutcome::WrongCredentials);
+            self.record_failure(attempt, begun.id, user_id).await?;
+            return Ok(match begun.waiting_for {
+                Some(refusal) => LoginOutcome::Refused(refusal),
+                None => LoginOutcome::WrongCredentials,
+            });
         };
         let user = usable.expect("a verified password belongs to an active account");
-        let cookie = self.sign_in_as(user, attempt, needs_rehash).await?;
-        Ok(LoginOutcome::SignedIn(cookie))
+        if let Some(refusal) = begun.waiting_for {
+            // The account is waiting: only the password with a right code gets through, and
+            // anything less is answered as the wait.
+            return match self.check_code(user, attempt, begun).await? {
+                Some(answer) => Ok(LoginOutcome::SignedIn(
+                    self.sign_in_as(user, begun.id, needs_rehash, Some(answer))
+                        .await?,
+                )),
+                None => Ok(LoginOutcome::Refused(refusal)),
+            };
+        }
+        let settings = &self.state.settings;
+        if second_factor_due(self.state, user.id, &user.roles).await? {
+            let mut tx = self.state.pool.begin().await?;
+            throttle::settle(&mut tx, begun.id, Outcome::Succeeded).await?;
+            let cookie =
+                super::challenge::start(&mut tx, settings, user.id, self.next, self.now).await?;
+            tx.commit().await?;
+            return Ok(LoginOutcome::SecondFactorDue(cookie));
+        }
+        let signed_in = self.sign_in_as(user, begun.id, needs_rehash, None).await?;
+        Ok(LoginOutcome::SignedIn(signed_in))
     }
 
-    /// Begins the attempt with the lockout, in a short transaction of its own that is
-    /// committed before the password is checked; a refusal goes to the audit trail with it.
-    async fn begin(&self) -> AppResult<Result<i64, Refusal>> {
+    /// The browser's device hash, when it has fully signed in to this account before.
+    async fn known_device(&self) -> sqlx::Result<Option<[u8; 32]>> {
+        let Some(token) = self.device else {
+            return Ok(None);
+        };
+        let hash = crate::crypto::sha256(token.as_bytes());
+        let mut conn = self.state.pool.acquire().await?;
+        let known = super::db::is_known_device(&mut conn, &hash, self.email_key).await?;
+        Ok(known.then_some(hash))
+    }
+
+    /// Begins the attempt with the throttle, in a short transaction of its own that is
+    /// committed before the password is checked.
+    async fn begin(&self, attempt: Attempt<'_>) -> AppResult<Result<Begun, Refusal>> {
         let mut tx = self.state.pool.begin().await?;
-        let begun = lockout::begin(&mut tx, self.email_key, self.ip, self.now).await?;
-        if let Err(refusal) = begun {
-            let detail = json!({ "reason": refusal_reason(refusal) });
-            self.record_event(&mut tx, None, "auth.login_refused", detail)
-                .await?;
-        }
+        let with_code = !self.code.is_empty();
+        let begun = throttle::begin(&mut tx, attempt, with_code, self.now).await?;
         tx.commit().await?;
         Ok(begun)
     }
 
-    /// Settles the attempt as failed and records it, and records the lock when this failure
-    /// locked the account. `user_id` is the account the email belongs to, if any.
-    async fn record_failure(&self, attempt: i64, user_id: Option<Uuid>) -> AppResult<()> {
+    /// Checks the code typed with a right password while the account is waiting: the code has
+    /// a count of its own. Settles the password attempt as failed when the code is not right.
+    async fn check_code(
+        &self,
+        user: &users_db::Credentials,
+        attempt: Attempt<'_>,
+        begun: Begun,
+    ) -> AppResult<Option<second_factor::Answer>> {
         let mut tx = self.state.pool.begin().await?;
-        lockout::settle(&mut tx, attempt, Outcome::Failed).await?;
-        self.record_event(&mut tx, user_id, "auth.login_failed", json!({}))
+        let key = &self.state.settings.secret_key;
+        let email = user.email.to_lowercase();
+        let answer =
+            second_factor::check(&mut tx, key, user.id, &email, self.code, self.now).await?;
+        if answer.is_none() {
+            throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
+            let code_attempt = Attempt {
+                kind: AttemptKind::SecondFactor,
+                ..attempt
+            };
+            super::db::insert_attempt(
+                &mut tx,
+                AttemptKind::SecondFactor,
+                &throttle::key(&email),
+                self.ip,
+                Outcome::Failed,
+                self.now,
+            )
             .await?;
-        if let Some(Refusal::Account { until }) =
-            lockout::check(&mut tx, self.email_key, None, self.now).await?
-        {
-            let detail = json!({ "until": until.unix_timestamp() });
-            self.record_event(&mut tx, user_id, "auth.locked_out", detail)
+            self.record_if_tripped(&mut tx, code_attempt, Some(user.id.0))
                 .await?;
         }
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Settles the attempt as failed, and records in the audit trail when this failure made a
+    /// count trip a threshold. `user_id` is the account the email belongs to, if any.
+    async fn record_failure(
+        &self,
+        attempt: Attempt<'_>,
+        id: i64,
+        user_id: Option<Uuid>,
+    ) -> AppResult<()> {
+        let mut tx = self.state.pool.begin().await?;
+        throttle::settle(&mut tx, id, Outcome::Failed).await?;
+        self.record_if_tripped(&mut tx, attempt, user_id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Signs `user` in after the right password: stores a new hash of it when the old one is
-    /// weaker than today's, replaces the browser's session, settles the attempt as succeeded
-    /// and records the success. Returns the new session's cookie.
+    /// One line in the audit trail when failures reach a threshold, instead of one a failure.
+    async fn record_if_tripped(
+        &self,
+        conn: &mut PgConnection,
+        attempt: Attempt<'_>,
+        user_id: Option<Uuid>,
+    ) -> sqlx::Result<()> {
+        if let Some((scope, failures)) = throttle::tripped(conn, attempt, self.now).await? {
+            let detail = json!({ "scope": scope, "failures": failures });
+            self.record_event(conn, user_id, "auth.sign_in_slowed", detail)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Signs `user` in after the right password (and code, when one was asked): stores a new
+    /// hash of the password when the old one is weaker than today's, replaces the browser's
+    /// session, settles the attempt as succeeded and records the success.
     async fn sign_in_as(
         &self,
         user: &users_db::Credentials,
         attempt: i64,
         needs_rehash: bool,
-    ) -> AppResult<Cookie<'static>> {
+        second_factor: Option<second_factor::Answer>,
+    ) -> AppResult<SignedIn> {
         let upgraded_hash = if needs_rehash {
             Some(self.state.passwords.hash(self.password).await?)
         } else {
@@ -223,10 +343,16 @@ impl<'a> SignIn<'a> {
         if let Some(hash) = &upgraded_hash {
             users_db::set_password_hash(&mut tx, user.id, hash, self.now).await?;
         }
-        let settings = &self.state.settings;
-        let cookie =
-            replace_session(&mut tx, settings, self.previous_session, user.id, self.now).await?;
-        lockout::settle(&mut tx, attempt, Outcome::Succeeded).await?;
+        throttle::settle(&mut tx, attempt, Outcome::Succeeded).await?;
+        let signed_in = complete_sign_in(
+            &mut tx,
+            self.state,
+            self.previous_session,
+            self.device,
+            user.id,
+            self.now,
+        )
+        .await?;
         audit::record(
             &mut tx,
             NewAuditEvent {
@@ -234,13 +360,16 @@ impl<'a> SignIn<'a> {
                 action: "auth.login_succeeded",
                 entity_type: "user",
                 entity_id: user.id.to_string(),
-                detail: json!({ "password_hash_upgraded": upgraded_hash.is_some() }),
+                detail: json!({
+                    "password_hash_upgraded": upgraded_hash.is_some(),
+                    "second_factor": second_factor.map(second_factor::Answer::as_str),
+                }),
             },
         )
         .await?;
         tx.commit().await?;
         forget_previous(self.state, self.previous_session);
-        Ok(cookie)
+        Ok(signed_in)
     }
 
     /// Writes an event about the attempt to the audit trail, under what was typed as the
@@ -282,33 +411,37 @@ fn render_login(outcome: LoginOutcome, mut page: LoginPage, jar: CookieJar) -> R
             page.errors.add("email", WRONG_CREDENTIALS);
             (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
         }
-        LoginOutcome::SignedIn(cookie) => {
-            (jar.add(cookie), Redirect::to(&page.next)).into_response()
+        LoginOutcome::SignedIn(signed_in) => (
+            jar.add(signed_in.session).add(signed_in.device),
+            Redirect::to(&page.next),
+        )
+            .into_response(),
+        LoginOutcome::SecondFactorDue(challenge) => {
+            (jar.add(challenge), Redirect::to(super::challenge::PATH)).into_response()
         }
     }
 }
 
-/// The reason of a refusal, as the audit trail records it.
-fn refusal_reason(refusal: Refusal) -> &'static str {
+/// Why sign-in must wait and until when, as the sign-in page says it.
+pub fn refusal_message(refusal: Refusal) -> String {
+    let until = refusal.until();
+    let at = format!(
+        "{:02}:{:02}:{:02} UTC",
+        until.hour(),
+        until.minute(),
+        until.second()
+    );
     match refusal {
-        Refusal::Account { .. } => "account_locked",
-        Refusal::Address => "address_limited",
-    }
-}
-
-/// Why sign-in is paused and until when, as the sign-in page says it.
-fn refusal_message(refusal: Refusal) -> String {
-    match refusal {
-        Refusal::Account { until } => format!(
-            "There have been too many failed attempts to sign in to this account, so signing in to it is paused \
-             for 15 minutes to protect it. Try again after {:02}:{:02} UTC.",
-            until.hour(),
-            until.minute()
+        Refusal::Account { .. } => format!(
+            "There have been many failed attempts to sign in to this account, so it is being slowed down to \
+             protect it. Try again after {at}, sign in from a device you have used here before, or enter a \
+             code from your authenticator app with your password."
         ),
-        Refusal::Address => {
-            "There have been too many failed attempts to sign in from your network. \
-                             Wait 10 minutes and try again."
-                .to_owned()
+        Refusal::Address { .. } => format!(
+            "There have been many failed attempts to sign in from your network. Try again after {at}."
+        ),
+        Refusal::SecondFactor { .. } => {
+            format!("There have been too many wrong codes for this account. Try again after {at}.")
         }
     }
 }
@@ -407,6 +540,18 @@ pub async fn setup(
     };
     links::mark_used(&mut tx, &link.token_hash, now).await?;
     record_first_admin_created(&mut tx, id, &email, &name, ip).await?;
+    if state.settings.second_factor.requires(&[Role::Admin]) {
+        let challenge = super::challenge::start(&mut tx, &state.settings, id, "/", now).await?;
+        tx.commit().await?;
+        return Ok((
+            jar.add(challenge),
+            flash::redirect(
+                super::challenge::PATH,
+                "Your admin account is ready. Set up your authenticator to finish.",
+            ),
+        )
+            .into_response());
+    }
     let cookie = replace_session(&mut tx, &state.settings, layout.user.as_ref(), id, now).await?;
     tx.commit().await?;
     Ok((
@@ -574,6 +719,18 @@ async fn use_password_link(
     links::mark_used(&mut tx, &link.token_hash, now).await?;
     crate::auth::replace_password(&mut tx, user.id, &hash, now, None).await?;
     record_password_changed(&mut tx, &user, ip, purpose).await?;
+    // A link stands in for the password, never for the second factor.
+    if second_factor_due(&state, user.id, &user.roles).await? {
+        let challenge =
+            super::challenge::start(&mut tx, &state.settings, user.id, "/", now).await?;
+        tx.commit().await?;
+        state.changes.forget(&Change::User(user.id));
+        return Ok((
+            jar.add(challenge),
+            flash::redirect(super::challenge::PATH, password_set_message(purpose)),
+        )
+            .into_response());
+    }
     let cookie =
         replace_session(&mut tx, &state.settings, layout.user.as_ref(), user.id, now).await?;
     tx.commit().await?;
@@ -639,6 +796,52 @@ fn forget_previous(state: &AppState, previous_session: Option<&CurrentUser>) {
             .changes
             .forget(&Change::Session(previous.session_id_hash));
     }
+}
+
+/// Whether `user` (holding `roles`) must answer a second factor to sign in: they have set
+/// one up, or the policy requires one of their roles (they then set it up first).
+pub(super) async fn second_factor_due(
+    state: &AppState,
+    user: UserId,
+    roles: &[Role],
+) -> sqlx::Result<bool> {
+    let policy = state.settings.second_factor;
+    if policy == crate::config::SecondFactorPolicy::Off {
+        return Ok(false);
+    }
+    if policy.requires(roles) {
+        return Ok(true);
+    }
+    let mut conn = state.pool.acquire().await?;
+    super::db::has_second_factor(&mut conn, user).await
+}
+
+/// The browser's device token, from its cookie.
+pub(super) fn device_token(settings: &Settings, jar: &CookieJar) -> Option<String> {
+    jar.get(session::device_cookie_name(settings))
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Completes a sign-in: a new session in place of the browser's, and the browser remembered
+/// as a device this account signs in from (keeping its device token if it has one).
+pub(super) async fn complete_sign_in(
+    conn: &mut PgConnection,
+    state: &AppState,
+    previous_session: Option<&CurrentUser>,
+    device: Option<&str>,
+    user: UserId,
+    now: OffsetDateTime,
+) -> sqlx::Result<SignedIn> {
+    let settings = &state.settings;
+    let session = replace_session(&mut *conn, settings, previous_session, user, now).await?;
+    let device = device.map_or_else(|| crate::crypto::random_token(32), str::to_owned);
+    let hash = crate::crypto::sha256(device.as_bytes());
+    super::db::remember_device(&mut *conn, &hash, user, now).await?;
+    Ok(SignedIn {
+        session,
+        device: session::device_cookie(settings, device),
+    })
 }
 
 /// Ends the session the browser came with, if any, and starts a new one for `user`; returns

@@ -1,14 +1,16 @@
 //! Who is asking and what they may do: sign-in and sessions, passwords, single-use links,
-//! lockout, cross-site request defence and the access policy.
+//! throttling, the second factor, cross-site request defence and the access policy.
 
+pub mod challenge;
 pub mod csrf;
 pub mod db;
 mod handlers;
 pub mod links;
-pub mod lockout;
+pub mod second_factor;
 pub mod session;
 pub mod submissions;
-mod views;
+pub mod throttle;
+pub mod views;
 
 use crate::identity::{Access, UserId};
 use serde::Deserialize;
@@ -20,6 +22,8 @@ use crate::forms::FormErrors;
 use crate::state::AppState;
 use crate::web::routes::Routes;
 
+pub use handlers::refusal_message;
+
 /// A form with nothing but its token: buttons such as "Sign out".
 #[derive(Debug, Deserialize)]
 pub struct EmptyForm {}
@@ -28,6 +32,16 @@ pub fn routes() -> Routes<AppState> {
     Routes::new()
         .get("/login", Access::Public, handlers::login_form)
         .post("/login", Access::Public, handlers::login)
+        .get(
+            "/login/second-factor",
+            Access::Public,
+            challenge::second_factor_form,
+        )
+        .post(
+            "/login/second-factor",
+            Access::Public,
+            challenge::answer_second_factor,
+        )
         .post("/logout", Access::SignedIn, handlers::logout)
         .get("/setup/{token}", Access::Public, handlers::setup_form)
         .post("/setup/{token}", Access::Public, handlers::setup)
@@ -80,8 +94,9 @@ pub fn safe_next(next: &str) -> &str {
 }
 
 /// A new password for `user`: stores its hash, makes every unused invitation or reset link
-/// of theirs worthless (one could otherwise overwrite the new password), and ends their
-/// sessions except `keep`. Returns how many sessions ended.
+/// of theirs worthless (one could otherwise overwrite the new password), clears the failed
+/// sign-ins counted against the account, and ends their sessions except `keep`. Returns how
+/// many sessions ended.
 pub async fn replace_password(
     conn: &mut PgConnection,
     user: UserId,
@@ -91,7 +106,26 @@ pub async fn replace_password(
 ) -> sqlx::Result<u64> {
     crate::accounts::db::set_password_hash(&mut *conn, user, hash, now).await?;
     links::retire_for_user(&mut *conn, user, now).await?;
+    // A new password lifts any wait on the account.
+    if let Some(account) = crate::accounts::db::find(&mut *conn, user).await? {
+        throttle::clear(&mut *conn, &account.email.to_lowercase(), now).await?;
+    }
     session::end_all_for_user(conn, user, keep).await
+}
+
+/// Removes `user`'s authenticator and recovery codes (lost, or suspected stolen): they set a
+/// new one up at their next sign-in if their role needs one. Ends their sessions and lifts
+/// any wait on the account. Returns whether they had one.
+pub async fn reset_second_factor(
+    conn: &mut PgConnection,
+    user: UserId,
+    email: &str,
+    now: time::OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let had = db::delete_second_factor(&mut *conn, user).await?;
+    throttle::clear(&mut *conn, &email.to_lowercase(), now).await?;
+    session::end_all_for_user(conn, user, None).await?;
+    Ok(had)
 }
 
 #[cfg(test)]

@@ -70,6 +70,42 @@ pub fn csrf_cookie_name(settings: &Settings) -> &'static str {
     }
 }
 
+/// The cookie that marks a browser as one an account has signed in from.
+pub fn device_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() {
+        "__Host-attest_device"
+    } else {
+        "attest_device"
+    }
+}
+
+/// The cookie that carries a sign-in waiting for its second factor.
+pub fn challenge_cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() {
+        "__Host-attest_challenge"
+    } else {
+        "attest_challenge"
+    }
+}
+
+/// The device cookie with `token`: kept for a year, so an attack on the account from
+/// elsewhere does not slow this browser's sign-in.
+pub fn device_cookie(settings: &Settings, token: String) -> Cookie<'static> {
+    let mut device = cookie(settings, device_cookie_name(settings), token, SameSite::Lax);
+    device.set_max_age(time::Duration::days(365));
+    device
+}
+
+/// The cookie of a sign-in waiting for its second factor.
+pub fn challenge_cookie(settings: &Settings, token: String) -> Cookie<'static> {
+    cookie(
+        settings,
+        challenge_cookie_name(settings),
+        token,
+        SameSite::Lax,
+    )
+}
+
 fn cookie(
     settings: &Settings,
     name: &'static str,

@@ -108,3 +108,63 @@ impl LinkUnusablePage {
         }
     }
 }
+
+/// The second step of sign-in: a code from the authenticator, or, with `setup`, the
+/// authenticator to add to an app first.
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/second_factor.html")]
+pub struct SecondFactorPage {
+    pub layout: Layout,
+    /// Where the code is sent: the second step of sign-in, or the account page's setup.
+    pub action: &'static str,
+    pub setup: Option<AuthenticatorSetup>,
+    pub errors: FormErrors,
+    /// Why codes must wait, when they must.
+    pub notice: Option<String>,
+}
+
+/// What a person needs to add an authenticator to their app.
+pub struct AuthenticatorSetup {
+    /// The QR code as SVG markup, made on the server.
+    pub qr_svg: String,
+    /// The secret to type in by hand, in groups of four.
+    pub secret_text: String,
+}
+
+impl SecondFactorPage {
+    pub fn new(layout: Layout, setup: Option<&super::second_factor::Authenticator>) -> Self {
+        Self {
+            layout,
+            action: "/login/second-factor",
+            setup: setup.map(|a| AuthenticatorSetup {
+                qr_svg: a.qr_svg(),
+                secret_text: a.secret_text(),
+            }),
+            errors: FormErrors::default(),
+            notice: None,
+        }
+    }
+}
+
+impl SecondFactorPage {
+    /// Setting up an authenticator from one's account page.
+    pub fn for_account(layout: Layout, setup: &super::second_factor::Authenticator) -> Self {
+        Self {
+            action: "/account/second-factor",
+            ..Self::new(layout, Some(setup))
+        }
+    }
+
+    pub fn at_sign_in(&self) -> bool {
+        self.action == "/login/second-factor"
+    }
+}
+
+/// The recovery codes, shown once after an authenticator is set up.
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub layout: Layout,
+    pub codes: Vec<String>,
+    pub next: String,
+}

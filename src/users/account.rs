@@ -2,14 +2,20 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::AccountPage;
+use super::views::{AccountPage, SecondFactorStatus};
 use crate::audit::{self, Actor, NewAuditEvent};
+use crate::auth::challenge::{self, Account};
 use crate::auth::csrf::CsrfForm;
+use crate::auth::db as auth_db;
+use crate::auth::second_factor::{self, Answer};
+use crate::auth::throttle::{self, Attempt, AttemptKind, Outcome};
+use crate::auth::views::{RecoveryCodesPage, SecondFactorPage};
 use crate::changes::Change;
+use crate::config::SecondFactorPolicy;
 use crate::error::AppResult;
 use crate::forms::FormErrors;
 use crate::identity::CurrentUser;
@@ -20,8 +26,32 @@ use crate::web::flash;
 use crate::web::layout::{Layout, Section};
 
 /// `GET /account`.
-pub async fn show(user: CurrentUser, layout: Layout) -> AccountPage {
-    AccountPage::new(layout.section(Section::Account), &user)
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+) -> AppResult<AccountPage> {
+    account_page(&state, layout, &user).await
+}
+
+/// The account page of `user`, with their second step of sign-in when the portal offers one.
+async fn account_page(
+    state: &AppState,
+    layout: Layout,
+    user: &CurrentUser,
+) -> AppResult<AccountPage> {
+    let mut page = AccountPage::new(layout.section(Section::Account), user);
+    let policy = state.settings.second_factor;
+    if policy != SecondFactorPolicy::Off {
+        let mut conn = state.pool.acquire().await?;
+        let on = auth_db::has_second_factor(&mut conn, user.id).await?;
+        page.second_factor = Some(SecondFactorStatus {
+            on,
+            recovery_codes_left: auth_db::recovery_codes_left(&mut conn, user.id).await?,
+            required: policy.requires(&user.roles),
+        });
+    }
+    Ok(page)
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,20 +73,14 @@ pub async fn change_password(
     CsrfForm(form): CsrfForm<ChangePasswordForm>,
 ) -> AppResult<Response> {
     let mut errors = FormErrors::default();
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if form.current_password.is_empty() {
         errors.add("current_password", "Enter your current password");
-    } else {
-        let stored =
-            crate::accounts::db::find_password_hash(&mut *state.pool.acquire().await?, user.id)
-                .await?;
-        if state
-            .passwords
-            .verify(&form.current_password, stored.as_deref())
-            .await?
-            == Verified::No
-        {
-            errors.add("current_password", "Your current password is not right");
-        }
+    } else if let Err((refused_with, message)) =
+        check_current_password(&state, &user, ip, &form.current_password).await?
+    {
+        errors.add("current_password", message);
+        status = refused_with;
     }
     crate::auth::check_password_fields(
         &mut errors,
@@ -66,9 +90,9 @@ pub async fn change_password(
         &user.name,
     );
     if !errors.is_empty() {
-        let mut page = AccountPage::new(layout.section(Section::Account), &user);
+        let mut page = account_page(&state, layout, &user).await?;
         page.errors = errors;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return Ok((status, page).into_response());
     }
 
     let hash = state.passwords.hash(&form.password).await?;
@@ -94,4 +118,194 @@ pub async fn change_password(
         "/account",
         "Your password has been changed. Any other sessions have been signed out.",
     ))
+}
+
+/// Checks the current password under the same throttle as sign-in: a stolen session cannot
+/// guess it quickly. `Err` holds the status and what to say when it is wrong or must wait.
+async fn check_current_password(
+    state: &AppState,
+    user: &CurrentUser,
+    ip: Option<std::net::IpAddr>,
+    typed: &str,
+) -> AppResult<Result<(), (StatusCode, String)>> {
+    let now = state.clock.now();
+    let email = user.email.to_lowercase();
+    let attempt = Attempt {
+        kind: AttemptKind::Password,
+        email: &email,
+        ip,
+        known_device: None,
+    };
+    let mut tx = state.pool.begin().await?;
+    let begun = throttle::begin(&mut tx, attempt, false, now).await?;
+    tx.commit().await?;
+    let begun = match begun {
+        Ok(begun) => begun,
+        Err(refusal) => {
+            let message = crate::auth::refusal_message(refusal);
+            return Ok(Err((StatusCode::TOO_MANY_REQUESTS, message)));
+        }
+    };
+    let stored =
+        crate::accounts::db::find_password_hash(&mut *state.pool.acquire().await?, user.id).await?;
+    let right = state.passwords.verify(typed, stored.as_deref()).await? != Verified::No;
+    let outcome = if right {
+        Outcome::Succeeded
+    } else {
+        Outcome::Failed
+    };
+    let mut tx = state.pool.begin().await?;
+    throttle::settle(&mut tx, begun.id, outcome).await?;
+    if !right && let Some((scope, failures)) = throttle::tripped(&mut tx, attempt, now).await? {
+        audit::record(
+            &mut tx,
+            NewAuditEvent {
+                actor: &Actor::user(user, ip),
+                action: "auth.sign_in_slowed",
+                entity_type: "user",
+                entity_id: user.id.to_string(),
+                detail: json!({ "scope": scope, "failures": failures, "check": "current_password" }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(if right {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Your current password is not right".to_owned(),
+        ))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /account/second-factor`: an authenticator to set up, for someone who has none (and
+/// only where the portal offers one).
+pub async fn second_factor_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+) -> AppResult<Response> {
+    let page = setup_page(&state, layout, &user).await?;
+    Ok(page.map_or_else(
+        || Redirect::to("/account").into_response(),
+        IntoResponse::into_response,
+    ))
+}
+
+/// The setup page of `user`'s authenticator; `None` when they have one already. 404 where the
+/// portal offers none.
+async fn setup_page(
+    state: &AppState,
+    layout: Layout,
+    user: &CurrentUser,
+) -> AppResult<Option<SecondFactorPage>> {
+    if state.settings.second_factor == SecondFactorPolicy::Off {
+        return Err(crate::error::AppError::NotFound);
+    }
+    let key = &state.settings.secret_key;
+    let email = user.email.to_lowercase();
+    let mut conn = state.pool.acquire().await?;
+    let setup =
+        second_factor::begin_setup(&mut conn, key, user.id, &email, state.clock.now()).await?;
+    let layout = layout.section(Section::Account);
+    Ok(setup.map(|setup| SecondFactorPage::for_account(layout, &setup)))
+}
+
+/// `POST /account/second-factor`: turns the authenticator being set up on with its first code,
+/// and shows the recovery codes once.
+pub async fn set_up_second_factor(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> AppResult<Response> {
+    let Some(mut page) = setup_page(&state, layout.clone(), &user).await? else {
+        return Ok(Redirect::to("/account").into_response());
+    };
+    let account = Account {
+        id: user.id,
+        email: &user.email,
+    };
+    match challenge::check_code(&state, account, ip, &form.code).await? {
+        Ok(Answer::Code) => {}
+        // Recovery codes exist only once an authenticator is on, and then there is no setup.
+        Ok(Answer::RecoveryCode) => return Ok(Redirect::to("/account").into_response()),
+        Err((status, problem)) => {
+            page.errors.add("code", problem);
+            return Ok((status, page).into_response());
+        }
+    }
+    let mut tx = state.pool.begin().await?;
+    challenge::record(&mut tx, account, ip, "auth.second_factor_set_up", json!({})).await?;
+    let codes = second_factor::renew_recovery_codes(&mut tx, user.id).await?;
+    tx.commit().await?;
+    Ok(RecoveryCodesPage {
+        layout: layout.section(Section::Account),
+        codes,
+        next: "/account".to_owned(),
+    }
+    .into_response())
+}
+
+/// `POST /account/second-factor/recovery-codes`: new recovery codes in place of the old, for a
+/// right code from the authenticator.
+pub async fn renew_recovery_codes(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    layout: Layout,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> AppResult<Response> {
+    let account = Account {
+        id: user.id,
+        email: &user.email,
+    };
+    let has = auth_db::has_second_factor(&mut *state.pool.acquire().await?, user.id).await?;
+    let checked = if has {
+        challenge::check_code(&state, account, ip, &form.code).await?
+    } else {
+        Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Set up two-step sign-in first".to_owned(),
+        ))
+    };
+    let problem = match checked {
+        Ok(Answer::Code) => None,
+        Ok(Answer::RecoveryCode) => Some((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter a code from your authenticator app, not a recovery code".to_owned(),
+        )),
+        Err(problem) => Some(problem),
+    };
+    if let Some((status, problem)) = problem {
+        let mut page = account_page(&state, layout, &user).await?;
+        page.code_errors.add("code", problem);
+        return Ok((status, page).into_response());
+    }
+    let mut tx = state.pool.begin().await?;
+    let codes = second_factor::renew_recovery_codes(&mut tx, user.id).await?;
+    challenge::record(
+        &mut tx,
+        account,
+        ip,
+        "auth.recovery_codes_renewed",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(RecoveryCodesPage {
+        layout: layout.section(Section::Account),
+        codes,
+        next: "/account".to_owned(),
+    }
+    .into_response())
 }

@@ -597,6 +597,8 @@ pub async fn issue_access_link(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     links::retire_for_user(&mut tx, user.id, now).await?;
+    // An admin's reset lifts any wait on the account.
+    crate::auth::throttle::clear(&mut tx, &user.email.to_lowercase(), now).await?;
     let link = links::issue(
         &mut tx,
         &state.settings.base_url,
@@ -616,4 +618,46 @@ pub async fn issue_access_link(
     .await?;
     tx.commit().await?;
     Ok(show_page(layout, user, FormErrors::default(), Some((purpose, link))).into_response())
+}
+
+/// `POST /admin/users/{id}/second-factor/reset`: removes someone's authenticator and recovery
+/// codes (a lost phone) and ends their sessions; they set a new one up at their next sign-in.
+/// Never one's own: another admin, or `attest user reset-second-factor` on the server, can.
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    admin: CurrentUser,
+    layout: Layout,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<crate::auth::EmptyForm>,
+) -> AppResult<Response> {
+    let user = load(&state, id).await?;
+    if user.id == admin.id {
+        return Ok(refuse(
+            layout,
+            user,
+            "second-factor",
+            "You cannot reset your own second step; another admin can.",
+        ));
+    }
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let had = crate::auth::reset_second_factor(&mut tx, user.id, &user.email, now).await?;
+    record_user_event(
+        &mut tx,
+        &Actor::user(&admin, ip),
+        "user.second_factor_reset",
+        user.id,
+        json!({ "had_second_factor": had }),
+    )
+    .await?;
+    tx.commit().await?;
+    state.changes.forget(&Change::User(user.id));
+    Ok(flash::redirect(
+        &format!("/admin/users/{}", user.id),
+        &format!(
+            "{}'s second step is reset and their sessions ended. They set up a new authenticator at their next sign-in.",
+            user.name
+        ),
+    ))
 }

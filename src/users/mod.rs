@@ -19,6 +19,21 @@ pub fn routes() -> Routes<AppState> {
             Access::SignedIn,
             account::change_password,
         )
+        .get(
+            "/account/second-factor",
+            Access::SignedIn,
+            account::second_factor_form,
+        )
+        .post(
+            "/account/second-factor",
+            Access::SignedIn,
+            account::set_up_second_factor,
+        )
+        .post(
+            "/account/second-factor/recovery-codes",
+            Access::SignedIn,
+            account::renew_recovery_codes,
+        )
         .get("/admin/users", ADMIN, admin::index)
         .post("/admin/users", ADMIN, admin::create)
         .get("/admin/users/new", ADMIN, admin::new)
@@ -30,5 +45,10 @@ pub fn routes() -> Routes<AppState> {
             "/admin/users/{id}/access-link",
             ADMIN,
             admin::issue_access_link,
+        )
+        .post(
+            "/admin/users/{id}/second-factor/reset",
+            ADMIN,
+            admin::reset_second_factor,
         )
 }

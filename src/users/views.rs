@@ -91,6 +91,17 @@ pub struct AccountPage {
     pub email: String,
     pub roles: String,
     pub errors: FormErrors,
+    /// The second step of sign-in, when the portal offers one.
+    pub second_factor: Option<SecondFactorStatus>,
+    pub code_errors: FormErrors,
+}
+
+/// Whether someone signs in with a second step, and how many recovery codes they have left.
+pub struct SecondFactorStatus {
+    pub on: bool,
+    pub recovery_codes_left: i64,
+    /// Their role requires it (it cannot be left off).
+    pub required: bool,
 }
 
 impl AccountPage {
@@ -101,6 +112,8 @@ impl AccountPage {
             email: user.email.clone(),
             roles: role_labels(&user.roles),
             errors: FormErrors::default(),
+            second_factor: None,
+            code_errors: FormErrors::default(),
         }
     }
 }

@@ -10,9 +10,9 @@ use crate::helpers::{PASSWORD, TestApp};
 async fn some_history(app: &TestApp) {
     app.create_user("ann@example.org", "Ann", &[Role::Candidate])
         .await;
-    app.browser()
-        .sign_in("ann@example.org", "a wrong password")
-        .await;
+    let ann = app.browser();
+    ann.sign_in("ann@example.org", PASSWORD).await;
+    ann.post_form("/logout", &[]).await;
     app.browser().sign_in("ann@example.org", PASSWORD).await;
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
     admin
@@ -308,22 +308,24 @@ async fn admins_filter_the_trail_and_download_it_as_csv(pool: PgPool) {
     // Someone whose email a spreadsheet would read as a formula.
     app.create_user("=cmd@example.org", "Formula", &[Role::Candidate])
         .await;
-    app.browser()
-        .sign_in("=cmd@example.org", "a wrong password")
-        .await;
+    app.browser().sign_in("=cmd@example.org", PASSWORD).await;
     let (_, admin) = app.signed_in(&[Role::Admin]).await;
 
     let all = admin.get("/admin/audit").await;
     assert_eq!(all.status, axum::http::StatusCode::OK);
     let total = ids(&app).await.len();
     assert_eq!(all.texts("#events tbody tr").len(), total);
-    let failed = admin.get("/admin/audit?entity=login_failed").await;
+    let signed_in = admin.get("/admin/audit?entity=login_succeeded").await;
     assert_eq!(
-        failed.texts("#events .action"),
-        ["auth.login_failed", "auth.login_failed"]
+        signed_in.texts("#events .action"),
+        [
+            "auth.login_succeeded",
+            "auth.login_succeeded",
+            "auth.login_succeeded"
+        ]
     );
     let by_actor = admin.get("/admin/audit?actor=%3Dcmd").await;
-    assert_eq!(by_actor.texts("#events .action"), ["auth.login_failed"]);
+    assert_eq!(by_actor.texts("#events .action"), ["auth.login_succeeded"]);
     let ancient = admin
         .get("/admin/audit?from=-5000-01-01&to=99999-01-01")
         .await;
@@ -336,7 +338,7 @@ async fn admins_filter_the_trail_and_download_it_as_csv(pool: PgPool) {
     assert_eq!(future.texts("#no-events").len(), 1);
 
     let (status, headers, body) = admin
-        .get_bytes("/admin/audit.csv?entity=login_failed")
+        .get_bytes("/admin/audit.csv?entity=login_succeeded")
         .await;
     assert_eq!(status, axum::http::StatusCode::OK);
     assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
@@ -355,13 +357,13 @@ async fn admins_filter_the_trail_and_download_it_as_csv(pool: PgPool) {
         ]
     );
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     assert_eq!(
         &records[0][2], "'=cmd@example.org",
         "a formula is neutralised"
     );
     assert_eq!(&records[1][2], "ann@example.org");
-    assert_eq!(&records[0][3], "auth.login_failed");
+    assert_eq!(&records[0][3], "auth.login_succeeded");
 }
 
 #[sqlx::test]

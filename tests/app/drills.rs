@@ -705,9 +705,10 @@ async fn two_servers_on_one_database_serve_the_same_people() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_verifies(&database.url());
 
-    // Failed sign-ins on either count together: the account locks on both.
+    // Failed sign-ins on either count together: the account waits on both (a second after
+    // the fifth failure, the first of the growing waits).
     let other = "lena.novak@attest.example";
-    for n in 0..attest::auth::lockout::ACCOUNT_FAILURES {
+    for n in 0..attest::auth::throttle::ACCOUNT.free {
         let address = if n % 2 == 0 { one } else { two };
         let refused = send_sign_in(address, other, "not the password at all").await;
         assert_ne!(refused.status, 303);
@@ -716,7 +717,7 @@ async fn two_servers_on_one_database_serve_the_same_people() {
         let refused = send_sign_in(address, other, attest::demo::PASSWORD).await;
         assert_ne!(
             refused.status, 303,
-            "the right password is refused while locked"
+            "the right password is refused while the account waits"
         );
     }
 

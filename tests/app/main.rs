@@ -14,6 +14,7 @@ mod layout;
 mod policy;
 mod records;
 mod sampling;
+mod second_factor;
 mod serve;
 mod standards;
 mod status;

@@ -59,7 +59,10 @@ pub fn attest(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_attest"));
     command
         .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env("ATTEST_SECRET_KEY", "5e".repeat(32))
+        // The drills sign staff in with a password alone; the second step has tests of its own.
+        .env("ATTEST_SECOND_FACTOR", "optional");
     command
 }
 
