@@ -405,6 +405,7 @@ fn render_login(outcome: LoginOutcome, mut page: LoginPage, jar: CookieJar) -> R
     match outcome {
         LoginOutcome::Refused(refusal) => {
             page.notice = Some(refusal_message(refusal));
+            page.offer_code = matches!(refusal, Refusal::Account { .. });
             (StatusCode::TOO_MANY_REQUESTS, page).into_response()
         }
         LoginOutcome::WrongCredentials => {

@@ -14,8 +14,10 @@ pub struct LoginPage {
     pub email: String,
     pub next: String,
     pub errors: FormErrors,
-    /// Why sign-in is paused, when it is.
+    /// Why sign-in must wait, when it must.
     pub notice: Option<String>,
+    /// The account waits: a code from the authenticator, given with the password, gets in.
+    pub offer_code: bool,
 }
 
 impl LoginPage {
@@ -26,6 +28,7 @@ impl LoginPage {
             next,
             errors: FormErrors::default(),
             notice: None,
+            offer_code: false,
         }
     }
 }

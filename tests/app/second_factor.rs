@@ -214,6 +214,11 @@ async fn an_attack_from_fifty_addresses_does_not_keep_the_admin_out(pool: PgPool
     let slowed = stranger.sign_in(ADMIN, PASSWORD).await;
     assert_eq!(slowed.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(slowed.text("#login-notice").contains("authenticator"));
+    assert_eq!(
+        slowed.attrs("input[name=code]", "name").len(),
+        1,
+        "the form offers a code"
+    );
 
     // On a new browser, the password with a code from the app gets the admin in at once.
     let new_browser = app.browser();
