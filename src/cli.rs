@@ -18,8 +18,8 @@ use crate::auth::session;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::config::{
-    AuditCommand, Cli, Command, DatabaseArgs, DemoArgs, LogFormat, ServeArgs, StandardCommand,
-    StatusCommand, UserCommand,
+    AuditCommand, BlobsCommand, Cli, Command, DatabaseArgs, DemoArgs, LogFormat, ServeArgs,
+    StandardCommand, StatusCommand, UserCommand,
 };
 use crate::identity::{Role, normalise_roles};
 use crate::passwords::Passwords;
@@ -43,6 +43,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => verify_audit(&cli.database).await,
+        Command::Blobs {
+            command: BlobsCommand::Verify,
+        } => verify_blobs(&cli.database).await,
         Command::Standard {
             command: StandardCommand::Import { file },
         } => import_standard(&cli.database, &file).await,
@@ -573,6 +576,34 @@ async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
         }
         Some((id, reason)) => bail!("the audit trail is broken at event {id}: {reason}"),
     }
+}
+
+async fn verify_blobs(database: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::open(&database.without_limits()).await?;
+    let (checked, damaged) = crate::blobs::verify_all(&pool).await?;
+    if damaged.is_empty() {
+        println!("Every stored file matches its SHA-256: {checked} files checked.");
+        close_database(pool).await;
+        return Ok(());
+    }
+    println!(
+        "{checked} files checked; {} are damaged (restore them from a backup):",
+        damaged.len()
+    );
+    let mut conn = pool.acquire().await?;
+    for (stored, reason) in &damaged {
+        println!(
+            "  file {} (SHA-256 {}): {reason}",
+            stored.blob_id.0,
+            crate::crypto::hex(&stored.sha256)
+        );
+        for use_of in crate::blobs::uses(&mut conn, stored.blob_id).await? {
+            println!("    {use_of}");
+        }
+    }
+    drop(conn);
+    close_database(pool).await;
+    bail!("{} stored files are damaged", damaged.len())
 }
 
 async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<()> {

@@ -90,6 +90,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check the stored evidence files.
+    Blobs {
+        #[command(subcommand)]
+        command: BlobsCommand,
+    },
     /// Check the stored competency statuses.
     Status {
         #[command(subcommand)]
@@ -116,6 +121,13 @@ pub enum StatusCommand {
         #[arg(long)]
         repair: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsCommand {
+    /// Read every stored file through and check it against its size and SHA-256; name each
+    /// damaged one and the evidence it belongs to, and exit with 1 if any is.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -50,6 +50,7 @@ pub struct Metrics {
     downloads: Gauge,
     audit_appends: Histogram,
     swept: Family<KindLabels, Counter>,
+    damaged_files: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -105,6 +106,12 @@ impl Metrics {
             "What the storage sweeper removed: abandoned uploads, unreferenced files, chunks",
             swept.clone(),
         );
+        let damaged_files = Counter::default();
+        registry.register(
+            "storage_damaged_files",
+            "Stored files found damaged when read out (their bytes do not match their SHA-256)",
+            damaged_files.clone(),
+        );
         Self {
             registry,
             latency,
@@ -114,6 +121,7 @@ impl Metrics {
             downloads,
             audit_appends,
             swept,
+            damaged_files,
         }
     }
 
@@ -150,6 +158,11 @@ impl Metrics {
     /// A download under way, until the guard is dropped.
     pub fn download(&self) -> InFlight {
         InFlight::new(&self.downloads)
+    }
+
+    /// Counts a stored file found damaged as it was read out.
+    pub fn file_damaged(&self) {
+        self.damaged_files.inc();
     }
 
     /// Counts what one storage sweep removed.

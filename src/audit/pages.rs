@@ -182,7 +182,9 @@ pub async fn export(State(state): State<AppState>, Query(filter): Query<AuditFil
             }
         }
     });
-    let mut response = Response::new(Body::from_stream(crate::blobs::receiver_stream(receiver)));
+    let mut response = Response::new(Body::from_stream(crate::web::download::receiver_stream(
+        receiver,
+    )));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

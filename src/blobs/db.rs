@@ -99,6 +99,42 @@ pub async fn chunk(
     .await
 }
 
+/// Every stored file's id, size and SHA-256, in the order they were stored.
+pub async fn all_stored(conn: &mut PgConnection) -> sqlx::Result<Vec<super::Stored>> {
+    sqlx::query_as!(
+        super::Stored,
+        r#"select blob_id as "blob_id: BlobId", size_bytes, sha256 from blob order by created_at, blob_id"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Where a stored file is used, in words: each evidence file that holds it, with the
+/// evidence, its version and the candidate.
+pub async fn uses(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query!(
+        r#"select f.file_name, e.evidence_id, e.title, e.version, u.display_name as candidate
+             from evidence_file f
+             join evidence e using (evidence_id)
+             join enrolment en using (enrolment_id)
+             join app_user u on u.user_id = en.candidate_id
+            where f.blob_id = $1
+            order by e.evidence_id"#,
+        blob_id.0
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            format!(
+                "\"{}\" in \"{}\" version {} of {} (/evidence/{})",
+                r.file_name, r.title, r.version, r.candidate, r.evidence_id
+            )
+        })
+        .collect())
+}
+
 /// How many files one sweep statement removes (up to a thousand chunks of 50 MiB files, well
 /// within the statement timeout); the sweeper repeats it until fewer are left.
 pub const SWEEP_BATCH: i64 = 20;

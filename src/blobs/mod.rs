@@ -556,26 +556,60 @@ pub async fn sweep(
 /// How long a reader may take nothing before its download is ended.
 pub const READER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A stored file's bytes, chunk by chunk, as the client takes them: each chunk is one short
-/// query, its connection back in the pool before the client is waited for, at most two chunks
-/// ahead of the client. So a client that reads slowly, or not at all, holds no connection; one
-/// that takes nothing for `READER_IDLE`, or goes away, ends the download.
+/// What a stored file is expected to be: the blob, its size and SHA-256 as recorded when it
+/// was stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub blob_id: BlobId,
+    pub size_bytes: i64,
+    pub sha256: Vec<u8>,
+}
+
+/// Why a stored file could not be read out.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Its bytes are not those stored: a chunk changed, went missing or was added.
+    #[error("stored file {blob_id} is damaged: {reason}")]
+    Damaged {
+        blob_id: BlobId,
+        reason: &'static str,
+    },
+}
+
+/// The bytes of a stored file, chunk by chunk, each read on a connection taken for that chunk
+/// only, while the client takes them: one slow reader never holds a connection. The bytes are
+/// hashed as they go, and the chunk that completes the file is sent only if the whole matches
+/// its recorded size and SHA-256; otherwise the stream ends with [`ReadError::Damaged`] in
+/// its place (so a download fails rather than ends cleanly), the damage is logged and counted,
+/// and an integrity event is recorded in the audit trail.
 pub fn read(
     pool: PgPool,
-    blob_id: BlobId,
-) -> impl Stream<Item = Result<Bytes, sqlx::Error>> + Send + 'static {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, sqlx::Error>>(2);
+    stored: Stored,
+) -> impl Stream<Item = Result<Bytes, ReadError>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, ReadError>>(2);
     tokio::spawn(async move {
         let _in_flight = crate::metrics::metrics().download();
+        let mut check = Integrity::new(&stored);
         for seq in 0.. {
             let next = match pool.acquire().await {
-                Ok(mut conn) => db::chunk(&mut conn, blob_id, seq).await,
+                Ok(mut conn) => db::chunk(&mut conn, stored.blob_id, seq).await,
                 Err(error) => Err(error),
             };
             let item = match next {
-                Ok(Some(data)) => Ok(Bytes::from(data)),
-                Ok(None) => break,
-                Err(error) => Err(error),
+                Ok(data) => match check.next(data) {
+                    Ok(Some(data)) => Ok(Bytes::from(data)),
+                    Ok(None) => break,
+                    Err(reason) => {
+                        report_damage(&pool, &stored, reason).await;
+                        Err(ReadError::Damaged {
+                            blob_id: stored.blob_id,
+                            reason,
+                        })
+                    }
+                },
+                Err(error) => Err(error.into()),
             };
             let failed = item.is_err();
             match tokio::time::timeout(READER_IDLE, sender.send(item)).await {
@@ -585,17 +619,115 @@ pub fn read(
             }
         }
     });
-    receiver_stream(receiver)
+    crate::web::download::receiver_stream(receiver)
 }
 
-/// What a task sends into a channel, as a stream that ends when the task drops its sender.
-/// Producers that stream to a client this way stop when the client goes away.
-pub fn receiver_stream<T: Send + 'static>(
-    receiver: tokio::sync::mpsc::Receiver<T>,
-) -> impl Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    })
+/// The running check of a file read out chunk by chunk.
+struct Integrity<'a> {
+    stored: &'a Stored,
+    hasher: Sha256,
+    read: i64,
+    done: bool,
+}
+
+impl<'a> Integrity<'a> {
+    fn new(stored: &'a Stored) -> Self {
+        Self {
+            stored,
+            hasher: Sha256::new(),
+            read: 0,
+            done: false,
+        }
+    }
+
+    /// Takes the next chunk (`None`: there is none): `Ok(Some)` to send it, `Ok(None)` at a
+    /// clean end, `Err` with what is wrong.
+    fn next(&mut self, chunk: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, &'static str> {
+        let Some(chunk) = chunk else {
+            return if self.done {
+                Ok(None)
+            } else {
+                Err("chunks are missing")
+            };
+        };
+        if self.done {
+            return Err("there are more chunks than the file's size");
+        }
+        self.hasher.update(&chunk);
+        self.read += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+        if self.read > self.stored.size_bytes {
+            return Err("there are more bytes than the file's size");
+        }
+        if self.read == self.stored.size_bytes {
+            self.done = true;
+            let digest: [u8; 32] = self.hasher.clone().finalize().into();
+            if digest.as_slice() != self.stored.sha256.as_slice() {
+                return Err("the bytes do not match the file's SHA-256");
+            }
+        }
+        Ok(Some(chunk))
+    }
+}
+
+/// Logs, counts and records in the audit trail that a stored file was found damaged.
+async fn report_damage(pool: &PgPool, stored: &Stored, reason: &'static str) {
+    tracing::error!(
+        blob = %stored.blob_id.0,
+        sha256 = %crate::crypto::hex(&stored.sha256),
+        reason,
+        "A STORED FILE IS DAMAGED: its bytes are not those that were stored; restore it from a backup"
+    );
+    crate::metrics::metrics().file_damaged();
+    let recorded = async {
+        let mut tx = pool.begin().await?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::NewAuditEvent {
+                actor: &crate::audit::Actor::system(),
+                action: "blob.damaged",
+                entity_type: "blob",
+                entity_id: stored.blob_id.0.to_string(),
+                detail: serde_json::json!({
+                    "sha256": crate::crypto::hex(&stored.sha256),
+                    "size_bytes": stored.size_bytes,
+                    "reason": reason,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await
+    };
+    if let Err(error) = recorded.await {
+        tracing::error!(error = %error, "recording a damaged file in the audit trail failed");
+    }
+}
+
+/// Where a stored file is used, in words (each evidence file that holds it).
+pub async fn uses(conn: &mut PgConnection, blob_id: BlobId) -> sqlx::Result<Vec<String>> {
+    db::uses(conn, blob_id).await
+}
+
+/// Reads every stored file through and checks it against its size and SHA-256, without
+/// recording anything; returns the damaged ones with what is wrong. (`attest blobs verify`)
+pub async fn verify_all(pool: &PgPool) -> sqlx::Result<(u64, Vec<(Stored, &'static str)>)> {
+    let mut conn = pool.acquire().await?;
+    let all = db::all_stored(&mut conn).await?;
+    let mut damaged = Vec::new();
+    for stored in &all {
+        let mut check = Integrity::new(stored);
+        for seq in 0.. {
+            let chunk = db::chunk(&mut conn, stored.blob_id, seq).await?;
+            match check.next(chunk) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(reason) => {
+                    damaged.push((stored.clone(), reason));
+                    break;
+                }
+            }
+        }
+    }
+    Ok((u64::try_from(all.len()).unwrap_or(u64::MAX), damaged))
 }
 
 #[cfg(test)]

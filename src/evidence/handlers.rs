@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -664,7 +665,25 @@ pub async fn download(
     } else {
         "attachment"
     };
-    let body = Body::from_stream(crate::blobs::read(state.pool.clone(), file.blob_id));
+    let stored = crate::blobs::Stored {
+        blob_id: file.blob_id,
+        size_bytes: file.size_bytes,
+        sha256: file.sha256.clone(),
+    };
+    let mut chunks = Box::pin(crate::blobs::read(state.pool.clone(), stored));
+    // A file found damaged in its first chunk (most files are one) gets an error page; one
+    // found damaged later ends its body as failed.
+    let first = match chunks.next().await {
+        Some(Err(crate::blobs::ReadError::Damaged { .. })) => {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "the stored file {} is damaged",
+                file.id.0
+            )));
+        }
+        Some(Err(crate::blobs::ReadError::Database(error))) => return Err(error.into()),
+        first => first,
+    };
+    let body = Body::from_stream(futures_util::stream::iter(first).chain(chunks));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(

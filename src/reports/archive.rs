@@ -20,7 +20,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -212,6 +211,17 @@ pub struct FilePart {
     blob_id: BlobId,
     #[serde(skip)]
     added_at: OffsetDateTime,
+}
+
+impl FilePart {
+    /// The stored file as `blobs::read` checks it.
+    fn stored(&self) -> crate::blobs::Stored {
+        crate::blobs::Stored {
+            blob_id: self.blob_id,
+            size_bytes: self.size_bytes,
+            sha256: crate::crypto::unhex(&self.sha256).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -789,7 +799,7 @@ fn spawn_archive_writer(
 /// The response that streams the archive's bytes from `receiver` as the download `file_name`,
 /// which no cache may keep.
 fn zip_response(receiver: ByteReceiver, file_name: &str) -> Response {
-    let body = Body::from_stream(crate::blobs::receiver_stream(receiver));
+    let body = Body::from_stream(crate::web::download::receiver_stream(receiver));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
@@ -929,8 +939,8 @@ impl<'a> ZipStream<'a> {
         send(self.sender, &self.spool).await
     }
 
-    /// Copies a stored file into the archive under `root`, chunk by chunk as it is read, and
-    /// fails once it is copied if what was read does not match the file's SHA-256.
+    /// Copies a stored file into the archive under `root`, chunk by chunk as it is read; fails
+    /// if what was read does not match the file's size and SHA-256 (`blobs::read` checks).
     async fn copy_file(
         &mut self,
         pool: &PgPool,
@@ -944,18 +954,19 @@ impl<'a> ZipStream<'a> {
             .last_modified_time(zip_time(file.added_at));
         self.zip
             .start_file(format!("{root}/{}", file.path), options)?;
-        let mut hasher = Sha256::new();
-        let mut chunks = std::pin::pin!(crate::blobs::read(pool.clone(), file.blob_id));
+        let mut chunks = std::pin::pin!(crate::blobs::read(pool.clone(), file.stored()));
         while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(crate::blobs::ReadError::Damaged { .. }) => {
+                    return Err(ArchiveError::Corrupt {
+                        path: file.path.clone(),
+                    });
+                }
+                Err(crate::blobs::ReadError::Database(error)) => return Err(error.into()),
+            };
             self.zip.write_all(&chunk)?;
             self.send_spooled().await?;
-        }
-        if crate::crypto::hex(&hasher.finalize()) != file.sha256 {
-            return Err(ArchiveError::Corrupt {
-                path: file.path.clone(),
-            });
         }
         Ok(())
     }

@@ -33,6 +33,16 @@ pub fn content_disposition(kind: &str, name: &str) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// What a task sends into a channel, as a stream that ends when the task drops its sender.
+/// Producers that stream to a client this way stop when the client goes away.
+pub fn receiver_stream<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::content_disposition;

@@ -10,6 +10,7 @@ mod demo;
 mod drills;
 mod evidence;
 mod helpers;
+mod integrity;
 mod layout;
 mod policy;
 mod records;

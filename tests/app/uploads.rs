@@ -19,7 +19,7 @@ fn held_body(first: &[u8]) -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Body
     sender
         .try_send(Ok(Bytes::copy_from_slice(first)))
         .expect("room for the first bytes");
-    let body = Body::from_stream(blobs::receiver_stream(receiver));
+    let body = Body::from_stream(attest::web::download::receiver_stream(receiver));
     (sender, body)
 }
 
