@@ -18,8 +18,8 @@ use crate::auth::session;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::config::{
-    AuditCommand, BlobsCommand, Cli, Command, DatabaseArgs, DemoArgs, LogFormat, ServeArgs,
-    StandardCommand, StatusCommand, UserCommand,
+    AuditCommand, BlobsCommand, Cli, Command, DatabaseArgs, DemoArgs, KeysCommand, LogFormat,
+    ServeArgs, StandardCommand, StatusCommand, UserCommand,
 };
 use crate::identity::{Role, normalise_roles};
 use crate::passwords::Passwords;
@@ -32,6 +32,8 @@ const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 /// How soon after its commit a change's audit event is in the chain, at most (plus the time
 /// sealing takes).
 const AUDIT_SEAL_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the serving process looks whether a checkpoint of the audit trail is due.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// How long each last step of a stopping server (sealing, closing the pool) may take.
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
@@ -41,8 +43,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&cli.database, cli.base_url, args).await,
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => verify_audit(&cli.database).await,
+            command: AuditCommand::Verify { checkpoint },
+        } => verify_audit(&cli.database, checkpoint.as_deref()).await,
+        Command::Audit {
+            command: AuditCommand::Checkpoint { export, secret_key },
+        } => checkpoint_audit(&cli.database, export, &secret_key).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { secret_key },
+        } => rotate_keys(&cli.database, &secret_key).await,
         Command::Blobs {
             command: BlobsCommand::Verify,
         } => verify_blobs(&cli.database).await,
@@ -134,8 +142,16 @@ async fn serve(
         None => None,
     };
     offer_first_admin_setup(&state).await?;
+    // The signing key is made at the first start: checkpoints (and credentials) need it.
+    let key = active_signing_key(
+        &mut *pool.acquire().await?,
+        &state.settings.secret_key,
+        state.clock.now(),
+    )
+    .await?;
     let sweeper = tokio::spawn(sweep_what_has_expired(state.clone()));
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
+    let checkpointer = tokio::spawn(checkpoint_audit_events(pool.clone(), key));
     let change_listener = crate::changes::Listening::start(state.changes.clone(), &pool);
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
@@ -150,6 +166,7 @@ async fn serve(
     .await;
     sweeper.abort();
     sealer.abort();
+    checkpointer.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -350,6 +367,33 @@ async fn seal_audit_events(pool: PgPool) {
         interval.tick().await;
         if let Err(error) = seal_once(&pool).await {
             tracing::warn!(error = %error, "sealing the audit trail failed");
+        }
+    }
+}
+
+/// Signs a checkpoint of the chain when the cadence says one is due (1,000 new events, or ten
+/// minutes after the last when there are new ones). Makers of other processes take turns.
+async fn checkpoint_audit_events(pool: PgPool, key: crate::keys::ActiveKey) {
+    let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let cadence = crate::audit::checkpoint::Cadence::default();
+    loop {
+        interval.tick().await;
+        let made = match pool.acquire().await {
+            Ok(mut conn) => {
+                let now = time::OffsetDateTime::now_utc();
+                crate::audit::checkpoint::make(&mut conn, &key, Some(cadence), now).await
+            }
+            Err(error) => Err(error),
+        };
+        match made {
+            Ok(Some(checkpoint)) => tracing::info!(
+                events = checkpoint.events,
+                head = %checkpoint.head,
+                "signed a checkpoint of the audit trail"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(error = %error, "signing a checkpoint failed"),
         }
     }
 }
@@ -555,27 +599,152 @@ async fn user_command(
 
 /// Checks the chain as it stands, without sealing first: an event that waits is reported, not
 /// made part of the chain by the check itself.
-async fn verify_audit(database: &DatabaseArgs) -> anyhow::Result<()> {
+async fn verify_audit(
+    database: &DatabaseArgs,
+    external: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let external = match external {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let checkpoint: audit::checkpoint::Checkpoint = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a checkpoint", path.display()))?;
+            Some(checkpoint)
+        }
+        None => None,
+    };
     let pool = db::open(&database.without_limits()).await?;
     let mut conn = pool.acquire().await?;
     let report = audit::verify(&mut conn).await?;
-    match report.broken {
-        None => {
-            println!(
-                "The audit trail is intact: {} events; head hash {}.",
-                report.events,
-                crate::crypto::hex(&report.head)
-            );
-            if report.pending > 0 {
-                println!(
-                    "{} more events were waiting to be sealed into it (changes still being made).",
-                    report.pending
-                );
-            }
-            Ok(())
-        }
-        Some((id, reason)) => bail!("the audit trail is broken at event {id}: {reason}"),
+    if let Some((id, reason)) = &report.broken {
+        bail!("the audit trail is broken at event {id}: {reason}");
     }
+    if let Some(problem) = &report.checkpoint_problem {
+        bail!("the audit trail does not fit its checkpoints: {problem}");
+    }
+    if let Some(checkpoint) = &external
+        && let Err(problem) = audit::checkpoint::check(&mut conn, checkpoint).await?
+    {
+        bail!("the audit trail does not fit the checkpoint given: {problem}");
+    }
+    println!(
+        "The audit trail is intact: {} events; head hash {}; signed checkpoints that hold: {}.",
+        report.events,
+        crate::crypto::hex(&report.head),
+        report.checkpoints
+    );
+    if let Some(checkpoint) = &external {
+        println!(
+            "It holds the checkpoint given: {} events at {}.",
+            checkpoint.events, checkpoint.made_at
+        );
+    }
+    if report.pending > 0 {
+        println!(
+            "{} more events were waiting to be sealed into it (changes still being made).",
+            report.pending
+        );
+    }
+    Ok(())
+}
+
+/// Seals what waits, makes a signed checkpoint when the chain has grown, and with `export`
+/// prints the newest one as JSON.
+async fn checkpoint_audit(
+    database: &DatabaseArgs,
+    export: bool,
+    secret: &crate::crypto::SecretKey,
+) -> anyhow::Result<()> {
+    let pool = open_database(&database.without_limits()).await?;
+    let mut conn = pool.acquire().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let key = active_signing_key(&mut conn, secret, now).await?;
+    // The key's own event, if it was just made, is in the chain the checkpoint covers.
+    audit::seal_pending(&mut conn).await?;
+    let made = audit::checkpoint::make(&mut conn, &key, None, now).await?;
+    if export {
+        let latest = audit::checkpoint::latest(&mut conn).await?;
+        let latest = latest.context("the audit trail is empty: there is nothing to checkpoint")?;
+        println!("{}", serde_json::to_string_pretty(&latest)?);
+    } else {
+        match made {
+            Some(checkpoint) => println!(
+                "Signed a checkpoint: {} events, head {}.",
+                checkpoint.events, checkpoint.head
+            ),
+            None => println!("The newest checkpoint already covers the whole trail."),
+        }
+    }
+    drop(conn);
+    close_database(pool).await;
+    Ok(())
+}
+
+/// The active signing key, made (and recorded) first if there is none yet.
+async fn active_signing_key(
+    conn: &mut sqlx::PgConnection,
+    secret: &crate::crypto::SecretKey,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<crate::keys::ActiveKey> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    if let Some(kid) = crate::keys::ensure_active(&mut tx, secret, now).await? {
+        record_key_event(&mut tx, "keys.created", &kid, json!({})).await?;
+    }
+    tx.commit().await?;
+    crate::keys::active(conn, secret).await?.context(
+        "the active signing key cannot be opened: is ATTEST_SECRET_KEY the key it was made with?",
+    )
+}
+
+async fn record_key_event(
+    conn: &mut sqlx::PgConnection,
+    action: &'static str,
+    kid: &str,
+    detail: serde_json::Value,
+) -> sqlx::Result<()> {
+    audit::record(
+        conn,
+        NewAuditEvent {
+            actor: &Actor::system(),
+            action,
+            entity_type: "signing_key",
+            entity_id: kid.to_owned(),
+            detail,
+        },
+    )
+    .await
+}
+
+/// `attest keys rotate`.
+async fn rotate_keys(
+    database: &DatabaseArgs,
+    secret: &crate::crypto::SecretKey,
+) -> anyhow::Result<()> {
+    let pool = open_database(&database.without_limits()).await?;
+    let mut tx = pool.begin().await?;
+    let now = time::OffsetDateTime::now_utc();
+    let retired = crate::keys::published(&mut tx)
+        .await?
+        .into_iter()
+        .find(|k| k.retired_at.is_none())
+        .map(|k| k.kid);
+    let kid = crate::keys::rotate(&mut tx, secret, now).await?;
+    audit::record(
+        &mut tx,
+        NewAuditEvent {
+            actor: &Actor::cli(),
+            action: "keys.rotated",
+            entity_type: "signing_key",
+            entity_id: kid.clone(),
+            detail: json!({ "retired": retired }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    close_database(pool).await;
+    println!("The new signing key is {kid}; the one before stays published for checking.");
+    Ok(())
 }
 
 async fn verify_blobs(database: &DatabaseArgs) -> anyhow::Result<()> {

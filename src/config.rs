@@ -90,6 +90,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage the portal's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Check the stored evidence files.
     Blobs {
         #[command(subcommand)]
@@ -132,8 +137,34 @@ pub enum BlobsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; name the first event that was changed or removed.
-    Verify,
+    /// Recompute the hash chain and name the first event that was changed or removed; check
+    /// that every signed checkpoint (and the one given) is still a prefix of it. Exits with 1
+    /// when anything does not fit.
+    Verify {
+        /// A checkpoint kept elsewhere (the JSON `attest audit checkpoint --export` printed).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Make a signed checkpoint of the chain now (when it has grown since the last one).
+    Checkpoint {
+        /// Print the newest checkpoint as JSON, to keep outside the database.
+        #[arg(long)]
+        export: bool,
+        /// The key that seals the signing key (as for `attest serve`).
+        #[arg(long, env = "ATTEST_SECRET_KEY", hide_env_values = true, value_parser = parse_secret_key)]
+        secret_key: crate::crypto::SecretKey,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key and retire the active one; the retired key stays published, so
+    /// what it signed can still be checked.
+    Rotate {
+        /// The key that seals the signing keys (as for `attest serve`).
+        #[arg(long, env = "ATTEST_SECRET_KEY", hide_env_values = true, value_parser = parse_secret_key)]
+        secret_key: crate::crypto::SecretKey,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -45,6 +45,56 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// How a digest over JSON was made. Digests are stored with their version, so one made before
+/// a change of form is still checked the way it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonDigest {
+    /// `serde_json`'s compact output with keys in byte order: what digests were made with
+    /// before RFC 8785. For integers, strings, booleans and nulls under ASCII keys (all that
+    /// was ever digested) it is the same text as RFC 8785's.
+    SortedKeys = 1,
+    /// The JSON Canonicalization Scheme, RFC 8785.
+    Rfc8785 = 2,
+}
+
+impl JsonDigest {
+    /// The form new digests are made in.
+    pub const CURRENT: Self = Self::Rfc8785;
+
+    /// The version as stored beside a digest.
+    pub fn as_stored(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_stored(version: i16) -> Option<Self> {
+        match version {
+            1 => Some(Self::SortedKeys),
+            2 => Some(Self::Rfc8785),
+            _ => None,
+        }
+    }
+
+    /// The canonical text of `value` in this form.
+    pub fn canonical(self, value: &serde_json::Value) -> Vec<u8> {
+        match self {
+            Self::SortedKeys => value.to_string().into_bytes(),
+            Self::Rfc8785 => serde_json_canonicalizer::to_vec(value)
+                .expect("a JSON value always has a canonical form"),
+        }
+    }
+
+    /// SHA-256 of the canonical text of `value` in this form.
+    pub fn sha256(self, value: &serde_json::Value) -> [u8; 32] {
+        sha256(&self.canonical(value))
+    }
+}
+
+/// SHA-256 of the RFC 8785 canonical JSON of `value`: the one digest over JSON that audit
+/// events, sign-off bases, evidence declarations and standards are bound with.
+pub fn canonical_sha256(value: &serde_json::Value) -> [u8; 32] {
+    JsonDigest::CURRENT.sha256(value)
+}
+
 /// Random bytes from the operating system's generator.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buffer = [0u8; N];
@@ -119,6 +169,46 @@ impl SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_json_follows_rfc_8785() {
+        // RFC 8785, section 3.2.2: key order by UTF-16 code units, numbers as ECMAScript
+        // prints them, only the escapes JSON requires.
+        let value: serde_json::Value = serde_json::from_str(
+            r#"{
+                "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+                "literals": [null, true, false]
+            }"#,
+        )
+        .expect("json");
+        assert_eq!(
+            String::from_utf8(JsonDigest::Rfc8785.canonical(&value)).expect("utf-8"),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+        // Where the old form and RFC 8785 part: why digests carry their version.
+        let float = serde_json::json!({ "x": 4.0, "y": 1e30 });
+        assert_ne!(
+            JsonDigest::SortedKeys.canonical(&float),
+            JsonDigest::Rfc8785.canonical(&float)
+        );
+        // Where they agree: what was digested before RFC 8785.
+        let plain: serde_json::Value = serde_json::from_str(
+            r#"{"b": [1, "two", null, true], "a": {"d": -3, "c": "é\n\u0001"}}"#,
+        )
+        .expect("json");
+        assert_eq!(
+            JsonDigest::SortedKeys.canonical(&plain),
+            JsonDigest::Rfc8785.canonical(&plain)
+        );
+        assert_eq!(JsonDigest::from_stored(2), Some(JsonDigest::CURRENT));
+        assert_eq!(
+            JsonDigest::CURRENT.as_stored(),
+            2,
+            "the default of the digest-version columns"
+        );
+        assert_eq!(JsonDigest::from_stored(9), None);
+    }
 
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_and_purpose() {

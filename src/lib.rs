@@ -23,6 +23,7 @@ pub mod identity;
 pub mod ids;
 pub mod iqa_actions;
 pub mod kept;
+pub mod keys;
 pub mod metrics;
 pub mod passwords;
 pub mod quality;
@@ -70,6 +71,7 @@ pub fn routes() -> Routes<AppState> {
         .merge(assessments::routes())
         .merge(quality::routes())
         .merge(audit::routes())
+        .merge(keys::routes())
         .merge(reports::routes())
 }
 

@@ -57,9 +57,9 @@ impl BasisItem {
     }
 }
 
-/// SHA-256 over the canonical JSON of the basis.
+/// SHA-256 over the RFC 8785 canonical JSON of the basis.
 pub fn basis_sha256(basis: &[BasisItem]) -> [u8; 32] {
-    crate::crypto::sha256(json!(basis).to_string().as_bytes())
+    crate::crypto::canonical_sha256(&json!(basis))
 }
 
 #[derive(Template, WebTemplate)]
@@ -472,4 +472,29 @@ async fn sampled(
         format!("not chosen at random ({percent}% of sign-offs)")
     };
     Ok((sampled, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_basis_digest_is_over_rfc_8785_json() {
+        let basis = [BasisItem {
+            criterion: "PC1".into(),
+            text: "not part of the digest".into(),
+            judgement_id: None,
+            evidence_id: None,
+            evidence_title: Some("Runbook".into()),
+            evidence_version: Some(1),
+            declaration_sha256: Some("ab".into()),
+            files: vec!["cd".into()],
+        }];
+        // `sha256sum` of [{"criterion":"PC1","declaration_sha256":"ab","evidence_id":null,
+        // "evidence_title":"Runbook","evidence_version":1,"files":["cd"],"judgement_id":null}]
+        assert_eq!(
+            crate::crypto::hex(&basis_sha256(&basis)),
+            "cc9e4d7f5f7c1c248565d6c73c7cd041f735399bd1472acdd279a7e3d23edc2d"
+        );
+    }
 }

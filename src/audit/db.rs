@@ -22,6 +22,8 @@ pub struct StoredEvent {
     pub detail: Value,
     pub prev_hash: Option<Vec<u8>>,
     pub hash: Option<Vec<u8>>,
+    /// The form the event's JSON is hashed in (`crypto::JsonDigest`).
+    pub digest_version: i16,
 }
 
 /// One event as the list shows it.
@@ -168,7 +170,7 @@ pub async fn unsealed_events(
     sqlx::query_as!(
         StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
-                  host(client_ip) as client_ip, detail, prev_hash, hash
+                  host(client_ip) as client_ip, detail, prev_hash, hash, digest_version
              from audit_event where hash is null
             order by audit_event_id
             limit $1"#,
@@ -186,7 +188,7 @@ pub fn stored_events(
     sqlx::query_as!(
         StoredEvent,
         r#"select audit_event_id, occurred_at, actor_user_id, actor, action, entity_type, entity_id,
-                  host(client_ip) as client_ip, detail, prev_hash, hash
+                  host(client_ip) as client_ip, detail, prev_hash, hash, digest_version
              from audit_event where chain_seq is not null order by chain_seq"#
     )
     .fetch(conn)
@@ -247,4 +249,72 @@ pub fn filtered_events<'c>(
         before
     )
     .fetch(conn)
+}
+
+/// A stored checkpoint, with the hash the chain holds now at the checkpoint's place (`None`
+/// when the chain is shorter).
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub events: i64,
+    pub head_hash: Vec<u8>,
+    pub made_at: OffsetDateTime,
+    pub kid: String,
+    pub signature: Vec<u8>,
+    pub chain_hash: Option<Vec<u8>>,
+}
+
+/// Every checkpoint, oldest first, each beside what the chain holds at its place now.
+pub async fn checkpoints(conn: &mut PgConnection) -> sqlx::Result<Vec<StoredCheckpoint>> {
+    sqlx::query_as!(
+        StoredCheckpoint,
+        r#"select c.events, c.head_hash, c.made_at, c.kid, c.signature, e.hash as "chain_hash?"
+             from audit_checkpoint c
+             left join audit_event e on e.chain_seq = c.events
+            order by c.audit_checkpoint_id"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The hash the chain holds at `events` (the event whose place it is).
+pub async fn hash_at(conn: &mut PgConnection, events: i64) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar!(
+        r#"select hash as "hash!" from audit_event where chain_seq = $1"#,
+        events
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The newest checkpoint's place and time.
+pub async fn newest_checkpoint(
+    conn: &mut PgConnection,
+) -> sqlx::Result<Option<(i64, OffsetDateTime)>> {
+    let row = sqlx::query!(
+        "select events, made_at from audit_checkpoint order by audit_checkpoint_id desc limit 1"
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.events, r.made_at)))
+}
+
+pub async fn insert_checkpoint(
+    conn: &mut PgConnection,
+    events: i64,
+    head_hash: &[u8],
+    made_at: OffsetDateTime,
+    kid: &str,
+    signature: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into audit_checkpoint (events, head_hash, made_at, kid, signature) values ($1, $2, $3, $4, $5)",
+        events,
+        head_hash,
+        made_at,
+        kid,
+        signature
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

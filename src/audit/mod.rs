@@ -5,11 +5,13 @@
 //! other for the trail. [`seal_pending`] then links the events that have become visible into
 //! the chain, one sealer at a time (a transaction-scoped advisory lock): each sealed event
 //! stores its place (`chain_seq`), the hash of the event before it and its own
-//! `hash = SHA-256(prev_hash || canonical JSON of the event as stored)`. `attest serve` seals
+//! `hash = SHA-256(prev_hash || canonical JSON of the event as stored)`, in the JSON form the
+//! event records (`digest_version`: RFC 8785 since it was introduced). `attest serve` seals
 //! every few milliseconds and when it stops; every command seals when it opens the database.
 //! [`verify`] recomputes the chain and names the first event that does not fit: a changed
 //! event fails its own hash, a removed one breaks the link of the next.
 
+pub mod checkpoint;
 mod db;
 pub mod pages;
 
@@ -23,7 +25,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::crypto::sha256;
+use crate::crypto::{JsonDigest, sha256};
 use crate::state::AppState;
 use crate::web::routes::Routes;
 use db::StoredEvent;
@@ -119,8 +121,8 @@ struct EventFields<'a> {
 }
 
 impl EventFields<'_> {
-    /// The event as canonical JSON: keys sorted, no white space, times in RFC 3339 UTC.
-    fn canonical(&self) -> String {
+    /// The event as JSON: times in RFC 3339 UTC with microseconds.
+    fn json(&self) -> Value {
         json!({
             "occurred_at": self.occurred_at.format(&Rfc3339).unwrap_or_default(),
             "actor_user_id": self.actor_user_id,
@@ -131,12 +133,11 @@ impl EventFields<'_> {
             "client_ip": self.client_ip,
             "detail": self.detail,
         })
-        .to_string()
     }
 
-    fn hash(&self, prev_hash: &[u8]) -> [u8; 32] {
+    fn hash(&self, prev_hash: &[u8], form: JsonDigest) -> [u8; 32] {
         let mut input = prev_hash.to_vec();
-        input.extend_from_slice(self.canonical().as_bytes());
+        input.extend_from_slice(&form.canonical(&self.json()));
         sha256(&input)
     }
 }
@@ -149,6 +150,11 @@ impl StoredEvent {
             .client_ip
             .map(|ip| ip.parse::<IpAddr>().map_or(ip, |parsed| parsed.to_string()));
         self
+    }
+
+    /// The form the event is hashed in; an unknown one hashes to nothing that matches.
+    fn form(&self) -> JsonDigest {
+        JsonDigest::from_stored(self.digest_version).unwrap_or(JsonDigest::CURRENT)
     }
 
     fn fields(&self) -> EventFields<'_> {
@@ -247,7 +253,7 @@ pub async fn seal_pending(conn: &mut PgConnection) -> sqlx::Result<u64> {
         let mut prev_hashes = Vec::with_capacity(events.len());
         let mut hashes = Vec::with_capacity(events.len());
         for event in events.into_iter().map(StoredEvent::normalised) {
-            let hash = event.fields().hash(&prev).to_vec();
+            let hash = event.fields().hash(&prev, event.form()).to_vec();
             seq += 1;
             ids.push(event.audit_event_id);
             seqs.push(seq);
@@ -272,9 +278,21 @@ pub struct Verification {
     pub head: [u8; 32],
     /// The first event that does not fit, with why.
     pub broken: Option<(i64, String)>,
+    /// The checkpoints checked against the chain.
+    pub checkpoints: u64,
+    /// The first checkpoint the chain no longer agrees with, with why: its end was cut off or
+    /// rewritten.
+    pub checkpoint_problem: Option<String>,
 }
 
-/// Recomputes the whole chain from the sealed events, in chain order, one row at a time.
+impl Verification {
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none() && self.checkpoint_problem.is_none()
+    }
+}
+
+/// Recomputes the whole chain from the sealed events, in chain order, one row at a time, then
+/// checks that every signed checkpoint is still a prefix of it.
 pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
     let pending = u64::try_from(db::count_unsealed(conn).await?).unwrap_or(0);
     let mut rows = db::stored_events(conn);
@@ -285,12 +303,13 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
         events += 1;
         let id = row.audit_event_id;
         let (Some(prev_hash), Some(hash)) = (&row.prev_hash, &row.hash) else {
-            return Ok(Verification {
+            return Ok(Verification::broken(
                 events,
                 pending,
-                head: to_array(&prev),
-                broken: Some((id, "it has no hash".into())),
-            });
+                &prev,
+                id,
+                "it has no hash".into(),
+            ));
         };
         if *prev_hash != prev {
             let reason = match previous_id {
@@ -299,34 +318,39 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                 ),
                 None => "it is the oldest event left but does not start the chain: older events were removed".into(),
             };
-            return Ok(Verification {
-                events,
-                pending,
-                head: to_array(&prev),
-                broken: Some((id, reason)),
-            });
+            return Ok(Verification::broken(events, pending, &prev, id, reason));
         }
-        let expected = row.fields().hash(prev_hash);
+        let expected = row.fields().hash(prev_hash, row.form());
         if expected[..] != hash[..] {
-            return Ok(Verification {
-                events,
-                pending,
-                head: to_array(&prev),
-                broken: Some((
-                    id,
-                    "its content does not match its hash: it was changed".into(),
-                )),
-            });
+            let reason = "its content does not match its hash: it was changed".into();
+            return Ok(Verification::broken(events, pending, &prev, id, reason));
         }
         prev.clone_from(hash);
         previous_id = Some(id);
     }
+    drop(rows);
+    let (checkpoints, checkpoint_problem) = checkpoint::check_all(conn).await?;
     Ok(Verification {
         events,
         pending,
         head: to_array(&prev),
         broken: None,
+        checkpoints,
+        checkpoint_problem,
     })
+}
+
+impl Verification {
+    fn broken(events: u64, pending: u64, prev: &[u8], id: i64, reason: String) -> Self {
+        Self {
+            events,
+            pending,
+            head: to_array(prev),
+            broken: Some((id, reason)),
+            checkpoints: 0,
+            checkpoint_problem: None,
+        }
+    }
 }
 
 fn to_array(bytes: &[u8]) -> [u8; 32] {
@@ -355,19 +379,31 @@ mod tests {
     #[test]
     fn the_canonical_form_sorts_keys_and_keeps_microseconds() {
         let detail = json!({ "b": 1, "a": "two" });
-        let canonical = fields(&detail).canonical();
-        assert_eq!(
-            canonical,
-            r#"{"action":"standard.imported","actor":"cli","actor_user_id":null,"client_ip":"192.0.2.1","detail":{"a":"two","b":1},"entity_id":"x","entity_type":"standard","occurred_at":"2026-11-26T09:30:00.123456Z"}"#
-        );
+        let expected = r#"{"action":"standard.imported","actor":"cli","actor_user_id":null,"client_ip":"192.0.2.1","detail":{"a":"two","b":1},"entity_id":"x","entity_type":"standard","occurred_at":"2026-11-26T09:30:00.123456Z"}"#;
+        for form in [JsonDigest::SortedKeys, JsonDigest::Rfc8785] {
+            assert_eq!(form.canonical(&fields(&detail).json()), expected.as_bytes());
+        }
+    }
+
+    #[test]
+    fn an_event_hashes_to_its_golden_vector_in_either_form() {
+        // SHA-256 of 32 zero bytes followed by the canonical text above (`sha256sum`).
+        let detail = json!({ "b": 1, "a": "two" });
+        for form in [JsonDigest::SortedKeys, JsonDigest::Rfc8785] {
+            assert_eq!(
+                crate::crypto::hex(&fields(&detail).hash(&GENESIS, form)),
+                "693cfa07d302ab4e7880cfa4a9ee8c9990f2bbf0cd6cf97e4403d8f5b3e9b2c7"
+            );
+        }
     }
 
     #[test]
     fn the_hash_covers_the_previous_hash_and_every_field() {
         let detail = json!({ "a": 1 });
-        let base = fields(&detail).hash(&GENESIS);
-        assert_ne!(base, fields(&detail).hash(&[1; 32]));
+        let form = JsonDigest::CURRENT;
+        let base = fields(&detail).hash(&GENESIS, form);
+        assert_ne!(base, fields(&detail).hash(&[1; 32], form));
         let other = json!({ "a": 2 });
-        assert_ne!(base, fields(&other).hash(&GENESIS));
+        assert_ne!(base, fields(&other).hash(&GENESIS, form));
     }
 }

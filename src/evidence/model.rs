@@ -273,7 +273,7 @@ impl DeclaredContent<'_> {
             "claims": self.claims,
             "files": self.files,
         });
-        crate::crypto::sha256(canonical.to_string().as_bytes())
+        crate::crypto::canonical_sha256(&canonical)
     }
 }
 
@@ -372,5 +372,31 @@ mod tests {
         }
         .draft(TODAY);
         assert_ne!(base, declared(&changed, &files));
+    }
+
+    #[test]
+    fn the_declaration_digest_is_over_rfc_8785_json() {
+        let content = DraftContent {
+            title: "Runbook".into(),
+            statement: "I wrote it.".into(),
+            method: None,
+            activity_on: Some(time::macros::date!(2026 - 11 - 02)),
+        };
+        let claims = [("PC1".to_owned(), "Ran the incident review".to_owned())];
+        let files = [("ab12".to_owned(), "runbook.pdf".to_owned())];
+        let declared = DeclaredContent {
+            item_id: ItemId(Uuid::nil()),
+            version: 1,
+            content: &content,
+            claims: &claims,
+            files: &files,
+        };
+        // `sha256sum` of {"activity_on":"2026-11-02","claims":[["PC1","Ran the incident
+        // review"]],"files":[["ab12","runbook.pdf"]],"item_id":"00000000-…","method":null,
+        // "statement":"I wrote it.","title":"Runbook","version":1}
+        assert_eq!(
+            crate::crypto::hex(&declared.sha256()),
+            "572fc44a1c7acd4534727269daab608cbb1f667799dce868338a128700f9ab70"
+        );
     }
 }

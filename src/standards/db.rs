@@ -127,20 +127,22 @@ pub async fn insert_standard_if_absent(
     .await
 }
 
-/// The id and content digest (SHA-256) of the standard with this URN and version.
+/// The id and content digest (SHA-256) of the standard with this URN and version, and the
+/// form of JSON the digest was made over.
 pub async fn find_id_and_digest(
     conn: &mut PgConnection,
     urn: &str,
     version: &str,
-) -> sqlx::Result<(StandardId, Vec<u8>)> {
+) -> sqlx::Result<(StandardId, Vec<u8>, i16)> {
     let r = sqlx::query!(
-        r#"select standard_id as "id: StandardId", content_sha256 from standard where urn = $1 and version = $2"#,
+        r#"select standard_id as "id: StandardId", content_sha256, content_digest_version
+             from standard where urn = $1 and version = $2"#,
         urn,
         version
     )
     .fetch_one(conn)
     .await?;
-    Ok((r.id, r.content_sha256))
+    Ok((r.id, r.content_sha256, r.content_digest_version))
 }
 
 /// Stores one criterion of the standard `id`.

@@ -7,6 +7,7 @@ use super::db;
 use super::model::{MonthEnd, StandardId, parse_published_date};
 use super::parser::ParsedStandard;
 use crate::audit::{self, Actor, NewAuditEvent};
+use crate::crypto::JsonDigest;
 
 /// The standard bundled with every build: "Lead DevOps activities".
 pub const BUNDLED_TEXT: &str = include_str!("TECIT50761.txt");
@@ -39,7 +40,7 @@ pub async fn import(
     parsed: &ParsedStandard,
     actor: &Actor,
 ) -> Result<ImportOutcome, ImportError> {
-    let digest = content_sha256(parsed);
+    let digest = content_sha256(parsed, JsonDigest::CURRENT);
     let approved_on = parsed
         .metadata_value("Date Approved")
         .and_then(|d| parse_published_date(d, MonthEnd::First));
@@ -52,9 +53,11 @@ pub async fn import(
             .await?;
 
     let Some(id) = inserted else {
-        let (existing, stored_digest) =
+        let (existing, stored_digest, form) =
             db::find_id_and_digest(&mut *conn, &parsed.urn, &parsed.version).await?;
-        if stored_digest != digest.as_slice() {
+        // Compared in the form the stored digest was made in.
+        let form = JsonDigest::from_stored(form).unwrap_or(JsonDigest::CURRENT);
+        if stored_digest != content_sha256(parsed, form).as_slice() {
             return Err(ImportError::DifferentContent {
                 urn: parsed.urn.clone(),
                 version: parsed.version.clone(),
@@ -93,9 +96,9 @@ pub async fn ensure_bundled(conn: &mut PgConnection) -> Result<ImportOutcome, Im
     import(conn, &parsed, &Actor::system()).await
 }
 
-/// SHA-256 over the parsed content, so the same text imported twice is recognised whatever
-/// its line endings or spacing.
-fn content_sha256(parsed: &ParsedStandard) -> [u8; 32] {
+/// SHA-256 over the parsed content as canonical JSON in `form`, so the same text imported
+/// twice is recognised whatever its line endings or spacing.
+fn content_sha256(parsed: &ParsedStandard, form: JsonDigest) -> [u8; 32] {
     let canonical = json!({
         "urn": parsed.urn,
         "version": parsed.version,
@@ -104,5 +107,23 @@ fn content_sha256(parsed: &ParsedStandard) -> [u8; 32] {
         "criteria": parsed.criteria.iter().map(|c| (c.code(), &c.text)).collect::<Vec<_>>(),
         "metadata": parsed.metadata,
     });
-    crate::crypto::sha256(canonical.to_string().as_bytes())
+    form.sha256(&canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_standard_has_the_same_digest_in_either_form() {
+        // The digest stored when the bundled standard was first imported, before RFC 8785:
+        // its content has no number that the two forms print differently.
+        let parsed = super::super::parser::parse(BUNDLED_TEXT).expect("parses");
+        for form in [JsonDigest::SortedKeys, JsonDigest::Rfc8785] {
+            assert_eq!(
+                crate::crypto::hex(&content_sha256(&parsed, form)),
+                "68d8a59c291373a1ccaccfc948209d9914c1694ac683ed5738f5104f63e92660"
+            );
+        }
+    }
 }

@@ -162,7 +162,7 @@ fn multipart_headers(session: &Session) -> String {
 
 /// `attest audit verify` and `attest status verify` both pass on the database at `url`.
 fn assert_verifies(url: &str) {
-    for what in ["audit", "status"] {
+    for what in ["audit", "status", "blobs"] {
         let verified = attest(url).args([what, "verify"]).output().expect("runs");
         assert!(
             verified.status.success(),

@@ -19,6 +19,7 @@ mod second_factor;
 mod serve;
 mod standards;
 mod status;
+mod trail;
 mod uploads;
 mod users;
 mod web;

@@ -32,6 +32,7 @@ const EXPECTED: &[(&str, &str, Expected)] = &[
     (GET, "/standards/{urn}/case.json", Anyone),
     (GET, "/login", Anyone),
     (POST, "/login", Anyone),
+    (GET, "/.well-known/jwks.json", Anyone),
     (GET, "/login/second-factor", Anyone),
     (POST, "/login/second-factor", Anyone),
     (POST, "/logout", SignedIn),
