@@ -18,8 +18,8 @@ use crate::auth::session;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::config::{
-    AuditCommand, BlobsCommand, Cli, Command, DatabaseArgs, DemoArgs, KeysCommand, LogFormat,
-    ServeArgs, StandardCommand, StatusCommand, UserCommand,
+    AuditCommand, BlobsCommand, Cli, Command, DatabaseArgs, DbCommand, DemoArgs, KeysCommand,
+    LogFormat, ServeArgs, StandardCommand, StatusCommand, UserCommand,
 };
 use crate::identity::{Role, normalise_roles};
 use crate::passwords::Passwords;
@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { secret_key },
         } => rotate_keys(&cli.database, &secret_key).await,
+        Command::Db { command } => db_command(&cli.database, command).await,
         Command::Blobs {
             command: BlobsCommand::Verify,
         } => verify_blobs(&cli.database).await,
@@ -86,7 +87,7 @@ async fn serve(
     base_url: Option<String>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let pool = open_database(database).await?;
+    let pool = open_database_as(database, db::WorkAs::App).await?;
     {
         let mut tx = pool.begin().await?;
         if let ImportOutcome::Created(_) = import::ensure_bundled(&mut tx).await? {
@@ -814,11 +815,42 @@ async fn verify_status(database: &DatabaseArgs, repair: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// `attest db migrate` and `attest db setup-roles`.
+async fn db_command(database: &DatabaseArgs, command: DbCommand) -> anyhow::Result<()> {
+    match command {
+        DbCommand::Migrate => {
+            let pool = db::open(&database.without_limits()).await?;
+            pool.close().await;
+            println!("The database is up to date.");
+        }
+        DbCommand::SetupRoles {
+            app_password_stdin: _,
+        } => {
+            let password = read_password_from_stdin()?;
+            let pool = db::open(&database.without_limits()).await?;
+            let mut conn = pool.acquire().await?;
+            db::setup_roles(&mut conn, Some(&password)).await?;
+            drop(conn);
+            pool.close().await;
+            println!(
+                "The role {} can log in with that password; serve with it in DATABASE_URL.",
+                db::APP_ROLE
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The database, migrated, with every record the portal keeps derived from others in place:
 /// audit events written before the hash chain are sealed, and enrolments without a stored
 /// status get one.
 async fn open_database(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
-    let pool = db::open(database).await?;
+    open_database_as(database, db::WorkAs::Login).await
+}
+
+/// [`open_database`], the pool working as `work_as`.
+async fn open_database_as(database: &DatabaseArgs, work_as: db::WorkAs) -> anyhow::Result<PgPool> {
+    let pool = db::open_as(database, work_as).await?;
     let sealed = seal_once(&pool)
         .await
         .context("sealing the audit trail failed")?;

@@ -90,6 +90,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Prepare the database: its schema and the role the server works as.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Manage the portal's signing keys.
     Keys {
         #[command(subcommand)]
@@ -153,6 +158,19 @@ pub enum AuditCommand {
         /// The key that seals the signing key (as for `attest serve`).
         #[arg(long, env = "ATTEST_SECRET_KEY", hide_env_values = true, value_parser = parse_secret_key)]
         secret_key: crate::crypto::SecretKey,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the migrations this binary carries, and keep the app role's grants current. Run
+    /// it with the owner's DATABASE_URL before serving as the app role.
+    Migrate,
+    /// Create the role `attest_app` that `attest serve` can log in as, with the password read
+    /// from standard input, and grant it what the server needs and no more.
+    SetupRoles {
+        #[arg(long, required = true)]
+        app_password_stdin: bool,
     },
 }
 

@@ -1,5 +1,5 @@
-//! Opening the database: create it when missing, connect a pool, apply migrations; and
-//! asking it whether it answers.
+//! Opening the database: create it when missing, connect a pool, apply migrations, keep the
+//! least-privileged role the server works as; and asking it whether it answers.
 
 use std::str::FromStr;
 
@@ -16,8 +16,55 @@ const IDLE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// The schema, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// The role `attest serve` works as. It reads and adds records, and changes only what is
+/// meant to change: it cannot update or delete audit events (but for sealing them), judgements,
+/// sign-offs, reviews and other records, nor update a stored file's bytes, nor empty any
+/// table, nor alter the schema. (Triggers refuse the same whoever asks; the grants make it so
+/// for the server even if a trigger were dropped.)
+pub const APP_ROLE: &str = "attest_app";
+
+/// Tables the server only reads and adds to.
+const RECORD_TABLES: &[&str] = &[
+    "audit_checkpoint",
+    "judgement",
+    "sign_off",
+    "sign_off_item",
+    "review",
+    "iqa_action",
+    "iqa_action_answer",
+    "evidence_comment",
+    "evidence_sample",
+    "standard",
+    "criterion",
+];
+
+/// Records of which the server may write these columns once (sealing an audit event,
+/// retiring a signing key); triggers allow nothing else.
+const WRITE_ONCE_COLUMNS: &[(&str, &str)] = &[
+    ("audit_event", "chain_seq, prev_hash, hash"),
+    ("signing_key", "retired_at"),
+];
+
+/// Tables whose rows the server deletes but never updates: the chunks of stored files.
+const DELETE_ONLY_TABLES: &[&str] = &["blob_chunk"];
+
+/// Whether the pool works as the login it connects with, or as [`APP_ROLE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkAs {
+    Login,
+    /// As [`APP_ROLE`]: a login that owns the schema migrates it, then every pooled
+    /// connection takes the app role (`SET ROLE`).
+    App,
+}
+
 /// Creates the database if it does not exist, connects and brings the schema up to date.
+/// A login that may change the schema migrates it and keeps [`APP_ROLE`]'s grants current;
+/// one that may not (the app role itself) only checks that every migration has been applied.
 pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    open_as(args, WorkAs::Login).await
+}
+
+pub async fn open_as(args: &DatabaseArgs, work_as: WorkAs) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(&args.database_url)
         .context("DATABASE_URL is not a PostgreSQL URL")?;
     let where_ = format!(
@@ -40,11 +87,24 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
     let mut migrating = PgConnection::connect_with(&options)
         .await
         .with_context(|| format!("cannot connect to {where_}"))?;
-    MIGRATOR
-        .run(&mut migrating)
-        .await
-        .context("applying migrations failed")?;
+    let owner = may_change_schema(&mut migrating).await?;
+    if owner {
+        MIGRATOR
+            .run(&mut migrating)
+            .await
+            .context("applying migrations failed")?;
+        if let Err(error) = setup_roles(&mut migrating, None).await {
+            // A login that may not create roles keeps working as itself.
+            tracing::warn!(error = %error, role = APP_ROLE, "keeping the app role's grants failed");
+        }
+    } else {
+        check_migrated(&mut migrating).await?;
+    }
+    let set_role = work_as == WorkAs::App && owner && app_role_exists(&mut migrating).await?;
     migrating.close().await.ok();
+    if set_role {
+        tracing::info!(role = APP_ROLE, "serving as the least-privileged role");
+    }
     let millis = |d: std::time::Duration| d.as_millis().to_string();
     let pool = PgPoolOptions::new()
         .max_connections(args.db_max_connections)
@@ -53,6 +113,14 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
         // (sqlx checks it as it comes back): checking it once more would cost a round trip of
         // every request. One idle for longer, as after a database restart, is still checked.
         .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if set_role {
+                    sqlx::raw_sql("set role attest_app").execute(conn).await?;
+                }
+                Ok(())
+            })
+        })
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 if meta.idle_for >= IDLE_CHECK_AFTER {
@@ -85,6 +153,100 @@ pub async fn open(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
         .with_context(|| format!("cannot connect to {where_}"))?;
     tracing::info!(database = %where_, "database ready");
     Ok(pool)
+}
+
+/// Whether the login may change the schema (and so migrate it).
+async fn may_change_schema(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(r#"select has_schema_privilege('public', 'CREATE') as "may!""#)
+        .fetch_one(conn)
+        .await
+}
+
+async fn app_role_exists(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_roles where rolname = $1) as "exists!""#,
+        APP_ROLE
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Fails unless every migration this binary carries has been applied.
+async fn check_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
+    // sqlx's own table, which the query macros do not know.
+    let applied: Vec<i64> =
+        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
+            .fetch_all(conn)
+            .await
+            .context("cannot read which migrations have been applied")?;
+    let missing = MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if missing > 0 {
+        anyhow::bail!(
+            "the database lacks {missing} migration(s) and this login may not apply them: run \
+             `attest db migrate` with the owner's DATABASE_URL first"
+        );
+    }
+    Ok(())
+}
+
+/// Creates [`APP_ROLE`] if it is missing (with `password`, when given, to log in with) and
+/// grants it what the server needs in this database, and no more. Run by a login that owns
+/// the schema; again after every migration, so new tables are covered.
+pub async fn setup_roles(conn: &mut PgConnection, password: Option<&str>) -> anyhow::Result<()> {
+    let mut tx = conn.begin().await?;
+    // Roles belong to the whole server: several databases set up at once must not race.
+    sqlx::raw_sql(
+        "do $$ begin
+             create role attest_app login;
+         exception when duplicate_object or unique_violation then null;
+         end $$",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("cannot create the role attest_app (the login needs CREATEROLE)")?;
+    if let Some(password) = password {
+        let literal = password.replace('\'', "''");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "alter role attest_app password '{literal}'"
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let tables: Vec<String> = sqlx::query_scalar!(
+        r#"select tablename as "name!" from pg_tables where schemaname = 'public' order by tablename"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut grants = vec![
+        "revoke all on all tables in schema public from attest_app".to_owned(),
+        "grant usage on schema public to attest_app".to_owned(),
+        // Views too, which the status rule reads from.
+        "grant select on all tables in schema public to attest_app".to_owned(),
+        "grant usage, select on all sequences in schema public to attest_app".to_owned(),
+    ];
+    for table in &tables {
+        let table = table.as_str();
+        let privileges = if table == "_sqlx_migrations" {
+            "select".to_owned()
+        } else if let Some((_, columns)) = WRITE_ONCE_COLUMNS.iter().find(|(t, _)| *t == table) {
+            format!("select, insert, update ({columns})")
+        } else if RECORD_TABLES.contains(&table) {
+            "select, insert".to_owned()
+        } else if DELETE_ONLY_TABLES.contains(&table) {
+            "select, insert, delete".to_owned()
+        } else {
+            "select, insert, update, delete".to_owned()
+        };
+        grants.push(format!("grant {privileges} on \"{table}\" to attest_app"));
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(grants.join(";\n")))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Asks the database for `select 1`: succeeds when it answers.

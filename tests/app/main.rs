@@ -14,6 +14,7 @@ mod integrity;
 mod layout;
 mod policy;
 mod records;
+mod roles;
 mod sampling;
 mod second_factor;
 mod serve;
