@@ -219,7 +219,7 @@ impl<'a> SignIn<'a> {
             // anything less is answered as the wait.
             return match self.check_code(user, attempt, begun).await? {
                 Some(answer) => Ok(LoginOutcome::SignedIn(
-                    self.sign_in_as(user, begun.id, needs_rehash, Some(answer))
+                    self.sign_in_as(user, begun, needs_rehash, Some(answer))
                         .await?,
                 )),
                 None => Ok(LoginOutcome::Refused(refusal)),
@@ -234,7 +234,7 @@ impl<'a> SignIn<'a> {
             tx.commit().await?;
             return Ok(LoginOutcome::SecondFactorDue(cookie));
         }
-        let signed_in = self.sign_in_as(user, begun.id, needs_rehash, None).await?;
+        let signed_in = self.sign_in_as(user, begun, needs_rehash, None).await?;
         Ok(LoginOutcome::SignedIn(signed_in))
     }
 
@@ -330,7 +330,7 @@ impl<'a> SignIn<'a> {
     async fn sign_in_as(
         &self,
         user: &users_db::Credentials,
-        attempt: i64,
+        attempt: Begun,
         needs_rehash: bool,
         second_factor: Option<second_factor::Answer>,
     ) -> AppResult<SignedIn> {
@@ -343,7 +343,13 @@ impl<'a> SignIn<'a> {
         if let Some(hash) = &upgraded_hash {
             users_db::set_password_hash(&mut tx, user.id, hash, self.now).await?;
         }
-        throttle::settle(&mut tx, attempt, Outcome::Succeeded).await?;
+        // In past a wait with a code, the owner does not lift the wait for everyone else.
+        let outcome = if attempt.waiting_for.is_some() {
+            Outcome::SucceededWhileWaiting
+        } else {
+            Outcome::Succeeded
+        };
+        throttle::settle(&mut tx, attempt.id, outcome).await?;
         let signed_in = complete_sign_in(
             &mut tx,
             self.state,

@@ -96,6 +96,8 @@ pub enum Outcome {
     Refused,
     Pending,
     Cleared,
+    /// Right password and code while the account waited: in, but the wait goes on for others.
+    SucceededWhileWaiting,
 }
 
 /// Failures counted in one scope.
