@@ -78,7 +78,8 @@ async fn run() -> anyhow::Result<()> {
     let pid = process.0.id();
 
     let mut results: Vec<Figures> = Vec::new();
-    // `ONLY=audit`, `ONLY=uploads` or `ONLY=roster` measures that alone (and writes nothing to BENCHMARKS.md).
+    // `ONLY=audit`, `ONLY=uploads`, `ONLY=roster` or `ONLY=attack` measures that alone (and
+    // writes nothing to BENCHMARKS.md).
     let only = std::env::var("ONLY").ok();
     if let Some(only) = only.as_deref() {
         let figures = match only {
@@ -88,6 +89,10 @@ async fn run() -> anyhow::Result<()> {
                 median(repeat(|| concurrent_uploads(&base, &session, pid)).await)
             }
             "roster" => median(repeat(|| roster_import(&base, pid)).await),
+            "attack" => {
+                let admin = AttackedAdmin::set_up(&database_url).await?;
+                median(repeat(|| attack(&base, &database_url, &admin, pid)).await)
+            }
             other => anyhow::bail!("ONLY={other}: nothing of that name is measured"),
         };
         drop(process);
@@ -110,6 +115,10 @@ async fn run() -> anyhow::Result<()> {
     ));
     results.push(median(repeat(|| roster_import(&base, pid)).await));
     results.push(median(repeat(|| audit_appends(&database_url)).await));
+    let admin = AttackedAdmin::set_up(&database_url).await?;
+    results.push(median(
+        repeat(|| attack(&base, &database_url, &admin, pid)).await,
+    ));
 
     drop(process);
     drop_database(&format!("{server}/postgres")).await?;
@@ -226,6 +235,9 @@ fn start_server(database_url: &str, address: SocketAddr) -> anyhow::Result<Child
             "256",
             "--max-evidence-mib",
             "512",
+            // The attack comes from 50 addresses, named by X-Forwarded-For.
+            "--trusted-proxies",
+            "127.0.0.1",
         ])
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
@@ -378,6 +390,238 @@ async fn login_form(client: &HttpClient, base: &str) -> (String, String) {
     let start = html.find(marker).expect("a form token") + marker.len();
     let token = html[start..start + 64].to_owned();
     (cookie, token)
+}
+
+/// The admin an attack is aimed at: an authenticator set up, ten recovery codes, and a browser
+/// it has signed in from before.
+struct AttackedAdmin {
+    secret_key: attest::crypto::SecretKey,
+    user: attest::identity::UserId,
+    recovery_codes: std::sync::Mutex<Vec<String>>,
+    device_cookie: String,
+}
+
+const ATTACKED: &str = "admin@bench.example";
+
+impl AttackedAdmin {
+    async fn set_up(database_url: &str) -> anyhow::Result<Self> {
+        use attest::auth::second_factor;
+        let secret_key =
+            attest::crypto::SecretKey::from_hex(&"5e".repeat(32)).map_err(anyhow::Error::msg)?;
+        let pool = sqlx::PgPool::connect(database_url).await?;
+        let mut tx = pool.begin().await?;
+        let user: uuid::Uuid =
+            sqlx::query_scalar("select user_id from app_user where email = 'admin@bench.example'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let user = attest::identity::UserId(user);
+        let now = time::OffsetDateTime::now_utc();
+        let authenticator = second_factor::begin_setup(&mut tx, &secret_key, user, ATTACKED, now)
+            .await?
+            .expect("no authenticator yet");
+        // Confirmed with a code of the step before, so the current one is still fresh.
+        let earlier = now - time::Duration::seconds(30);
+        let confirmed = second_factor::check(
+            &mut tx,
+            &secret_key,
+            user,
+            ATTACKED,
+            &authenticator.code_at(earlier),
+            earlier,
+        )
+        .await?;
+        anyhow::ensure!(confirmed.is_some(), "the authenticator is confirmed");
+        let recovery_codes = second_factor::renew_recovery_codes(&mut tx, user).await?;
+        let device = attest::crypto::random_token(32);
+        attest::auth::db::remember_device(
+            &mut tx,
+            &attest::crypto::sha256(device.as_bytes()),
+            user,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        pool.close().await;
+        Ok(Self {
+            secret_key,
+            user,
+            recovery_codes: std::sync::Mutex::new(recovery_codes),
+            device_cookie: format!("attest_device={device}"),
+        })
+    }
+
+    /// The code the admin's app shows now, after waiting for a step no earlier sign-in used.
+    async fn fresh_code(&self, database_url: &str) -> anyhow::Result<String> {
+        let pool = sqlx::PgPool::connect(database_url).await?;
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("select secret_sealed from second_factor where user_id = $1")
+                .bind(self.user.0)
+                .fetch_one(&pool)
+                .await?;
+        pool.close().await;
+        let authenticator =
+            attest::auth::second_factor::Authenticator::open(&self.secret_key, &sealed, ATTACKED)
+                .expect("opens");
+        // Into the next 30-second step: each step's code is accepted once.
+        let now = time::OffsetDateTime::now_utc();
+        let into_step = u64::try_from(now.unix_timestamp().rem_euclid(30)).unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(30 - into_step) + Duration::from_millis(200)).await;
+        Ok(authenticator.code_at(time::OffsetDateTime::now_utc()))
+    }
+}
+
+/// A form post from `address` (named by X-Forwarded-For), as a browser with `cookie` sends it.
+fn form_post(url: &str, cookie: &str, address: &str, body: String) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("x-forwarded-for", address)
+        .header("cookie", cookie)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+/// 500 wrong passwords for the admin from 50 addresses at once, and meanwhile the admin signs
+/// in twice: on a new browser with password and code, and on a browser used before with the
+/// password, then a recovery code. Reports the attack's rate, the admin's sign-in times, and
+/// how many audit events the attack added.
+async fn attack(base: &str, database_url: &str, admin: &AttackedAdmin, pid: u32) -> Figures {
+    let code = admin.fresh_code(database_url).await.expect("a code");
+    let recovery = admin
+        .recovery_codes
+        .lock()
+        .expect("codes")
+        .pop()
+        .expect("a recovery code left");
+    let pool = sqlx::PgPool::connect(database_url).await.expect("pool");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    let audit_before = count("select count(*) from audit_event").await;
+    let client = client();
+    let mut attackers = Vec::with_capacity(50);
+    for n in 0..50 {
+        let (cookie, token) = login_form(&client, base).await;
+        attackers.push((format!("203.0.113.{n}"), cookie, token));
+    }
+    let started = Instant::now();
+    let guesses = attackers.iter().map(|(address, cookie, token)| {
+        let client = client.clone();
+        async move {
+            let mut statuses = Vec::with_capacity(10);
+            for round in 0..10 {
+                let body = format!(
+                    "csrf_token={token}&email=admin%40bench.example&password=guess+{round}+from+{address}"
+                );
+                let response = client
+                    .request(form_post(&format!("{base}/login"), cookie, address, body))
+                    .await
+                    .expect("answered");
+                statuses.push(response.status().as_u16());
+                let _ = response.into_body().collect().await;
+            }
+            statuses
+        }
+    });
+    let admin_signs_in = async {
+        // A moment into the attack, when the account is already waiting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let client = client.clone();
+        let (cookie, token) = login_form(&client, base).await;
+        let body = format!(
+            "csrf_token={token}&email=admin%40bench.example&password=benchmark+passphrase+2026&code={code}"
+        );
+        let at = Instant::now();
+        let response = client
+            .request(form_post(
+                &format!("{base}/login"),
+                &cookie,
+                "198.51.100.7",
+                body,
+            ))
+            .await
+            .expect("answered");
+        let took = at.elapsed();
+        assert_eq!(
+            response.status(),
+            303,
+            "the admin gets in with password and code"
+        );
+        assert_eq!(response.headers()["location"], "/");
+
+        // The browser used before: password, then a recovery code at the second step.
+        let (visitor, token) = login_form(&client, base).await;
+        let cookie = format!("{visitor}; {}", admin.device_cookie);
+        let body = format!(
+            "csrf_token={token}&email=admin%40bench.example&password=benchmark+passphrase+2026"
+        );
+        let at = Instant::now();
+        let response = client
+            .request(form_post(
+                &format!("{base}/login"),
+                &cookie,
+                "198.51.100.8",
+                body,
+            ))
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 303, "a known device is not slowed");
+        let challenge = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("attest_challenge="))
+            .and_then(|c| c.split(';').next())
+            .expect("a challenge")
+            .to_owned();
+        let cookie = format!("{cookie}; {challenge}");
+        let body = format!("csrf_token={token}&code={recovery}");
+        let response = client
+            .request(form_post(
+                &format!("{base}/login/second-factor"),
+                &cookie,
+                "198.51.100.8",
+                body,
+            ))
+            .await
+            .expect("answered");
+        let known_took = at.elapsed();
+        assert_eq!(response.status(), 303, "the recovery code is taken");
+        (took, known_took)
+    };
+    let (statuses, (with_code, known_device)) =
+        tokio::join!(futures_util::future::join_all(guesses), admin_signs_in);
+    let elapsed = started.elapsed();
+    let statuses: Vec<u16> = statuses.into_iter().flatten().collect();
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let audit_added = count("select count(*) from audit_event").await - audit_before;
+    pool.close().await;
+    let mut times = vec![with_code, known_device];
+    times.sort();
+    Figures {
+        name: "admin signs in during an attack (500 wrong passwords, 50 addresses)".into(),
+        requests: statuses.len(),
+        per_second: statuses.len() as f64 / elapsed.as_secs_f64(),
+        p50: times[0],
+        p99: times[1],
+        rss_kib: memory_kib(pid).0,
+        note: format!(
+            "admin in with password + code: {:.0} ms; on a known browser, password + recovery code: {:.0} ms; \
+             of the attack {checked} checked, {refused} refused; audit events added: {audit_added}",
+            ms(with_code),
+            ms(known_device)
+        ),
+    }
 }
 
 /// The sign-in form sent for `email` with the benchmark's password, from the visitor whose

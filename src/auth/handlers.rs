@@ -214,16 +214,23 @@ impl<'a> SignIn<'a> {
             });
         };
         let user = usable.expect("a verified password belongs to an active account");
-        if let Some(refusal) = begun.waiting_for {
-            // The account is waiting: only the password with a right code gets through, and
-            // anything less is answered as the wait.
-            return match self.check_code(user, attempt, begun).await? {
-                Some(answer) => Ok(LoginOutcome::SignedIn(
-                    self.sign_in_as(user, begun, needs_rehash, Some(answer))
-                        .await?,
-                )),
-                None => Ok(LoginOutcome::Refused(refusal)),
-            };
+        // A code typed on the sign-in form (offered while the account waits) is checked with
+        // the password. While the account waits, only a right code gets through, and anything
+        // less is answered as the wait; otherwise a wrong one leads to the second step.
+        if begun.waiting_for.is_some() || !self.code.is_empty() {
+            match self.check_code(user, attempt, begun).await? {
+                Some(answer) => {
+                    let signed_in = self
+                        .sign_in_as(user, begun, needs_rehash, Some(answer))
+                        .await?;
+                    return Ok(LoginOutcome::SignedIn(signed_in));
+                }
+                None => {
+                    if let Some(refusal) = begun.waiting_for {
+                        return Ok(LoginOutcome::Refused(refusal));
+                    }
+                }
+            }
         }
         let settings = &self.state.settings;
         if second_factor_due(self.state, user.id, &user.roles).await? {
@@ -259,36 +266,47 @@ impl<'a> SignIn<'a> {
         Ok(begun)
     }
 
-    /// Checks the code typed with a right password while the account is waiting: the code has
-    /// a count of its own. Settles the password attempt as failed when the code is not right.
+    /// Checks the code typed with a right password on the sign-in form, under the count of
+    /// codes. While the account waits, the password attempt is settled as failed when the code
+    /// is not right (anything less than both is the attacker's).
     async fn check_code(
         &self,
         user: &users_db::Credentials,
         attempt: Attempt<'_>,
         begun: Begun,
     ) -> AppResult<Option<second_factor::Answer>> {
-        let mut tx = self.state.pool.begin().await?;
-        let key = &self.state.settings.secret_key;
         let email = user.email.to_lowercase();
-        let answer =
-            second_factor::check(&mut tx, key, user.id, &email, self.code, self.now).await?;
+        let code_attempt = Attempt {
+            kind: AttemptKind::SecondFactor,
+            email: &email,
+            ..attempt
+        };
+        let mut tx = self.state.pool.begin().await?;
+        let codes_wait = throttle::check(&mut tx, code_attempt, self.now).await?;
+        let key = &self.state.settings.secret_key;
+        let answer = match codes_wait {
+            Some(_) => None,
+            None => {
+                second_factor::check(&mut tx, key, user.id, &email, self.code, self.now).await?
+            }
+        };
         if answer.is_none() {
-            throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
-            let code_attempt = Attempt {
-                kind: AttemptKind::SecondFactor,
-                ..attempt
-            };
-            super::db::insert_attempt(
-                &mut tx,
-                AttemptKind::SecondFactor,
-                &throttle::key(&email),
-                self.ip,
-                Outcome::Failed,
-                self.now,
-            )
-            .await?;
-            self.record_if_tripped(&mut tx, code_attempt, Some(user.id.0))
+            if begun.waiting_for.is_some() {
+                throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
+            }
+            if codes_wait.is_none() {
+                super::db::insert_attempt(
+                    &mut tx,
+                    AttemptKind::SecondFactor,
+                    &throttle::key(&email),
+                    self.ip,
+                    Outcome::Failed,
+                    self.now,
+                )
                 .await?;
+                self.record_if_tripped(&mut tx, code_attempt, Some(user.id.0))
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(answer)
