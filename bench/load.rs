@@ -428,6 +428,7 @@ impl AttackedAdmin {
             ATTACKED,
             &authenticator.code_at(earlier),
             earlier,
+            second_factor::Accept::Setup,
         )
         .await?;
         anyhow::ensure!(confirmed.is_some(), "the authenticator is confirmed");
@@ -606,7 +607,7 @@ async fn attack(base: &str, database_url: &str, admin: &AttackedAdmin, pid: u32)
     let refused = statuses.iter().filter(|s| **s == 429).count();
     let audit_added = count("select count(*) from audit_event").await - audit_before;
     pool.close().await;
-    let mut times = vec![with_code, known_device];
+    let mut times = [with_code, known_device];
     times.sort();
     Figures {
         name: "admin signs in during an attack (500 wrong passwords, 50 addresses)".into(),

@@ -143,7 +143,8 @@ async fn serve(
         None => None,
     };
     offer_first_admin_setup(&state).await?;
-    // The signing key is made at the first start: checkpoints (and credentials) need it.
+    // The signing key is made at the first start (checkpoints need it), and checked to open
+    // with the configured secret key before serving.
     let key = active_signing_key(
         &mut *pool.acquire().await?,
         &state.settings.secret_key,
@@ -152,7 +153,11 @@ async fn serve(
     .await?;
     let sweeper = tokio::spawn(sweep_what_has_expired(state.clone()));
     let sealer = tokio::spawn(seal_audit_events(pool.clone()));
-    let checkpointer = tokio::spawn(checkpoint_audit_events(pool.clone(), key));
+    drop(key);
+    let checkpointer = tokio::spawn(checkpoint_audit_events(
+        pool.clone(),
+        state.settings.secret_key.clone(),
+    ));
     let change_listener = crate::changes::Listening::start(state.changes.clone(), &pool);
 
     tracing::info!("Attest is serving on {}", state.settings.base_url);
@@ -373,21 +378,23 @@ async fn seal_audit_events(pool: PgPool) {
 }
 
 /// Signs a checkpoint of the chain when the cadence says one is due (1,000 new events, or ten
-/// minutes after the last when there are new ones). Makers of other processes take turns.
-async fn checkpoint_audit_events(pool: PgPool, key: crate::keys::ActiveKey) {
+/// minutes after the last when there are new ones), with the key active then (a rotation by
+/// `attest keys rotate` is taken up at the next tick). Makers of other processes take turns.
+async fn checkpoint_audit_events(pool: PgPool, secret: crate::crypto::SecretKey) {
     let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let cadence = crate::audit::checkpoint::Cadence::default();
     loop {
         interval.tick().await;
-        let made = match pool.acquire().await {
-            Ok(mut conn) => {
-                let now = time::OffsetDateTime::now_utc();
-                crate::audit::checkpoint::make(&mut conn, &key, Some(cadence), now).await
-            }
-            Err(error) => Err(error),
+        let made = async {
+            let mut conn = pool.acquire().await?;
+            let Some(key) = crate::keys::active(&mut conn, &secret).await? else {
+                return Ok(None);
+            };
+            let now = time::OffsetDateTime::now_utc();
+            crate::audit::checkpoint::make(&mut conn, &key, Some(cadence), now).await
         };
-        match made {
+        match made.await {
             Ok(Some(checkpoint)) => tracing::info!(
                 events = checkpoint.events,
                 head = %checkpoint.head,

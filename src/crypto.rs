@@ -116,15 +116,11 @@ impl std::fmt::Debug for SecretKey {
 impl SecretKey {
     /// Parses 64 hexadecimal characters.
     pub fn from_hex(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.len() != 64 {
-            return Err("the secret key must be 64 hexadecimal characters (32 bytes)".into());
-        }
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .map_err(|_| "the secret key must be hexadecimal".to_owned())?;
-        }
+        let bytes =
+            unhex(text.trim()).ok_or_else(|| "the secret key must be hexadecimal".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            "the secret key must be 64 hexadecimal characters (32 bytes)".to_owned()
+        })?;
         Ok(Self(key))
     }
 
@@ -230,6 +226,10 @@ mod tests {
             "a fresh nonce each time"
         );
         assert!(SecretKey::from_hex("abc").is_err());
+        assert!(
+            SecretKey::from_hex(&"é".repeat(32)).is_err(),
+            "64 bytes, not hex: no panic"
+        );
         assert!(SecretKey::from_hex(&"zz".repeat(32)).is_err());
     }
 

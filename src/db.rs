@@ -100,7 +100,7 @@ pub async fn open_as(args: &DatabaseArgs, work_as: WorkAs) -> anyhow::Result<PgP
     } else {
         check_migrated(&mut migrating).await?;
     }
-    let set_role = work_as == WorkAs::App && owner && app_role_exists(&mut migrating).await?;
+    let set_role = work_as == WorkAs::App && owner && may_become_app_role(&mut migrating).await?;
     migrating.close().await.ok();
     if set_role {
         tracing::info!(role = APP_ROLE, "serving as the least-privileged role");
@@ -162,9 +162,11 @@ async fn may_change_schema(conn: &mut PgConnection) -> sqlx::Result<bool> {
         .await
 }
 
-async fn app_role_exists(conn: &mut PgConnection) -> sqlx::Result<bool> {
+/// Whether the app role exists and the login may take it (`SET ROLE`).
+async fn may_become_app_role(conn: &mut PgConnection) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
-        r#"select exists (select 1 from pg_roles where rolname = $1) as "exists!""#,
+        r#"select exists (select 1 from pg_roles where rolname = $1)
+                  and pg_has_role(current_user, $1, 'MEMBER') as "may!""#,
         APP_ROLE
     )
     .fetch_one(conn)
@@ -220,7 +222,20 @@ pub async fn setup_roles(conn: &mut PgConnection, password: Option<&str>) -> any
     )
     .fetch_all(&mut *tx)
     .await?;
+    // An owner that is not a superuser becomes a member, so that it may serve as the role.
+    sqlx::raw_sql(
+        "do $$ begin
+             if not (select rolsuper from pg_roles where rolname = current_user) then
+                 execute format('grant attest_app to %I', current_user);
+             end if;
+         end $$",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("cannot make the owner a member of attest_app")?;
     let mut grants = vec![
+        // Before PostgreSQL 15 everyone could create in `public`.
+        "revoke create on schema public from public".to_owned(),
         "revoke all on all tables in schema public from attest_app".to_owned(),
         "grant usage on schema public to attest_app".to_owned(),
         // Views too, which the status rule reads from.

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use super::csrf::CsrfForm;
 use super::db::{self, Challenge};
 use super::handlers::{complete_sign_in, device_token, refusal_message};
-use super::second_factor::{self, Answer};
+use super::second_factor::{self, Accept, Answer};
 use super::session;
 use super::throttle::{self, Attempt, AttemptKind, Outcome};
 use super::views::{RecoveryCodesPage, SecondFactorPage};
@@ -143,7 +143,12 @@ pub async fn answer_second_factor(
         let mut conn = state.pool.acquire().await?;
         db::has_second_factor(&mut conn, challenge.user_id).await?
     };
-    let answer = match check_code(&state, account, ip, &form.code).await? {
+    let accept = if was_set_up {
+        Accept::SignIn
+    } else {
+        Accept::Setup
+    };
+    let answer = match check_code(&state, account, ip, &form.code, accept).await? {
         Ok(answer) => answer,
         Err((status, problem)) => {
             let mut conn = state.pool.acquire().await?;
@@ -232,25 +237,20 @@ pub struct Account<'a> {
     pub email: &'a str,
 }
 
-/// Checks a second-factor code (or recovery code) typed for `account`, under the throttle of
-/// codes: one short transaction begins the attempt, another checks and settles it. `Err` holds
-/// the status and what to say when it is not right or must wait.
+/// Checks a second-factor code (or recovery code) typed for `account`, as `accept` allows,
+/// under the throttle of codes: one short transaction begins the attempt, another checks and
+/// settles it. `Err` holds the status and what to say when it is not right or must wait.
 pub async fn check_code(
     state: &AppState,
     account: Account<'_>,
     ip: Option<std::net::IpAddr>,
     typed: &str,
+    accept: Accept,
 ) -> AppResult<Result<Answer, (StatusCode, String)>> {
-    let now = state.clock.now();
     let email = account.email.to_lowercase();
-    let attempt = Attempt {
-        kind: AttemptKind::SecondFactor,
-        email: &email,
-        ip,
-        known_device: None,
-    };
+    let attempt = code_attempt(&email, ip);
     let mut tx = state.pool.begin().await?;
-    let begun = throttle::begin(&mut tx, attempt, false, now).await?;
+    let begun = throttle::begin(&mut tx, attempt, false, state.clock.now()).await?;
     tx.commit().await?;
     let begun = match begun {
         Ok(begun) => begun,
@@ -261,22 +261,7 @@ pub async fn check_code(
             )));
         }
     };
-    let mut tx = state.pool.begin().await?;
-    let key = &state.settings.secret_key;
-    let answer = second_factor::check(&mut tx, key, account.id, &email, typed, now).await?;
-    let outcome = if answer.is_some() {
-        Outcome::Succeeded
-    } else {
-        Outcome::Failed
-    };
-    throttle::settle(&mut tx, begun.id, outcome).await?;
-    if answer.is_none()
-        && let Some((scope, failures)) = throttle::tripped(&mut tx, attempt, now).await?
-    {
-        let detail = json!({ "scope": scope, "failures": failures });
-        record(&mut tx, account, ip, "auth.sign_in_slowed", detail).await?;
-    }
-    tx.commit().await?;
+    let answer = finish_code(state, account, ip, begun.id, typed, accept).await?;
     Ok(answer.ok_or_else(|| {
         let problem = if typed.trim().is_empty() {
             "Enter the code from your authenticator app"
@@ -285,6 +270,46 @@ pub async fn check_code(
         };
         (StatusCode::UNPROCESSABLE_ENTITY, problem.to_owned())
     }))
+}
+
+/// A code attempt for the account of `email`.
+pub fn code_attempt(email: &str, ip: Option<std::net::IpAddr>) -> Attempt<'_> {
+    Attempt {
+        kind: AttemptKind::SecondFactor,
+        email,
+        ip,
+        known_device: None,
+    }
+}
+
+/// Checks the code of the begun code attempt `attempt_id` and settles it; a failure that
+/// brings the count to a threshold is recorded.
+pub async fn finish_code(
+    state: &AppState,
+    account: Account<'_>,
+    ip: Option<std::net::IpAddr>,
+    attempt_id: i64,
+    typed: &str,
+    accept: Accept,
+) -> AppResult<Option<Answer>> {
+    let now = state.clock.now();
+    let email = account.email.to_lowercase();
+    let key = &state.settings.secret_key;
+    let mut tx = state.pool.begin().await?;
+    let answer = second_factor::check(&mut tx, key, account.id, &email, typed, now, accept).await?;
+    let outcome = if answer.is_some() {
+        Outcome::Succeeded
+    } else {
+        Outcome::Failed
+    };
+    throttle::settle(&mut tx, attempt_id, outcome).await?;
+    if answer.is_none() {
+        let actor = Actor::person(account.id, account.email, ip);
+        let entity = ("user", account.id.to_string());
+        super::record_if_slowed(&mut tx, code_attempt(&email, ip), now, &actor, entity).await?;
+    }
+    tx.commit().await?;
+    Ok(answer)
 }
 
 /// Writes an event about `account` to the audit trail.

@@ -383,6 +383,31 @@ pub async fn second_factor(
     .await
 }
 
+/// Whether the account of this email (as typed) has a confirmed authenticator.
+pub async fn has_second_factor_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from second_factor f join app_user u using (user_id)
+                           where lower(u.email) = lower($1) and f.confirmed_at is not null) as "yes!""#,
+        email
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Ends `user`'s unanswered sign-in challenges and forgets the browsers they signed in from.
+pub async fn forget_sign_in_state(conn: &mut PgConnection, user: UserId) -> sqlx::Result<()> {
+    sqlx::query!("delete from sign_in_challenge where user_id = $1", user.0)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!("delete from known_device where user_id = $1", user.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Whether `user` has a confirmed authenticator.
 pub async fn has_second_factor(conn: &mut PgConnection, user: UserId) -> sqlx::Result<bool> {
     sqlx::query_scalar!(

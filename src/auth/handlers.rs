@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -207,7 +207,7 @@ impl<'a> SignIn<'a> {
 
         let Verified::Yes { needs_rehash } = verified else {
             let user_id = credentials.as_ref().map(|c| c.id.0);
-            self.record_failure(attempt, begun.id, user_id).await?;
+            self.record_failure(attempt, begun, user_id).await?;
             return Ok(match begun.waiting_for {
                 Some(refusal) => LoginOutcome::Refused(refusal),
                 None => LoginOutcome::WrongCredentials,
@@ -217,24 +217,29 @@ impl<'a> SignIn<'a> {
         // A code typed on the sign-in form (offered while the account waits) is checked with
         // the password. While the account waits, only a right code gets through, and anything
         // less is answered as the wait; otherwise a wrong one leads to the second step.
-        if begun.waiting_for.is_some() || !self.code.is_empty() {
-            match self.check_code(user, attempt, begun).await? {
-                Some(answer) => {
-                    let signed_in = self
-                        .sign_in_as(user, begun, needs_rehash, Some(answer))
-                        .await?;
-                    return Ok(LoginOutcome::SignedIn(signed_in));
-                }
-                None => {
-                    if let Some(refusal) = begun.waiting_for {
-                        return Ok(LoginOutcome::Refused(refusal));
-                    }
-                }
-            }
+        if let Some(answer) = self.code_on_the_form(user, begun).await? {
+            let signed_in = self
+                .sign_in_as(user, begun, needs_rehash, Some(answer))
+                .await?;
+            return Ok(LoginOutcome::SignedIn(signed_in));
+        }
+        if let Some(refusal) = begun.waiting_for {
+            let mut tx = self.state.pool.begin().await?;
+            throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
+            tx.commit().await?;
+            return Ok(LoginOutcome::Refused(refusal));
         }
         let settings = &self.state.settings;
         if second_factor_due(self.state, user.id, &user.roles).await? {
+            let upgraded_hash = if needs_rehash {
+                Some(self.state.passwords.hash(self.password).await?)
+            } else {
+                None
+            };
             let mut tx = self.state.pool.begin().await?;
+            if let Some(hash) = &upgraded_hash {
+                users_db::set_password_hash(&mut tx, user.id, hash, self.now).await?;
+            }
             throttle::settle(&mut tx, begun.id, Outcome::Succeeded).await?;
             let cookie =
                 super::challenge::start(&mut tx, settings, user.id, self.next, self.now).await?;
@@ -266,79 +271,63 @@ impl<'a> SignIn<'a> {
         Ok(begun)
     }
 
-    /// Checks the code typed with a right password on the sign-in form, under the count of
-    /// codes. While the account waits, the password attempt is settled as failed when the code
-    /// is not right (anything less than both is the attacker's).
-    async fn check_code(
+    /// The code typed with a right password on the sign-in form, when it is right: checked
+    /// in the code attempt begun with the password's while the account waits, else under a
+    /// code attempt of its own.
+    async fn code_on_the_form(
         &self,
         user: &users_db::Credentials,
-        attempt: Attempt<'_>,
         begun: Begun,
     ) -> AppResult<Option<second_factor::Answer>> {
-        let email = user.email.to_lowercase();
-        let code_attempt = Attempt {
-            kind: AttemptKind::SecondFactor,
-            email: &email,
-            ..attempt
+        let account = super::challenge::Account {
+            id: user.id,
+            email: &user.email,
         };
-        let mut tx = self.state.pool.begin().await?;
-        let codes_wait = throttle::check(&mut tx, code_attempt, self.now).await?;
-        let key = &self.state.settings.secret_key;
-        let answer = match codes_wait {
-            Some(_) => None,
-            None => {
-                second_factor::check(&mut tx, key, user.id, &email, self.code, self.now).await?
-            }
-        };
-        if answer.is_none() {
-            if begun.waiting_for.is_some() {
-                throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
-            }
-            if codes_wait.is_none() {
-                super::db::insert_attempt(
-                    &mut tx,
-                    AttemptKind::SecondFactor,
-                    &throttle::key(&email),
-                    self.ip,
-                    Outcome::Failed,
-                    self.now,
-                )
-                .await?;
-                self.record_if_tripped(&mut tx, code_attempt, Some(user.id.0))
-                    .await?;
-            }
+        let accept = second_factor::Accept::SignIn;
+        if let Some(code_attempt) = begun.code_attempt {
+            let answer = super::challenge::finish_code(
+                self.state,
+                account,
+                self.ip,
+                code_attempt,
+                self.code,
+                accept,
+            )
+            .await?;
+            return Ok(answer);
         }
-        tx.commit().await?;
-        Ok(answer)
+        if self.code.is_empty() {
+            return Ok(None);
+        }
+        let checked =
+            super::challenge::check_code(self.state, account, self.ip, self.code, accept).await?;
+        Ok(checked.ok())
     }
 
-    /// Settles the attempt as failed, and records in the audit trail when this failure made a
-    /// count trip a threshold. `user_id` is the account the email belongs to, if any.
+    /// Settles the attempt (and the code attempt begun with it) as failed, and records in the
+    /// audit trail when this failure made a count trip a threshold. `user_id` is the account
+    /// the email belongs to, if any.
     async fn record_failure(
         &self,
         attempt: Attempt<'_>,
-        id: i64,
+        begun: Begun,
         user_id: Option<Uuid>,
     ) -> AppResult<()> {
         let mut tx = self.state.pool.begin().await?;
-        throttle::settle(&mut tx, id, Outcome::Failed).await?;
-        self.record_if_tripped(&mut tx, attempt, user_id).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// One line in the audit trail when failures reach a threshold, instead of one a failure.
-    async fn record_if_tripped(
-        &self,
-        conn: &mut PgConnection,
-        attempt: Attempt<'_>,
-        user_id: Option<Uuid>,
-    ) -> sqlx::Result<()> {
-        if let Some((scope, failures)) = throttle::tripped(conn, attempt, self.now).await? {
-            let detail = json!({ "scope": scope, "failures": failures });
-            self.record_event(conn, user_id, "auth.sign_in_slowed", detail)
-                .await?;
+        throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
+        let actor = Actor {
+            user_id,
+            label: self.typed.clone(),
+            ip: self.ip,
+        };
+        let entity = || ("login", self.typed.clone());
+        super::record_if_slowed(&mut tx, attempt, self.now, &actor, entity()).await?;
+        if let Some(code_attempt) = begun.code_attempt {
+            throttle::settle(&mut tx, code_attempt, Outcome::Failed).await?;
+            let codes = super::challenge::code_attempt(self.email_key, self.ip);
+            super::record_if_slowed(&mut tx, codes, self.now, &actor, entity()).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -394,32 +383,6 @@ impl<'a> SignIn<'a> {
         tx.commit().await?;
         forget_previous(self.state, self.previous_session);
         Ok(signed_in)
-    }
-
-    /// Writes an event about the attempt to the audit trail, under what was typed as the
-    /// email. `user_id` is the account it belongs to, if known.
-    async fn record_event(
-        &self,
-        conn: &mut PgConnection,
-        user_id: Option<Uuid>,
-        action: &'static str,
-        detail: Value,
-    ) -> sqlx::Result<()> {
-        audit::record(
-            conn,
-            NewAuditEvent {
-                actor: &Actor {
-                    user_id,
-                    label: self.typed.clone(),
-                    ip: self.ip,
-                },
-                action,
-                entity_type: "login",
-                entity_id: self.typed.clone(),
-                detail,
-            },
-        )
-        .await
     }
 }
 

@@ -114,8 +114,9 @@ pub async fn replace_password(
 }
 
 /// Removes `user`'s authenticator and recovery codes (lost, or suspected stolen): they set a
-/// new one up at their next sign-in if their role needs one. Ends their sessions and lifts
-/// any wait on the account. Returns whether they had one.
+/// new one up at their next sign-in if their role needs one. Ends their sessions and
+/// unanswered sign-ins, forgets their browsers, and lifts any wait on the account. Returns
+/// whether they had one.
 pub async fn reset_second_factor(
     conn: &mut PgConnection,
     user: UserId,
@@ -123,9 +124,40 @@ pub async fn reset_second_factor(
     now: time::OffsetDateTime,
 ) -> sqlx::Result<bool> {
     let had = db::delete_second_factor(&mut *conn, user).await?;
+    // A phone suspected stolen: no half-finished sign-in and no remembered browser survives.
+    db::forget_sign_in_state(&mut *conn, user).await?;
     throttle::clear(&mut *conn, &email.to_lowercase(), now).await?;
     session::end_all_for_user(conn, user, None).await?;
     Ok(had)
+}
+
+/// One line in the audit trail when the failure just settled brought a count to a threshold
+/// (instead of a line for every failure).
+pub async fn record_if_slowed(
+    conn: &mut PgConnection,
+    attempt: throttle::Attempt<'_>,
+    now: time::OffsetDateTime,
+    actor: &crate::audit::Actor,
+    entity: (&'static str, String),
+) -> sqlx::Result<()> {
+    let Some((scope, failures)) = throttle::tripped(&mut *conn, attempt, now).await? else {
+        return Ok(());
+    };
+    crate::audit::record(
+        conn,
+        crate::audit::NewAuditEvent {
+            actor,
+            action: "auth.sign_in_slowed",
+            entity_type: entity.0,
+            entity_id: entity.1,
+            detail: serde_json::json!({
+                "scope": scope,
+                "failures": failures,
+                "checked": attempt.kind.as_str(),
+            }),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

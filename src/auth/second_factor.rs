@@ -147,9 +147,20 @@ impl Answer {
     }
 }
 
-/// Checks what `user` typed as their second factor at `now`: a six-digit code from their
-/// authenticator (confirmed or being set up; never one of a step already used), or, once it
-/// is confirmed, an unused recovery code. Records the use. `None` when it is not right.
+/// What a check of a second factor accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// At sign-in: a code from a confirmed authenticator, or an unused recovery code.
+    SignIn,
+    /// Setting one up: a code from the authenticator being set up, which it confirms.
+    Setup,
+    /// A code from the confirmed authenticator, never a recovery code (renewing them).
+    AppCode,
+}
+
+/// Checks what `user` typed as their second factor at `now`, as `accept` allows: a six-digit
+/// code (never one of a step already used), or a recovery code. Records the use. `None` when
+/// it is not right.
 pub async fn check(
     conn: &mut PgConnection,
     key: &SecretKey,
@@ -157,10 +168,14 @@ pub async fn check(
     email: &str,
     typed: &str,
     now: OffsetDateTime,
+    accept: Accept,
 ) -> sqlx::Result<Option<Answer>> {
     let Some(stored) = db::second_factor(conn, user).await? else {
         return Ok(None);
     };
+    if stored.confirmed == (accept == Accept::Setup) {
+        return Ok(None);
+    }
     let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
     if typed.len() == 6 && typed.bytes().all(|b| b.is_ascii_digit()) {
         let Some(authenticator) = Authenticator::open(key, &stored.secret_sealed, email) else {
@@ -178,7 +193,7 @@ pub async fn check(
             None => Ok(None),
         };
     }
-    if stored.confirmed
+    if accept == Accept::SignIn
         && db::use_recovery_code(conn, user, &recovery_code_hash(&typed), now).await?
     {
         return Ok(Some(Answer::RecoveryCode));

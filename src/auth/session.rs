@@ -52,40 +52,30 @@ impl OfUser for StoredSession {
     }
 }
 
+/// Under https, a cookie's name carries the `__Host-` prefix: the browser then accepts it only
+/// from this host, over https, for every path.
+fn host_only(settings: &Settings, prefixed: &'static str, plain: &'static str) -> &'static str {
+    if settings.is_https() { prefixed } else { plain }
+}
+
 /// The cookie that carries the session token.
 pub fn session_cookie_name(settings: &Settings) -> &'static str {
-    if settings.is_https() {
-        "__Host-attest_session"
-    } else {
-        "attest_session"
-    }
+    host_only(settings, "__Host-attest_session", "attest_session")
 }
 
 /// The cookie that carries the form token of visitors who are not signed in.
 pub fn csrf_cookie_name(settings: &Settings) -> &'static str {
-    if settings.is_https() {
-        "__Host-attest_csrf"
-    } else {
-        "attest_csrf"
-    }
+    host_only(settings, "__Host-attest_csrf", "attest_csrf")
 }
 
 /// The cookie that marks a browser as one an account has signed in from.
 pub fn device_cookie_name(settings: &Settings) -> &'static str {
-    if settings.is_https() {
-        "__Host-attest_device"
-    } else {
-        "attest_device"
-    }
+    host_only(settings, "__Host-attest_device", "attest_device")
 }
 
 /// The cookie that carries a sign-in waiting for its second factor.
 pub fn challenge_cookie_name(settings: &Settings) -> &'static str {
-    if settings.is_https() {
-        "__Host-attest_challenge"
-    } else {
-        "attest_challenge"
-    }
+    host_only(settings, "__Host-attest_challenge", "attest_challenge")
 }
 
 /// The device cookie with `token`: kept for a year, so an attack on the account from

@@ -146,12 +146,17 @@ pub struct Attempt<'a> {
     pub known_device: Option<&'a [u8; 32]>,
 }
 
-/// A begun attempt: its id, and, when the account is waiting but the form carries a code, the
-/// wait: the attempt may then go on only with a right second-factor code.
+/// A begun attempt: its id, and, when the account is waiting but the form carries a code for
+/// an account with an authenticator, the wait and the code's own attempt: the password may
+/// then go on only with a right code.
 #[derive(Debug, Clone, Copy)]
 pub struct Begun {
     pub id: i64,
     pub waiting_for: Option<Refusal>,
+    /// The pending attempt of the code typed with the password, counted against the account's
+    /// codes whatever the password turns out to be: guessing passwords with any code in the
+    /// field is slowed as guessing codes is.
+    pub code_attempt: Option<i64>,
 }
 
 /// The stored key of what was typed as the email.
@@ -176,10 +181,14 @@ pub async fn begin(
         db::lock_attempts_from_address(conn, ip).await?;
     }
     let mut waiting_for = None;
+    let mut code_attempt = None;
     if let Some(refusal) = check(conn, attempt, now).await? {
+        // Past an account's wait only with a code, for an account that has an authenticator,
+        // while its codes are not waiting themselves.
         let bypass = matches!(refusal, Refusal::Account { .. })
             && with_code
-            && attempt.kind == AttemptKind::Password;
+            && attempt.kind == AttemptKind::Password
+            && db::has_second_factor_by_email(conn, attempt.email).await?;
         let codes_waiting = if bypass {
             second_factor_wait(conn, attempt.email, now).await?
         } else {
@@ -198,6 +207,17 @@ pub async fn begin(
             return Ok(Err(codes_waiting.unwrap_or(refusal)));
         }
         waiting_for = Some(refusal);
+        code_attempt = Some(
+            db::insert_pending_attempt(
+                conn,
+                AttemptKind::SecondFactor,
+                &email_key,
+                attempt.ip,
+                None,
+                now,
+            )
+            .await?,
+        );
     }
     let id = db::insert_pending_attempt(
         conn,
@@ -208,7 +228,11 @@ pub async fn begin(
         now,
     )
     .await?;
-    Ok(Ok(Begun { id, waiting_for }))
+    Ok(Ok(Begun {
+        id,
+        waiting_for,
+        code_attempt,
+    }))
 }
 
 /// Settles a begun attempt as the success or failure it turned out to be.

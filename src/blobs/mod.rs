@@ -669,7 +669,12 @@ impl<'a> Integrity<'a> {
     }
 }
 
-/// Logs, counts and records in the audit trail that a stored file was found damaged.
+/// The damaged files this process has recorded in the audit trail: each once, however often
+/// it is asked for.
+static DAMAGE_RECORDED: LazyLock<Mutex<HashSet<BlobId>>> = LazyLock::new(Mutex::default);
+
+/// Logs, counts and records in the audit trail (once per file and process) that a stored file
+/// was found damaged.
 async fn report_damage(pool: &PgPool, stored: &Stored, reason: &'static str) {
     tracing::error!(
         blob = %stored.blob_id.0,
@@ -678,6 +683,13 @@ async fn report_damage(pool: &PgPool, stored: &Stored, reason: &'static str) {
         "A STORED FILE IS DAMAGED: its bytes are not those that were stored; restore it from a backup"
     );
     crate::metrics::metrics().file_damaged();
+    let first = DAMAGE_RECORDED
+        .lock()
+        .map(|mut recorded| recorded.insert(stored.blob_id))
+        .unwrap_or(true);
+    if !first {
+        return;
+    }
     let recorded = async {
         let mut tx = pool.begin().await?;
         crate::audit::record(

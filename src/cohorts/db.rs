@@ -281,12 +281,16 @@ impl Enrolment {
     /// `viewer` is this enrolment's assessor and still holds the assessor role: removing the
     /// role ends what the assignment allowed.
     pub fn assessed_by(&self, viewer: Viewer<'_>) -> bool {
-        self.assessor_id == viewer.id_as(Role::Assessor)
+        viewer
+            .id_as(Role::Assessor)
+            .is_some_and(|id| self.assessor_id == Some(id))
     }
 
     /// `viewer` is this enrolment's IQA and still holds the IQA role.
     pub fn quality_assured_by(&self, viewer: Viewer<'_>) -> bool {
-        self.iqa_id == viewer.id_as(Role::Iqa)
+        viewer
+            .id_as(Role::Iqa)
+            .is_some_and(|id| self.iqa_id == Some(id))
     }
 }
 
@@ -384,4 +388,46 @@ pub async fn lock_for_sign_off(
     .fetch_optional(conn)
     .await?;
     Ok(found.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrolment(assessor: Option<UserId>, iqa: Option<UserId>) -> Enrolment {
+        let nil = uuid::Uuid::nil();
+        Enrolment {
+            id: EnrolmentId(nil),
+            cohort_id: CohortId(nil),
+            cohort_name: String::new(),
+            standard_id: StandardId(nil),
+            standard_title: String::new(),
+            standard_urn: String::new(),
+            candidate_id: UserId(uuid::Uuid::from_u128(9)),
+            candidate_name: String::new(),
+            assessor_id: assessor,
+            assessor_name: None,
+            iqa_id: iqa,
+            iqa_name: None,
+            withdrawn_at: None,
+            withdrawn_reason: None,
+        }
+    }
+
+    #[test]
+    fn an_assignment_counts_only_for_its_holder_while_they_hold_its_role() {
+        let person = UserId(uuid::Uuid::from_u128(1));
+        let viewer = |roles: &'static [Role]| Viewer { id: person, roles };
+        let assigned = enrolment(Some(person), Some(person));
+        assert!(assigned.assessed_by(viewer(&[Role::Assessor])));
+        assert!(!assigned.assessed_by(viewer(&[Role::Iqa])), "role removed");
+        assert!(assigned.quality_assured_by(viewer(&[Role::Iqa])));
+        assert!(!assigned.quality_assured_by(viewer(&[Role::Admin])));
+        // Nobody assigned is nobody's assignment, whatever roles one lacks.
+        let unassigned = enrolment(None, None);
+        assert!(!unassigned.assessed_by(viewer(&[Role::Candidate])));
+        assert!(!unassigned.quality_assured_by(viewer(&[Role::Admin])));
+        let other = enrolment(Some(UserId(uuid::Uuid::from_u128(2))), None);
+        assert!(!other.assessed_by(viewer(&[Role::Assessor])));
+    }
 }

@@ -11,7 +11,7 @@ use crate::audit::{self, Actor, NewAuditEvent};
 use crate::auth::challenge::{self, Account};
 use crate::auth::csrf::CsrfForm;
 use crate::auth::db as auth_db;
-use crate::auth::second_factor::{self, Answer};
+use crate::auth::second_factor::{self, Accept};
 use crate::auth::throttle::{self, Attempt, AttemptKind, Outcome};
 use crate::auth::views::{RecoveryCodesPage, SecondFactorPage};
 use crate::changes::Change;
@@ -156,18 +156,10 @@ async fn check_current_password(
     };
     let mut tx = state.pool.begin().await?;
     throttle::settle(&mut tx, begun.id, outcome).await?;
-    if !right && let Some((scope, failures)) = throttle::tripped(&mut tx, attempt, now).await? {
-        audit::record(
-            &mut tx,
-            NewAuditEvent {
-                actor: &Actor::user(user, ip),
-                action: "auth.sign_in_slowed",
-                entity_type: "user",
-                entity_id: user.id.to_string(),
-                detail: json!({ "scope": scope, "failures": failures, "check": "current_password" }),
-            },
-        )
-        .await?;
+    if !right {
+        let actor = Actor::user(user, ip);
+        let entity = ("user", user.id.to_string());
+        crate::auth::record_if_slowed(&mut tx, attempt, now, &actor, entity).await?;
     }
     tx.commit().await?;
     Ok(if right {
@@ -184,6 +176,9 @@ async fn check_current_password(
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// Asked when setting an authenticator up.
+    #[serde(default)]
+    current_password: String,
 }
 
 /// `GET /account/second-factor`: an authenticator to set up, for someone who has none (and
@@ -235,10 +230,21 @@ pub async fn set_up_second_factor(
         id: user.id,
         email: &user.email,
     };
-    match challenge::check_code(&state, account, ip, &form.code).await? {
-        Ok(Answer::Code) => {}
-        // Recovery codes exist only once an authenticator is on, and then there is no setup.
-        Ok(Answer::RecoveryCode) => return Ok(Redirect::to("/account").into_response()),
+    // Whoever holds the session must also know the password: a session left open must not
+    // let someone else tie the account to their phone.
+    if form.current_password.is_empty() {
+        page.errors
+            .add("current_password", "Enter your current password");
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    if let Err((status, problem)) =
+        check_current_password(&state, &user, ip, &form.current_password).await?
+    {
+        page.errors.add("current_password", problem);
+        return Ok((status, page).into_response());
+    }
+    match challenge::check_code(&state, account, ip, &form.code, Accept::Setup).await? {
+        Ok(_) => {}
         Err((status, problem)) => {
             page.errors.add("code", problem);
             return Ok((status, page).into_response());
@@ -270,23 +276,16 @@ pub async fn renew_recovery_codes(
         email: &user.email,
     };
     let has = auth_db::has_second_factor(&mut *state.pool.acquire().await?, user.id).await?;
+    // A code from the app, never a recovery code: one would be used up to renew them all.
     let checked = if has {
-        challenge::check_code(&state, account, ip, &form.code).await?
+        challenge::check_code(&state, account, ip, &form.code, Accept::AppCode).await?
     } else {
         Err((
             StatusCode::UNPROCESSABLE_ENTITY,
             "Set up two-step sign-in first".to_owned(),
         ))
     };
-    let problem = match checked {
-        Ok(Answer::Code) => None,
-        Ok(Answer::RecoveryCode) => Some((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter a code from your authenticator app, not a recovery code".to_owned(),
-        )),
-        Err(problem) => Some(problem),
-    };
-    if let Some((status, problem)) = problem {
+    if let Err((status, problem)) = checked {
         let mut page = account_page(&state, layout, &user).await?;
         page.code_errors.add("code", problem);
         return Ok((status, page).into_response());

@@ -454,7 +454,10 @@ async fn anyone_may_turn_on_two_step_sign_in_from_their_account_and_renew_codes(
     assert_eq!(setup.status, StatusCode::OK);
     let secret = setup.text("#secret-key");
     let wrong = browser
-        .post_form("/account/second-factor", &[("code", "999999")])
+        .post_form(
+            "/account/second-factor",
+            &[("current_password", PASSWORD), ("code", "999999")],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
@@ -462,10 +465,26 @@ async fn anyone_may_turn_on_two_step_sign_in_from_their_account_and_renew_codes(
         secret,
         "the same key until it is on"
     );
-    let on = browser
+    // A session alone does not tie the account to a phone: the password is asked too.
+    let no_password = browser
         .post_form(
             "/account/second-factor",
             &[("code", &code_for(&app, &secret))],
+        )
+        .await;
+    assert_eq!(no_password.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        no_password
+            .text("#current_password-error")
+            .contains("current password")
+    );
+    let on = browser
+        .post_form(
+            "/account/second-factor",
+            &[
+                ("current_password", PASSWORD),
+                ("code", &code_for(&app, &secret)),
+            ],
         )
         .await;
     assert_eq!(on.status, StatusCode::OK);
@@ -474,6 +493,19 @@ async fn anyone_may_turn_on_two_step_sign_in_from_their_account_and_renew_codes(
     let account = browser.get("/account").await;
     assert!(account.text("#second-factor-status").starts_with("On"));
     assert!(account.text("#second-factor-status").contains("10 unused"));
+    // A recovery code does not renew them (nor is it used up trying).
+    let with_recovery = browser
+        .post_form(
+            "/account/second-factor/recovery-codes",
+            &[("code", &first_codes[1])],
+        )
+        .await;
+    assert_eq!(with_recovery.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        with_recovery
+            .text("#second-factor-status")
+            .contains("10 unused")
+    );
 
     app.clock().advance(Duration::seconds(30));
     let renewed = browser
@@ -527,5 +559,99 @@ async fn where_the_portal_offers_no_second_step_there_is_none_to_set_up(pool: Pg
     assert_eq!(
         browser.get("/account/second-factor").await.status,
         StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test]
+async fn the_first_admin_sets_up_an_authenticator_before_their_first_session(pool: PgPool) {
+    let settings = Settings {
+        second_factor: SecondFactorPolicy::Required,
+        ..Settings::default()
+    };
+    let app = TestApp::with_settings(pool, settings).await;
+    let link = {
+        let mut conn = app.pool.acquire().await.expect("connection");
+        attest::auth::links::issue(
+            &mut conn,
+            "http://x",
+            attest::auth::links::Purpose::Setup,
+            None,
+            None,
+            app.clock().now(),
+        )
+        .await
+        .expect("link")
+    };
+    let path = link.url.trim_start_matches("http://x").to_owned();
+    let browser = app.browser();
+    let password = "a long and unusual passphrase";
+    browser
+        .post_form(
+            &path,
+            &[
+                ("name", "First Admin"),
+                ("email", "first@example.org"),
+                ("password", password),
+                ("confirm_password", password),
+            ],
+        )
+        .await
+        .assert_redirect_to("/login/second-factor");
+    assert_eq!(app.count("select count(*) from session").await, 0);
+    let page = browser.get("/login/second-factor").await;
+    assert_eq!(page.text("h1"), "Set up your authenticator");
+    let secret = page.text("#secret-key");
+    let done = browser
+        .post_form(
+            "/login/second-factor",
+            &[("code", &code_for(&app, &secret))],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
+}
+
+#[sqlx::test]
+async fn any_code_in_the_field_does_not_let_password_guesses_past_the_wait(pool: PgPool) {
+    let app = app_requiring_second_factor(pool).await;
+    set_up(&app, &app.browser()).await;
+    app.create_user("casey@example.org", "Casey Candidate", &[Role::Candidate])
+        .await;
+    let guess = |email: &'static str, password: &'static str, n: u8| {
+        let app = &app;
+        async move {
+            let mut attacker = app.browser();
+            attacker.ip = std::net::IpAddr::from([203, 0, 113, n]);
+            attacker
+                .post_form(
+                    "/login",
+                    &[("email", email), ("password", password), ("code", "123456")],
+                )
+                .await
+        }
+    };
+    for email in [ADMIN, "casey@example.org"] {
+        for n in 0..5 {
+            guess(email, "a wrong guess", n).await;
+        }
+        // The account waits. A code in the field lets a guess at an account with an
+        // authenticator be checked only against the count of codes; every answer is the wait.
+        let mut statuses = Vec::new();
+        for n in 5..12 {
+            statuses.push(guess(email, "a wrong guess", n).await.status);
+        }
+        // The right password with a wrong code gets the same answer as a wrong one.
+        statuses.push(guess(email, PASSWORD, 20).await.status);
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+            "{email}: {statuses:?}"
+        );
+    }
+    let code_failures = app
+        .count("select count(*) from login_attempt where kind = 'second_factor' and outcome = 'failed'")
+        .await;
+    assert!(
+        code_failures <= 5,
+        "at most the free code failures were checked: {code_failures}"
     );
 }
