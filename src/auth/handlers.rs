@@ -231,15 +231,10 @@ impl<'a> SignIn<'a> {
         }
         let settings = &self.state.settings;
         if second_factor_due(self.state, user.id, &user.roles).await? {
-            let upgraded_hash = if needs_rehash {
-                Some(self.state.passwords.hash(self.password).await?)
-            } else {
-                None
-            };
+            let upgraded_hash = self.upgraded_hash(needs_rehash).await?;
             let mut tx = self.state.pool.begin().await?;
-            if let Some(hash) = &upgraded_hash {
-                users_db::set_password_hash(&mut tx, user.id, hash, self.now).await?;
-            }
+            self.store_upgraded_hash(&mut tx, user, upgraded_hash.as_deref())
+                .await?;
             throttle::settle(&mut tx, begun.id, Outcome::Succeeded).await?;
             let cookie =
                 super::challenge::start(&mut tx, settings, user.id, self.next, self.now).await?;
@@ -248,6 +243,28 @@ impl<'a> SignIn<'a> {
         }
         let signed_in = self.sign_in_as(user, begun, needs_rehash, None).await?;
         Ok(LoginOutcome::SignedIn(signed_in))
+    }
+
+    /// A new hash of the right password when the stored one is weaker than today's; made
+    /// before a transaction begins, so no connection waits on the hashing.
+    async fn upgraded_hash(&self, needs_rehash: bool) -> AppResult<Option<String>> {
+        Ok(if needs_rehash {
+            Some(self.state.passwords.hash(self.password).await?)
+        } else {
+            None
+        })
+    }
+
+    async fn store_upgraded_hash(
+        &self,
+        conn: &mut PgConnection,
+        user: &users_db::Credentials,
+        hash: Option<&str>,
+    ) -> sqlx::Result<()> {
+        match hash {
+            Some(hash) => users_db::set_password_hash(conn, user.id, hash, self.now).await,
+            None => Ok(()),
+        }
     }
 
     /// The browser's device hash, when it has fully signed in to this account before.
@@ -341,15 +358,10 @@ impl<'a> SignIn<'a> {
         needs_rehash: bool,
         second_factor: Option<second_factor::Answer>,
     ) -> AppResult<SignedIn> {
-        let upgraded_hash = if needs_rehash {
-            Some(self.state.passwords.hash(self.password).await?)
-        } else {
-            None
-        };
+        let upgraded_hash = self.upgraded_hash(needs_rehash).await?;
         let mut tx = self.state.pool.begin().await?;
-        if let Some(hash) = &upgraded_hash {
-            users_db::set_password_hash(&mut tx, user.id, hash, self.now).await?;
-        }
+        self.store_upgraded_hash(&mut tx, user, upgraded_hash.as_deref())
+            .await?;
         // In past a wait with a code, the owner does not lift the wait for everyone else.
         let outcome = if attempt.waiting_for.is_some() {
             Outcome::SucceededWhileWaiting

@@ -250,16 +250,7 @@ pub async fn set_up_second_factor(
             return Ok((status, page).into_response());
         }
     }
-    let mut tx = state.pool.begin().await?;
-    challenge::record(&mut tx, account, ip, "auth.second_factor_set_up", json!({})).await?;
-    let codes = second_factor::renew_recovery_codes(&mut tx, user.id).await?;
-    tx.commit().await?;
-    Ok(RecoveryCodesPage {
-        layout: layout.section(Section::Account),
-        codes,
-        next: "/account".to_owned(),
-    }
-    .into_response())
+    new_recovery_codes(&state, account, ip, "auth.second_factor_set_up", layout).await
 }
 
 /// `POST /account/second-factor/recovery-codes`: new recovery codes in place of the old, for a
@@ -290,16 +281,21 @@ pub async fn renew_recovery_codes(
         page.code_errors.add("code", problem);
         return Ok((status, page).into_response());
     }
+    new_recovery_codes(&state, account, ip, "auth.recovery_codes_renewed", layout).await
+}
+
+/// Ten new recovery codes for `account` in place of any old ones, recorded as `action`, on the
+/// page that shows them once.
+async fn new_recovery_codes(
+    state: &AppState,
+    account: Account<'_>,
+    ip: Option<std::net::IpAddr>,
+    action: &'static str,
+    layout: Layout,
+) -> AppResult<Response> {
     let mut tx = state.pool.begin().await?;
-    let codes = second_factor::renew_recovery_codes(&mut tx, user.id).await?;
-    challenge::record(
-        &mut tx,
-        account,
-        ip,
-        "auth.recovery_codes_renewed",
-        json!({}),
-    )
-    .await?;
+    let codes = second_factor::renew_recovery_codes(&mut tx, account.id).await?;
+    challenge::record(&mut tx, account, ip, action, json!({})).await?;
     tx.commit().await?;
     Ok(RecoveryCodesPage {
         layout: layout.section(Section::Account),

@@ -37,7 +37,7 @@ async fn ids(app: &TestApp) -> Vec<i64> {
 }
 
 /// Tampering as someone with direct database access would: past the append-only trigger.
-async fn tamper(app: &TestApp, sql: &str) {
+pub async fn tamper(app: &TestApp, sql: &str) {
     let mut tx = app.pool.begin().await.expect("begin");
     sqlx::raw_sql("alter table audit_event disable trigger audit_event_no_update_or_delete")
         .execute(&mut *tx)

@@ -636,6 +636,18 @@ impl TestApp {
         }
     }
 
+    /// The download path of the one file of `evidence`.
+    pub async fn file_path_of(&self, evidence: &str) -> String {
+        let file: uuid::Uuid = sqlx::query_scalar!(
+            "select evidence_file_id from evidence_file where evidence_id = $1::text::uuid",
+            evidence
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("file");
+        format!("/evidence/{evidence}/files/{file}")
+    }
+
     /// Stores the status of an enrolment made here by plain SQL, as enrolling through the
     /// portal does.
     pub async fn store_status(&self, enrolment: uuid::Uuid) {

@@ -51,14 +51,7 @@ async fn submitted_file(app: &TestApp) -> (String, String) {
     let evidence = app
         .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1"])
         .await;
-    let file: uuid::Uuid = sqlx::query_scalar!(
-        "select evidence_file_id from evidence_file where evidence_id = $1::text::uuid",
-        evidence
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("file");
-    let path = format!("/evidence/{evidence}/files/{file}");
+    let path = app.file_path_of(&evidence).await;
     (evidence, path)
 }
 

@@ -442,18 +442,11 @@ async fn removing_a_role_ends_what_its_assignments_opened(pool: PgPool) {
     let evidence = app
         .submit_evidence(&candidate, &enrolled, "Runbook", "product", &["PC1"])
         .await;
-    let file: uuid::Uuid = sqlx::query_scalar!(
-        "select evidence_file_id from evidence_file where evidence_id = $1::text::uuid",
-        evidence
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("file");
     let id = enrolled.enrolment;
     let pages = [
         format!("/enrolments/{id}"),
         format!("/evidence/{evidence}"),
-        format!("/evidence/{evidence}/files/{file}"),
+        app.file_path_of(&evidence).await,
         format!("/enrolments/{id}/archive.zip"),
     ];
 

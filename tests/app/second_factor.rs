@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use sqlx::PgPool;
 use time::Duration;
 
-use crate::helpers::{Browser, PASSWORD, TestApp};
+use crate::helpers::{Browser, PASSWORD, TestApp, TestResponse};
 
 const ADMIN: &str = "ada.admin@example.org";
 
@@ -34,6 +34,13 @@ fn code_for(app: &TestApp, secret: &str) -> String {
     totp.generate(now).to_string()
 }
 
+/// Answers the second step of sign-in with `code`.
+async fn answer(browser: &Browser<'_>, code: &str) -> TestResponse {
+    browser
+        .post_form("/login/second-factor", &[("code", code)])
+        .await
+}
+
 /// Signs in `browser` as the admin for the first time: password, then the authenticator is
 /// set up. Returns its setup key and the recovery codes shown.
 async fn set_up(app: &TestApp, browser: &Browser<'_>) -> (String, Vec<String>) {
@@ -49,9 +56,7 @@ async fn set_up(app: &TestApp, browser: &Browser<'_>) -> (String, Vec<String>) {
         "the QR code is drawn on the server"
     );
     let secret = page.text("#secret-key");
-    let done = browser
-        .post_form("/login/second-factor", &[("code", &code_for(app, &secret))])
-        .await;
+    let done = answer(browser, &code_for(app, &secret)).await;
     assert_eq!(done.status, StatusCode::OK);
     let codes = done.texts("#recovery-codes code");
     (secret, codes)
@@ -71,19 +76,12 @@ async fn a_required_role_sets_up_an_authenticator_then_signs_in_with_a_code_once
         "a right password alone opens no session"
     );
     assert!(browser.get("/admin/users").await.is_sign_in_redirect());
-    let wrong = browser
-        .post_form("/login/second-factor", &[("code", "000000")])
-        .await;
+    let wrong = answer(&browser, "000000").await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong.text(".field-error").contains("not right"));
 
     let secret = wrong.text("#secret-key");
-    let done = browser
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
-        .await;
+    let done = answer(&browser, &code_for(&app, &secret)).await;
     assert_eq!(done.status, StatusCode::OK);
     let codes = done.texts("#recovery-codes code");
     assert_eq!(codes.len(), 10);
@@ -109,19 +107,10 @@ async fn a_required_role_sets_up_an_authenticator_then_signs_in_with_a_code_once
         .assert_redirect_to("/login/second-factor");
     let page = later.get("/login/second-factor").await;
     assert_eq!(page.text("h1"), "Enter your code");
-    let replayed = later
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
-        .await;
+    let replayed = answer(&later, &code_for(&app, &secret)).await;
     assert_eq!(replayed.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.clock().advance(Duration::seconds(30));
-    later
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
+    answer(&later, &code_for(&app, &secret))
         .await
         .assert_redirect_to("/");
 
@@ -132,13 +121,8 @@ async fn a_required_role_sets_up_an_authenticator_then_signs_in_with_a_code_once
     ] {
         let other = app.browser();
         other.sign_in(ADMIN, PASSWORD).await;
-        let answer = other
-            .post_form(
-                "/login/second-factor",
-                &[("code", &codes[0].to_uppercase())],
-            )
-            .await;
-        assert_eq!(answer.status, expected, "round {round}");
+        let answered = answer(&other, &codes[0].to_uppercase()).await;
+        assert_eq!(answered.status, expected, "round {round}");
     }
     let actions = app.audit_actions().await;
     assert_eq!(
@@ -271,11 +255,7 @@ async fn an_attack_from_fifty_addresses_does_not_keep_the_admin_out(pool: PgPool
         .sign_in(ADMIN, PASSWORD)
         .await
         .assert_redirect_to("/login/second-factor");
-    known
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
+    answer(&known, &code_for(&app, &secret))
         .await
         .assert_redirect_to("/");
     assert!(started.elapsed() < StdDuration::from_secs(2));
@@ -304,17 +284,10 @@ async fn wrong_codes_are_slowed_down_too(pool: PgPool) {
     let browser = app.browser();
     browser.sign_in(ADMIN, PASSWORD).await;
     for _ in 0..5 {
-        let wrong = browser
-            .post_form("/login/second-factor", &[("code", "123456")])
-            .await;
+        let wrong = answer(&browser, "123456").await;
         assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let waiting = browser
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
-        .await;
+    let waiting = answer(&browser, &code_for(&app, &secret)).await;
     assert_eq!(waiting.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         waiting
@@ -322,11 +295,7 @@ async fn wrong_codes_are_slowed_down_too(pool: PgPool) {
             .contains("wrong codes")
     );
     app.clock().advance(Duration::seconds(2));
-    browser
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
+    answer(&browser, &code_for(&app, &secret))
         .await
         .assert_redirect_to("/");
 }
@@ -532,12 +501,9 @@ async fn anyone_may_turn_on_two_step_sign_in_from_their_account_and_renew_codes(
     next.sign_in(&email, PASSWORD)
         .await
         .assert_redirect_to("/login/second-factor");
-    let old = next
-        .post_form("/login/second-factor", &[("code", &first_codes[0])])
-        .await;
+    let old = answer(&next, &first_codes[0]).await;
     assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
-    next.post_form("/login/second-factor", &[("code", &new_codes[0])])
-        .await;
+    answer(&next, &new_codes[0]).await;
     assert_eq!(next.get("/account").await.status, StatusCode::OK);
 }
 
@@ -601,12 +567,7 @@ async fn the_first_admin_sets_up_an_authenticator_before_their_first_session(poo
     let page = browser.get("/login/second-factor").await;
     assert_eq!(page.text("h1"), "Set up your authenticator");
     let secret = page.text("#secret-key");
-    let done = browser
-        .post_form(
-            "/login/second-factor",
-            &[("code", &code_for(&app, &secret))],
-        )
-        .await;
+    let done = answer(&browser, &code_for(&app, &secret)).await;
     assert_eq!(done.status, StatusCode::OK);
     assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
 }

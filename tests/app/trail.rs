@@ -61,25 +61,15 @@ async fn verify(app: &TestApp) -> audit::Verification {
     audit::verify(&mut conn).await.expect("verify")
 }
 
-/// Deletes events as someone with direct database access would: past the triggers.
+/// Removes the newest `newest` events as someone with direct database access would.
 async fn cut(app: &TestApp, newest: i64) {
-    let mut tx = app.pool.begin().await.expect("begin");
-    sqlx::raw_sql("alter table audit_event disable trigger audit_event_no_update_or_delete")
-        .execute(&mut *tx)
-        .await
-        .expect("disable");
-    sqlx::query!(
-        "delete from audit_event where chain_seq > (select max(chain_seq) from audit_event) - $1",
-        newest
+    crate::audit::tamper(
+        app,
+        &format!(
+            "delete from audit_event where chain_seq > (select max(chain_seq) from audit_event) - {newest}"
+        ),
     )
-    .execute(&mut *tx)
-    .await
-    .expect("cut");
-    sqlx::raw_sql("alter table audit_event enable trigger audit_event_no_update_or_delete")
-        .execute(&mut *tx)
-        .await
-        .expect("enable");
-    tx.commit().await.expect("commit");
+    .await;
 }
 
 #[sqlx::test]
