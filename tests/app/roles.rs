@@ -10,12 +10,19 @@ use crate::helpers::TestApp;
 
 const APP_PASSWORD: &str = "app role password for the tests";
 
+/// Roles belong to the whole PostgreSQL server: tests setting the app role's password at the
+/// same moment would update one catalog row together, which PostgreSQL refuses.
+static SETTING_UP_ROLES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A pool of this test's database logged in as the app role, set up first.
 async fn as_app_role(pool: &PgPool) -> PgPool {
     let mut conn = pool.acquire().await.expect("connection");
-    attest::db::setup_roles(&mut conn, Some(APP_PASSWORD))
-        .await
-        .expect("roles");
+    {
+        let _one_at_a_time = SETTING_UP_ROLES.lock().await;
+        attest::db::setup_roles(&mut conn, Some(APP_PASSWORD))
+            .await
+            .expect("roles");
+    }
     let options = (*pool.connect_options())
         .clone()
         .username(attest::db::APP_ROLE)
