@@ -46,15 +46,15 @@ create table known_device (
 );
 create index known_device_user_idx on known_device (user_id);
 
--- Attempts now say what was checked (a password or a second-factor code) and from which
--- known device; 'cleared' marks a password set or a reset by an admin, after which earlier
+-- Attempts now say what was checked (a password, a second-factor code, or a password with a
+-- code past an account's wait, which has a count of its own) and from which known device; 'cleared' marks a password set or a reset by an admin, after which earlier
 -- failures no longer count. A sign-in that got past an account's wait with a code succeeds
 -- without clearing the wait: the attack goes on.
 alter type login_outcome add value 'cleared';
 alter type login_outcome add value 'succeeded_while_waiting';
 alter table login_attempt
     add column kind text not null default 'password'
-        constraint login_attempt_kind check (kind in ('password', 'second_factor')),
+        constraint login_attempt_kind check (kind in ('password', 'second_factor', 'password_with_code')),
     add column device_hash bytea;
 create index login_attempt_device_idx on login_attempt (email_key, device_hash, attempted_at)
     where device_hash is not null;

@@ -311,6 +311,20 @@ pub async fn insert_attempt(
     Ok(())
 }
 
+/// Settles as failed the attempts still pending that began before `before`.
+pub async fn fail_stale_pending_attempts(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "update login_attempt set outcome = 'failed' where outcome = 'pending' and attempted_at < $1",
+        before
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Forgets attempts made before `before`; returns how many.
 pub async fn delete_old_attempts(
     conn: &mut PgConnection,
@@ -380,20 +394,6 @@ pub async fn second_factor(
         user.0
     )
     .fetch_optional(conn)
-    .await
-}
-
-/// Whether the account of this email (as typed) has a confirmed authenticator.
-pub async fn has_second_factor_by_email(
-    conn: &mut PgConnection,
-    email: &str,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(
-        r#"select exists (select 1 from second_factor f join app_user u using (user_id)
-                           where lower(u.email) = lower($1) and f.confirmed_at is not null) as "yes!""#,
-        email
-    )
-    .fetch_one(conn)
     .await
 }
 

@@ -224,9 +224,13 @@ impl<'a> SignIn<'a> {
             return Ok(LoginOutcome::SignedIn(signed_in));
         }
         if let Some(refusal) = begun.waiting_for {
-            let mut tx = self.state.pool.begin().await?;
-            throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
-            tx.commit().await?;
+            // Answered as a wrong password is: the same wait, the same counts.
+            let settled = Begun {
+                past_the_wait: None,
+                ..begun
+            };
+            self.record_failure(attempt, settled, Some(user.id.0))
+                .await?;
             return Ok(LoginOutcome::Refused(refusal));
         }
         let settings = &self.state.settings;
@@ -288,42 +292,56 @@ impl<'a> SignIn<'a> {
         Ok(begun)
     }
 
-    /// The code typed with a right password on the sign-in form, when it is right: checked
-    /// in the code attempt begun with the password's while the account waits, else under a
-    /// code attempt of its own.
+    /// The code typed with a right password on the sign-in form, when it is right: past the
+    /// account's wait, in the attempt begun for that; otherwise under the count of codes.
     async fn code_on_the_form(
         &self,
         user: &users_db::Credentials,
         begun: Begun,
     ) -> AppResult<Option<second_factor::Answer>> {
+        if let Some(past_the_wait) = begun.past_the_wait {
+            return self.code_past_the_wait(user, past_the_wait).await;
+        }
+        if self.code.is_empty() {
+            return Ok(None);
+        }
         let account = super::challenge::Account {
             id: user.id,
             email: &user.email,
         };
         let accept = second_factor::Accept::SignIn;
-        if let Some(code_attempt) = begun.code_attempt {
-            let answer = super::challenge::finish_code(
-                self.state,
-                account,
-                self.ip,
-                code_attempt,
-                self.code,
-                accept,
-            )
-            .await?;
-            return Ok(answer);
-        }
-        if self.code.is_empty() {
-            return Ok(None);
-        }
         let checked =
             super::challenge::check_code(self.state, account, self.ip, self.code, accept).await?;
         Ok(checked.ok())
     }
 
-    /// Settles the attempt (and the code attempt begun with it) as failed, and records in the
-    /// audit trail when this failure made a count trip a threshold. `user_id` is the account
-    /// the email belongs to, if any.
+    /// Checks the code sent with a right password past the account's wait, and settles that
+    /// attempt: a success never clears the count past the wait (the attack may go on).
+    async fn code_past_the_wait(
+        &self,
+        user: &users_db::Credentials,
+        past_the_wait: i64,
+    ) -> AppResult<Option<second_factor::Answer>> {
+        let email = user.email.to_lowercase();
+        let key = &self.state.settings.secret_key;
+        let accept = second_factor::Accept::SignIn;
+        let mut tx = self.state.pool.begin().await?;
+        let answer =
+            second_factor::check(&mut tx, key, user.id, &email, self.code, self.now, accept)
+                .await?;
+        let outcome = if answer.is_some() {
+            Outcome::SucceededWhileWaiting
+        } else {
+            Outcome::Failed
+        };
+        throttle::settle(&mut tx, past_the_wait, outcome).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Settles the attempt (and the attempt past the wait begun with it) as failed, and
+    /// records in the audit trail when a failure brought a count to a threshold. `user_id` is
+    /// the account the email belongs to, if any.
     async fn record_failure(
         &self,
         attempt: Attempt<'_>,
@@ -331,18 +349,22 @@ impl<'a> SignIn<'a> {
         user_id: Option<Uuid>,
     ) -> AppResult<()> {
         let mut tx = self.state.pool.begin().await?;
-        throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
         let actor = Actor {
             user_id,
             label: self.typed.clone(),
             ip: self.ip,
         };
         let entity = || ("login", self.typed.clone());
+        throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
         super::record_if_slowed(&mut tx, attempt, self.now, &actor, entity()).await?;
-        if let Some(code_attempt) = begun.code_attempt {
-            throttle::settle(&mut tx, code_attempt, Outcome::Failed).await?;
-            let codes = super::challenge::code_attempt(self.email_key, self.ip);
-            super::record_if_slowed(&mut tx, codes, self.now, &actor, entity()).await?;
+        if let Some(past_the_wait) = begun.past_the_wait {
+            throttle::settle(&mut tx, past_the_wait, Outcome::Failed).await?;
+            let past = Attempt {
+                kind: AttemptKind::PasswordWithCode,
+                known_device: None,
+                ..attempt
+            };
+            super::record_if_slowed(&mut tx, past, self.now, &actor, entity()).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -8,7 +8,8 @@
 //!
 //! An attack on an account does not shut its owner out: a known device is judged only by its
 //! own failures, and anyone may still sign in by giving a code from their authenticator with
-//! their password (the codes have their own count). Setting a password or an admin's reset
+//! their password. Passwords sent with a code past the wait have a count of their own, which
+//! only a new password or an admin clears; wrong codes at the second step have theirs. Setting a password or an admin's reset
 //! clears the account's count.
 //!
 //! Attempts are kept for 30 days, not in the audit trail; the trail records when a count
@@ -53,6 +54,13 @@ pub const SECOND_FACTOR: Rule = Rule {
     free: 5,
     longest_wait: Duration::minutes(15),
 };
+/// Passwords sent with a code past an account's wait, whatever either turns out to be: a way
+/// in for the owner during an attack, which a guesser gains little from (an hour's wait at
+/// most), and which leaves the owner's other ways (a known device, the code page) untouched.
+pub const PAST_THE_WAIT: Rule = Rule {
+    free: 5,
+    longest_wait: Duration::hours(1),
+};
 
 impl Rule {
     /// Until when the next attempt must wait after `failures` failures, the last at `last`.
@@ -77,6 +85,8 @@ impl Rule {
 pub enum AttemptKind {
     Password,
     SecondFactor,
+    /// A password and a code sent together past the account's wait.
+    PasswordWithCode,
 }
 
 impl AttemptKind {
@@ -84,6 +94,7 @@ impl AttemptKind {
         match self {
             Self::Password => "password",
             Self::SecondFactor => "second_factor",
+            Self::PasswordWithCode => "password_with_code",
         }
     }
 }
@@ -146,17 +157,15 @@ pub struct Attempt<'a> {
     pub known_device: Option<&'a [u8; 32]>,
 }
 
-/// A begun attempt: its id, and, when the account is waiting but the form carries a code for
-/// an account with an authenticator, the wait and the code's own attempt: the password may
-/// then go on only with a right code.
+/// A begun attempt: its id, and, when the account is waiting but the form carries a code, the
+/// wait and the attempt past it: the password may then go on only with a right code.
 #[derive(Debug, Clone, Copy)]
 pub struct Begun {
     pub id: i64,
     pub waiting_for: Option<Refusal>,
-    /// The pending attempt of the code typed with the password, counted against the account's
-    /// codes whatever the password turns out to be: guessing passwords with any code in the
-    /// field is slowed as guessing codes is.
-    pub code_attempt: Option<i64>,
+    /// The pending attempt past the wait ([`AttemptKind::PasswordWithCode`]), counted whatever
+    /// the password and code turn out to be, and never cleared by a success.
+    pub past_the_wait: Option<i64>,
 }
 
 /// The stored key of what was typed as the email.
@@ -181,20 +190,15 @@ pub async fn begin(
         db::lock_attempts_from_address(conn, ip).await?;
     }
     let mut waiting_for = None;
-    let mut code_attempt = None;
+    let mut past_the_wait = None;
     if let Some(refusal) = check(conn, attempt, now).await? {
-        // Past an account's wait only with a code, for an account that has an authenticator,
-        // while its codes are not waiting themselves.
-        let bypass = matches!(refusal, Refusal::Account { .. })
+        // Past an account's wait only with a code, on a count of its own. Whether the account
+        // exists or has an authenticator makes no difference here: the answer is the same.
+        let may_pass = matches!(refusal, Refusal::Account { .. })
             && with_code
             && attempt.kind == AttemptKind::Password
-            && db::has_second_factor_by_email(conn, attempt.email).await?;
-        let codes_waiting = if bypass {
-            second_factor_wait(conn, attempt.email, now).await?
-        } else {
-            None
-        };
-        if !bypass || codes_waiting.is_some() {
+            && past_the_wait_allowed(conn, &email_key, now).await?;
+        if !may_pass {
             db::insert_attempt(
                 conn,
                 attempt.kind,
@@ -204,13 +208,13 @@ pub async fn begin(
                 now,
             )
             .await?;
-            return Ok(Err(codes_waiting.unwrap_or(refusal)));
+            return Ok(Err(refusal));
         }
         waiting_for = Some(refusal);
-        code_attempt = Some(
+        past_the_wait = Some(
             db::insert_pending_attempt(
                 conn,
-                AttemptKind::SecondFactor,
+                AttemptKind::PasswordWithCode,
                 &email_key,
                 attempt.ip,
                 None,
@@ -231,8 +235,25 @@ pub async fn begin(
     Ok(Ok(Begun {
         id,
         waiting_for,
-        code_attempt,
+        past_the_wait,
     }))
+}
+
+/// Whether another password with a code may go past the account's wait now.
+async fn past_the_wait_allowed(
+    conn: &mut PgConnection,
+    email_key: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let tried = db::failures_on_account(
+        conn,
+        AttemptKind::PasswordWithCode,
+        email_key,
+        None,
+        now - PAST_THE_WAIT.longest_wait - WINDOW,
+    )
+    .await?;
+    Ok(waiting(PAST_THE_WAIT, tried, now).is_none())
 }
 
 /// Settles a begun attempt as the success or failure it turned out to be.
@@ -270,11 +291,9 @@ pub async fn check(
             return Ok(Some(Refusal::Address { until }));
         }
     }
-    // Pending attempts count as failures here, so parallel guesses wait their turn.
-    let mut failures = db::failures_on_account(conn, attempt.kind, &email_key, None, since).await?;
-    if failures.pending > 0 {
-        failures.last = Some(now);
-    }
+    // Pending attempts count as failures here, at the time they began, so parallel guesses
+    // wait their turn (and one left pending by a failed request ages out like a failure).
+    let failures = db::failures_on_account(conn, attempt.kind, &email_key, None, since).await?;
     Ok(waiting(ACCOUNT, failures, now).map(|until| Refusal::Account { until }))
 }
 
@@ -312,6 +331,7 @@ pub async fn tripped(
     let (rule, scope) = match attempt.kind {
         AttemptKind::SecondFactor => (SECOND_FACTOR, "second_factor"),
         AttemptKind::Password => (ACCOUNT, "account"),
+        AttemptKind::PasswordWithCode => (PAST_THE_WAIT, "past_the_wait"),
     };
     let account =
         db::failures_on_account(conn, attempt.kind, &email_key, attempt.known_device, since)
@@ -346,8 +366,11 @@ pub async fn clear(conn: &mut PgConnection, email: &str, now: OffsetDateTime) ->
     .await
 }
 
-/// Forgets attempts older than [`KEPT_FOR`]. Runs in the background of `attest serve`.
+/// Forgets attempts older than [`KEPT_FOR`], and settles as failed any left pending for over
+/// a minute (a request that failed or was cut off between its steps). Runs in the background
+/// of `attest serve`.
 pub async fn delete_old(conn: &mut PgConnection, now: OffsetDateTime) -> sqlx::Result<u64> {
+    db::fail_stale_pending_attempts(conn, now - Duration::minutes(1)).await?;
     db::delete_old_attempts(conn, now - KEPT_FOR).await
 }
 

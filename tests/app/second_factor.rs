@@ -575,7 +575,9 @@ async fn the_first_admin_sets_up_an_authenticator_before_their_first_session(poo
 #[sqlx::test]
 async fn any_code_in_the_field_does_not_let_password_guesses_past_the_wait(pool: PgPool) {
     let app = app_requiring_second_factor(pool).await;
-    set_up(&app, &app.browser()).await;
+    let known = app.browser();
+    let (secret, _) = set_up(&app, &known).await;
+    known.post_form("/logout", &[]).await;
     app.create_user("casey@example.org", "Casey Candidate", &[Role::Candidate])
         .await;
     let guess = |email: &'static str, password: &'static str, n: u8| {
@@ -595,24 +597,74 @@ async fn any_code_in_the_field_does_not_let_password_guesses_past_the_wait(pool:
         for n in 0..5 {
             guess(email, "a wrong guess", n).await;
         }
-        // The account waits. A code in the field lets a guess at an account with an
-        // authenticator be checked only against the count of codes; every answer is the wait.
+        // The account waits. With a code in the field, guesses go past the wait on a count of
+        // their own, whether the account has an authenticator or not; every answer is the
+        // wait, the right password with a wrong code's too.
         let mut statuses = Vec::new();
         for n in 5..12 {
             statuses.push(guess(email, "a wrong guess", n).await.status);
         }
-        // The right password with a wrong code gets the same answer as a wrong one.
         statuses.push(guess(email, PASSWORD, 20).await.status);
         assert!(
             statuses.iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
             "{email}: {statuses:?}"
         );
     }
-    let code_failures = app
-        .count("select count(*) from login_attempt where kind = 'second_factor' and outcome = 'failed'")
-        .await;
-    assert!(
-        code_failures <= 5,
-        "at most the free code failures were checked: {code_failures}"
+    assert_eq!(
+        app.count("select count(*) from login_attempt where kind = 'password_with_code'")
+            .await,
+        10,
+        "five past the wait for each account, then none"
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from login_attempt where kind = 'second_factor' and outcome = 'failed'"
+        )
+        .await,
+        0,
+        "the guesses never touch the count of codes at the second step"
+    );
+    // So the owner, on the browser they used before, still gets in with their code.
+    app.clock().advance(Duration::seconds(30));
+    known
+        .sign_in(ADMIN, PASSWORD)
+        .await
+        .assert_redirect_to("/login/second-factor");
+    answer(&known, &code_for(&app, &secret))
+        .await
+        .assert_redirect_to("/");
+}
+
+#[sqlx::test]
+async fn an_attempt_left_pending_by_a_failed_request_is_settled_as_failed(pool: PgPool) {
+    let app = TestApp::new(pool).await;
+    let mut conn = app.pool.acquire().await.expect("connection");
+    let now = app.clock().now();
+    let attempt = attest::auth::throttle::Attempt {
+        kind: attest::auth::throttle::AttemptKind::Password,
+        email: "left@example.org",
+        ip: None,
+        known_device: None,
+    };
+    attest::auth::throttle::begin(&mut conn, attempt, false, now)
+        .await
+        .expect("begin")
+        .expect("begun");
+    attest::auth::throttle::delete_old(&mut conn, now + Duration::seconds(30))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        app.count("select count(*) from login_attempt where outcome = 'pending'")
+            .await,
+        1,
+        "a moment old: its request may still be checking"
+    );
+    attest::auth::throttle::delete_old(&mut conn, now + Duration::minutes(2))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        app.count("select count(*) from login_attempt where outcome = 'failed'")
+            .await,
+        1
     );
 }
