@@ -17,6 +17,8 @@ pub struct User {
     pub has_password: bool,
     /// Every sign-off of a trainee assessor is sampled for IQA review.
     pub is_trainee_assessor: bool,
+    /// Signs in with a second step (a confirmed authenticator).
+    pub has_second_factor: bool,
     pub created_at: OffsetDateTime,
 }
 
@@ -132,7 +134,9 @@ pub async fn find(conn: &mut PgConnection, id: UserId) -> sqlx::Result<Option<Us
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, display_name as name, roles as "roles: Vec<Role>",
-                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at
+                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at,
+                  exists (select 1 from second_factor f
+                           where f.user_id = app_user.user_id and f.confirmed_at is not null) as "has_second_factor!"
              from app_user where user_id = $1"#,
         id as UserId
     )
@@ -174,7 +178,9 @@ pub async fn search(conn: &mut PgConnection, search: &str, limit: i64) -> sqlx::
     sqlx::query_as!(
         User,
         r#"select user_id as "id: UserId", email, display_name as name, roles as "roles: Vec<Role>",
-                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at
+                  is_active, password_hash is not null as "has_password!", is_trainee_assessor, created_at,
+                  exists (select 1 from second_factor f
+                           where f.user_id = app_user.user_id and f.confirmed_at is not null) as "has_second_factor!"
              from app_user
             where display_name ilike $1 or email ilike $1
             order by lower(display_name), lower(email)

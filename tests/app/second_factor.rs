@@ -359,6 +359,9 @@ async fn an_admin_resets_a_lost_authenticator_but_never_their_own(pool: PgPool) 
     assert!(own.body.contains("cannot reset your own second step"));
 
     let (_, other_admin) = app.signed_in(&[Role::Admin]).await;
+    let page = other_admin.get(&format!("/admin/users/{ada_id}")).await;
+    assert_eq!(page.text("#user-second-factor"), "On");
+    assert_eq!(page.attrs("#second-factor-reset", "action").len(), 1);
     other_admin
         .post_form(&format!("/admin/users/{ada_id}/second-factor/reset"), &[])
         .await
@@ -369,6 +372,9 @@ async fn an_admin_resets_a_lost_authenticator_but_never_their_own(pool: PgPool) 
     );
     assert_eq!(app.count("select count(*) from second_factor").await, 0);
     assert_eq!(app.count("select count(*) from recovery_code").await, 0);
+    let page = other_admin.get(&format!("/admin/users/{ada_id}")).await;
+    assert_eq!(page.text("#user-second-factor"), "Not set up");
+    assert!(page.attrs("#second-factor-reset", "action").is_empty());
     let again = app.browser();
     again.sign_in(ADMIN, PASSWORD).await;
     assert_eq!(
