@@ -78,8 +78,8 @@ async fn run() -> anyhow::Result<()> {
     let pid = process.0.id();
 
     let mut results: Vec<Figures> = Vec::new();
-    // `ONLY=audit`, `ONLY=uploads`, `ONLY=roster` or `ONLY=attack` measures that alone (and
-    // writes nothing to BENCHMARKS.md).
+    // `ONLY=audit`, `ONLY=uploads`, `ONLY=roster`, `ONLY=files` or `ONLY=attack` measures that
+    // alone (and writes nothing to BENCHMARKS.md).
     let only = std::env::var("ONLY").ok();
     if let Some(only) = only.as_deref() {
         let figures = match only {
@@ -89,6 +89,17 @@ async fn run() -> anyhow::Result<()> {
                 median(repeat(|| concurrent_uploads(&base, &session, pid)).await)
             }
             "roster" => median(repeat(|| roster_import(&base, pid)).await),
+            "files" => {
+                // Two tables' rows: printed here rather than through the median.
+                let session = sign_in(&base, "candidate0@bench.example").await;
+                let rss_before = memory_kib(pid).0;
+                let runs = repeat(|| file_round_trip(&base, &session, pid, &database_url)).await;
+                let rows = summarise_files(&runs, rss_before);
+                drop(process);
+                drop_database(&format!("{server}/postgres")).await?;
+                println!("{}", render_table(&rows));
+                return Ok(());
+            }
             "attack" => {
                 let admin = AttackedAdmin::set_up(&database_url).await?;
                 median(repeat(|| attack(&base, &database_url, &admin, pid)).await)
