@@ -80,14 +80,7 @@ impl Change {
 }
 
 fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    let mut hash = [0u8; 32];
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(hash)
+    crate::crypto::unhex(hex)?.try_into().ok()
 }
 
 /// A value kept under a session's token hash, on behalf of one user.

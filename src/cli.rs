@@ -548,7 +548,9 @@ async fn user_command(
             };
             check_new_password(&password, &user.email, &user.name).map_err(anyhow::Error::msg)?;
             let hash = passwords.hash(&password).await?;
-            let ended = crate::auth::replace_password(&mut tx, user.id, &hash, now, None).await?;
+            let ended =
+                crate::auth::replace_password(&mut tx, user.id, &user.email, &hash, now, None)
+                    .await?;
             audit::record(
                 &mut tx,
                 NewAuditEvent {
@@ -732,12 +734,7 @@ async fn rotate_keys(
     let pool = open_database(&database.without_limits()).await?;
     let mut tx = pool.begin().await?;
     let now = time::OffsetDateTime::now_utc();
-    let retired = crate::keys::published(&mut tx)
-        .await?
-        .into_iter()
-        .find(|k| k.retired_at.is_none())
-        .map(|k| k.kid);
-    let kid = crate::keys::rotate(&mut tx, secret, now).await?;
+    let (retired, kid) = crate::keys::rotate(&mut tx, secret, now).await?;
     audit::record(
         &mut tx,
         NewAuditEvent {

@@ -88,17 +88,24 @@ pub async fn open_as(args: &DatabaseArgs, work_as: WorkAs) -> anyhow::Result<PgP
         .await
         .with_context(|| format!("cannot connect to {where_}"))?;
     let owner = may_change_schema(&mut migrating).await?;
+    let missing = missing_migrations(&mut migrating).await?;
     if owner {
         MIGRATOR
             .run(&mut migrating)
             .await
             .context("applying migrations failed")?;
-        if let Err(error) = setup_roles(&mut migrating, None).await {
+        // Grants follow the schema: kept current when it changed, or when the role is missing.
+        if (missing > 0 || !may_become_app_role(&mut migrating).await?)
+            && let Err(error) = setup_roles(&mut migrating, None).await
+        {
             // A login that may not create roles keeps working as itself.
             tracing::warn!(error = %error, role = APP_ROLE, "keeping the app role's grants failed");
         }
-    } else {
-        check_migrated(&mut migrating).await?;
+    } else if missing > 0 {
+        anyhow::bail!(
+            "the database lacks {missing} migration(s) and this login may not apply them: run \
+             `attest db migrate` with the owner's DATABASE_URL first"
+        );
     }
     let set_role = work_as == WorkAs::App && owner && may_become_app_role(&mut migrating).await?;
     migrating.close().await.ok();
@@ -173,25 +180,24 @@ async fn may_become_app_role(conn: &mut PgConnection) -> sqlx::Result<bool> {
     .await
 }
 
-/// Fails unless every migration this binary carries has been applied.
-async fn check_migrated(conn: &mut PgConnection) -> anyhow::Result<()> {
-    // sqlx's own table, which the query macros do not know.
-    let applied: Vec<i64> =
-        sqlx::query_scalar("select version from _sqlx_migrations where success order by version")
-            .fetch_all(conn)
+/// How many of the migrations this binary carries the database has not applied.
+async fn missing_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
+    // sqlx's own table, which the query macros do not know; absent from a new database.
+    let exists: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+        .fetch_one(&mut *conn)
+        .await?;
+    let applied: Vec<i64> = if exists {
+        sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(&mut *conn)
             .await
-            .context("cannot read which migrations have been applied")?;
-    let missing = MIGRATOR
+            .context("cannot read which migrations have been applied")?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
         .iter()
         .filter(|m| !applied.contains(&m.version))
-        .count();
-    if missing > 0 {
-        anyhow::bail!(
-            "the database lacks {missing} migration(s) and this login may not apply them: run \
-             `attest db migrate` with the owner's DATABASE_URL first"
-        );
-    }
-    Ok(())
+        .count())
 }
 
 /// Creates [`APP_ROLE`] if it is missing (with `password`, when given, to log in with) and
@@ -268,6 +274,15 @@ pub async fn setup_roles(conn: &mut PgConnection, password: Option<&str>) -> any
 pub async fn ping(conn: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query_scalar!("select 1 as \"one!\"")
         .fetch_one(conn)
+        .await?;
+    Ok(())
+}
+
+/// Waits for the transaction-scoped advisory lock `key`, then holds it until the transaction
+/// ends.
+pub async fn advisory_xact_lock(conn: &mut PgConnection, key: i64) -> sqlx::Result<()> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", key)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -80,15 +80,15 @@ pub async fn make(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<Checkpoint>> {
     let mut tx = conn.begin().await?;
-    super::db::advisory_xact_lock(&mut tx, CHAIN_LOCK).await?;
+    crate::db::advisory_xact_lock(&mut tx, CHAIN_LOCK).await?;
     let Some((head_hash, events)) = db::newest_sealed(&mut tx).await? else {
         return Ok(None);
     };
     let last = db::newest_checkpoint(&mut tx).await?;
-    let grown = last.is_none_or(|(covered, _)| events > covered);
-    let due = match (cadence, last) {
-        (Some(cadence), Some((covered, made_at))) => {
-            events - covered >= cadence.events || made_at + cadence.every <= now
+    let grown = last.as_ref().is_none_or(|last| events > last.events);
+    let due = match (cadence, &last) {
+        (Some(cadence), Some(last)) => {
+            events - last.events >= cadence.events || last.made_at + cadence.every <= now
         }
         _ => true,
     };

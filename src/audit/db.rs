@@ -53,15 +53,6 @@ impl EventRow {
     }
 }
 
-/// Waits for the transaction-scoped advisory lock `key`, then holds it until the transaction
-/// ends.
-pub async fn advisory_xact_lock(conn: &mut PgConnection, key: i64) -> sqlx::Result<()> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", key)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The hash and place of the newest sealed event, `None` when none is sealed.
 pub async fn newest_sealed(conn: &mut PgConnection) -> sqlx::Result<Option<(Vec<u8>, i64)>> {
     let row = sqlx::query!(
@@ -286,16 +277,17 @@ pub async fn hash_at(conn: &mut PgConnection, events: i64) -> sqlx::Result<Optio
     .await
 }
 
-/// The newest checkpoint's place and time.
-pub async fn newest_checkpoint(
-    conn: &mut PgConnection,
-) -> sqlx::Result<Option<(i64, OffsetDateTime)>> {
-    let row = sqlx::query!(
-        "select events, made_at from audit_checkpoint order by audit_checkpoint_id desc limit 1"
+/// The newest checkpoint, beside what the chain holds at its place now.
+pub async fn newest_checkpoint(conn: &mut PgConnection) -> sqlx::Result<Option<StoredCheckpoint>> {
+    sqlx::query_as!(
+        StoredCheckpoint,
+        r#"select c.events, c.head_hash, c.made_at, c.kid, c.signature, e.hash as "chain_hash?"
+             from audit_checkpoint c
+             left join audit_event e on e.chain_seq = c.events
+            order by c.audit_checkpoint_id desc limit 1"#
     )
     .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.events, r.made_at)))
+    .await
 }
 
 pub async fn insert_checkpoint(

@@ -152,7 +152,7 @@ impl StoredEvent {
         self
     }
 
-    /// The form the event is hashed in; an unknown one hashes to nothing that matches.
+    /// The form the event is hashed in (the column allows no other than those known).
     fn form(&self) -> JsonDigest {
         JsonDigest::from_stored(self.digest_version).unwrap_or(JsonDigest::CURRENT)
     }
@@ -243,7 +243,7 @@ pub async fn seal_pending(conn: &mut PgConnection) -> sqlx::Result<u64> {
     let mut sealed = 0;
     while db::any_unsealed(conn).await? {
         let mut tx = conn.begin().await?;
-        db::advisory_xact_lock(&mut tx, CHAIN_LOCK).await?;
+        crate::db::advisory_xact_lock(&mut tx, CHAIN_LOCK).await?;
         let (mut prev, mut seq) = db::newest_sealed(&mut tx)
             .await?
             .unwrap_or((GENESIS.to_vec(), 0));

@@ -148,8 +148,8 @@ pub async fn answer_second_factor(
     } else {
         Accept::Setup
     };
-    let answer = match check_code(&state, account, ip, &form.code, accept).await? {
-        Ok(answer) => answer,
+    let (mut tx, answer) = match check_code(&state, account, ip, &form.code, accept).await? {
+        Ok(accepted) => accepted,
         Err((status, problem)) => {
             let mut conn = state.pool.acquire().await?;
             let mut page = page_for(&mut conn, &state, layout, &challenge, now).await?;
@@ -161,7 +161,6 @@ pub async fn answer_second_factor(
         }
     };
 
-    let mut tx = state.pool.begin().await?;
     db::delete_challenge(&mut tx, &challenge_hash).await?;
     let device = device_token(settings, &jar);
     let previous = layout.user.as_ref();
@@ -237,20 +236,32 @@ pub struct Account<'a> {
     pub email: &'a str,
 }
 
+/// A right answer, with the transaction it was recorded in, still open: the caller completes
+/// what the answer was for (a session, new recovery codes, their audit events) in it, so a
+/// code is never used up without what it was given for.
+pub type Accepted = (sqlx::Transaction<'static, sqlx::Postgres>, Answer);
+
 /// Checks a second-factor code (or recovery code) typed for `account`, as `accept` allows,
 /// under the throttle of codes: one short transaction begins the attempt, another checks and
-/// settles it. `Err` holds the status and what to say when it is not right or must wait.
+/// settles it (committed here when the code is not right). `Err` holds the status and what to
+/// say when it is not right or must wait.
 pub async fn check_code(
     state: &AppState,
     account: Account<'_>,
     ip: Option<std::net::IpAddr>,
     typed: &str,
     accept: Accept,
-) -> AppResult<Result<Answer, (StatusCode, String)>> {
+) -> AppResult<Result<Accepted, (StatusCode, String)>> {
+    let now = state.clock.now();
     let email = account.email.to_lowercase();
-    let attempt = code_attempt(&email, ip);
+    let attempt = Attempt {
+        kind: AttemptKind::SecondFactor,
+        email: &email,
+        ip,
+        known_device: None,
+    };
     let mut tx = state.pool.begin().await?;
-    let begun = throttle::begin(&mut tx, attempt, false, state.clock.now()).await?;
+    let begun = throttle::begin(&mut tx, attempt, false, now).await?;
     tx.commit().await?;
     let begun = match begun {
         Ok(begun) => begun,
@@ -261,55 +272,24 @@ pub async fn check_code(
             )));
         }
     };
-    let answer = finish_code(state, account, ip, begun.id, typed, accept).await?;
-    Ok(answer.ok_or_else(|| {
-        let problem = if typed.trim().is_empty() {
-            "Enter the code from your authenticator app"
-        } else {
-            "That code is not right. Check the time on your phone and try the newest code."
-        };
-        (StatusCode::UNPROCESSABLE_ENTITY, problem.to_owned())
-    }))
-}
-
-/// A code attempt for the account of `email`.
-pub fn code_attempt(email: &str, ip: Option<std::net::IpAddr>) -> Attempt<'_> {
-    Attempt {
-        kind: AttemptKind::SecondFactor,
-        email,
-        ip,
-        known_device: None,
-    }
-}
-
-/// Checks the code of the begun code attempt `attempt_id` and settles it; a failure that
-/// brings the count to a threshold is recorded.
-pub async fn finish_code(
-    state: &AppState,
-    account: Account<'_>,
-    ip: Option<std::net::IpAddr>,
-    attempt_id: i64,
-    typed: &str,
-    accept: Accept,
-) -> AppResult<Option<Answer>> {
-    let now = state.clock.now();
-    let email = account.email.to_lowercase();
     let key = &state.settings.secret_key;
     let mut tx = state.pool.begin().await?;
     let answer = second_factor::check(&mut tx, key, account.id, &email, typed, now, accept).await?;
-    let outcome = if answer.is_some() {
-        Outcome::Succeeded
-    } else {
-        Outcome::Failed
-    };
-    throttle::settle(&mut tx, attempt_id, outcome).await?;
-    if answer.is_none() {
-        let actor = Actor::person(account.id, account.email, ip);
-        let entity = ("user", account.id.to_string());
-        super::record_if_slowed(&mut tx, code_attempt(&email, ip), now, &actor, entity).await?;
+    if let Some(answer) = answer {
+        throttle::settle(&mut tx, begun.id, Outcome::Succeeded).await?;
+        return Ok(Ok((tx, answer)));
     }
+    throttle::settle(&mut tx, begun.id, Outcome::Failed).await?;
+    let actor = Actor::person(account.id, account.email, ip);
+    let entity = ("user", account.id.to_string());
+    super::record_if_slowed(&mut tx, attempt, now, &actor, entity).await?;
     tx.commit().await?;
-    Ok(answer)
+    let problem = if typed.trim().is_empty() {
+        "Enter the code from your authenticator app"
+    } else {
+        "That code is not right. Check the time on your phone and try the newest code."
+    };
+    Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, problem.to_owned())))
 }
 
 /// Writes an event about `account` to the audit trail.

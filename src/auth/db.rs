@@ -543,8 +543,6 @@ pub async fn insert_challenge(
 pub struct Challenge {
     pub user_id: UserId,
     pub email: String,
-    pub display_name: String,
-    pub roles: Vec<Role>,
     pub next_path: String,
 }
 
@@ -555,7 +553,7 @@ pub async fn find_challenge(
 ) -> sqlx::Result<Option<Challenge>> {
     sqlx::query_as!(
         Challenge,
-        r#"select c.user_id as "user_id: UserId", u.email, u.display_name, u.roles as "roles: Vec<Role>", c.next_path
+        r#"select c.user_id as "user_id: UserId", u.email, c.next_path
              from sign_in_challenge c join app_user u using (user_id)
             where c.token_hash = $1 and c.expires_at > $2 and u.is_active
               for update of c"#,

@@ -214,12 +214,18 @@ impl<'a> SignIn<'a> {
             });
         };
         let user = usable.expect("a verified password belongs to an active account");
+        // Made before any transaction begins, so no connection waits on the hashing.
+        let upgraded_hash = if needs_rehash {
+            Some(self.state.passwords.hash(self.password).await?)
+        } else {
+            None
+        };
         // A code typed on the sign-in form (offered while the account waits) is checked with
         // the password. While the account waits, only a right code gets through, and anything
         // less is answered as the wait; otherwise a wrong one leads to the second step.
-        if let Some(answer) = self.code_on_the_form(user, begun).await? {
+        if let Some((tx, answer)) = self.code_on_the_form(user, begun).await? {
             let signed_in = self
-                .sign_in_as(user, begun, needs_rehash, Some(answer))
+                .sign_in_as(tx, user, begun, upgraded_hash.as_deref(), Some(answer))
                 .await?;
             return Ok(LoginOutcome::SignedIn(signed_in));
         }
@@ -233,42 +239,45 @@ impl<'a> SignIn<'a> {
                 .await?;
             return Ok(LoginOutcome::Refused(refusal));
         }
-        let settings = &self.state.settings;
-        if second_factor_due(self.state, user.id, &user.roles).await? {
-            let upgraded_hash = self.upgraded_hash(needs_rehash).await?;
-            let mut tx = self.state.pool.begin().await?;
+        let mut tx = self.state.pool.begin().await?;
+        if second_factor_due(&mut tx, &self.state.settings, user.id, &user.roles).await? {
             self.store_upgraded_hash(&mut tx, user, upgraded_hash.as_deref())
                 .await?;
             throttle::settle(&mut tx, begun.id, Outcome::Succeeded).await?;
+            let settings = &self.state.settings;
             let cookie =
                 super::challenge::start(&mut tx, settings, user.id, self.next, self.now).await?;
             tx.commit().await?;
             return Ok(LoginOutcome::SecondFactorDue(cookie));
         }
-        let signed_in = self.sign_in_as(user, begun, needs_rehash, None).await?;
+        let signed_in = self
+            .sign_in_as(tx, user, begun, upgraded_hash.as_deref(), None)
+            .await?;
         Ok(LoginOutcome::SignedIn(signed_in))
     }
 
-    /// A new hash of the right password when the stored one is weaker than today's; made
-    /// before a transaction begins, so no connection waits on the hashing.
-    async fn upgraded_hash(&self, needs_rehash: bool) -> AppResult<Option<String>> {
-        Ok(if needs_rehash {
-            Some(self.state.passwords.hash(self.password).await?)
-        } else {
-            None
-        })
-    }
-
+    /// Stores the new hash of the right password, when one was made (and records that it was).
     async fn store_upgraded_hash(
         &self,
         conn: &mut PgConnection,
         user: &users_db::Credentials,
         hash: Option<&str>,
     ) -> sqlx::Result<()> {
-        match hash {
-            Some(hash) => users_db::set_password_hash(conn, user.id, hash, self.now).await,
-            None => Ok(()),
-        }
+        let Some(hash) = hash else {
+            return Ok(());
+        };
+        users_db::set_password_hash(&mut *conn, user.id, hash, self.now).await?;
+        audit::record(
+            conn,
+            NewAuditEvent {
+                actor: &Actor::person(user.id, &user.email, self.ip),
+                action: "user.password_hash_upgraded",
+                entity_type: "user",
+                entity_id: user.id.to_string(),
+                detail: json!({}),
+            },
+        )
+        .await
     }
 
     /// The browser's device hash, when it has fully signed in to this account before.
@@ -292,13 +301,14 @@ impl<'a> SignIn<'a> {
         Ok(begun)
     }
 
-    /// The code typed with a right password on the sign-in form, when it is right: past the
-    /// account's wait, in the attempt begun for that; otherwise under the count of codes.
+    /// The code typed with a right password on the sign-in form, when it is right, with the
+    /// transaction it was accepted in: past the account's wait, in the attempt begun for that;
+    /// otherwise under the count of codes.
     async fn code_on_the_form(
         &self,
         user: &users_db::Credentials,
         begun: Begun,
-    ) -> AppResult<Option<second_factor::Answer>> {
+    ) -> AppResult<Option<super::challenge::Accepted>> {
         if let Some(past_the_wait) = begun.past_the_wait {
             return self.code_past_the_wait(user, past_the_wait).await;
         }
@@ -321,7 +331,7 @@ impl<'a> SignIn<'a> {
         &self,
         user: &users_db::Credentials,
         past_the_wait: i64,
-    ) -> AppResult<Option<second_factor::Answer>> {
+    ) -> AppResult<Option<super::challenge::Accepted>> {
         let email = user.email.to_lowercase();
         let key = &self.state.settings.secret_key;
         let accept = second_factor::Accept::SignIn;
@@ -329,14 +339,13 @@ impl<'a> SignIn<'a> {
         let answer =
             second_factor::check(&mut tx, key, user.id, &email, self.code, self.now, accept)
                 .await?;
-        let outcome = if answer.is_some() {
-            Outcome::SucceededWhileWaiting
-        } else {
-            Outcome::Failed
-        };
-        throttle::settle(&mut tx, past_the_wait, outcome).await?;
+        if let Some(answer) = answer {
+            throttle::settle(&mut tx, past_the_wait, Outcome::SucceededWhileWaiting).await?;
+            return Ok(Some((tx, answer)));
+        }
+        throttle::settle(&mut tx, past_the_wait, Outcome::Failed).await?;
         tx.commit().await?;
-        Ok(answer)
+        Ok(None)
     }
 
     /// Settles the attempt (and the attempt past the wait begun with it) as failed, and
@@ -370,19 +379,19 @@ impl<'a> SignIn<'a> {
         Ok(())
     }
 
-    /// Signs `user` in after the right password (and code, when one was asked): stores a new
-    /// hash of the password when the old one is weaker than today's, replaces the browser's
-    /// session, settles the attempt as succeeded and records the success.
+    /// Signs `user` in after the right password (and code, when one was asked), in `tx`: the
+    /// transaction the code was accepted in, if one was. Stores a new hash of the password when
+    /// the old one is weaker than today's, replaces the browser's session, settles the attempt
+    /// as succeeded and records the success.
     async fn sign_in_as(
         &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         user: &users_db::Credentials,
         attempt: Begun,
-        needs_rehash: bool,
+        upgraded_hash: Option<&str>,
         second_factor: Option<second_factor::Answer>,
     ) -> AppResult<SignedIn> {
-        let upgraded_hash = self.upgraded_hash(needs_rehash).await?;
-        let mut tx = self.state.pool.begin().await?;
-        self.store_upgraded_hash(&mut tx, user, upgraded_hash.as_deref())
+        self.store_upgraded_hash(&mut tx, user, upgraded_hash)
             .await?;
         // In past a wait with a code, the owner does not lift the wait for everyone else.
         let outcome = if attempt.waiting_for.is_some() {
@@ -408,7 +417,6 @@ impl<'a> SignIn<'a> {
                 entity_type: "user",
                 entity_id: user.id.to_string(),
                 detail: json!({
-                    "password_hash_upgraded": upgraded_hash.is_some(),
                     "second_factor": second_factor.map(second_factor::Answer::as_str),
                 }),
             },
@@ -739,10 +747,10 @@ async fn use_password_link(
         return Ok((StatusCode::NOT_FOUND, LinkUnusablePage::password(layout)).into_response());
     };
     links::mark_used(&mut tx, &link.token_hash, now).await?;
-    crate::auth::replace_password(&mut tx, user.id, &hash, now, None).await?;
+    crate::auth::replace_password(&mut tx, user.id, &user.email, &hash, now, None).await?;
     record_password_changed(&mut tx, &user, ip, purpose).await?;
     // A link stands in for the password, never for the second factor.
-    if second_factor_due(&state, user.id, &user.roles).await? {
+    if second_factor_due(&mut tx, &state.settings, user.id, &user.roles).await? {
         let challenge =
             super::challenge::start(&mut tx, &state.settings, user.id, "/", now).await?;
         tx.commit().await?;
@@ -823,19 +831,19 @@ fn forget_previous(state: &AppState, previous_session: Option<&CurrentUser>) {
 /// Whether `user` (holding `roles`) must answer a second factor to sign in: they have set
 /// one up, or the policy requires one of their roles (they then set it up first).
 pub(super) async fn second_factor_due(
-    state: &AppState,
+    conn: &mut PgConnection,
+    settings: &Settings,
     user: UserId,
     roles: &[Role],
 ) -> sqlx::Result<bool> {
-    let policy = state.settings.second_factor;
+    let policy = settings.second_factor;
     if policy == crate::config::SecondFactorPolicy::Off {
         return Ok(false);
     }
     if policy.requires(roles) {
         return Ok(true);
     }
-    let mut conn = state.pool.acquire().await?;
-    super::db::has_second_factor(&mut conn, user).await
+    super::db::has_second_factor(conn, user).await
 }
 
 /// The browser's device token, from its cookie.

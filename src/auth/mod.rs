@@ -100,6 +100,7 @@ pub fn safe_next(next: &str) -> &str {
 pub async fn replace_password(
     conn: &mut PgConnection,
     user: UserId,
+    email: &str,
     hash: &str,
     now: time::OffsetDateTime,
     keep: Option<&[u8; 32]>,
@@ -107,9 +108,7 @@ pub async fn replace_password(
     crate::accounts::db::set_password_hash(&mut *conn, user, hash, now).await?;
     links::retire_for_user(&mut *conn, user, now).await?;
     // A new password lifts any wait on the account.
-    if let Some(account) = crate::accounts::db::find(&mut *conn, user).await? {
-        throttle::clear(&mut *conn, &account.email.to_lowercase(), now).await?;
-    }
+    throttle::clear(&mut *conn, &email.to_lowercase(), now).await?;
     session::end_all_for_user(conn, user, keep).await
 }
 

@@ -135,15 +135,6 @@ impl Refusal {
             }
         }
     }
-
-    /// The scope as the audit trail names it.
-    pub fn scope(self) -> &'static str {
-        match self {
-            Self::Account { .. } => "account",
-            Self::Address { .. } => "address",
-            Self::SecondFactor { .. } => "second_factor",
-        }
-    }
 }
 
 /// Who is trying, as the throttle judges it.

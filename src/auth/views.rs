@@ -138,7 +138,7 @@ impl SecondFactorPage {
     pub fn new(layout: Layout, setup: Option<&super::second_factor::Authenticator>) -> Self {
         Self {
             layout,
-            action: "/login/second-factor",
+            action: super::challenge::PATH,
             setup: setup.map(|a| AuthenticatorSetup {
                 qr_svg: a.qr_svg(),
                 secret_text: a.secret_text(),
@@ -159,7 +159,7 @@ impl SecondFactorPage {
     }
 
     pub fn at_sign_in(&self) -> bool {
-        self.action == "/login/second-factor"
+        self.action == super::challenge::PATH
     }
 }
 

@@ -251,6 +251,17 @@ pub struct EvidenceFile {
     pub sha256: Vec<u8>,
 }
 
+impl EvidenceFile {
+    /// The stored file as `blobs::read` checks it.
+    pub fn stored(&self) -> crate::blobs::Stored {
+        crate::blobs::Stored {
+            blob_id: self.blob_id,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
 pub async fn list_files(
     conn: &mut PgConnection,
     id: EvidenceId,

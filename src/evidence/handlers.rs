@@ -306,6 +306,20 @@ async fn save(
         return refused_blank(&saving, layout, &form.fields, &form.action).await;
     }
     let mut tx = state.pool.begin().await?;
+    // The same form sent twice (a double click, a resend) is saved once: the repeat waits here
+    // for the first, then goes where it went (before anything else, so it never meets the
+    // draft the first one submitted).
+    let now = state.clock.now();
+    let first = match submissions::claim(&mut tx, form.submission_key, saving.user.id, now).await? {
+        Submission::Again(to) => {
+            tx.rollback().await?;
+            return Ok(flash::redirect(
+                &to,
+                "This form was sent already: here is what it made.",
+            ));
+        }
+        first => first,
+    };
     let id = match &saving.existing {
         Some(draft) => {
             if db::lock_own_draft(&mut tx, draft.id, saving.user.id)
@@ -335,27 +349,11 @@ async fn save(
             }
         }
     };
-    // The same form sent twice (a double click, a resend) is saved once: the repeat waits for
-    // the first, then goes where it went.
-    let now = state.clock.now();
-    match submissions::claim(&mut tx, form.submission_key, saving.user.id, now).await? {
-        Submission::Again(to) => {
-            tx.rollback().await?;
-            return Ok(flash::redirect(
-                &to,
-                "This form was sent already: here is what it made.",
-            ));
-        }
-        first => {
-            let goes_to = match (&saving.existing, form.action) {
-                (Some(_), Action::SaveDraft | Action::RemoveFile(_)) => {
-                    format!("/evidence/{id}/edit")
-                }
-                _ => format!("/evidence/{id}"),
-            };
-            first.led_to(&mut tx, &goes_to).await?;
-        }
-    }
+    let goes_to = match (&saving.existing, form.action) {
+        (Some(_), Action::SaveDraft | Action::RemoveFile(_)) => format!("/evidence/{id}/edit"),
+        _ => format!("/evidence/{id}"),
+    };
+    first.led_to(&mut tx, &goes_to).await?;
     if let Err(message) = actions::attach_uploads(&mut tx, id, &form.files, limits).await? {
         // Another upload to the draft ended meanwhile, and the two together are too large.
         tx.rollback().await?;
@@ -665,12 +663,7 @@ pub async fn download(
     } else {
         "attachment"
     };
-    let stored = crate::blobs::Stored {
-        blob_id: file.blob_id,
-        size_bytes: file.size_bytes,
-        sha256: file.sha256.clone(),
-    };
-    let mut chunks = Box::pin(crate::blobs::read(state.pool.clone(), stored));
+    let mut chunks = Box::pin(crate::blobs::read(state.pool.clone(), file.stored()));
     // A file found damaged in its first chunk (most files are one) gets an error page; one
     // found damaged later ends its body as failed.
     let first = match chunks.next().await {

@@ -5,14 +5,6 @@ use time::OffsetDateTime;
 
 use super::PublicKey;
 
-/// Waits for, then holds until the transaction ends, the lock of `key`.
-pub async fn advisory_xact_lock(conn: &mut PgConnection, key: i64) -> sqlx::Result<()> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", key)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The active key's `kid` and sealed private key.
 pub async fn active(conn: &mut PgConnection) -> sqlx::Result<Option<(String, Vec<u8>)>> {
     let row = sqlx::query!(
@@ -43,15 +35,18 @@ pub async fn insert(
     Ok(())
 }
 
-/// Retires the active key `now`.
-pub async fn retire_active(conn: &mut PgConnection, now: OffsetDateTime) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update signing_key set retired_at = $1 where retired_at is null and algorithm = 'EdDSA'",
+/// Retires the active key `now`; returns its `kid`, if there was one.
+pub async fn retire_active(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "update signing_key set retired_at = $1 where retired_at is null and algorithm = 'EdDSA'
+         returning kid",
         now
     )
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_optional(conn)
+    .await
 }
 
 /// Every public key, newest first.

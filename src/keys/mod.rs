@@ -96,22 +96,23 @@ pub async fn ensure_active(
     secret: &SecretKey,
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<String>> {
-    db::advisory_xact_lock(conn, KEYS_LOCK).await?;
+    crate::db::advisory_xact_lock(conn, KEYS_LOCK).await?;
     if db::active(conn).await?.is_some() {
         return Ok(None);
     }
     Ok(Some(make(conn, secret, now).await?))
 }
 
-/// Retires the active key (it stays published) and makes a new one; returns the new `kid`.
+/// Retires the active key (it stays published) and makes a new one; returns the retired
+/// `kid`, if there was one, and the new one.
 pub async fn rotate(
     conn: &mut PgConnection,
     secret: &SecretKey,
     now: OffsetDateTime,
-) -> sqlx::Result<String> {
-    db::advisory_xact_lock(conn, KEYS_LOCK).await?;
-    db::retire_active(conn, now).await?;
-    make(conn, secret, now).await
+) -> sqlx::Result<(Option<String>, String)> {
+    crate::db::advisory_xact_lock(conn, KEYS_LOCK).await?;
+    let retired = db::retire_active(conn, now).await?;
+    Ok((retired, make(conn, secret, now).await?))
 }
 
 async fn make(

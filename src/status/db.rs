@@ -1,7 +1,7 @@
 //! Queries of the stored competency status: reading the rule's inputs, rewriting the stored
 //! rows, and reading them back. The rule itself is [`super::model::Sources::evaluate`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -58,9 +58,8 @@ pub async fn refresh_many(
         .iter()
         .map(Sources::evaluate)
         .collect();
-    let stored_before: HashSet<Uuid> = before.iter().map(|b| b.enrolment_id).collect();
-    store(conn, &states, &stored_before).await?;
     let met_before: HashMap<Uuid, i32> = before.iter().map(|b| (b.enrolment_id, b.met)).collect();
+    store(conn, &states, &met_before).await?;
     let moved: Vec<&EnrolmentState> = states
         .iter()
         .filter(|s| met_before.get(&s.enrolment_id.0) != Some(&s.criteria_met()))
@@ -401,12 +400,13 @@ pub async fn sources(conn: &mut PgConnection, enrolments: &[Uuid]) -> sqlx::Resu
     Ok(all)
 }
 
-/// Writes the stored rows of these states, replacing what was there; `stored_before` names
-/// the enrolments that had stored rows already (the others have no criterion rows to remove).
+/// Writes the stored rows of these states, replacing what was there; `stored_before` holds
+/// the enrolments that had stored rows already, with the criteria they had met (the others
+/// have no criterion rows to remove).
 async fn store(
     conn: &mut PgConnection,
     states: &[EnrolmentState],
-    stored_before: &HashSet<Uuid>,
+    stored_before: &HashMap<Uuid, i32>,
 ) -> sqlx::Result<()> {
     if states.is_empty() {
         return Ok(());
@@ -514,7 +514,7 @@ async fn store(
         all.partition(|(_, c)| c.is_untouched());
     let gone: Vec<(Uuid, Uuid)> = untouched
         .iter()
-        .filter(|(enrolment, _)| stored_before.contains(enrolment))
+        .filter(|(enrolment, _)| stored_before.contains_key(enrolment))
         .map(|(enrolment, c)| (*enrolment, c.criterion_id))
         .collect();
     if criteria.is_empty() && gone.is_empty() {

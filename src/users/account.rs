@@ -98,9 +98,15 @@ pub async fn change_password(
     let hash = state.passwords.hash(&form.password).await?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let ended =
-        crate::auth::replace_password(&mut tx, user.id, &hash, now, Some(&user.session_id_hash))
-            .await?;
+    let ended = crate::auth::replace_password(
+        &mut tx,
+        user.id,
+        &user.email,
+        &hash,
+        now,
+        Some(&user.session_id_hash),
+    )
+    .await?;
     audit::record(
         &mut tx,
         NewAuditEvent {
@@ -244,13 +250,14 @@ pub async fn set_up_second_factor(
         return Ok((status, page).into_response());
     }
     match challenge::check_code(&state, account, ip, &form.code, Accept::Setup).await? {
-        Ok(_) => {}
+        Ok((tx, _)) => {
+            new_recovery_codes(tx, account, ip, "auth.second_factor_set_up", layout).await
+        }
         Err((status, problem)) => {
             page.errors.add("code", problem);
-            return Ok((status, page).into_response());
+            Ok((status, page).into_response())
         }
     }
-    new_recovery_codes(&state, account, ip, "auth.second_factor_set_up", layout).await
 }
 
 /// `POST /account/second-factor/recovery-codes`: new recovery codes in place of the old, for a
@@ -266,34 +273,29 @@ pub async fn renew_recovery_codes(
         id: user.id,
         email: &user.email,
     };
-    let has = auth_db::has_second_factor(&mut *state.pool.acquire().await?, user.id).await?;
-    // A code from the app, never a recovery code: one would be used up to renew them all.
-    let checked = if has {
-        challenge::check_code(&state, account, ip, &form.code, Accept::AppCode).await?
-    } else {
-        Err((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Set up two-step sign-in first".to_owned(),
-        ))
-    };
-    if let Err((status, problem)) = checked {
-        let mut page = account_page(&state, layout, &user).await?;
-        page.code_errors.add("code", problem);
-        return Ok((status, page).into_response());
+    // A code from the app, never a recovery code: one would be used up to renew them all (and
+    // none is accepted before an authenticator is on).
+    match challenge::check_code(&state, account, ip, &form.code, Accept::AppCode).await? {
+        Ok((tx, _)) => {
+            new_recovery_codes(tx, account, ip, "auth.recovery_codes_renewed", layout).await
+        }
+        Err((status, problem)) => {
+            let mut page = account_page(&state, layout, &user).await?;
+            page.code_errors.add("code", problem);
+            Ok((status, page).into_response())
+        }
     }
-    new_recovery_codes(&state, account, ip, "auth.recovery_codes_renewed", layout).await
 }
 
-/// Ten new recovery codes for `account` in place of any old ones, recorded as `action`, on the
-/// page that shows them once.
+/// Ten new recovery codes for `account` in place of any old ones, recorded as `action` in the
+/// transaction the code that allowed it was accepted in, on the page that shows them once.
 async fn new_recovery_codes(
-    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     account: Account<'_>,
     ip: Option<std::net::IpAddr>,
     action: &'static str,
     layout: Layout,
 ) -> AppResult<Response> {
-    let mut tx = state.pool.begin().await?;
     let codes = second_factor::renew_recovery_codes(&mut tx, account.id).await?;
     challenge::record(&mut tx, account, ip, action, json!({})).await?;
     tx.commit().await?;

@@ -94,9 +94,10 @@ async fn the_jwks_publishes_every_key_and_rotation_keeps_old_signatures_checkabl
     let signed_before = checkpoint_now(&app).await;
 
     let mut conn = app.pool.acquire().await.expect("connection");
-    let second = attest::keys::rotate(&mut conn, &app.state.settings.secret_key, app.clock().now())
-        .await
-        .expect("rotate");
+    let (_, second) =
+        attest::keys::rotate(&mut conn, &app.state.settings.secret_key, app.clock().now())
+            .await
+            .expect("rotate");
     assert_ne!(second, first.kid);
     let body: Value =
         serde_json::from_str(&app.get("/.well-known/jwks.json").await.body).expect("json");
