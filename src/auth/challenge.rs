@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::csrf::CsrfForm;
 use super::db::{self, Challenge};
-use super::handlers::{complete_sign_in, device_token, refusal_message};
+use super::handlers::{complete_sign_in, device_token};
 use super::second_factor::{self, Accept, Answer};
 use super::session;
 use super::throttle::{self, Attempt, AttemptKind, Outcome};
@@ -260,17 +260,9 @@ pub async fn check_code(
         ip,
         known_device: None,
     };
-    let mut tx = state.pool.begin().await?;
-    let begun = throttle::begin(&mut tx, attempt, false, now).await?;
-    tx.commit().await?;
-    let begun = match begun {
+    let begun = match throttle::begin_alone(&state.pool, attempt, false, now).await? {
         Ok(begun) => begun,
-        Err(refusal) => {
-            return Ok(Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                refusal_message(refusal),
-            )));
-        }
+        Err(refusal) => return Ok(Err(super::handlers::too_many(refusal))),
     };
     let key = &state.settings.secret_key;
     let mut tx = state.pool.begin().await?;

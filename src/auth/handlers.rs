@@ -294,11 +294,8 @@ impl<'a> SignIn<'a> {
     /// Begins the attempt with the throttle, in a short transaction of its own that is
     /// committed before the password is checked.
     async fn begin(&self, attempt: Attempt<'_>) -> AppResult<Result<Begun, Refusal>> {
-        let mut tx = self.state.pool.begin().await?;
         let with_code = !self.code.is_empty();
-        let begun = throttle::begin(&mut tx, attempt, with_code, self.now).await?;
-        tx.commit().await?;
-        Ok(begun)
+        Ok(throttle::begin_alone(&self.state.pool, attempt, with_code, self.now).await?)
     }
 
     /// The code typed with a right password on the sign-in form, when it is right, with the
@@ -452,8 +449,13 @@ fn render_login(outcome: LoginOutcome, mut page: LoginPage, jar: CookieJar) -> R
     }
 }
 
+/// A refusal as a form answers it: 429, and why and until when.
+pub fn too_many(refusal: Refusal) -> (StatusCode, String) {
+    (StatusCode::TOO_MANY_REQUESTS, refusal_message(refusal))
+}
+
 /// Why sign-in must wait and until when, as the sign-in page says it.
-pub fn refusal_message(refusal: Refusal) -> String {
+fn refusal_message(refusal: Refusal) -> String {
     let until = refusal.until();
     let at = format!(
         "{:02}:{:02}:{:02} UTC",

@@ -22,7 +22,7 @@ use crate::forms::FormErrors;
 use crate::state::AppState;
 use crate::web::routes::Routes;
 
-pub use handlers::refusal_message;
+pub use handlers::too_many;
 
 /// A form with nothing but its token: buttons such as "Sign out".
 #[derive(Debug, Deserialize)]

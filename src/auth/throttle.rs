@@ -247,6 +247,20 @@ async fn past_the_wait_allowed(
     Ok(waiting(PAST_THE_WAIT, tried, now).is_none())
 }
 
+/// [`begin`] in a short transaction of its own, committed before the secret is checked (so
+/// the pending attempt counts for parallel ones while the checking takes its time).
+pub async fn begin_alone(
+    pool: &sqlx::PgPool,
+    attempt: Attempt<'_>,
+    with_code: bool,
+    now: OffsetDateTime,
+) -> sqlx::Result<Result<Begun, Refusal>> {
+    let mut tx = pool.begin().await?;
+    let begun = begin(&mut tx, attempt, with_code, now).await?;
+    tx.commit().await?;
+    Ok(begun)
+}
+
 /// Settles a begun attempt as the success or failure it turned out to be.
 pub async fn settle(conn: &mut PgConnection, attempt: i64, outcome: Outcome) -> sqlx::Result<()> {
     db::set_attempt_outcome(conn, attempt, outcome).await

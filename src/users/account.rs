@@ -142,15 +142,9 @@ async fn check_current_password(
         ip,
         known_device: None,
     };
-    let mut tx = state.pool.begin().await?;
-    let begun = throttle::begin(&mut tx, attempt, false, now).await?;
-    tx.commit().await?;
-    let begun = match begun {
+    let begun = match throttle::begin_alone(&state.pool, attempt, false, now).await? {
         Ok(begun) => begun,
-        Err(refusal) => {
-            let message = crate::auth::refusal_message(refusal);
-            return Ok(Err((StatusCode::TOO_MANY_REQUESTS, message)));
-        }
+        Err(refusal) => return Ok(Err(crate::auth::too_many(refusal))),
     };
     let stored =
         crate::accounts::db::find_password_hash(&mut *state.pool.acquire().await?, user.id).await?;
